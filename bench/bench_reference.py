@@ -1,0 +1,73 @@
+"""Reference training and validation loops vs the seed-style loops, side by side in one process.
+
+    python bench/bench_reference.py --data-dir ../shared/data/mnist [--train-images 12800] [--repeats 2]
+
+Prints images/s for each loop and the ratio reference / seed-style, per model. Both loops run the same model
+class from the same seed; the best of ``--repeats`` runs counts for each, so a noisy neighbour hurts both alike.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import seed_style  # noqa: E402
+
+from reference import get_network  # noqa: E402
+from reference.data import load_mnist  # noqa: E402
+from reference.train import has_conv, train_epoch, validate  # noqa: E402
+
+
+def best_rate(fn, images: int, repeats: int) -> float:
+    rates = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        rates.append(images / (time.perf_counter() - began))
+    return max(rates)
+
+
+def fresh(name: str, channels_last: bool):
+    torch.manual_seed(0)
+    model = get_network(name).build()
+    if channels_last and has_conv(model):
+        model = model.to(memory_format=torch.channels_last)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default="../shared/data/mnist", help="MNIST folder (default: %(default)s)")
+    parser.add_argument("--models", default="mycnn,mlp", help="comma-separated networks (default: %(default)s)")
+    parser.add_argument("--train-images", type=int, default=12800, help="images per training run (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per loop, best counts (default: %(default)s)")
+    args = parser.parse_args()
+
+    train_split = load_mnist(True, args.data_dir).subset(args.train_images)
+    val_split = load_mnist(False, args.data_dir)
+    seed_train = seed_style.loader(args.data_dir, True, limit=args.train_images, shuffle=True)
+    seed_val = seed_style.loader(args.data_dir, False)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; training on {args.train_images} images, "
+          f"validating on {len(val_split)}")
+    print(f"{'model':8} {'loop':10} {'seed-style img/s':>17} {'reference img/s':>16} {'ratio':>6}")
+    for name in args.models.split(","):
+        model, opt = fresh(name, False)
+        seed_rate = best_rate(lambda: seed_style.train(model, seed_train, opt), args.train_images, args.repeats)
+        model, opt = fresh(name, True)
+        gen = torch.Generator().manual_seed(0)
+        ref_rate = best_rate(lambda: train_epoch(model, opt, train_split, 64, gen), args.train_images, args.repeats)
+        print(f"{name:8} {'train':10} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
+
+        model, _ = fresh(name, False)
+        seed_rate = best_rate(lambda: seed_style.validate(model, seed_val), len(val_split), args.repeats)
+        model, _ = fresh(name, True)
+        ref_rate = best_rate(lambda: validate(model, val_split), len(val_split), args.repeats)
+        print(f"{name:8} {'validate':10} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

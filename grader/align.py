@@ -1,0 +1,96 @@
+"""Align a layer table's rows with the recorded layer sequence.
+
+A table row lists the layers it groups (``["Conv2d", "Conv2d", "ReLU"]``). The rows' layers, in order, are
+aligned to the recorded layers by edit distance: a match costs nothing, a missing or extra layer costs one,
+an extra layer that neither changes the shape nor holds parameters (an activation, a dropout) costs little, so
+the alignment prefers to explain a difference with them. The result says, per expected layer, which recorded
+layer stands for it (or that it is missing), and which recorded layers are extra.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from grader.inspect_model import BENIGN_KINDS, LayerRecord
+from grader.spec import Row
+
+MISS, EXTRA, EXTRA_BENIGN, SUBSTITUTE = 1.0, 1.0, 0.3, 1.5
+
+
+@dataclass
+class RowMatch:
+    """How one table row lines up with the recording."""
+
+    row: Row
+    layers: list[tuple[tuple[str, ...], LayerRecord | None, bool]] = field(default_factory=list)
+    # each: (accepted kinds, the recorded layer standing for it or None when missing, kinds match)
+
+    @property
+    def output(self) -> LayerRecord | None:
+        """The recorded layer whose output is the row's output: the last present layer of the row."""
+        present = [rec for _, rec, _ in self.layers if rec is not None]
+        return present[-1] if present else None
+
+    @property
+    def missing(self) -> list[tuple[str, ...]]:
+        return [kinds for kinds, rec, _ in self.layers if rec is None]
+
+    @property
+    def wrong_kind(self) -> list[tuple[tuple[str, ...], LayerRecord]]:
+        return [(kinds, rec) for kinds, rec, ok in self.layers if rec is not None and not ok]
+
+
+@dataclass
+class Alignment:
+    rows: list[RowMatch]
+    extras: list[tuple[LayerRecord, int]]  # (extra layer, index of the row it follows, -1 before the first)
+
+
+def _benign(rec: LayerRecord) -> bool:
+    return rec.kind in BENIGN_KINDS and rec.params == 0 and rec.input_shape == rec.output_shape
+
+
+def align(rows: tuple[Row, ...] | list[Row], records: list[LayerRecord]) -> Alignment:
+    """Edit-distance alignment of the table's layers (in row order) to ``records`` (see module docstring)."""
+    expected = [(r, kinds) for r, row in enumerate(rows) for kinds in row.layers]
+    n, m = len(expected), len(records)
+    cost = [[0.0] * (m + 1) for _ in range(n + 1)]
+    move = [[""] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        cost[i][0], move[i][0] = cost[i - 1][0] + MISS, "miss"
+    for j in range(1, m + 1):
+        extra = EXTRA_BENIGN if _benign(records[j - 1]) else EXTRA
+        cost[0][j], move[0][j] = cost[0][j - 1] + extra, "extra"
+    for i in range(1, n + 1):
+        kinds = expected[i - 1][1]
+        for j in range(1, m + 1):
+            rec = records[j - 1]
+            diag = cost[i - 1][j - 1] + (0.0 if rec.kind in kinds else SUBSTITUTE)
+            miss = cost[i - 1][j] + MISS
+            extra = cost[i][j - 1] + (EXTRA_BENIGN if _benign(rec) else EXTRA)
+            best = min(diag, miss, extra)
+            cost[i][j] = best
+            move[i][j] = "diag" if best == diag else ("miss" if best == miss else "extra")
+    pairs: list[tuple[int | None, int | None]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        step = move[i][j]
+        if step == "diag":
+            pairs.append((i - 1, j - 1)); i -= 1; j -= 1
+        elif step == "miss":
+            pairs.append((i - 1, None)); i -= 1
+        else:
+            pairs.append((None, j - 1)); j -= 1
+    pairs.reverse()
+
+    matches = [RowMatch(row) for row in rows]
+    extras: list[tuple[LayerRecord, int]] = []
+    last_row = -1
+    for e, rec_index in pairs:
+        if e is None:
+            extras.append((records[rec_index], last_row))
+            continue
+        row_index, kinds = expected[e]
+        last_row = row_index
+        rec = records[rec_index] if rec_index is not None else None
+        matches[row_index].layers.append((kinds, rec, rec is not None and rec.kind in kinds))
+    return Alignment(matches, extras)

@@ -1,0 +1,95 @@
+"""The ``grader`` command line: one thin click command per verb, each calling a plain function.
+
+Exit codes: 0 every required check passed, 1 some check failed, 2 usage or internal error.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(click.UsageError):
+    exit_code = EXIT_USAGE
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="cnn-grader")
+def cli():
+    """Auto-grader for PyTorch CNN courses.
+
+    \b
+    Examples:
+      grader reference train mycnn --out runs/mycnn --data-dir ../shared/data/mnist
+    """
+
+
+@cli.group()
+def reference():
+    """Reference solutions: train them and write the artifacts a student would submit.
+
+    \b
+    Example:
+      grader reference train mycnn --out runs/mycnn --epochs 5 --data-dir ../shared/data/mnist
+    """
+
+
+@reference.command("train")
+@click.argument("name")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for best.pt, curves.json and the plots.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs to train  [default: the network's own, see README]")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed for weights, data order and dropout.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder holding MNIST/raw/ (torchvision's layout)  [default: $GRADER_DATA_DIR, then download]")
+@click.option("--resume", type=click.Path(dir_okay=False, exists=True), default=None, help="Continue from this best.pt.")
+@click.option("--train-limit", type=click.IntRange(min=1), default=None, help="Train on the first N training images only.")
+@click.option("--lr", type=float, default=None, help="Adam learning rate  [default: the network's own]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size  [default: 64]")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def reference_train(name, out, epochs, seed, data_dir, resume, train_limit, lr, batch_size, no_progress):
+    """Train reference network NAME deterministically; save best.pt only on a new minimum validation loss.
+
+    \b
+    Writes into OUT: best.pt, curves.json, val_loss.png, val_acc.png.
+    NAME is one of: mlp, simple-cnn, vgg-like, mycnn, lenet-320, cnn-5x5.
+
+    \b
+    Examples:
+      grader reference train mlp --out runs/mlp --data-dir ../shared/data/mnist
+      grader reference train mycnn --out runs/mycnn --epochs 2 --train-limit 6000
+      grader reference train mycnn --out runs/mycnn --epochs 8 --resume runs/mycnn/best.pt
+    """
+    from reference import NETWORKS
+    from reference.data import DataError
+    from reference.train import run
+
+    if name not in NETWORKS:
+        raise UsageError(f"unknown network {name!r}; choose one of: {', '.join(NETWORKS)}")
+    try:
+        result = run(name, out, epochs=epochs, seed=seed, data_dir=data_dir, resume=resume, train_limit=train_limit,
+                     lr=lr, batch_size=batch_size, progress=not no_progress, log=click.echo)
+    except (DataError, ValueError) as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_USAGE)
+    if result.val_loss:
+        best = result.best_epoch
+        click.echo(f"done in {result.seconds:.0f} s: best epoch {best}, validation loss {result.val_loss[best - 1]:.4f}, "
+                   f"accuracy {result.val_accuracy[best - 1]:.2f}%; wrote {result.out}/best.pt, curves.json, "
+                   "val_loss.png, val_acc.png")
+
+
+def main():
+    """Entry point of the ``grader`` console script."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,198 @@
+"""Assignment specs: one folder per assignment under ``assignments/<name>/`` holding ``spec.toml``.
+
+A spec is data: the layer table, parameter counts, output convention, candidate class names, points and
+tolerances. Adding an assignment is adding a folder; a bad spec raises :class:`SpecError` naming file and field.
+The format is documented in README.md ("Writing an assignment spec").
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ASSIGNMENTS_ENV = "GRADER_ASSIGNMENTS"
+OUTPUTS = ("log_probs", "logits")
+DEFAULT_POINTS = {"class": 1.0, "shapes": 4.0, "params": 2.0, "batch": 1.0, "output": 1.0, "determinism": 1.0}
+
+
+class SpecError(Exception):
+    """A spec file is missing, unreadable or has a bad field; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a layer table: the layers it groups (each a ``|``-separated set of accepted kinds)."""
+
+    label: str
+    layers: tuple[tuple[str, ...], ...]
+    shape: tuple  # ("B", 32, 26, 26)
+    params: int | None = None
+
+    def shape_text(self, batch: int | None = None) -> str:
+        dims = [str(batch) if (d == "B" and batch is not None) else str(d) for d in self.shape]
+        return "(" + ", ".join(dims) + ")"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed assignment spec (see README for each field)."""
+
+    name: str
+    path: Path
+    title: str
+    input_shape: tuple[int, ...]
+    rows: tuple[Row, ...]
+    classes: tuple[str, ...]
+    output: str = "log_probs"
+    num_classes: int = 10
+    params_total: int | None = None
+    params_min: int | None = None
+    params_max: int | None = None
+    batch_sizes: tuple[int, ...] = (3, 5)
+    timeout: float = 60.0
+    points: dict = field(default_factory=lambda: dict(DEFAULT_POINTS))
+    quiz: dict = field(default_factory=dict)
+    reference: str | None = None
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+
+def assignments_root() -> Path:
+    """The folder holding one sub-folder per assignment: ``$GRADER_ASSIGNMENTS`` or the repository's ``assignments/``."""
+    env = os.environ.get(ASSIGNMENTS_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "assignments"
+
+
+def list_assignments(root: Path | None = None) -> list[str]:
+    """Names of every folder under the assignments root that holds a spec.toml, sorted."""
+    root = root or assignments_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "spec.toml").is_file())
+
+
+def load_spec(name_or_path: str | os.PathLike, root: Path | None = None) -> Spec:
+    """Load an assignment by name (a folder under the root) or by the path of its spec.toml / folder."""
+    candidate = Path(name_or_path)
+    if candidate.is_file():
+        path = candidate
+    elif (candidate / "spec.toml").is_file():
+        path = candidate / "spec.toml"
+    else:
+        root = root or assignments_root()
+        path = root / str(name_or_path) / "spec.toml"
+        if not path.is_file():
+            names = ", ".join(list_assignments(root)) or "(none found)"
+            raise SpecError(f"unknown assignment {str(name_or_path)!r}; valid names: {names}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc}") from None
+    return parse_spec(data, path)
+
+
+def _need(data: dict, key: str, kind, path: Path, where: str = ""):
+    if key not in data:
+        raise SpecError(f"{path}: field {where}{key!r} is missing")
+    value = data[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise SpecError(f"{path}: field {where}{key!r} must be {_kind_name(kind)}, found {value!r}")
+    return value
+
+
+def _kind_name(kind) -> str:
+    names = {str: "a string", int: "an integer", list: "a list", dict: "a table", float: "a number", bool: "true or false"}
+    if isinstance(kind, tuple):
+        return " or ".join(names.get(k, k.__name__) for k in kind)
+    return names.get(kind, kind.__name__)
+
+
+def _shape(value, path: Path, where: str) -> tuple:
+    if not isinstance(value, list) or not value:
+        raise SpecError(f"{path}: field {where} must be a non-empty list like [\"B\", 32, 26, 26], found {value!r}")
+    for i, d in enumerate(value):
+        if not (d == "B" and i == 0) and not (isinstance(d, int) and not isinstance(d, bool) and d > 0):
+            raise SpecError(f"{path}: field {where} entry {i} must be a positive integer (or \"B\" first), found {d!r}")
+    return tuple(value)
+
+
+def parse_spec(data: dict, path: Path) -> Spec:
+    """Validate a spec's TOML data; raise SpecError naming the file and field on the first problem."""
+    path = Path(path)
+    title = _need(data, "title", str, path)
+    input_shape = _shape(_need(data, "input_shape", list, path), path, "'input_shape'")
+    if input_shape[0] == "B":
+        input_shape = input_shape[1:]
+    classes = _need(data, "classes", list, path)
+    if not classes or not all(isinstance(c, str) and c.isidentifier() for c in classes):
+        raise SpecError(f"{path}: field 'classes' must list class names like [\"MyCNN\", \"Net\"], found {classes!r}")
+    rows = []
+    for i, raw in enumerate(_need(data, "rows", list, path)):
+        where = f"rows[{i}]."
+        if not isinstance(raw, dict):
+            raise SpecError(f"{path}: field 'rows[{i}]' must be a table ([[rows]])")
+        label = _need(raw, "label", str, path, where)
+        layers = _need(raw, "layers", list, path, where)
+        if not layers or not all(isinstance(k, str) and k for k in layers):
+            raise SpecError(f"{path}: field '{where}layers' must list layer kinds like [\"Conv2d\", \"ReLU\"], found {layers!r}")
+        shape = _shape(raw.get("shape"), path, f"'{where}shape'")
+        if shape[0] != "B":
+            raise SpecError(f"{path}: field '{where}shape' must start with \"B\" (the batch), found {list(shape)!r}")
+        params = raw.get("params")
+        if params is not None and (not isinstance(params, int) or isinstance(params, bool) or params < 0):
+            raise SpecError(f"{path}: field '{where}params' must be a non-negative integer, found {params!r}")
+        unknown = set(raw) - {"label", "layers", "shape", "params"}
+        if unknown:
+            raise SpecError(f"{path}: unknown field(s) {sorted(unknown)} in 'rows[{i}]'")
+        rows.append(Row(label, tuple(tuple(k.split("|")) for k in layers), shape, params))
+    if not rows:
+        raise SpecError(f"{path}: field 'rows' must hold at least one row")
+
+    output = data.get("output", "log_probs")
+    if output not in OUTPUTS:
+        raise SpecError(f"{path}: field 'output' must be one of {list(OUTPUTS)}, found {output!r}")
+    params_total = params_min = params_max = None
+    total = data.get("params_total")
+    if isinstance(total, int) and not isinstance(total, bool):
+        params_total = total
+    elif isinstance(total, dict):
+        params_min, params_max = total.get("min"), total.get("max")
+        if not all(isinstance(v, int) for v in (params_min, params_max)) or params_min > params_max:
+            raise SpecError(f"{path}: field 'params_total' as a range must be {{min = N, max = M}} with N <= M, found {total!r}")
+    elif total is not None:
+        raise SpecError(f"{path}: field 'params_total' must be an integer or {{min = N, max = M}}, found {total!r}")
+
+    points = dict(DEFAULT_POINTS)
+    raw_points = data.get("points", {})
+    if not isinstance(raw_points, dict):
+        raise SpecError(f"{path}: field 'points' must be a table")
+    for key, value in raw_points.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise SpecError(f"{path}: field 'points.{key}' must be a non-negative number, found {value!r}")
+        points[key] = float(value)
+    batch_sizes = data.get("batch_sizes", [3, 5])
+    if not isinstance(batch_sizes, list) or not all(isinstance(b, int) and b > 0 for b in batch_sizes):
+        raise SpecError(f"{path}: field 'batch_sizes' must list positive integers, found {batch_sizes!r}")
+    timeout = data.get("timeout", 60)
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise SpecError(f"{path}: field 'timeout' must be a positive number of seconds, found {timeout!r}")
+    quiz = data.get("quiz", {})
+    if not isinstance(quiz, dict):
+        raise SpecError(f"{path}: field 'quiz' must be a table")
+    num_classes = data.get("num_classes", 10)
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise SpecError(f"{path}: field 'num_classes' must be a positive integer, found {num_classes!r}")
+    known = {"title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
+             "batch_sizes", "timeout", "quiz", "reference"}
+    unknown = set(data) - known
+    if unknown:
+        raise SpecError(f"{path}: unknown field(s) {sorted(unknown)}; known fields: {sorted(known)}")
+    return Spec(name=path.parent.name, path=path, title=title, input_shape=tuple(input_shape), rows=tuple(rows),
+                classes=tuple(classes), output=output, num_classes=num_classes, params_total=params_total,
+                params_min=params_min, params_max=params_max, batch_sizes=tuple(batch_sizes), timeout=float(timeout),
+                points=points, quiz=quiz, reference=data.get("reference"))

@@ -1,0 +1,158 @@
+"""Train and validate the reference networks, as in the course, on MNIST held in memory.
+
+The training loop is pytorch/examples' ``train()``/``test()`` pair with one change for speed: each split is a
+single uint8 tensor and batches are slices of it (no Dataset, no PIL, no DataLoader workers). Convolutional
+networks run in channels_last memory format, which is the faster layout for CPU convolutions here.
+The validation set is the MNIST test split (10,000 images); loss is the mean over images, accuracy in percent.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from reference import get_network
+from reference.checkpoint import load_checkpoint, save_checkpoint, should_save
+from reference.curves import write_curves
+from reference.data import Split, load_mnist, to_float
+
+VAL_BATCH_SIZE = 64  # the fastest evaluation batch for these models on a 2-core CPU (see docs/benchmarks.md)
+
+
+def has_conv(model: nn.Module) -> bool:
+    """True when the model contains a 2-D convolution (then channels_last pays off)."""
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def prepare(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def train_epoch(model, optimizer, split: Split, batch_size: int, generator: torch.Generator, progress=None,
+                log_probs: bool = True) -> float:
+    """One epoch over ``split`` in a seeded random order; returns the mean training loss per image.
+
+    ``log_probs=False`` means the model returns logits: the loss is then cross-entropy.
+    """
+    model.train()
+    channels_last = has_conv(model)
+    order = torch.randperm(len(split), generator=generator)
+    total, seen = 0.0, 0
+    for start in range(0, len(split), batch_size):
+        idx = order[start:start + batch_size]
+        data = prepare(to_float(split.images[idx]), channels_last)
+        target = split.labels[idx]
+        optimizer.zero_grad()
+        output = model(data)
+        loss = F.nll_loss(output, target) if log_probs else F.cross_entropy(output, target)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+        seen += len(idx)
+        if progress is not None:
+            progress.update(len(idx))
+            progress.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+    return total / max(seen, 1)
+
+
+@torch.inference_mode()
+def validate(model, split: Split, batch_size: int = VAL_BATCH_SIZE, mean: float = 0.0, std: float = 1.0,
+             log_probs: bool = True) -> tuple[float, int, float]:
+    """Evaluate ``model`` on ``split``: (mean loss per image, number correct, accuracy in percent).
+
+    ``mean``/``std`` apply a Normalize after ToTensor's scaling. With ``log_probs=False`` the model's outputs are
+    taken as logits (log_softmax is applied before the NLL loss, i.e. CrossEntropyLoss).
+    """
+    was_training = model.training
+    model.eval()
+    channels_last = has_conv(model)
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(split), batch_size):
+        data = prepare(to_float(split.images[start:start + batch_size], mean, std), channels_last)
+        target = split.labels[start:start + batch_size]
+        output = model(data)
+        if not log_probs:
+            output = F.log_softmax(output, dim=1)
+        loss_sum += F.nll_loss(output, target, reduction="sum").item()
+        correct += (output.argmax(dim=1) == target).sum().item()
+    model.train(was_training)
+    n = len(split)
+    return loss_sum / n, correct, 100.0 * correct / n
+
+
+@dataclass
+class TrainResult:
+    """What a reference run produced."""
+
+    out: Path
+    val_loss: list[float]
+    val_accuracy: list[float]
+    best_epoch: int
+    seconds: float
+
+
+def run(name: str, out, epochs: int | None = None, seed: int = 1, data_dir=None, resume=None,
+        train_limit: int | None = None, lr: float | None = None, batch_size: int | None = None,
+        progress: bool = True, log=print) -> TrainResult:
+    """Train reference ``name`` and write best.pt, curves.json, val_loss.png and val_acc.png into ``out``.
+
+    Deterministic for a given seed on a given machine. ``best.pt`` is written only when the epoch's validation loss
+    is a new minimum. ``resume`` continues from a checkpoint this function wrote (its curves so far, optimizer
+    state and random-number state included), so a resumed run reproduces the uninterrupted one.
+    """
+    from tqdm import tqdm
+
+    net = get_network(name)
+    epochs = net.epochs if epochs is None else epochs
+    lr = net.lr if lr is None else lr
+    batch_size = net.batch_size if batch_size is None else batch_size
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train_split = load_mnist(True, data_dir).subset(train_limit)
+    val_split = load_mnist(False, data_dir)
+
+    torch.manual_seed(seed)
+    model = net.build()
+    if has_conv(model):
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    val_loss: list[float] = []
+    val_accuracy: list[float] = []
+    start_epoch = 1
+    if resume is not None:
+        state = load_checkpoint(resume, model, optimizer)
+        if state.get("network") != name:
+            raise ValueError(f"{resume} is a checkpoint of {state.get('network')!r}, not {name!r}")
+        done = int(state["epoch"])
+        val_loss, val_accuracy = list(state["val_loss"][:done]), list(state["val_accuracy"][:done])
+        torch.set_rng_state(state["rng_state"])
+        start_epoch = done + 1
+        log(f"resuming {name} from {resume} after epoch {done}")
+
+    began = time.perf_counter()
+    for epoch in range(start_epoch, epochs + 1):
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        bar = tqdm(total=len(train_split), desc=f"{name} epoch {epoch}/{epochs}", unit="img", unit_scale=True,
+                   disable=not progress, leave=False)
+        with bar:
+            train_epoch(model, optimizer, train_split, batch_size, generator, bar, net.log_probs)
+        loss, correct, acc = validate(model, val_split, log_probs=net.log_probs)
+        val_loss.append(loss)
+        val_accuracy.append(acc)
+        saved = should_save(val_loss)
+        if saved:
+            save_checkpoint(out / "best.pt", model, optimizer, epoch, network=name, seed=seed, lr=lr,
+                            batch_size=batch_size, train_limit=train_limit if train_limit else len(train_split),
+                            val_loss=list(val_loss), val_accuracy=list(val_accuracy), best_val_loss=loss,
+                            rng_state=torch.get_rng_state())
+        write_curves(out, val_loss, val_accuracy, network=name, seed=seed, transform="ToTensor")
+        log(f"epoch {epoch}: Validation set: Average loss: {loss:.4f}, Accuracy: {correct}/{len(val_split)} "
+            f"({acc:.2f}%){'  -> best.pt' if saved else ''}")
+    seconds = time.perf_counter() - began
+    best_epoch = min(range(len(val_loss)), key=val_loss.__getitem__) + 1 if val_loss else 0
+    return TrainResult(out, val_loss, val_accuracy, best_epoch, seconds)
