@@ -19,7 +19,7 @@ import seed_style  # noqa: E402
 
 from reference import get_network  # noqa: E402
 from reference.data import load_mnist  # noqa: E402
-from reference.train import has_conv, train_epoch, validate  # noqa: E402
+from reference.train import train_epoch, validate  # noqa: E402
 
 
 def best_rate(fn, images: int, repeats: int) -> float:
@@ -31,11 +31,9 @@ def best_rate(fn, images: int, repeats: int) -> float:
     return max(rates)
 
 
-def fresh(name: str, channels_last: bool):
+def fresh(name: str):
     torch.manual_seed(0)
     model = get_network(name).build()
-    if channels_last and has_conv(model):
-        model = model.to(memory_format=torch.channels_last)
     return model, torch.optim.Adam(model.parameters(), lr=1e-3)
 
 
@@ -55,16 +53,16 @@ def main() -> None:
           f"validating on {len(val_split)}")
     print(f"{'model':8} {'loop':10} {'seed-style img/s':>17} {'reference img/s':>16} {'ratio':>6}")
     for name in args.models.split(","):
-        model, opt = fresh(name, False)
+        model, opt = fresh(name)
         seed_rate = best_rate(lambda: seed_style.train(model, seed_train, opt), args.train_images, args.repeats)
-        model, opt = fresh(name, True)
+        model, opt = fresh(name)
         gen = torch.Generator().manual_seed(0)
         ref_rate = best_rate(lambda: train_epoch(model, opt, train_split, 64, gen), args.train_images, args.repeats)
         print(f"{name:8} {'train':10} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
 
-        model, _ = fresh(name, False)
+        model, _ = fresh(name)
         seed_rate = best_rate(lambda: seed_style.validate(model, seed_val), len(val_split), args.repeats)
-        model, _ = fresh(name, True)
+        model, _ = fresh(name)
         ref_rate = best_rate(lambda: validate(model, val_split), len(val_split), args.repeats)
         print(f"{name:8} {'validate':10} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
 

@@ -22,8 +22,76 @@ def cli():
 
     \b
     Examples:
+      grader list
+      grader check my_submission/ --assignment mycnn
       grader reference train mycnn --out runs/mycnn --data-dir ../shared/data/mnist
     """
+
+
+def _load_spec_or_usage(assignment: str):
+    from grader.spec import SpecError, load_spec
+
+    try:
+        return load_spec(assignment)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_command(path: str, assignment: str, as_json: bool = False, timeout: float | None = None) -> int:
+    """Check one submission in a child process, print the report, return the exit code (0 pass, 1 fail)."""
+    from grader.report import render_text, to_json
+    from grader.sandbox import check_in_child
+
+    spec = _load_spec_or_usage(assignment)
+    report = check_in_child(spec, path, timeout=timeout)
+    if as_json:
+        click.echo(to_json(report))
+    else:
+        render_text(report)
+    return EXIT_OK if report.passed else EXIT_FAIL
+
+
+@cli.command("check")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--assignment", "-a", required=True, help="Assignment name (see 'grader list') or a spec.toml path.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the readable report.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds before the check is stopped  [default: the spec's, 60]")
+def check(path, assignment, as_json, timeout):
+    """Check a submission (a folder, a .py or an .ipynb) against an assignment's layer table.
+
+    \b
+    Only definitions in your code run (imports, classes, functions, constants); training loops,
+    downloads and plots at the top level are skipped and listed. Exit code: 0 when every required
+    check passes, 1 when one fails, 2 on a usage error.
+
+    \b
+    Examples:
+      grader check lab1/ --assignment simple-cnn
+      grader check week4.ipynb -a mycnn --json > report.json
+    """
+    sys.exit(check_command(path, assignment, as_json, timeout))
+
+
+@cli.command("list")
+def list_command():
+    """List the assignments with their titles.
+
+    \b
+    Example:
+      grader list
+    """
+    from grader.spec import SpecError, assignments_root, list_assignments, load_spec
+
+    names = list_assignments()
+    if not names:
+        raise UsageError(f"no assignments found under {assignments_root()}")
+    width = max(len(n) for n in names)
+    for name in names:
+        try:
+            title = load_spec(name).title
+        except SpecError as exc:
+            title = f"(bad spec: {exc})"
+        click.echo(f"{name:{width}}  {title}")
 
 
 @cli.group()

@@ -150,7 +150,8 @@ class _FunctionalRecorder(TorchFunctionMode):
                     kind = "Reshape"
                 elif not (len(after) == 2 and before is not None and len(before) > 2):
                     kind = "Reshape"
-            prefix = "x." if name in ("view", "reshape") else "F."
+            owner = getattr(func, "__qualname__", "")
+            prefix = "x." if owner.startswith("TensorBase") else ("torch." if owner.startswith("_Variable") else "F.")
             rec.add(kind, f"{prefix}{name}", _student_site(rec.student_files), before, list(result.shape),
                     config=_functional_config(name, args, kwargs))
         return result

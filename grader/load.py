@@ -67,6 +67,7 @@ class Submission:
     modules: dict[str, types.ModuleType] = field(default_factory=dict)
     skipped_names: dict[str, Skipped] = field(default_factory=dict)  # name -> the skipped statement assigning it
     student_files: set[str] = field(default_factory=set)  # filenames as they appear in tracebacks
+    class_sites: dict[tuple[str, str], str] = field(default_factory=dict)  # (module, class) -> "file:line"
 
     def relative(self, path: str | Path) -> str:
         """A path as the student knows it: relative to the submission root."""
@@ -240,6 +241,8 @@ class _Runner:
                         if isinstance(node, ast.Name):
                             self.sub.skipped_names.setdefault(node.id, skipped)
                 continue
+            if isinstance(stmt, ast.ClassDef):
+                self.sub.class_sites[(module.__name__, stmt.name)] = f"{unit.filename}:{stmt.lineno}"
             code = compile(ast.Module(body=[stmt], type_ignores=[]), unit.filename, "exec")
             try:
                 exec(code, module.__dict__)

@@ -25,7 +25,7 @@ class Network:
 
 
 NETWORKS: dict[str, Network] = {
-    "mlp": Network("reference.mlp", "Net", epochs=10),
+    "mlp": Network("reference.mlp", "Net", epochs=20),
     "simple-cnn": Network("reference.simple_cnn", "SimpleCNN", epochs=5),
     "vgg-like": Network("reference.vgg_like", "VGGLike", epochs=3, lr=5e-4, log_probs=False),
     "mycnn": Network("reference.mycnn", "MyCNN", epochs=5),

@@ -28,6 +28,26 @@ def has_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
+def channels_last_works(model: nn.Module, sample: torch.Tensor) -> bool:
+    """True when the model has convolutions and its forward accepts channels_last input.
+
+    A forward that flattens with ``x.view(x.size(0), -1)`` refuses a channels_last tensor (view needs
+    contiguous memory), so such models keep the default layout.
+    """
+    if not has_conv(model):
+        return False
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval().to(memory_format=torch.channels_last)(sample[:2].contiguous(memory_format=torch.channels_last))
+        return True
+    except RuntimeError:
+        model.to(memory_format=torch.contiguous_format)
+        return False
+    finally:
+        model.train(was_training)
+
+
 def prepare(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
@@ -39,7 +59,7 @@ def train_epoch(model, optimizer, split: Split, batch_size: int, generator: torc
     ``log_probs=False`` means the model returns logits: the loss is then cross-entropy.
     """
     model.train()
-    channels_last = has_conv(model)
+    channels_last = channels_last_works(model, to_float(split.images[:2]))
     order = torch.randperm(len(split), generator=generator)
     total, seen = 0.0, 0
     for start in range(0, len(split), batch_size):
@@ -69,7 +89,7 @@ def validate(model, split: Split, batch_size: int = VAL_BATCH_SIZE, mean: float 
     """
     was_training = model.training
     model.eval()
-    channels_last = has_conv(model)
+    channels_last = channels_last_works(model, to_float(split.images[:2]))
     loss_sum, correct = 0.0, 0
     for start in range(0, len(split), batch_size):
         data = prepare(to_float(split.images[start:start + batch_size], mean, std), channels_last)
@@ -118,8 +138,6 @@ def run(name: str, out, epochs: int | None = None, seed: int = 1, data_dir=None,
 
     torch.manual_seed(seed)
     model = net.build()
-    if has_conv(model):
-        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     val_loss: list[float] = []
     val_accuracy: list[float] = []

@@ -1,0 +1,385 @@
+"""The model checks of a self-check: each a function ``(spec, ctx) -> CheckResult`` registered by name.
+
+Check names in a report lead straight here: ``class``, ``shapes``, ``params``, ``batch``, ``output``,
+``determinism``. They share a :class:`ModelContext`: the picked class, the built model and one recording.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from grader import feedback
+from grader.align import align
+from grader.inspect_model import CreationSites, LayerRecord, record_forward
+from grader.load import Submission, student_traceback
+from grader.report import CheckResult
+from grader.spec import Spec
+
+CHECKS: dict = {}
+DEFAULT_RECORD_BATCH = 4
+
+
+def check(name: str):
+    """Register a model check under ``name`` (its points come from the spec's [points] table)."""
+    def register(fn):
+        CHECKS[name] = fn
+        return fn
+    return register
+
+
+@dataclass
+class ModelContext:
+    """What the model checks share: built once per submission."""
+
+    sub: Submission
+    cls: type | None = None
+    cls_file: str = ""
+    why: str = ""
+    model: nn.Module | None = None
+    build_error: str = ""
+    sites: dict = field(default_factory=dict)
+    batch: int = DEFAULT_RECORD_BATCH
+    records: list[LayerRecord] = field(default_factory=list)
+    output: torch.Tensor | None = None
+    forward_error: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def example_input(spec: Spec, batch: int) -> torch.Tensor:
+    """Real validation images when the input is MNIST-shaped, else seeded uniform noise."""
+    if tuple(spec.input_shape) == (1, 28, 28):
+        from reference.data import load_mnist, to_float
+
+        return to_float(load_mnist(False).images[:batch])
+    generator = torch.Generator().manual_seed(0)
+    return torch.rand((batch, *spec.input_shape), generator=generator)
+
+
+def student_classes(sub: Submission) -> list[tuple[str, type, str]]:
+    """(name, class, module) of every nn.Module subclass the student's code defines, in definition order."""
+    found = []
+    for module_name, module in sub.modules.items():
+        for name, obj in vars(module).items():
+            if isinstance(obj, type) and issubclass(obj, nn.Module) and obj.__module__ == module_name:
+                found.append((name, obj, module_name))
+    return found
+
+
+def _build(cls: type, ctx: ModelContext) -> nn.Module | str:
+    with CreationSites(ctx.sub.student_files) as sites:
+        try:
+            model = cls()
+        except Exception as exc:  # noqa: BLE001 - the student's __init__ may raise anything
+            text, _, _ = student_traceback(exc, ctx.sub.student_files)
+            return feedback.crash_text(exc, text, None, [], ctx.batch, ctx.sub.skipped_names)
+    ctx.sites = sites.sites
+    return model
+
+
+def pick_class(spec: Spec, ctx: ModelContext) -> None:
+    """Choose the student's model class: by the spec's names first, then any class that accepts the input."""
+    classes = student_classes(ctx.sub)
+    by_name = {name: cls for name, cls, _ in classes}
+    for wanted in spec.classes:
+        if wanted in by_name:
+            ctx.cls, ctx.why = by_name[wanted], f"its name {wanted} is one the assignment expects ({', '.join(spec.classes)})"
+            return
+    probe = example_input(spec, 2)
+    fits = []
+    for name, cls, _ in classes:
+        model = _build(cls, ModelContext(ctx.sub))
+        if isinstance(model, str):
+            continue
+        try:
+            with torch.no_grad():
+                out = model.eval()(probe)
+        except Exception:  # noqa: BLE001
+            continue
+        if isinstance(out, torch.Tensor) and tuple(out.shape) == (2, spec.num_classes):
+            fits.append(name)
+    if fits:
+        chosen = fits[-1]
+        ctx.cls = by_name[chosen]
+        others = f" (also fitting: {', '.join(fits[:-1])}; the last defined was taken)" if len(fits) > 1 else ""
+        ctx.why = (f"no class is named {' / '.join(spec.classes)}, and {chosen} is an nn.Module that takes "
+                   f"(B, {', '.join(map(str, spec.input_shape))}) and returns (B, {spec.num_classes}){others}")
+
+
+def prepare(spec: Spec, sub: Submission) -> ModelContext:
+    """Pick, build and record the student's model once, for all model checks."""
+    ctx = ModelContext(sub)
+    batch_size = None
+    for module in sub.modules.values():
+        value = vars(module).get("batch_size")
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024:
+            batch_size = value
+    # Record at the student's own batch_size when they define one: the shapes check then judges the layers,
+    # and the batch check alone judges a hard-coded batch size.
+    ctx.batch = batch_size or DEFAULT_RECORD_BATCH
+    pick_class(spec, ctx)
+    if ctx.cls is None:
+        return ctx
+    ctx.cls_file = sub.class_sites.get((ctx.cls.__module__, ctx.cls.__name__), "")
+    built = _build(ctx.cls, ctx)
+    if isinstance(built, str):
+        ctx.build_error = built
+        return ctx
+    ctx.model = built
+    records, output, exc, in_flight = record_forward(built, example_input(spec, ctx.batch), sub.student_files, ctx.sites)
+    ctx.records, ctx.output = records, output
+    if exc is not None:
+        text, _, _ = student_traceback(exc, sub.student_files)
+        ctx.forward_error = feedback.crash_text(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
+    return ctx
+
+
+def _result(spec: Spec, name: str, status: str, message: str, fraction: float | None = None, details=None):
+    points = spec.points.get(name, 1.0)
+    score = points * (fraction if fraction is not None else (1.0 if status == "pass" else 0.0))
+    return CheckResult(name, status, round(score, 3), points, message, True, details)
+
+
+def _no_model(spec: Spec, name: str, ctx: ModelContext) -> CheckResult:
+    return _result(spec, name, "skip", "Skipped: the model could not be built (see the 'class' check).")
+
+
+@check("class")
+def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
+    """The model class is found and constructible with no arguments."""
+    if ctx.cls is None:
+        defined = [n for n, _, _ in student_classes(ctx.sub)]
+        lines = [f"No model class found. The assignment expects a class named {' or '.join(spec.classes)} "
+                 f"(an nn.Module taking (B, {', '.join(map(str, spec.input_shape))}))."]
+        if defined:
+            lines.append(f"Your code defines: {', '.join(defined)}, but none of them builds with no arguments and "
+                         f"returns (B, {spec.num_classes}).")
+        if not ctx.sub.code_files:
+            lines.append("The submission holds no .py or .ipynb file.")
+        for error in ctx.sub.errors:
+            lines.append(f"\n{error.file} line {error.line}: {error.kind}: {error.message}\n{error.traceback}".rstrip())
+        return _result(spec, "class", "fail", "\n".join(lines))
+    place = feedback.where(ctx.cls_file)
+    if ctx.build_error:
+        status = "fail"
+        return _result(spec, "class", status, f"Found {ctx.cls.__name__} ({place}), but {ctx.cls.__name__}() "
+                       f"failed:\n{ctx.build_error}")
+    return _result(spec, "class", "pass", f"Using {ctx.cls.__name__} ({place}): {ctx.why}.")
+
+
+def _row_status(spec: Spec, ctx: ModelContext):
+    alignment = align(spec.rows, ctx.records)
+    rows, problems, first_bad = [], [], None
+    previous_expected = [ctx.batch, *spec.input_shape]
+    reached = max((i for i, m in enumerate(alignment.rows) if m.output is not None), default=-1)
+    for index, match in enumerate(alignment.rows):
+        expected = [ctx.batch if d == "B" else d for d in match.row.shape]
+        out = match.output
+        found = out.output_shape if out is not None else None
+        issues = []
+        for kinds in (match.missing if not (ctx.forward_error and index > reached) else []):
+            present = [rec for _, rec, _ in match.layers if rec is not None]
+            issues.append(feedback.missing_text(kinds, match.row.label, present[-1] if present else None))
+        for kinds, rec in match.wrong_kind:
+            issues.append(f"Row '{match.row.label}' expects {' or '.join(kinds)}, found {rec.kind} at "
+                          f"{feedback.layer_name(rec)}.")
+        if out is None:
+            if ctx.forward_error and index > reached:
+                issues = [f"Row '{match.row.label}' was not reached: forward() stopped with an error (below)."]
+            elif not issues:
+                issues.append(f"Row '{match.row.label}' has no matching layer.")
+        elif found != expected:
+            culprit = _shape_changer(match) or out
+            if first_bad is None:
+                issues.append(feedback.shape_problem(culprit, expected, ctx.batch, previous_expected))
+            else:
+                issues.append(f"{feedback.layer_name(culprit)} gives {feedback.fmt_shape(found, ctx.batch)}, the "
+                              f"table needs {feedback.fmt_shape(expected, ctx.batch)} (follows from row '{first_bad}').")
+        ok = not issues
+        if not ok and first_bad is None:
+            first_bad = match.row.label
+        names = " + ".join(rec.name for _, rec, _ in match.layers if rec is not None)
+        rows.append({"label": match.row.label, "expected": match.row.shape_text(),
+                     "found": feedback.fmt_shape(found, ctx.batch), "layer": names,
+                     "source": out.source if out else "", "ok": ok, "issues": issues})
+        problems.extend(issues)
+        previous_expected = expected
+    return alignment, rows, problems
+
+
+def _shape_changer(match) -> LayerRecord | None:
+    """The layer of a row that sets its shape: the last one whose output shape differs from its input."""
+    changers = [rec for _, rec, _ in match.layers if rec is not None and rec.input_shape != rec.output_shape]
+    return changers[-1] if changers else None
+
+
+@check("shapes")
+def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
+    """The output shape of every table row, in order, with the layers the row names."""
+    if ctx.model is None:
+        return _no_model(spec, "shapes", ctx)
+    alignment, rows, problems = _row_status(spec, ctx)
+    extra_lines, warnings = [], []
+    for rec, after in alignment.extras:
+        where = f"after row '{spec.rows[after].label}'" if after >= 0 else "before the first row"
+        text = f"{feedback.layer_name(rec)}: {rec.kind} {where} is not in the table"
+        if rec.kind in ("ReLU", "LeakyReLU") and after == len(spec.rows) - 1:
+            text += " (a ReLU on the final outputs clips every negative score to 0)"
+        (warnings if rec.kind in feedback_benign() else extra_lines).append(text + ".")
+    good = sum(r["ok"] for r in rows)
+    lines = [f"{'row':10} {'expected':18} {'found':18} layer"]
+    for r in rows:
+        lines.append(f"{r['label']:10} {r['expected']:18} {r['found']:18} {r['layer']}{'' if r['ok'] else '   <-- '}")
+    lines.append("")
+    lines.extend(problems)
+    if ctx.forward_error:
+        first_bad = next((r["label"] for r in rows if not r["ok"]), None)
+        upstream = (f" It follows from the problem in row '{first_bad}' above: fix that first."
+                    if first_bad and rows[0]["label"] != first_bad and any(r["found"] != "nothing" and not r["ok"]
+                                                                             for r in rows) else "")
+        lines.append("\nYour forward() stopped with an error after the last layer shown." + upstream + "\n"
+                     + ctx.forward_error)
+    lines.extend(f"Extra layer: {t}" for t in extra_lines)
+    lines.extend(f"Note: {t}" for t in warnings)
+    failed = bool(problems or extra_lines or ctx.forward_error)
+    fraction = good / len(rows) if not extra_lines else max(0.0, (good - len(extra_lines)) / len(rows))
+    head = (f"All {len(rows)} rows match the table (recorded at batch {ctx.batch})." if not failed else
+            f"{good} of {len(rows)} rows match the table (recorded at batch {ctx.batch}, written B).")
+    return _result(spec, "shapes", "fail" if failed else "pass", head + "\n" + "\n".join(lines).rstrip(),
+                   fraction, {"rows": rows, "records": [r.to_dict() for r in ctx.records]})
+
+
+def feedback_benign():
+    from grader.inspect_model import BENIGN_KINDS
+
+    return BENIGN_KINDS
+
+
+@check("params")
+def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
+    """Parameters per row (where the table gives them) and in total, from parameters() so sharing counts once."""
+    if ctx.model is None:
+        return _no_model(spec, "params", ctx)
+    total = sum(p.numel() for p in ctx.model.parameters())
+    alignment = align(spec.rows, ctx.records)
+    problems, checked, good = [], 0, 0
+    for match in alignment.rows:
+        if match.row.params is None:
+            continue
+        checked += 1
+        seen, count, recs = set(), 0, []
+        for _, rec, _ in match.layers:
+            if rec is not None and rec.module_id is not None and rec.module_id not in seen:
+                seen.add(rec.module_id)
+                count += rec.params
+                recs.append(rec)
+        if count == match.row.params:
+            good += 1
+            continue
+        formulas = "; ".join(f for f in (feedback.param_formula(r) for r in recs) if f)
+        problems.append(f"Row '{match.row.label}' ({', '.join(feedback.layer_name(r) for r in recs) or 'no layer'}): "
+                        f"{count:,} parameters, the table needs {match.row.params:,}." + (f" {formulas}." if formulas else ""))
+    checked += 1
+    if spec.params_total is not None:
+        total_ok = total == spec.params_total
+        want = f"{spec.params_total:,}"
+    elif spec.params_min is not None:
+        total_ok = spec.params_min <= total <= spec.params_max
+        want = f"between {spec.params_min:,} and {spec.params_max:,}"
+    else:
+        total_ok, want = True, "any number"
+    good += total_ok
+    if not total_ok:
+        problems.append(f"In total your model has {total:,} parameters; the assignment needs {want}.")
+    status = "pass" if not problems else "fail"
+    head = f"{total:,} parameters in total (needs {want})." if not problems else "Parameter counts differ:"
+    return _result(spec, "params", status, "\n".join([head, *problems]), good / checked, {"total": total})
+
+
+@check("batch")
+def check_batch(spec: Spec, ctx: ModelContext) -> CheckResult:
+    """The forward works for unusual batch sizes: catches x.view(batch_size, -1) and wrong view(-1, N)."""
+    if ctx.model is None:
+        return _no_model(spec, "batch", ctx)
+    problems = []
+    for batch in spec.batch_sizes:
+        x = torch.zeros((batch, *spec.input_shape))
+        records, out, exc, in_flight = record_forward(ctx.model, x, ctx.sub.student_files, ctx.sites)
+        shape = list(out.shape) if isinstance(out, torch.Tensor) else None
+        if exc is None and shape == [batch, spec.num_classes]:
+            continue
+        lost = next((r for r in records if r.input_shape and r.output_shape and r.input_shape[0] == batch
+                     and r.output_shape[0] != batch), None)
+        if lost is not None:
+            problems.append(f"With a batch of {batch} images, {feedback.layer_name(lost)} turns "
+                            f"{feedback.fmt_shape(lost.input_shape)} into {feedback.fmt_shape(lost.output_shape)}: "
+                            f"the first dimension must stay the batch ({batch}). Flatten with x.view(x.size(0), -1) "
+                            "or torch.flatten(x, 1), never a fixed number or a global batch_size.")
+        elif exc is not None:
+            text, _, _ = student_traceback(exc, ctx.sub.student_files)
+            problems.append(f"With a batch of {batch} images your forward fails:\n"
+                            + feedback.crash_text(exc, text, in_flight, records, batch, ctx.sub.skipped_names))
+        else:
+            problems.append(f"With a batch of {batch} images your forward returns {shape}, expected "
+                            f"[{batch}, {spec.num_classes}].")
+    if problems:
+        return _result(spec, "batch", "fail", "\n".join(problems))
+    sizes = ", ".join(map(str, spec.batch_sizes))
+    return _result(spec, "batch", "pass", f"The forward returns (B, {spec.num_classes}) for B = {sizes}.")
+
+
+@check("output")
+def check_output(spec: Spec, ctx: ModelContext) -> CheckResult:
+    """Output convention: log-probabilities (exp sums to 1 per image) or logits, as the spec asks."""
+    if ctx.model is None or ctx.output is None:
+        return _result(spec, "output", "skip", "Skipped: the forward pass did not complete (see 'shapes').")
+    out = ctx.output
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        return _result(spec, "output", "fail", f"The forward returns {type(out).__name__} "
+                       f"{list(out.shape) if isinstance(out, torch.Tensor) else ''}; expected a (B, {spec.num_classes}) tensor.")
+    if not torch.isfinite(out).all():
+        return _result(spec, "output", "fail", "The output holds NaN or infinite values.")
+    sums = out.exp().sum(dim=1)
+    is_log_probs = bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3)) and bool((out <= 1e-5).all())
+    is_probs = bool(torch.allclose(out.sum(dim=1), torch.ones_like(sums), atol=1e-3)) and bool((out >= 0).all())
+    if spec.output == "log_probs":
+        if is_log_probs:
+            return _result(spec, "output", "pass", "The outputs are log-probabilities (exp sums to 1 per image).")
+        if is_probs:
+            msg = ("The outputs are probabilities (softmax), not log-probabilities. NLLLoss needs "
+                   "F.log_softmax(x, dim=1) at the end of forward().")
+        else:
+            msg = (f"The outputs are not log-probabilities: exp(output) sums to {sums[0].item():.3g} for the first "
+                   "image instead of 1. End forward() with F.log_softmax(x, dim=1) (this assignment trains with NLLLoss).")
+        return _result(spec, "output", "fail", msg)
+    if is_probs:
+        return _result(spec, "output", "fail", "The outputs are probabilities (softmax); this assignment expects "
+                       "logits: CrossEntropyLoss applies log_softmax itself. Remove the softmax.")
+    return _result(spec, "output", "pass", "The outputs are logits (CrossEntropyLoss applies log_softmax itself).")
+
+
+@check("determinism")
+def check_determinism(spec: Spec, ctx: ModelContext) -> CheckResult:
+    """Two eval-mode passes on the same input give the same output (dropout off in eval)."""
+    if ctx.model is None or ctx.output is None:
+        return _result(spec, "determinism", "skip", "Skipped: the forward pass did not complete (see 'shapes').")
+    x = example_input(spec, ctx.batch)
+    with torch.no_grad():
+        first, second = ctx.model.eval()(x), ctx.model.eval()(x)
+    if torch.equal(first, second):
+        return _result(spec, "determinism", "pass", "Two passes in eval mode give identical outputs.")
+    return _result(spec, "determinism", "fail",
+                   "Two passes in eval mode give different outputs: something random stays on in eval mode. "
+                   "F.dropout(x, p) defaults to training=True: pass training=self.training, or use nn.Dropout.")
+
+
+def run_model_checks(spec: Spec, sub: Submission) -> tuple[list[CheckResult], list[str]]:
+    """Every registered model check, in order, and notes on what was inspected."""
+    ctx = prepare(spec, sub)
+    results = [fn(spec, ctx) for fn in CHECKS.values()]
+    notes = []
+    if ctx.cls is not None:
+        notes.append(f"model class: {ctx.cls.__name__} ({ctx.cls_file.replace(':', ' line ')})")
+    return results, notes

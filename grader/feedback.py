@@ -1,0 +1,191 @@
+"""Feedback that teaches: turn a shape, parameter or crash problem into a message a student can act on.
+
+Every message names the student's layer (attribute and source line), gives expected and found values, and for
+convolutions and pools the arithmetic with their own numbers: O = floor((I - K + 2P) / S) + 1.
+"""
+from __future__ import annotations
+
+import difflib
+import linecache
+import math
+import re
+
+from grader.inspect_model import LayerRecord, conv_output_size
+
+
+def where(source: str) -> str:
+    """'model.py line 12: self.conv1 = nn.Conv2d(1, 32, 5)' from 'model.py:12' (or '' when unknown)."""
+    if not source:
+        return ""
+    file, _, line = source.rpartition(":")
+    text = linecache.getline(file, int(line)).strip() if line.isdigit() else ""
+    return f"{file} line {line}" + (f": {text}" if text else "")
+
+
+def layer_name(rec: LayerRecord | dict) -> str:
+    """'conv1 (model.py line 12: ...)' for a record or an in-flight module description."""
+    name, source = (rec.name, rec.source) if isinstance(rec, LayerRecord) else (rec["name"], rec["source"])
+    place = where(source)
+    return f"{name} ({place})" if place else name
+
+
+def fmt_shape(shape, batch: int | None = None) -> str:
+    """(B, 32, 26, 26) with the batch dimension written B when it equals ``batch``."""
+    if shape is None:
+        return "nothing"
+    dims = ["B" if (i == 0 and batch is not None and d == batch) else str(d) for i, d in enumerate(shape)]
+    return "(" + ", ".join(dims) + ")"
+
+
+def product_text(shape) -> str:
+    """'20 x 4 x 4 = 320' for the per-image part of a shape."""
+    dims = list(shape[1:])
+    return " x ".join(str(d) for d in dims) + f" = {math.prod(dims)}"
+
+
+def spatial_arithmetic(rec: LayerRecord, expected: list[int] | None) -> list[str]:
+    """The O = floor((I - K + 2P) / S) + 1 lines for a conv or pool layer, with a fix when one exists."""
+    cfg = rec.config
+    if not cfg or "kernel_size" not in cfg or not rec.input_shape or len(rec.input_shape) != 4:
+        return []
+    if isinstance(cfg.get("padding"), str):
+        return [f"it uses padding={cfg['padding']!r}"]
+    lines = []
+    for axis, label in ((0, "height"), (1, "width")):
+        size = rec.input_shape[2 + axis]
+        k, s, p, d = cfg["kernel_size"][axis], cfg["stride"][axis], cfg["padding"][axis], cfg["dilation"][axis]
+        out = conv_output_size(size, k, s, p, d, cfg.get("ceil_mode", False))
+        if axis == 1 and rec.input_shape[2] == rec.input_shape[3] and cfg["kernel_size"][0] == k \
+                and cfg["stride"][0] == s and cfg["padding"][0] == p:
+            break  # square input and layer: one line says it
+        k_text = f"{d}*({k}-1)+1" if d != 1 else str(k)
+        line = f"O = floor((I - K + 2P) / S) + 1 = floor(({size} - {k_text} + 2*{p}) / {s}) + 1 = {out}"
+        if rec.input_shape[2] != rec.input_shape[3] or cfg["kernel_size"][0] != cfg["kernel_size"][1]:
+            line = f"{label}: " + line
+        want = expected[2 + axis] if expected and len(expected) == 4 else None
+        if want is not None and want != out:
+            line += f", but the table needs {want}"
+            fix = size + 2 * p - s * (want - 1)
+            if d == 1 and fix >= 1 and rec.kind == "Conv2d":
+                line += f" (with S={s} and P={p}, that takes K = I + 2P - S*(O-1) = {fix})"
+            elif d == 1 and rec.kind == "Conv2d" and s == 1:
+                pad = (want - 1 - size + k)
+                if pad >= 0 and pad % 2 == 0:
+                    line += f" (with K={k} and S=1, that takes P = {pad // 2})"
+        lines.append(line)
+    return lines
+
+
+def shape_problem(rec: LayerRecord, expected: list[int], batch: int, input_expected: list[int] | None) -> str:
+    """Why ``rec`` produced the wrong shape, in the student's terms."""
+    found = rec.output_shape
+    parts = [f"{layer_name(rec)} gives {fmt_shape(found, batch)}, the table needs {fmt_shape(expected, batch)}."]
+    if input_expected is not None and rec.input_shape is not None and list(rec.input_shape) != list(input_expected):
+        parts.append(f"Its input is already {fmt_shape(rec.input_shape, batch)} instead of "
+                     f"{fmt_shape(input_expected, batch)}: fix the earlier layer first.")
+        return " ".join(parts)
+    cfg = rec.config
+    if rec.kind == "Conv2d" and cfg and found and len(found) == 4 and len(expected) == 4:
+        if found[1] != expected[1]:
+            parts.append(f"Its out_channels is {cfg['out_channels']}; the table needs {expected[1]}.")
+        parts.extend(spatial_arithmetic(rec, expected) if found[2:] != expected[2:] else [])
+    elif rec.kind in ("MaxPool2d", "AvgPool2d") and found and len(found) == 4:
+        parts.extend(spatial_arithmetic(rec, expected))
+    elif rec.kind == "Linear" and cfg and found and found[-1] != expected[-1]:
+        parts.append(f"Its out_features is {cfg['out_features']}; the table needs {expected[-1]}.")
+    elif rec.kind == "Flatten" and rec.input_shape and found:
+        if found[0] != batch:
+            parts.append(f"It turns {fmt_shape(rec.input_shape, batch)} into {found[0]} rows instead of the batch of "
+                         f"{batch}: flatten with x.view(x.size(0), -1) or torch.flatten(x, 1).")
+        else:
+            parts.append(f"Flattening {fmt_shape(rec.input_shape, batch)} gives {product_text(rec.input_shape)} "
+                         "values per image.")
+    return " ".join(parts)
+
+
+def missing_text(kinds: tuple[str, ...], row_label: str, after: LayerRecord | None) -> str:
+    """'missing ReLU in row conv1 (after conv1 (model.py line 12))'."""
+    what = " or ".join(kinds)
+    place = f", after {layer_name(after)}" if after is not None else ""
+    return f"Missing {what} in row '{row_label}'{place}."
+
+
+def param_formula(rec: LayerRecord) -> str:
+    """'Conv2d(1, 32, 3): 1*32*3*3 + 32 = 320' for layers whose parameter count has a simple formula."""
+    cfg = rec.config
+    if rec.kind == "Conv2d" and cfg:
+        kh, kw = cfg["kernel_size"]
+        return (f"Conv2d({cfg['in_channels']}, {cfg['out_channels']}, {kh}x{kw}) has {cfg['in_channels']} x "
+                f"{cfg['out_channels']} x {kh} x {kw} weights + {cfg['out_channels']} biases")
+    if rec.kind == "Linear" and cfg:
+        return (f"Linear({cfg['in_features']}, {cfg['out_features']}) has {cfg['in_features']} x "
+                f"{cfg['out_features']} weights + {cfg['out_features']} biases")
+    return ""
+
+
+def crash_text(exc: BaseException, tb_text: str, in_flight: dict | None, records: list[LayerRecord], batch: int,
+               skipped_names: dict) -> str:
+    """Explain an exception raised by the student's forward (or constructor)."""
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, NotImplementedError):
+        return "Not implemented yet: this part still raises NotImplementedError. Fill it in.\n" + tb_text
+    hint = ""
+    previous = records[-1] if records else None
+    if in_flight is not None and in_flight["kind"] == "Linear" and in_flight["input_shape"]:
+        got = in_flight["input_shape"][-1]
+        want = in_flight["config"].get("in_features")
+        if want is not None and got != want:
+            hint = (f"{layer_name(in_flight)} is Linear(in_features={want}, out_features="
+                    f"{in_flight['config'].get('out_features')}), but the layer before it produces {got} features "
+                    "per image")
+            source = _last_4d(records)
+            if source is not None:
+                hint += f": {layer_name(source)} outputs {fmt_shape(source.output_shape, batch)}, and " \
+                        f"{product_text(source.output_shape)}, not {want}"
+            hint += f". Set in_features={got}" + (f" ({product_text(source.output_shape).split(' = ')[0]})"
+                                                  if source is not None else "") + "."
+    elif in_flight is not None and in_flight["kind"] == "Conv2d" and in_flight["input_shape"]:
+        got = in_flight["input_shape"][1] if len(in_flight["input_shape"]) > 1 else None
+        want = in_flight["config"].get("in_channels")
+        if got != want:
+            hint = (f"{layer_name(in_flight)} expects in_channels={want}, but its input "
+                    f"{fmt_shape(in_flight['input_shape'], batch)} has {got} channels"
+                    + (f" (from {layer_name(previous)})" if previous is not None else "") + f". Set in_channels={got}.")
+        elif len(in_flight["input_shape"]) == 4:
+            hint = (f"{layer_name(in_flight)} gets {fmt_shape(in_flight['input_shape'], batch)}: the feature map is "
+                    "smaller than the kernel. A layer before it shrinks the image too much.")
+    elif isinstance(exc, RuntimeError) and re.search(r"shape '\[.*\]' is invalid for input of size", str(exc)):
+        line = tb_text.strip().splitlines()[-2].strip() if tb_text.count("\n") >= 2 else ""
+        hint = (f"A view/reshape asks for a shape that does not fit the data of a batch of {batch} images"
+                + (f" ({line})" if line else "") + ". Use x.view(x.size(0), -1) (or torch.flatten(x, 1)): the batch "
+                "size is x.size(0), never a fixed number or a global batch_size.")
+    elif isinstance(exc, NameError):
+        name = getattr(exc, "name", None) or (re.findall(r"name '(\w+)'", str(exc)) or [None])[0]
+        if name in skipped_names:
+            skip = skipped_names[name]
+            hint = (f"'{name}' is defined at {skip.file} line {skip.line}, which the grader does not run "
+                    f"({skip.reason}). Define it from constants only, or compute it inside your class.")
+    elif isinstance(exc, AttributeError):
+        match = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", str(exc))
+        if match:
+            import importlib
+
+            try:
+                module = importlib.import_module(match.group(1))
+                close = difflib.get_close_matches(match.group(2), dir(module), n=1, cutoff=0.6)
+                if not close:
+                    close = [n for n in dir(module) if n.lower() == match.group(2).lower()]
+            except ImportError:
+                close = []
+            if close:
+                hint = f"{match.group(1)} has no {match.group(2)}: did you mean {match.group(1)}.{close[0]}?"
+    parts = [hint] if hint else []
+    parts.append(tb_text.rstrip() or message)
+    return "\n".join(parts)
+
+
+def _last_4d(records: list[LayerRecord]) -> LayerRecord | None:
+    for rec in reversed(records):
+        if rec.output_shape is not None and len(rec.output_shape) == 4:
+            return rec
+    return None

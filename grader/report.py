@@ -1,0 +1,102 @@
+"""Check results and the report: plain JSON-serialisable dataclasses, and the printers for people and scripts."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+STATUSES = ("pass", "fail", "error", "skip")
+MAX_OUTPUT = 4000  # characters of the student's own printed output kept in a report
+
+
+@dataclass
+class CheckResult:
+    """One named check: status is pass, fail, error (could not run because of the code) or skip (with a reason)."""
+
+    name: str
+    status: str
+    score: float
+    max_score: float
+    message: str
+    required: bool = True
+    details: dict | None = None
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+
+
+@dataclass
+class Report:
+    """Everything one check run found, sent from the child process to the parent as JSON."""
+
+    assignment: str
+    student: str
+    checks: list[CheckResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the grader did: class picked, statements skipped...
+    output: str = ""  # what the student's code printed (captured, truncated)
+    timings: dict = field(default_factory=dict)
+    fatal: str = ""  # set when the check run itself could not complete (timeout, crash, limit)
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.score for c in self.checks), 3)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_score for c in self.checks), 3)
+
+    @property
+    def passed(self) -> bool:
+        """True when every required check passed (skips of optional checks do not count against)."""
+        return not self.fatal and all(c.status == "pass" or (c.status == "skip" and not c.required)
+                                      for c in self.checks if c.required or c.status != "skip")
+
+    def to_dict(self) -> dict:
+        return {"assignment": self.assignment, "student": self.student, "score": self.score,
+                "max_score": self.max_score, "passed": self.passed,
+                "checks": [asdict(c) for c in self.checks], "notes": self.notes, "output": self.output,
+                "timings": self.timings, "fatal": self.fatal}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Report":
+        return cls(assignment=data["assignment"], student=data["student"],
+                   checks=[CheckResult(**c) for c in data.get("checks", [])], notes=data.get("notes", []),
+                   output=data.get("output", ""), timings=data.get("timings", {}), fatal=data.get("fatal", ""))
+
+
+def to_json(report: Report) -> str:
+    """The machine-readable document ``grader check --json`` prints."""
+    return json.dumps(report.to_dict(), indent=2)
+
+
+STYLE = {"pass": "green", "fail": "red", "error": "red", "skip": "yellow"}
+
+
+def render_text(report: Report, console=None) -> None:
+    """Print the report for a person: a table of checks, then each message (colour on a terminal)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console(highlight=False, soft_wrap=True)
+    console.print(f"[bold]{escape(report.assignment)}[/bold]  submission: {escape(report.student)}")
+    for note in report.notes:
+        console.print(f"  [dim]-[/dim] {escape(note)}")
+    if report.fatal:
+        console.print(f"[bold red]The check could not finish:[/bold red] {escape(report.fatal)}")
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("score", justify="right")
+    for check in report.checks:
+        table.add_row(check.name, f"[{STYLE[check.status]}]{check.status}[/]",
+                      f"{check.score:g}/{check.max_score:g}")
+    console.print(table)
+    for check in report.checks:
+        console.print(f"\n[bold {STYLE[check.status]}]{check.status.upper()}[/] [bold]{check.name}[/]")
+        console.print(escape(check.message))
+    if report.output:
+        console.print("\n[bold]Your code printed:[/bold]")
+        console.print(escape(report.output), markup=False)
+    verdict = "[green]all required checks pass[/green]" if report.passed else "[red]some checks failed[/red]"
+    console.print(f"\nscore {report.score:g}/{report.max_score:g}: {verdict}")

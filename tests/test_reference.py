@@ -1,0 +1,184 @@
+"""The reference side: networks against their tables, data, checkpointing, training, the reference CLI."""
+import gzip
+import json
+import shutil
+
+import pytest
+import torch
+
+from reference import NETWORKS, get_network
+from reference.checkpoint import load_checkpoint, save_checkpoint, should_save
+from reference.curves import read_png_curves
+from reference.data import DataError, load_mnist
+from reference.train import run, validate
+from tests.conftest import run_cli
+
+# (leaf module attribute -> output shape at B=2), total parameters: written from the course tables.
+TABLES = {
+    "mlp": ({"fc1": (2, 50), "fc2": (2, 50), "fc3": (2, 10)}, 42310),
+    "simple-cnn": ({"conv1": (2, 20, 26, 26), "pool1": (2, 20, 13, 13), "conv2": (2, 50, 11, 11),
+                    "pool2": (2, 50, 5, 5), "conv3": (2, 20, 3, 3), "fc1": (2, 100), "fc2": (2, 10)}, 37380),
+    "vgg-like": ({"features.0": (2, 64, 30, 30), "features.2": (2, 64, 15, 15), "features.3": (2, 128, 17, 17),
+                  "features.5": (2, 128, 8, 8), "features.8": (2, 256, 10, 10), "features.9": (2, 256, 5, 5),
+                  "features.12": (2, 512, 5, 5), "features.13": (2, 512, 2, 2), "features.16": (2, 512, 2, 2),
+                  "features.17": (2, 512, 1, 1), "classifier.0": (2, 512), "classifier.1": (2, 100),
+                  "classifier.3": (2, 100), "classifier.5": (2, 10)}, 9281738),
+    "mycnn": ({"conv1": (2, 32, 26, 26), "conv2": (2, 64, 24, 24), "pool": (2, 64, 12, 12),
+               "dropout1": (2, 64, 12, 12), "fc1": (2, 128), "dropout2": (2, 128), "fc2": (2, 10)}, 1199882),
+    "lenet-320": ({"conv1": (2, 10, 24, 24), "conv2": (2, 20, 8, 8), "fc": (2, 10)}, 8490),
+    "cnn-5x5": ({"layer1.0": (2, 16, 24, 24), "layer1.2": (2, 32, 20, 20), "layer1.4": (2, 32, 10, 10),
+                 "layer2.0": (2, 64, 6, 6), "layer2.2": (2, 128, 2, 2), "fc": (2, 10)}, 274570),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_reference_matches_its_table(name):
+    shapes, total = TABLES[name]
+    torch.manual_seed(0)
+    model = get_network(name).build().eval()
+    seen = {}
+    modules = dict(model.named_modules())
+    def hook(attr):
+        def record(module, inputs, output):
+            seen.setdefault(attr, tuple(output.shape))
+        return record
+
+    for attr in shapes:
+        modules[attr].register_forward_hook(hook(attr))
+    with torch.no_grad():
+        out = model(torch.rand(2, 1, 28, 28))
+    assert seen == shapes
+    assert sum(p.numel() for p in model.parameters()) == total
+    assert out.shape == (2, 10)
+    if get_network(name).log_probs:
+        assert torch.allclose(out.exp().sum(1), torch.ones(2), atol=1e-5)
+
+
+def test_every_reference_batch_size_independent():
+    for name in NETWORKS:
+        model = get_network(name).build().eval()
+        for batch in (1, 3, 7):
+            assert model(torch.rand(batch, 1, 28, 28)).shape == (batch, 10), name
+
+
+def test_packaged_validation_split_loads_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path))  # nothing there: falls back to the packaged copy
+    val = load_mnist(False, download=False)
+    assert val.images.shape == (10000, 28, 28) and val.images.dtype == torch.uint8
+    assert val.labels.shape == (10000,) and int(val.labels[0]) == 7
+    assert "reference" in val.source
+
+
+def test_training_split_from_data_dir(mnist_dir):
+    train = load_mnist(True, mnist_dir, download=False)
+    assert train.images.shape == (60000, 28, 28) and int(train.labels[0]) == 5
+
+
+def test_missing_training_data_names_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.delenv("GRADER_DATA_DIR", raising=False)
+    monkeypatch.setattr("reference.data.CACHE_DIR", tmp_path / "cache")
+    with pytest.raises(DataError) as err:
+        load_mnist(True, tmp_path / "nowhere", download=False)
+    text = str(err.value)
+    assert "nowhere" in text and "--data-dir" in text and "GRADER_DATA_DIR" in text
+
+
+def test_corrupt_data_fails_its_checksum(tmp_path, mnist_dir):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        shutil.copy(mnist_dir / "MNIST" / "raw" / name, raw / name)
+    data = bytearray((raw / "t10k-images-idx3-ubyte").read_bytes())
+    data[5000] ^= 0xFF
+    (raw / "t10k-images-idx3-ubyte").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="SHA-256"):
+        load_mnist(False, tmp_path)
+    (raw / "t10k-images-idx3-ubyte").unlink()
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(data))[:1000])
+    with pytest.raises(DataError, match="gzip"):
+        load_mnist(False, tmp_path)
+
+
+@pytest.mark.parametrize("losses,expected", [
+    ([], False), ([0.5], True), ([0.5, 0.4], True), ([0.5, 0.6], False), ([0.5, 0.4, 0.4], False),
+    ([0.5, 0.3, 0.4, 0.2], True), ([0.5, 0.3, 0.4, 0.35], False),
+])
+def test_save_condition(losses, expected):
+    assert should_save(losses) is expected
+
+
+def test_checkpoint_round_trip_and_training_resumes(tmp_path):
+    torch.manual_seed(0)
+    model = get_network("mycnn").build()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    for _ in range(2):
+        opt.zero_grad()
+        torch.nn.functional.nll_loss(model(x), y).backward()
+        opt.step()
+    save_checkpoint(tmp_path / "best.pt", model, opt, 2, best_val_loss=0.5)
+    raw = torch.load(tmp_path / "best.pt", weights_only=True, map_location="cpu")
+    assert set(raw) == {"model", "optimizer", "epoch", "best_val_loss"} and raw["epoch"] == 2
+
+    restored = get_network("mycnn").build()
+    restored_opt = torch.optim.Adam(restored.parameters(), lr=1e-3)
+    state = load_checkpoint(tmp_path / "best.pt", restored, restored_opt)
+    assert state["epoch"] == 2
+    model.eval(), restored.eval()
+    assert torch.equal(model(x), restored(x))
+    assert restored_opt.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"] == 2
+    # one more step from both gives the same weights: training continues where it stopped
+    for m, o in ((model, opt), (restored, restored_opt)):
+        m.train()
+        torch.manual_seed(1)
+        o.zero_grad()
+        torch.nn.functional.nll_loss(m(x), y).backward()
+        o.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), restored.state_dict().values()))
+
+
+def test_short_training_lowers_loss_and_writes_artifacts(tmp_path, mnist_dir):
+    result = run("mlp", tmp_path, epochs=2, train_limit=3000, data_dir=mnist_dir, progress=False, log=lambda *a: None)
+    assert len(result.val_loss) == 2 and result.val_loss[1] < result.val_loss[0] < 2.0
+    curves = json.loads((tmp_path / "curves.json").read_text())
+    assert curves["val_loss"] == result.val_loss and curves["val_accuracy"] == result.val_accuracy
+    assert 80 < curves["val_accuracy"][1] <= 100
+    for plot in ("val_loss.png", "val_acc.png"):
+        assert read_png_curves(tmp_path / plot) == {"val_loss": result.val_loss, "val_accuracy": result.val_accuracy}
+    state = torch.load(tmp_path / "best.pt", weights_only=True, map_location="cpu")
+    assert state["epoch"] == 2
+    model = get_network("mlp").build()
+    model.load_state_dict(state["model"])
+    loss, _, acc = validate(model, load_mnist(False))
+    assert loss == pytest.approx(result.val_loss[1], rel=1e-5) and acc == result.val_accuracy[1]
+
+
+def test_training_is_deterministic_and_resume_reproduces_it(tmp_path, mnist_dir):
+    kwargs = dict(train_limit=1500, data_dir=mnist_dir, progress=False, log=lambda *a: None)
+    full = run("simple-cnn", tmp_path / "full", epochs=2, **kwargs)
+    again = run("simple-cnn", tmp_path / "again", epochs=2, **kwargs)
+    assert full.val_loss == again.val_loss
+    run("simple-cnn", tmp_path / "part", epochs=1, **kwargs)
+    resumed = run("simple-cnn", tmp_path / "part", epochs=2, resume=tmp_path / "part" / "best.pt", **kwargs)
+    assert resumed.val_loss == full.val_loss and resumed.val_accuracy == full.val_accuracy
+
+
+def test_cli_reference_train(tmp_path, mnist_dir):
+    done = run_cli("reference", "train", "lenet-320", "--out", tmp_path, "--epochs", "1", "--train-limit", "1000",
+                   "--data-dir", mnist_dir, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "Validation set: Average loss" in done.stdout and (tmp_path / "best.pt").is_file()
+
+
+def test_cli_reference_errors_exit_2(tmp_path):
+    bad = run_cli("reference", "train", "nope", "--out", tmp_path)
+    assert bad.returncode == 2 and "mlp" in bad.stderr
+    missing = run_cli("reference", "train", "mlp", "--out", tmp_path, "--data-dir", tmp_path / "none",
+                      "--train-limit", "10")
+    assert missing.returncode == 2 and "--data-dir" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_cli_help_has_examples():
+    for args in ([], ["reference"], ["reference", "train"], ["check"], ["list"]):
+        done = run_cli(*args, "--help")
+        assert done.returncode == 0 and "Example" in done.stdout, args

@@ -1,0 +1,162 @@
+"""grader check: student-like submissions from tests/corpus, run for real in the child process."""
+import json
+
+import pytest
+
+from grader.sandbox import check_in_child
+from grader.spec import SpecError, list_assignments, load_spec, parse_spec
+from tests.conftest import CORPUS, ROOT, run_cli
+
+REFERENCE_FILES = {"mlp": "mlp.py", "simple-cnn": "simple_cnn.py", "vgg-like": "vgg_like.py", "mycnn": "mycnn.py",
+                   "lenet-320": "lenet_320.py", "cnn-5x5": "cnn_5x5.py"}
+
+
+def statuses(report):
+    return {c.name: c.status for c in report.checks}
+
+
+def messages(report):
+    return "\n".join(c.message for c in report.checks)
+
+
+def test_every_assignment_has_a_reference_and_a_valid_spec():
+    assert list_assignments() == sorted(REFERENCE_FILES)
+    for name in REFERENCE_FILES:
+        assert load_spec(name).reference == name
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_FILES))
+def test_reference_passes_its_own_spec(name, tmp_path):
+    (tmp_path / "solution.py").write_text((ROOT / "reference" / REFERENCE_FILES[name]).read_text())
+    report = check_in_child(load_spec(name), tmp_path)
+    assert report.passed, messages(report)
+    assert report.score == report.max_score > 0
+
+
+@pytest.mark.parametrize("case,assignment", [
+    ("pass_functional_lenet.py", "lenet-320"),
+    ("pass_sequential_cnn5x5.py", "cnn-5x5"),
+    ("pass_modulelist_mlp.py", "mlp"),
+    ("pass_cfg_vgglike.py", "vgg-like"),
+    ("pass_notebook_mycnn.ipynb", "mycnn"),
+    ("pass_relu_logits_cnn5x5.py", "cnn-5x5"),
+])
+def test_passing_submissions(case, assignment):
+    report = check_in_child(load_spec(assignment), CORPUS / case)
+    assert report.passed, messages(report) + "\n" + report.fatal
+    assert set(statuses(report).values()) == {"pass"}
+
+
+def test_notebook_training_download_and_magics_never_run():
+    report = check_in_child(load_spec("mycnn"), CORPUS / "pass_notebook_mycnn.ipynb")
+    notes = "\n".join(report.notes)
+    assert "!pip install" in notes and "for epoch in range" in notes and "datasets.MNIST" in notes
+    assert "model class: MyCNN" in notes
+
+
+def test_relu_on_logits_is_named_as_a_note():
+    report = check_in_child(load_spec("cnn-5x5"), CORPUS / "pass_relu_logits_cnn5x5.py")
+    shapes = next(c for c in report.checks if c.name == "shapes")
+    assert "ReLU after row 'fc'" in shapes.message and "line 15" in shapes.message
+
+
+@pytest.mark.parametrize("case,assignment,failed,needles", [
+    ("fail_wrong_kernel_simplecnn.py", "simple-cnn", "shapes",
+     ["conv1 (fail_wrong_kernel_simplecnn.py line 9", "floor((28 - 5 + 2*0) / 1) + 1 = 24", "needs 26", "= 3)"]),
+    ("fail_missing_pool_simplecnn.py", "simple-cnn", "shapes", ["Missing MaxPool2d in row 'pool1'"]),
+    ("fail_batch_size_mycnn.py", "mycnn", "batch",
+     ["line 22: x = x.view(batch_size, -1)", "(3, 64, 12, 12) into (64, 432)", "x.view(x.size(0), -1)"]),
+    ("fail_in_features_lenet.py", "lenet-320", "shapes",
+     ["fc (fail_in_features_lenet.py line 11", "20 x 4 x 4 = 320, not 100", "Set in_features=320"]),
+    ("fail_missing_relu_mycnn.py", "mycnn", "shapes", ["Missing ReLU in row 'conv1'", "line 9"]),
+    ("fail_extra_layer_mlp.py", "mlp", "shapes", ["Extra layer: fc_extra (fail_extra_layer_mlp.py line 11"]),
+    ("fail_tanh_typo_mlp.py", "mlp", "class", ["did you mean torch.nn.Tanh?", "fail_tanh_typo_mlp.py\", line 7"]),
+    ("fail_syntax_mycnn.py", "mycnn", "class", ["line 7", "SyntaxError", "never closed"]),
+    ("fail_not_implemented_mycnn.py", "mycnn", "class", ["Not implemented yet"]),
+])
+def test_failing_submissions_name_the_layer(case, assignment, failed, needles):
+    report = check_in_child(load_spec(assignment), CORPUS / case)
+    assert not report.passed
+    assert statuses(report)[failed] == "fail"
+    text = next(c.message for c in report.checks if c.name == failed)
+    for needle in needles:
+        assert needle in text, f"{needle!r} not in:\n{text}"
+    assert "grader/" not in text  # the student's traceback, not the grader's internals
+
+
+def test_infinite_loop_at_import_is_stopped():
+    report = check_in_child(load_spec("mycnn"), CORPUS / "fail_infinite_loop_mycnn.py", timeout=6)
+    assert "did not finish within 6 s" in report.fatal
+    assert not report.passed and report.timings["wall_s"] < 15
+    assert {c.status for c in report.checks} == {"error"}
+
+
+def test_printed_fake_result_is_only_student_output(tmp_path):
+    fake = json.dumps({"assignment": "mycnn", "student": "x", "checks": [], "score": 10, "max_score": 10})
+    # a class body runs at import: everything it prints or writes to fd 1 and 2 is the student's output only
+    (tmp_path / "model.py").write_text(
+        "import os, sys\nclass Net:\n    print(%r)\n    sys.stdout.flush()\n"
+        "    os.write(1, b'PASS everything\\n')\n    os.write(2, %r.encode())\n" % (fake, fake))
+    report = check_in_child(load_spec("mycnn"), tmp_path)
+    assert not report.passed and statuses(report)["class"] == "fail"
+    assert fake in report.output and "PASS everything" in report.output
+
+
+def test_sys_exit_at_import_does_not_end_the_check(tmp_path):
+    (tmp_path / "model.py").write_text((ROOT / "reference" / "mycnn.py").read_text() + "\nimport sys\nSTOP = sys.exit(3)\n")
+    report = check_in_child(load_spec("mycnn"), tmp_path)
+    assert report.passed  # sys.exit is a call: that statement never runs
+
+
+def test_bad_spec_names_file_and_field(tmp_path):
+    good = (ROOT / "assignments" / "mycnn" / "spec.toml").read_text()
+    bad = tmp_path / "broken" / "spec.toml"
+    bad.parent.mkdir()
+    bad.write_text(good.replace('shape = ["B", 32, 26, 26]', 'shape = ["B", 32, -26, 26]'))
+    with pytest.raises(SpecError, match=r"broken/spec.toml: field 'rows\[0\].shape' entry 2"):
+        load_spec(bad)
+    with pytest.raises(SpecError, match="field 'title' is missing"):
+        parse_spec({"input_shape": [1, 28, 28]}, bad)
+    with pytest.raises(SpecError, match="unknown assignment 'nope'; valid names: cnn-5x5, lenet-320"):
+        load_spec("nope")
+
+
+def test_new_assignment_is_a_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "spec.toml").write_text('title = "Tiny"\ninput_shape = [1, 28, 28]\nclasses = ["Tiny"]\n'
+                                      'output = "logits"\nparams_total = 7850\n'
+                                      'rows = [{ label = "flat", layers = ["Flatten"], shape = ["B", 784] },\n'
+                                      '        { label = "fc", layers = ["Linear"], shape = ["B", 10], params = 7850 }]\n')
+    (tmp_path / "sub.py").write_text("import torch.nn as nn\nclass Tiny(nn.Module):\n    def __init__(self):\n"
+                                     "        super().__init__()\n        self.fc = nn.Linear(784, 10)\n"
+                                     "    def forward(self, x):\n        return self.fc(x.flatten(1))\n")
+    monkeypatch.setenv("GRADER_ASSIGNMENTS", str(tmp_path))
+    done = run_cli("check", tmp_path / "sub.py", "--assignment", "tiny", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["score"] == doc["max_score"] and {c["status"] for c in doc["checks"]} == {"pass"}
+
+
+def test_cli_check_json_and_exit_codes():
+    done = run_cli("check", CORPUS / "fail_batch_size_mycnn.py", "--assignment", "mycnn", "--json")
+    assert done.returncode == 1
+    doc = json.loads(done.stdout)
+    assert set(doc) >= {"assignment", "student", "score", "max_score", "checks"}
+    assert all(set(c) >= {"name", "status", "score", "max_score", "message"} for c in doc["checks"])
+    assert {c["name"]: c["status"] for c in doc["checks"]}["batch"] == "fail"
+    text = run_cli("check", CORPUS / "pass_functional_lenet.py", "-a", "lenet-320")
+    assert text.returncode == 0 and "all required checks pass" in text.stdout
+
+
+def test_cli_usage_errors_exit_2(tmp_path):
+    unknown = run_cli("check", CORPUS / "pass_modulelist_mlp.py", "--assignment", "nope")
+    assert unknown.returncode == 2 and "valid names" in unknown.stderr and "mycnn" in unknown.stderr
+    missing = run_cli("check", tmp_path / "absent", "--assignment", "mlp")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_cli_list():
+    done = run_cli("list")
+    assert done.returncode == 0
+    assert "mycnn" in done.stdout and "Week 4: MyCNN" in done.stdout and len(done.stdout.splitlines()) == 6
