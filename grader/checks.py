@@ -375,11 +375,11 @@ def check_determinism(spec: Spec, ctx: ModelContext) -> CheckResult:
                    "F.dropout(x, p) defaults to training=True: pass training=self.training, or use nn.Dropout.")
 
 
-def run_model_checks(spec: Spec, sub: Submission) -> tuple[list[CheckResult], list[str]]:
-    """Every registered model check, in order, and notes on what was inspected."""
+def run_model_checks(spec: Spec, sub: Submission) -> tuple[list[CheckResult], list[str], ModelContext]:
+    """Every registered model check, in order, notes on what was inspected, and the shared context."""
     ctx = prepare(spec, sub)
     results = [fn(spec, ctx) for fn in CHECKS.values()]
     notes = []
     if ctx.cls is not None:
         notes.append(f"model class: {ctx.cls.__name__} ({ctx.cls_file.replace(':', ' line ')})")
-    return results, notes
+    return results, notes, ctx

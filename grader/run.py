@@ -34,8 +34,12 @@ def check_submission(spec: Spec, path: str | Path, student: str | None = None) -
         report.notes.append(f"not run: {len(sub.skipped) - MAX_SKIP_NOTES} more top-level statements")
     for error in sub.errors:
         report.notes.append(f"error while loading {error.file} line {error.line}: {error.kind}: {error.message}")
-    results, notes = run_model_checks(spec, sub)
+    results, notes, ctx = run_model_checks(spec, sub)
     report.checks.extend(results)
     report.notes.extend(notes)
+    if spec.quiz.get("enabled"):
+        from grader.crosscheck import run_quiz_checks
+
+        report.checks.extend(run_quiz_checks(spec, sub, ctx.cls if ctx.model is not None else None))
     report.timings = {"load_s": round(loaded - began, 3), "checks_s": round(time.perf_counter() - loaded, 3)}
     return report

@@ -1,0 +1,97 @@
+"""Read a submitted checkpoint (best.pt) safely and normalise the key conventions courses use.
+
+``torch.load(path, weights_only=True, map_location="cpu")`` only, with a size cap and no unsafe fallback: nothing
+in the file is executed. Accepted layouts: ``{model, optimizer, epoch}``, ``{model_state_dict,
+optimizer_state_dict, epoch, loss}``, ``{state_dict}``, ``{net}``, extra keys, or a bare state_dict; ``module.``
+(DataParallel) and ``_orig_mod.`` (torch.compile) prefixes are removed.
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+MAX_BYTES = 200 * 1024 * 1024
+MODEL_KEYS = ("model", "model_state_dict", "state_dict", "net", "model_state")
+OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optim", "optimizer_state")
+PREFIXES = ("module.", "_orig_mod.")
+
+
+class CheckpointError(Exception):
+    """The file cannot be used as a checkpoint; the message tells the student what to do."""
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint's parts, whatever keys the student used."""
+
+    path: Path
+    state_dict: dict
+    optimizer: dict | None = None
+    epoch: object = None
+    extras: dict = field(default_factory=dict)
+    layout: str = ""  # which convention was recognised, for the report
+
+
+def find_checkpoints(files: list[Path]) -> list[Path]:
+    """The .pt / .pth files of a submission, best.pt first."""
+    found = [f for f in files if f.suffix in (".pt", ".pth")]
+    return sorted(found, key=lambda f: (f.name != "best.pt", str(f)))
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) for k in obj) \
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _strip(state: dict) -> dict:
+    out = {}
+    for key, value in state.items():
+        for prefix in PREFIXES:
+            while key.startswith(prefix):
+                key = key[len(prefix):]
+        out[key] = value
+    return out
+
+
+def load_checkpoint_file(path: str | Path) -> Checkpoint:
+    """Load ``path`` with the safe loader and normalise it; CheckpointError with a clear message otherwise."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path.name} is empty (0 bytes): the save did not finish. Save it again with "
+                              "torch.save({'model': model.state_dict(), ...}, 'best.pt').")
+    if size > MAX_BYTES:
+        raise CheckpointError(f"{path.name} is {size / 1e6:.0f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit: "
+                              "save only model.state_dict() and the optimizer state.")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (not the zip format torch.save writes): "
+                              "it is truncated, corrupted, or another kind of file. Save it again with torch.save.")
+    try:
+        obj = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - the safe loader refuses in several ways
+        text = str(exc)
+        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+            raise CheckpointError(
+                f"{path.name} holds Python objects that cannot be loaded safely (for example a whole model saved with "
+                "torch.save(model), or numpy numbers). The grader never unpickles objects. Save plain tensors and "
+                "numbers instead: torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), "
+                "'epoch': epoch}, 'best.pt'), with float(loss) rather than a numpy value.") from None
+        raise CheckpointError(f"{path.name} could not be read ({type(exc).__name__}: {text.splitlines()[0][:200]}): "
+                              "it is probably truncated or corrupted. Save it again.") from None
+    if _is_state_dict(obj):
+        return Checkpoint(path, _strip(obj), layout="a bare state_dict (no epoch, no optimizer)")
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path.name} holds a {type(obj).__name__}, not a dict: save "
+                              "{'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'epoch': epoch}.")
+    model_key = next((k for k in MODEL_KEYS if _is_state_dict(obj.get(k))), None)
+    if model_key is None:
+        raise CheckpointError(f"{path.name} has the keys {sorted(map(str, obj))[:12]}, but none holds the model's "
+                              f"weights. Use one of {list(MODEL_KEYS)} for model.state_dict().")
+    opt_key = next((k for k in OPTIMIZER_KEYS if isinstance(obj.get(k), dict)), None)
+    extras = {k: v for k, v in obj.items() if k not in (model_key, opt_key, "epoch")}
+    layout = f"{{{model_key!r}" + (f", {opt_key!r}" if opt_key else "") + (", 'epoch'" if "epoch" in obj else "") + "}"
+    return Checkpoint(path, _strip(obj[model_key]), obj.get(opt_key) if opt_key else None, obj.get("epoch"),
+                      extras, layout)

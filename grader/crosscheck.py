@@ -1,0 +1,225 @@
+"""The Week 4 quiz: cross-check the submitted best.pt against the submitted curves by re-evaluating it.
+
+Checks (enabled by the spec's ``[quiz]`` table): ``checkpoint`` (loads safely and strictly into the student's own
+class, all finite), ``optimizer`` (its state fits the model), ``curves`` (found and sane), ``epoch`` (the saved
+epoch is the minimum of the loss curve: "save only when validation loss is minimum"), ``reeval`` (the checkpoint,
+re-evaluated on the 10,000 validation images, gives the curve's minimum loss and its accuracy at that epoch).
+
+Tolerances (spec ``[quiz]``): ``loss_rel_tol`` (default 0.002, relative) on the loss, compared with both the
+per-image mean and the mean of batch means at common batch sizes; ``correct_tol`` (default 3) images on accuracy.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from grader.checkpoint import CheckpointError, find_checkpoints, load_checkpoint_file
+from grader.curves import read_curves
+from grader.report import CheckResult
+from grader.spec import Spec
+
+NORMALIZE_VARIANTS = {"ToTensor": (0.0, 1.0), "Normalize((0.1307,), (0.3081,))": (0.1307, 0.3081),
+                      "Normalize((0.5,), (0.5,))": (0.5, 0.5)}
+BATCH_MEAN_SIZES = (64, 32, 100, 128, 256, 1000, 1)
+
+
+def _result(spec: Spec, name: str, status: str, message: str) -> CheckResult:
+    points = float(spec.quiz.get("points", {}).get(name, 1.0))
+    return CheckResult(name, status, points if status == "pass" else 0.0, points, message)
+
+
+def per_image_losses(model, log_probs: bool, mean: float, std: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss per validation image, whether each is classified correctly) for ``model`` in eval mode."""
+    from reference.data import load_mnist, to_float
+    from reference.train import VAL_BATCH_SIZE, channels_last_works, prepare
+
+    val = load_mnist(False)
+    model.eval()
+    channels_last = channels_last_works(model, to_float(val.images[:2], mean, std))
+    losses, correct = [], []
+    with torch.inference_mode():
+        for start in range(0, len(val), VAL_BATCH_SIZE):
+            x = prepare(to_float(val.images[start:start + VAL_BATCH_SIZE], mean, std), channels_last)
+            y = val.labels[start:start + VAL_BATCH_SIZE]
+            out = model(x)
+            if not log_probs:
+                out = F.log_softmax(out, dim=1)
+            losses.append(F.nll_loss(out, y, reduction="none"))
+            correct.append(out.argmax(dim=1) == y)
+    return torch.cat(losses), torch.cat(correct)
+
+
+def _loss_variants(losses: torch.Tensor) -> dict[str, float]:
+    variants = {"mean over images": losses.mean().item()}
+    for size in BATCH_MEAN_SIZES:
+        if size > 1 and len(losses) % size:
+            variants[f"mean of batch means (batch {size})"] = torch.stack(
+                [chunk.mean() for chunk in losses.split(size)]).mean().item()
+    return variants
+
+
+def run_quiz_checks(spec: Spec, sub, model_cls) -> list[CheckResult]:
+    """The quiz checks for a submission whose model class is ``model_cls`` (None when it could not be built)."""
+    quiz = spec.quiz
+    results: list[CheckResult] = []
+    files = sub.other_files + sub.code_files
+    curves = read_curves(files, int(quiz.get("min_epochs", 1)))
+    if curves is None:
+        results.append(_result(spec, "curves", "fail", "No validation curves found. Hand in curves.json "
+                               "({\"val_loss\": [...], \"val_accuracy\": [...]}, one value per epoch), or curves.csv, "
+                               "or the plots written by the course's plotting helper."))
+    elif curves.problems and any("NaN" in p or "values" in p or "epochs" in p for p in curves.problems):
+        results.append(_result(spec, "curves", "fail", f"Curves read from {curves.source}: " + "; ".join(curves.problems)))
+    else:
+        extra = "".join(f"\nNote: {p}." for p in curves.problems + curves.disagreements)
+        status = "fail" if curves.disagreements else "pass"
+        results.append(_result(spec, "curves", status, f"Curves read from {curves.source}: {len(curves.val_loss)} "
+                               f"epochs, lowest validation loss {min(curves.val_loss):.4f} at epoch "
+                               f"{curves.best_epoch}.{extra}"))
+    # Disagreeing sources fail 'curves' but the preferred source is still cross-checked.
+    usable_curves = curves if curves is not None and (results[-1].status == "pass" or curves.disagreements) else None
+
+    paths = find_checkpoints(files)
+    ckpt, model = None, None
+    if not paths:
+        results.append(_result(spec, "checkpoint", "fail", "No best.pt (or other .pt/.pth file) in the submission."))
+    else:
+        try:
+            ckpt = load_checkpoint_file(paths[0])
+        except CheckpointError as exc:
+            results.append(_result(spec, "checkpoint", "fail", str(exc)))
+    if ckpt is not None:
+        if model_cls is None:
+            results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built."))
+        else:
+            model = model_cls()
+            result = model.load_state_dict(ckpt.state_dict, strict=False) if _shapes_fit(model, ckpt.state_dict) else None
+            problems = _state_problems(model, ckpt.state_dict)
+            if problems:
+                results.append(_result(spec, "checkpoint", "fail", f"{ckpt.path.name} ({ckpt.layout}) does not fit "
+                                       f"{model_cls.__name__}:\n" + "\n".join(problems)))
+                model = None
+            else:
+                del result
+                model.load_state_dict(ckpt.state_dict, strict=True)
+                results.append(_result(spec, "checkpoint", "pass", f"{ckpt.path.name} loads safely ({ckpt.layout}) "
+                                       f"and strictly into {model_cls.__name__}; every tensor is finite."))
+    results.append(_optimizer_check(spec, ckpt, model))
+    results.append(_epoch_check(spec, ckpt, usable_curves))
+    results.append(_reeval_check(spec, ckpt, model, usable_curves))
+    return results
+
+
+def _shapes_fit(model, state: dict) -> bool:
+    own = model.state_dict()
+    return all(k in own and own[k].shape == v.shape for k, v in state.items()) and set(own) == set(state)
+
+
+def _state_problems(model, state: dict) -> list[str]:
+    own = model.state_dict()
+    problems = []
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shaped = [f"{k}: checkpoint {list(state[k].shape)}, your model {list(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    if missing:
+        problems.append(f"missing keys: {', '.join(missing[:8])}")
+    if unexpected:
+        problems.append(f"unexpected keys: {', '.join(unexpected[:8])}")
+    if shaped:
+        problems.append("mis-shaped: " + "; ".join(shaped[:8]))
+    if problems:
+        problems.append("The checkpoint was saved from a different architecture than the class you submitted.")
+        return problems
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        problems.append(f"NaN or infinite values in: {', '.join(bad[:8])} (training diverged before this save)")
+    return problems
+
+
+def _optimizer_check(spec: Spec, ckpt, model) -> CheckResult:
+    if ckpt is None or model is None:
+        return _result(spec, "optimizer", "skip", "Skipped: no usable checkpoint.")
+    if ckpt.optimizer is None:
+        return _result(spec, "optimizer", "skip", f"Skipped: {ckpt.path.name} has no optimizer state ({ckpt.layout}).")
+    opt = ckpt.optimizer
+    params = list(model.parameters())
+    indices = [i for group in opt.get("param_groups", []) for i in group.get("params", [])]
+    if sorted(indices) != list(range(len(params))):
+        return _result(spec, "optimizer", "fail", f"The optimizer state covers {len(indices)} parameter slots, your "
+                       f"model has {len(params)} parameters: it was saved for another model.")
+    wrong = []
+    steps = set()
+    for index, state in opt.get("state", {}).items():
+        param = params[int(index)]
+        for key, value in state.items():
+            if key == "step":
+                steps.add(float(value))
+            elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
+                wrong.append(f"slot {index} '{key}': {list(value.shape)} vs parameter {list(param.shape)}")
+    if wrong:
+        return _result(spec, "optimizer", "fail", "Optimizer state does not match the parameters: " + "; ".join(wrong[:5]))
+    message = f"The optimizer state fits all {len(params)} parameters."
+    if steps and isinstance(ckpt.epoch, int):
+        step = max(steps)
+        message += f" Adam-style step count: {step:.0f} ({step / max(ckpt.epoch, 1):.0f} per epoch for epoch {ckpt.epoch})."
+    return _result(spec, "optimizer", "pass", message)
+
+
+def _epoch_check(spec: Spec, ckpt, curves) -> CheckResult:
+    if ckpt is None:
+        return _result(spec, "epoch", "skip", "Skipped: no usable checkpoint.")
+    if ckpt.epoch is None:
+        return _result(spec, "epoch", "skip", f"Skipped: {ckpt.path.name} stores no epoch ({ckpt.layout}).")
+    if isinstance(ckpt.epoch, bool) or not isinstance(ckpt.epoch, int):
+        return _result(spec, "epoch", "fail", f"'epoch' in {ckpt.path.name} is {ckpt.epoch!r}; save it as an int.")
+    if curves is None:
+        return _result(spec, "epoch", "skip", "Skipped: no usable curves to compare with.")
+    best = curves.best_epoch
+    if ckpt.epoch == best:
+        return _result(spec, "epoch", "pass", f"best.pt says epoch {ckpt.epoch}, where your loss curve is lowest "
+                       f"({min(curves.val_loss):.4f}): saved only when validation loss is minimum.")
+    if ckpt.epoch == best - 1:
+        return _result(spec, "epoch", "pass", f"best.pt says epoch {ckpt.epoch}, which counting from 0 is epoch "
+                       f"{best}, where your loss curve is lowest ({min(curves.val_loss):.4f}).")
+    last = len(curves.val_loss)
+    hint = (" That is your last epoch: was best.pt saved every epoch, or after the loop, instead of only on a new "
+            "minimum?" if ckpt.epoch in (last, last - 1) else "")
+    return _result(spec, "epoch", "fail", f"best.pt says epoch {ckpt.epoch}; your loss curve is lowest at epoch {best} "
+                   f"({min(curves.val_loss):.4f}).{hint}")
+
+
+def _reeval_check(spec: Spec, ckpt, model, curves) -> CheckResult:
+    if model is None or curves is None:
+        return _result(spec, "reeval", "skip", "Skipped: needs a checkpoint that loads and usable curves.")
+    rel_tol = float(spec.quiz.get("loss_rel_tol", 0.002))
+    correct_tol = int(spec.quiz.get("correct_tol", 3))
+    best = curves.best_epoch
+    want_loss, want_acc = min(curves.val_loss), curves.val_accuracy[best - 1]
+    log_probs = spec.output == "log_probs"
+    tried = []
+    for label, (mean, std) in NORMALIZE_VARIANTS.items():
+        losses, correct = per_image_losses(model, log_probs, mean, std)
+        n = len(losses)
+        variants = _loss_variants(losses)
+        got_correct = int(correct.sum())
+        want_correct = round(want_acc * n / 100)
+        match = next((name for name, v in variants.items() if abs(v - want_loss) <= rel_tol * max(abs(want_loss), 1e-8)), None)
+        tried.append((label, variants["mean over images"], got_correct))
+        if match is not None:
+            if abs(got_correct - want_correct) > correct_tol:
+                return _result(spec, "reeval", "fail", f"Re-evaluated with {label}: loss {variants[match]:.4f} matches "
+                               f"your epoch-{best} minimum ({want_loss:.4f}), but {got_correct}/{n} images are correct "
+                               f"where your accuracy curve says {want_acc:.2f}% ({want_correct}/{n}).")
+            note = "" if label == "ToTensor" else f" Your preprocessing was {label}, not the assignment's ToTensor."
+            return _result(spec, "reeval", "pass", f"Re-evaluated on {n} validation images with {label}: loss "
+                           f"{variants[match]:.4f} ({match}) vs your curve's minimum {want_loss:.4f} at epoch {best}; "
+                           f"{got_correct}/{n} correct vs your {want_acc:.2f}%.{note}")
+    label, loss, got_correct = tried[0]
+    closest = min(range(len(curves.val_loss)), key=lambda i: abs(curves.val_loss[i] - loss)) + 1
+    same = (f", which is your epoch-{closest} value ({curves.val_loss[closest - 1]:.4f})"
+            if abs(curves.val_loss[closest - 1] - loss) <= rel_tol * 5 * loss else "")
+    return _result(spec, "reeval", "fail", f"best.pt says epoch {ckpt.epoch}; your loss curve is lowest at epoch {best} "
+                   f"({want_loss:.4f}); the checkpoint re-evaluates to {loss:.4f} with {label}{same} "
+                   f"({got_correct}/{len(losses)} correct). Tried also: "
+                   + ", ".join(f"{lab}: {l:.4f}" for lab, l, _ in tried[1:]) + ".")

@@ -1,0 +1,118 @@
+"""Read the submitted validation curves and say where they came from.
+
+Sources, in order of preference: ``curves.json`` (``{"val_loss": [...], "val_accuracy": [...]}``, one entry per
+epoch from epoch 1), ``curves.csv`` (a header with ``val_loss`` and ``val_accuracy`` columns, one row per epoch,
+an optional ``epoch`` column), PNG plots written by ``reference.curves`` (data in their metadata), and the printed
+log of an executed notebook (``Validation set: Average loss: 0.0483, Accuracy: 9846/10000 (98%)``).
+Accuracy may be in percent or as a fraction (detected: all values <= 1 means a fraction).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOG_LINE = re.compile(r"(?:Validation|Test|Val)[^\n]*?loss[:=\s]+([0-9.eE+-]+)[^\n]*?Accuracy[:=\s]+"
+                      r"(?:(\d+)\s*/\s*(\d+)|([0-9.]+)\s*%?)", re.IGNORECASE)
+
+
+@dataclass
+class Curves:
+    """Per-epoch validation loss and accuracy (percent), with the source they were read from."""
+
+    val_loss: list[float]
+    val_accuracy: list[float]
+    source: str
+    problems: list[str] = field(default_factory=list)
+    disagreements: list[str] = field(default_factory=list)
+
+    @property
+    def best_epoch(self) -> int:
+        """1-based epoch of the minimum validation loss."""
+        return min(range(len(self.val_loss)), key=self.val_loss.__getitem__) + 1
+
+
+def _from_doc(doc: dict, source: str) -> Curves | None:
+    loss, acc = doc.get("val_loss"), doc.get("val_accuracy", doc.get("val_acc"))
+    if not isinstance(loss, list) or not isinstance(acc, list):
+        return None
+    try:
+        return Curves([float(v) for v in loss], [float(v) for v in acc], source)
+    except (TypeError, ValueError):
+        return Curves([], [], source, [f"{source} holds values that are not numbers"])
+
+
+def _csv(path: Path) -> Curves | None:
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "val_loss" not in rows[0]:
+        return None
+    key = "val_accuracy" if "val_accuracy" in rows[0] else "val_acc"
+    return _from_doc({"val_loss": [r["val_loss"] for r in rows], "val_accuracy": [r.get(key) for r in rows]},
+                     path.name)
+
+
+def _notebook_log(path: Path) -> Curves | None:
+    import nbformat
+
+    try:
+        notebook = nbformat.read(str(path), as_version=4)
+    except Exception:  # noqa: BLE001
+        return None
+    text = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            text.append(output.get("text", "") if isinstance(output.get("text", ""), str) else "".join(output["text"]))
+    losses, accs = [], []
+    for match in LOG_LINE.finditer("\n".join(text)):
+        losses.append(float(match.group(1)))
+        accs.append(100.0 * int(match.group(2)) / int(match.group(3)) if match.group(2) else float(match.group(4)))
+    return Curves(losses, accs, f"the printed log of {path.name}") if losses else None
+
+
+def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
+    """The submitted curves from the most preferred source found, with sanity problems and source disagreements."""
+    from reference.curves import read_png_curves
+
+    found: list[Curves] = []
+    for file in sorted(files, key=lambda f: f.name):
+        parsed = None
+        if file.name == "curves.json":
+            try:
+                parsed = _from_doc(json.loads(file.read_text()), file.name)
+            except (ValueError, UnicodeDecodeError):
+                parsed = Curves([], [], file.name, ["curves.json is not valid JSON"])
+        elif file.name == "curves.csv":
+            parsed = _csv(file)
+        elif file.suffix == ".png":
+            try:
+                doc = read_png_curves(file)
+            except Exception:  # noqa: BLE001 - not a PNG after all
+                doc = None
+            parsed = _from_doc(doc, f"the data stored in {file.name}") if doc else None
+        elif file.suffix == ".ipynb":
+            parsed = _notebook_log(file)
+        if parsed is not None:
+            found.append(parsed)
+    if not found:
+        return None
+    order = {"curves.json": 0, "curves.csv": 1}
+    found.sort(key=lambda c: order.get(c.source, 2 if c.source.startswith("the data") else 3))
+    chosen = found[0]
+    if chosen.val_accuracy and all(0 <= a <= 1 for a in chosen.val_accuracy):
+        chosen.val_accuracy = [100.0 * a for a in chosen.val_accuracy]
+        chosen.problems.append("accuracy was given as a fraction; read as percent")
+    for other in found[1:]:
+        if len(other.val_loss) != len(chosen.val_loss) or any(
+                abs(a - b) > 1e-3 for a, b in zip(other.val_loss, chosen.val_loss)):
+            chosen.disagreements.append(f"{other.source} disagrees with {chosen.source}")
+    if len(chosen.val_loss) != len(chosen.val_accuracy):
+        chosen.problems.append(f"{len(chosen.val_loss)} loss values but {len(chosen.val_accuracy)} accuracy values")
+    if not all(math.isfinite(v) for v in chosen.val_loss + chosen.val_accuracy):
+        chosen.problems.append("the curves hold NaN or infinite values")
+    if len(chosen.val_loss) < min_epochs:
+        chosen.problems.append(f"{len(chosen.val_loss)} epochs recorded; the assignment asks for at least {min_epochs}")
+    return chosen

@@ -1,0 +1,159 @@
+"""The best.pt quiz: an honest submission built for real passes; forged ones fail with both numbers."""
+import json
+import os
+import shutil
+
+import pytest
+import torch
+
+from grader.sandbox import check_in_child
+from grader.spec import load_spec
+from reference import get_network
+from reference.checkpoint import save_checkpoint, should_save
+from reference.curves import write_curves
+from reference.data import load_mnist
+from reference.train import train_epoch, validate
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory, mnist_dir):
+    """Train MyCNN briefly for real: epochs 1-2 improve, epoch 3 (a too-large learning rate) gets worse.
+
+    Curves are recorded on the full validation split; best.pt is saved only at the minimum (epoch 2).
+    Every epoch's checkpoint is kept aside for the forgeries.
+    """
+    root = tmp_path_factory.mktemp("honest")
+    sub = root / "student"
+    train = load_mnist(True, mnist_dir).subset(1200)
+    val = load_mnist(False)
+    torch.manual_seed(0)
+    model = get_network("mycnn").build()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses, accs, per_epoch = [], [], {}
+    for epoch in (1, 2, 3):
+        if epoch == 3:
+            for group in opt.param_groups:
+                group["lr"] = 0.05
+        train_epoch(model, opt, train, 64, torch.Generator().manual_seed(epoch))
+        loss, _, acc = validate(model, val)
+        losses.append(loss)
+        accs.append(acc)
+        save_checkpoint(root / f"epoch{epoch}.pt", model, opt, epoch)
+        per_epoch[epoch] = root / f"epoch{epoch}.pt"
+        if should_save(losses):
+            save_checkpoint(sub / "best.pt", model, opt, epoch)
+    assert losses[2] > losses[1], "the test needs a last epoch that is worse than the best"
+    write_curves(sub, losses, accs)
+    shutil.copy(ROOT / "reference" / "mycnn.py", sub / "model.py")
+    return sub, per_epoch, losses
+
+
+def variant(honest, tmp_path):
+    sub, _, _ = honest
+    target = tmp_path / "forged"
+    shutil.copytree(sub, target)
+    return target
+
+
+def check(folder):
+    report = check_in_child(load_spec("mycnn"), folder)
+    return report, {c.name: c for c in report.checks}
+
+
+def test_honest_submission_passes(honest):
+    report, checks = check(honest[0])
+    assert report.passed, "\n".join(c.message for c in report.checks)
+    assert "epoch 2" in checks["epoch"].message and "ToTensor" in checks["reeval"].message
+
+
+def test_checkpoint_from_another_epoch(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    state = torch.load(honest[1][1], weights_only=True)
+    state["epoch"] = 2  # epoch-1 weights, labelled as the best epoch
+    torch.save(state, folder / "best.pt")
+    report, checks = check(folder)
+    assert checks["reeval"].status == "fail"
+    assert f"{honest[2][0]:.4f}" in checks["reeval"].message and "epoch-1 value" in checks["reeval"].message
+
+
+def test_curves_edited(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    doc = json.loads((folder / "curves.json").read_text())
+    doc["val_loss"][1] = doc["val_loss"][1] * 0.8
+    (folder / "curves.json").write_text(json.dumps(doc))
+    report, checks = check(folder)
+    assert checks["reeval"].status == "fail" and f"{doc['val_loss'][1]:.4f}" in checks["reeval"].message
+    assert "disagrees" in checks["curves"].message  # the plots still carry the original data
+
+
+def test_epoch_field_wrong(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    state = torch.load(folder / "best.pt", weights_only=True)
+    state["epoch"] = 7
+    torch.save(state, folder / "best.pt")
+    _, checks = check(folder)
+    assert checks["epoch"].status == "fail" and "says epoch 7" in checks["epoch"].message
+
+
+def test_saved_every_epoch_last_instead_of_best(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    shutil.copy(honest[1][3], folder / "best.pt")
+    _, checks = check(folder)
+    assert checks["epoch"].status == "fail" and "last epoch" in checks["epoch"].message
+    assert "lowest at epoch 2" in checks["epoch"].message and checks["reeval"].status == "fail"
+
+
+def test_curves_missing(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    for name in ("curves.json", "val_loss.png", "val_acc.png"):
+        (folder / name).unlink()
+    _, checks = check(folder)
+    assert checks["curves"].status == "fail" and "No validation curves" in checks["curves"].message
+
+
+class Marker:
+    path = ""
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+@pytest.mark.parametrize("kind", ["whole_model", "reduce_writes_file", "truncated", "random", "empty", "wrong_keys",
+                                  "nan", "other_architecture"])
+def test_bad_checkpoints(honest, tmp_path, kind):
+    folder = variant(honest, tmp_path)
+    best = folder / "best.pt"
+    marker = tmp_path / "pwned"
+    if kind == "whole_model":
+        model = get_network("mycnn").build()
+        model.load_state_dict(torch.load(best, weights_only=True)["model"])
+        torch.save(model, best)
+    elif kind == "reduce_writes_file":
+        evil = Marker()
+        evil.path = str(marker)
+        torch.save({"model": evil, "epoch": 2}, best)
+    elif kind == "truncated":
+        best.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
+    elif kind == "random":
+        best.write_bytes(os.urandom(5000))
+    elif kind == "empty":
+        best.write_bytes(b"")
+    elif kind == "wrong_keys":
+        state = torch.load(best, weights_only=True)
+        torch.save({"weights": state["model"], "epoch": 2}, best)
+    elif kind == "nan":
+        state = torch.load(best, weights_only=True)
+        state["model"]["fc2.weight"][0, 0] = float("nan")
+        torch.save(state, best)
+    elif kind == "other_architecture":
+        torch.save({"model": get_network("simple-cnn").build().state_dict(), "epoch": 2}, best)
+    report, checks = check(folder)
+    message = checks["checkpoint"].message
+    assert checks["checkpoint"].status == "fail", message
+    expected = {"whole_model": "state_dict", "reduce_writes_file": "cannot be loaded safely", "truncated": "truncated",
+                "random": "not a PyTorch checkpoint", "empty": "empty", "wrong_keys": "none holds the model's weights",
+                "nan": "NaN", "other_architecture": "different architecture"}[kind]
+    assert expected in message
+    assert not marker.exists()
+    assert checks["shapes"].status == "pass"  # the rest of the report still runs
