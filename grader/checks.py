@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from grader import feedback
 from grader.align import align
-from grader.inspect_model import CreationSites, LayerRecord, record_forward
+from grader.inspect_model import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
 from grader.load import Submission, student_traceback
 from grader.report import CheckResult
 from grader.spec import Spec
@@ -227,7 +227,7 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
         text = f"{feedback.layer_name(rec)}: {rec.kind} {where} is not in the table"
         if rec.kind in ("ReLU", "LeakyReLU") and after == len(spec.rows) - 1:
             text += " (a ReLU on the final outputs clips every negative score to 0)"
-        (warnings if rec.kind in feedback_benign() else extra_lines).append(text + ".")
+        (warnings if rec.kind in BENIGN_KINDS else extra_lines).append(text + ".")
     good = sum(r["ok"] for r in rows)
     lines = [f"{'row':10} {'expected':18} {'found':18} layer"]
     for r in rows:
@@ -249,12 +249,6 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
             f"{good} of {len(rows)} rows match the table (recorded at batch {ctx.batch}, written B).")
     return _result(spec, "shapes", "fail" if failed else "pass", head + "\n" + "\n".join(lines).rstrip(),
                    fraction, {"rows": rows, "records": [r.to_dict() for r in ctx.records]})
-
-
-def feedback_benign():
-    from grader.inspect_model import BENIGN_KINDS
-
-    return BENIGN_KINDS
 
 
 @check("params")

@@ -23,9 +23,10 @@ NORMALIZE_VARIANTS = {"ToTensor": (0.0, 1.0), "Normalize((0.1307,), (0.3081,))":
 BATCH_MEAN_SIZES = (64, 32, 100, 128, 256, 1000, 1)
 
 
-def _result(spec: Spec, name: str, status: str, message: str) -> CheckResult:
+def _result(spec: Spec, name: str, status: str, message: str, required: bool = True) -> CheckResult:
+    """A quiz check result; ``required=False`` for a skip the spec allows (a bare state_dict has no epoch)."""
     points = float(spec.quiz.get("points", {}).get(name, 1.0))
-    return CheckResult(name, status, points if status == "pass" else 0.0, points, message)
+    return CheckResult(name, status, points if status == "pass" else 0.0, points, message, required)
 
 
 def per_image_losses(model, log_probs: bool, mean: float, std: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,7 +142,8 @@ def _optimizer_check(spec: Spec, ckpt, model) -> CheckResult:
     if ckpt is None or model is None:
         return _result(spec, "optimizer", "skip", "Skipped: no usable checkpoint.")
     if ckpt.optimizer is None:
-        return _result(spec, "optimizer", "skip", f"Skipped: {ckpt.path.name} has no optimizer state ({ckpt.layout}).")
+        return _result(spec, "optimizer", "skip", f"Skipped: {ckpt.path.name} has no optimizer state ({ckpt.layout}).",
+                       required=False)
     opt = ckpt.optimizer
     params = list(model.parameters())
     indices = [i for group in opt.get("param_groups", []) for i in group.get("params", [])]
@@ -170,7 +172,8 @@ def _epoch_check(spec: Spec, ckpt, curves) -> CheckResult:
     if ckpt is None:
         return _result(spec, "epoch", "skip", "Skipped: no usable checkpoint.")
     if ckpt.epoch is None:
-        return _result(spec, "epoch", "skip", f"Skipped: {ckpt.path.name} stores no epoch ({ckpt.layout}).")
+        return _result(spec, "epoch", "skip", f"Skipped: {ckpt.path.name} stores no epoch ({ckpt.layout}).",
+                       required=False)
     if isinstance(ckpt.epoch, bool) or not isinstance(ckpt.epoch, int):
         return _result(spec, "epoch", "fail", f"'epoch' in {ckpt.path.name} is {ckpt.epoch!r}; save it as an int.")
     if curves is None:

@@ -49,7 +49,7 @@ class Report:
     def passed(self) -> bool:
         """True when every required check passed (skips of optional checks do not count against)."""
         return not self.fatal and all(c.status == "pass" or (c.status == "skip" and not c.required)
-                                      for c in self.checks if c.required or c.status != "skip")
+                                      for c in self.checks)
 
     def to_dict(self) -> dict:
         return {"assignment": self.assignment, "student": self.student, "score": self.score,

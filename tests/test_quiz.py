@@ -157,3 +157,13 @@ def test_bad_checkpoints(honest, tmp_path, kind):
     assert expected in message
     assert not marker.exists()
     assert checks["shapes"].status == "pass"  # the rest of the report still runs
+
+
+def test_bare_state_dict_and_prefixes_are_accepted(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    state = torch.load(folder / "best.pt", weights_only=True)["model"]
+    torch.save({f"module.{k}": v for k, v in state.items()}, folder / "best.pt")
+    report, checks = check(folder)
+    assert checks["checkpoint"].status == "pass" and "bare state_dict" in checks["checkpoint"].message
+    assert checks["epoch"].status == checks["optimizer"].status == "skip" and not checks["epoch"].required
+    assert checks["reeval"].status == "pass" and report.passed
