@@ -170,3 +170,28 @@ def test_cli_list():
     done = run_cli("list")
     assert done.returncode == 0
     assert "mycnn" in done.stdout and "Week 4: MyCNN" in done.stdout and len(done.stdout.splitlines()) == 6
+
+
+def test_cell_tags_override_the_rule(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    model = (ROOT / "reference" / "mlp.py").read_text().replace("nn.Linear(50, 10)", "nn.Linear(50, N_CLASSES)")
+    notebook = new_notebook(cells=[
+        new_code_cell("def count():\n    return 10\nN_CLASSES = count()", metadata={"tags": ["grader:run"]}),
+        new_code_cell("class Net:\n    this is not python", metadata={"tags": ["grader:skip"]}),
+        new_code_cell(model),
+    ])
+    nbformat.write(notebook, tmp_path / "lab.ipynb")
+    report = check_in_child(load_spec("mlp"), tmp_path / "lab.ipynb")
+    assert report.passed, messages(report)
+    assert any("grader:skip" in note for note in report.notes)
+
+
+def test_class_found_without_a_candidate_name(tmp_path):
+    source = (ROOT / "reference" / "mlp.py").read_text().replace("class Net(", "class Helper(nn.Module):\n    pass\n\n\nclass MyOwnMLP(")
+    (tmp_path / "mine.py").write_text(source)
+    report = check_in_child(load_spec("mlp"), tmp_path)
+    assert report.passed, messages(report)
+    picked = next(c.message for c in report.checks if c.name == "class")
+    assert "MyOwnMLP" in picked and "no class is named" in picked
