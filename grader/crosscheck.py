@@ -94,14 +94,12 @@ def run_quiz_checks(spec: Spec, sub, model_cls) -> list[CheckResult]:
             results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built."))
         else:
             model = model_cls()
-            result = model.load_state_dict(ckpt.state_dict, strict=False) if _shapes_fit(model, ckpt.state_dict) else None
             problems = _state_problems(model, ckpt.state_dict)
             if problems:
                 results.append(_result(spec, "checkpoint", "fail", f"{ckpt.path.name} ({ckpt.layout}) does not fit "
                                        f"{model_cls.__name__}:\n" + "\n".join(problems)))
                 model = None
             else:
-                del result
                 model.load_state_dict(ckpt.state_dict, strict=True)
                 results.append(_result(spec, "checkpoint", "pass", f"{ckpt.path.name} loads safely ({ckpt.layout}) "
                                        f"and strictly into {model_cls.__name__}; every tensor is finite."))
@@ -109,11 +107,6 @@ def run_quiz_checks(spec: Spec, sub, model_cls) -> list[CheckResult]:
     results.append(_epoch_check(spec, ckpt, usable_curves))
     results.append(_reeval_check(spec, ckpt, model, usable_curves))
     return results
-
-
-def _shapes_fit(model, state: dict) -> bool:
-    own = model.state_dict()
-    return all(k in own and own[k].shape == v.shape for k, v in state.items()) and set(own) == set(state)
 
 
 def _state_problems(model, state: dict) -> list[str]:
