@@ -72,6 +72,45 @@ def check(path, assignment, as_json, timeout):
     sys.exit(check_command(path, assignment, as_json, timeout))
 
 
+@cli.command("assign")
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every assignment whose spec names a reference.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a starter differs from what would be generated.")
+def assign(names, all_, check):
+    """Generate the student starters (starter.py, starter.ipynb) of assignments from the reference.
+
+    \b
+    Solution regions of the reference become `raise NotImplementedError`; the layer table comes from
+    the spec. Regenerating is idempotent.
+
+    \b
+    Examples:
+      grader assign mycnn
+      grader assign --all
+      grader assign --all --check     # in CI: fail when a starter in git has drifted
+    """
+    from grader.assign import AuthoringError, generate
+    from grader.spec import list_assignments
+
+    if all_:
+        names = [n for n in list_assignments() if _load_spec_or_usage(n).reference]
+    if not names:
+        raise UsageError("name one or more assignments, or pass --all")
+    drifted = []
+    for name in names:
+        try:
+            changed = generate(_load_spec_or_usage(name), check=check)
+        except AuthoringError as exc:
+            raise UsageError(str(exc)) from None
+        for path in changed:
+            click.echo(f"{'differs' if check else 'wrote'}: {path}")
+        drifted.extend(changed)
+    if check and drifted:
+        click.echo(f"{len(drifted)} starter file(s) differ from the reference: run 'grader assign --all'", err=True)
+        sys.exit(EXIT_FAIL)
+    click.echo("starters are up to date" if check else f"done: {len(names)} assignment(s)")
+
+
 @cli.command("list")
 def list_command():
     """List the assignments with their titles.

@@ -128,7 +128,9 @@ def crash_text(exc: BaseException, tb_text: str, in_flight: dict | None, records
     """Explain an exception raised by the student's forward (or constructor)."""
     message = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, NotImplementedError):
-        return "Not implemented yet: this part still raises NotImplementedError. Fill it in.\n" + tb_text
+        frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)', tb_text)
+        where_text = f" ({frames[-1][2]} in {frames[-1][0]} line {frames[-1][1]})" if frames else ""
+        return f"Not implemented yet{where_text}: this part still raises NotImplementedError. Fill it in."
     hint = ""
     previous = records[-1] if records else None
     if in_flight is not None and in_flight["kind"] == "Linear" and in_flight["input_shape"]:

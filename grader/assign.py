@@ -1,0 +1,141 @@
+"""Assignment authoring: generate the student starters from the reference, so the two cannot drift apart.
+
+Reference sources mark what students write with ``### BEGIN SOLUTION`` / ``### END SOLUTION``. In a starter each
+region becomes ``raise NotImplementedError`` (or the text after ``### BEGIN SOLUTION:`` when a region gives one, such
+as ``save_condition = ...``). The starters are ``assignments/<name>/starter.py`` and ``starter.ipynb``: the layer
+table (from the spec), the network to fill in, and the parts students do not write (data, train / validate loop,
+curve recorder, checkpoint hook), from ``grader/templates/starter_loop.py.tmpl``.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from string import Template
+
+from grader.spec import Spec
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "starter_loop.py.tmpl"
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
+
+
+class AuthoringError(Exception):
+    """A reference source or spec cannot be turned into a starter."""
+
+
+def strip_solutions(source: str, fill: bool = False, origin: str = "source") -> str:
+    """Replace every solution region (``fill=False``) or keep its code and drop the markers (``fill=True``)."""
+    out, inside = [], False
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        text = line.strip()
+        if text.startswith(BEGIN):
+            if inside:
+                raise AuthoringError(f"{origin} line {number}: {BEGIN} inside another solution region")
+            inside = True
+            if not fill:
+                indent = line[: len(line) - len(line.lstrip())]
+                replacement = text[len(BEGIN):].lstrip(":").strip() or "raise NotImplementedError  # your code here"
+                out.append(f"{indent}{replacement}\n")
+            continue
+        if text.startswith(END):
+            if not inside:
+                raise AuthoringError(f"{origin} line {number}: {END} without {BEGIN}")
+            inside = False
+            continue
+        if fill or not inside:
+            out.append(line)
+    if inside:
+        raise AuthoringError(f"{origin}: a {BEGIN} region is never closed")
+    return "".join(out)
+
+
+def _without_docstring(source: str) -> str:
+    tree = ast.parse(source)
+    first = tree.body[0] if tree.body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        return "".join(source.splitlines(keepends=True)[first.end_lineno:]).lstrip("\n")
+    return source
+
+
+def table_markdown(spec: Spec) -> str:
+    """The spec's layer table as a markdown table."""
+    lines = ["| row | layers | output shape | parameters |", "| --- | --- | --- | --- |",
+             f"| input | | (B, {', '.join(map(str, spec.input_shape))}) | |"]
+    for row in spec.rows:
+        layers = ", ".join(" or ".join(kinds) for kinds in row.layers)
+        lines.append(f"| {row.label} | {layers} | {row.shape_text()} | {'' if row.params is None else f'{row.params:,}'} |")
+    total = f"{spec.params_total:,}" if spec.params_total is not None else (
+        f"{spec.params_min:,} to {spec.params_max:,}" if spec.params_min is not None else "any")
+    lines.append(f"\nTotal parameters: {total}. Output: "
+                 + ("log-probabilities (end with F.log_softmax(x, dim=1))." if spec.output == "log_probs"
+                    else "logits (CrossEntropyLoss applies log_softmax itself)."))
+    return "\n".join(lines)
+
+
+def _parts(spec: Spec, fill: bool) -> tuple[str, str]:
+    from reference import get_network
+
+    if not spec.reference:
+        raise AuthoringError(f"{spec.path}: field 'reference' is needed to generate a starter")
+    net = get_network(spec.reference)
+    module_file = REFERENCE_DIR / (net.module.split(".")[-1] + ".py")
+    model = strip_solutions(_without_docstring(module_file.read_text()), fill, str(module_file))
+    loop = Template(TEMPLATE.read_text()).substitute(
+        epochs=net.epochs, lr=net.lr, model_class=net.class_name,
+        criterion="F.nll_loss" if spec.output == "log_probs" else "F.cross_entropy",
+        criterion_doc="NLL on the log-probabilities the network returns" if spec.output == "log_probs"
+        else "cross-entropy on the logits the network returns")
+    return model.rstrip() + "\n", strip_solutions(loop, fill, str(TEMPLATE)).rstrip() + "\n"
+
+
+def render_py(spec: Spec, fill: bool = False) -> str:
+    """The .py starter (``fill=True``: with the reference's code in place, for tests)."""
+    model, loop = _parts(spec, fill)
+    header = (f'"""{spec.title}\n\nFill in every part that raises NotImplementedError (and save_condition), then '
+              f"check your work:\n\n    grader check starter.py --assignment {spec.name}\n\n"
+              f"Layer table:\n\n{table_markdown(spec)}\n\nGenerated by `grader assign {spec.name}`; do not edit by hand.\n"
+              '"""\n')
+    return f"{header}{model}\n\n{loop}\n\nif __name__ == \"__main__\":\n    main()\n"
+
+
+def render_ipynb(spec: Spec, fill: bool = False) -> str:
+    """The notebook starter as JSON text (nbformat 4, deterministic cell ids)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    model, loop = _parts(spec, fill)
+    cells = [
+        new_markdown_cell(f"# {spec.title}\n\nFill in every part that raises `NotImplementedError` (and "
+                          f"`save_condition`), run the notebook, then check your work with\n"
+                          f"`grader check . --assignment {spec.name}`.\n\n{table_markdown(spec)}"),
+        new_code_cell(model),
+        new_markdown_cell("## The parts you do not write\nData, the train / validate loop, the curve recorder and "
+                          "the checkpoint hook (fill in `save_condition`)."),
+        new_code_cell(loop),
+        new_code_cell("main()"),
+    ]
+    for index, cell in enumerate(cells):
+        cell["id"] = f"cell-{index}"
+    notebook = new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"}})
+    nbformat.validate(notebook)
+    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def starter_files(spec: Spec) -> dict[Path, str]:
+    """Every starter file of an assignment and its generated content."""
+    return {spec.folder / "starter.py": render_py(spec), spec.folder / "starter.ipynb": render_ipynb(spec)}
+
+
+def generate(spec: Spec, check: bool = False) -> list[Path]:
+    """Write the starters (or, with ``check``, write nothing); return the files that differ(ed) from generation."""
+    changed = []
+    for path, content in starter_files(spec).items():
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        if current != content:
+            changed.append(path)
+            if not check:
+                path.write_text(content, encoding="utf-8")
+    return changed
