@@ -42,6 +42,7 @@ class ModelContext:
     build_error: str = ""
     sites: dict = field(default_factory=dict)
     batch: int = DEFAULT_RECORD_BATCH
+    student_batch_size: int | None = None  # the training batch size the student's code defines, if any
     records: list[LayerRecord] = field(default_factory=list)
     output: torch.Tensor | None = None
     forward_error: str = ""
@@ -113,12 +114,14 @@ def prepare(spec: Spec, sub: Submission) -> ModelContext:
     ctx = ModelContext(sub)
     batch_size = None
     for module in sub.modules.values():
-        value = vars(module).get("batch_size")
-        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024:
-            batch_size = value
+        for name in ("batch_size", "BATCH_SIZE"):
+            value = vars(module).get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024:
+                batch_size = value
     # Record at the student's own batch_size when they define one: the shapes check then judges the layers,
     # and the batch check alone judges a hard-coded batch size.
     ctx.batch = batch_size or DEFAULT_RECORD_BATCH
+    ctx.student_batch_size = batch_size
     pick_class(spec, ctx)
     if ctx.cls is None:
         return ctx

@@ -37,13 +37,14 @@ def _load_spec_or_usage(assignment: str):
         raise UsageError(str(exc)) from None
 
 
-def check_command(path: str, assignment: str, as_json: bool = False, timeout: float | None = None) -> int:
+def check_command(path: str, assignment: str, as_json: bool = False, timeout: float | None = None,
+                  use_cache: bool = True) -> int:
     """Check one submission in a child process, print the report, return the exit code (0 pass, 1 fail)."""
     from grader.report import render_text, to_json
     from grader.sandbox import check_in_child
 
     spec = _load_spec_or_usage(assignment)
-    report = check_in_child(spec, path, timeout=timeout)
+    report = check_in_child(spec, path, timeout=timeout, use_cache=use_cache)
     if as_json:
         click.echo(to_json(report))
     else:
@@ -56,7 +57,8 @@ def check_command(path: str, assignment: str, as_json: bool = False, timeout: fl
 @click.option("--assignment", "-a", required=True, help="Assignment name (see 'grader list') or a spec.toml path.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the readable report.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds before the check is stopped  [default: the spec's, 60]")
-def check(path, assignment, as_json, timeout):
+@click.option("--no-cache", is_flag=True, help="Check again even if this exact submission was checked before.")
+def check(path, assignment, as_json, timeout, no_cache):
     """Check a submission (a folder, a .py or an .ipynb) against an assignment's layer table.
 
     \b
@@ -69,7 +71,7 @@ def check(path, assignment, as_json, timeout):
       grader check lab1/ --assignment simple-cnn
       grader check week4.ipynb -a mycnn --json > report.json
     """
-    sys.exit(check_command(path, assignment, as_json, timeout))
+    sys.exit(check_command(path, assignment, as_json, timeout, use_cache=not no_cache))
 
 
 @cli.command("assign")

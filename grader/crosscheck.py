@@ -59,8 +59,11 @@ def _loss_variants(losses: torch.Tensor) -> dict[str, float]:
     return variants
 
 
-def run_quiz_checks(spec: Spec, sub, model_cls) -> list[CheckResult]:
-    """The quiz checks for a submission whose model class is ``model_cls`` (None when it could not be built)."""
+def run_quiz_checks(spec: Spec, sub, model_cls, batch_size: int | None = None) -> list[CheckResult]:
+    """The quiz checks for a submission whose model class is ``model_cls`` (None when it could not be built).
+
+    ``batch_size`` is the training batch size read from the student's code (None when it defines none).
+    """
     quiz = spec.quiz
     results: list[CheckResult] = []
     files = sub.other_files + sub.code_files
@@ -103,7 +106,7 @@ def run_quiz_checks(spec: Spec, sub, model_cls) -> list[CheckResult]:
                 model.load_state_dict(ckpt.state_dict, strict=True)
                 results.append(_result(spec, "checkpoint", "pass", f"{ckpt.path.name} loads safely ({ckpt.layout}) "
                                        f"and strictly into {model_cls.__name__}; every tensor is finite."))
-    results.append(_optimizer_check(spec, ckpt, model))
+    results.append(_optimizer_check(spec, ckpt, model, batch_size))
     results.append(_epoch_check(spec, ckpt, usable_curves))
     results.append(_reeval_check(spec, ckpt, model, usable_curves))
     return results
@@ -131,7 +134,7 @@ def _state_problems(model, state: dict) -> list[str]:
     return problems
 
 
-def _optimizer_check(spec: Spec, ckpt, model) -> CheckResult:
+def _optimizer_check(spec: Spec, ckpt, model, batch_size: int | None) -> CheckResult:
     if ckpt is None or model is None:
         return _result(spec, "optimizer", "skip", "Skipped: no usable checkpoint.")
     if ckpt.optimizer is None:
@@ -155,9 +158,17 @@ def _optimizer_check(spec: Spec, ckpt, model) -> CheckResult:
     if wrong:
         return _result(spec, "optimizer", "fail", "Optimizer state does not match the parameters: " + "; ".join(wrong[:5]))
     message = f"The optimizer state fits all {len(params)} parameters."
-    if steps and isinstance(ckpt.epoch, int):
+    if steps and isinstance(ckpt.epoch, int) and not isinstance(ckpt.epoch, bool):
         step = max(steps)
         message += f" Adam-style step count: {step:.0f} ({step / max(ckpt.epoch, 1):.0f} per epoch for epoch {ckpt.epoch})."
+        train_size = int(spec.quiz.get("train_size", 60000))
+        if batch_size:
+            per_epoch = -(-train_size // batch_size)
+            expected = {ckpt.epoch * per_epoch, (ckpt.epoch + 1) * per_epoch}  # 1- or 0-based epoch
+            if int(step) not in expected:
+                message += (f"\nWarning: with batch_size = {batch_size} (from your code) and {train_size:,} training "
+                            f"images, epoch {ckpt.epoch} means {ckpt.epoch * per_epoch:,} steps, not {step:.0f}: was "
+                            "this optimizer state saved at another epoch, or trained on a subset?")
     return _result(spec, "optimizer", "pass", message)
 
 

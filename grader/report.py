@@ -98,5 +98,7 @@ def render_text(report: Report, console=None) -> None:
     if report.output:
         console.print("\n[bold]Your code printed:[/bold]")
         console.print(escape(report.output), markup=False)
+    if report.timings.get("cached"):
+        console.print("\n[dim](from the cache: this exact submission was checked before; --no-cache checks again)[/dim]")
     verdict = "[green]all required checks pass[/green]" if report.passed else "[red]some checks failed[/red]"
     console.print(f"\nscore {report.score:g}/{report.max_score:g}: {verdict}")

@@ -40,6 +40,7 @@ def check_submission(spec: Spec, path: str | Path, student: str | None = None) -
     if spec.quiz.get("enabled"):
         from grader.crosscheck import run_quiz_checks
 
-        report.checks.extend(run_quiz_checks(spec, sub, ctx.cls if ctx.model is not None else None))
+        report.checks.extend(run_quiz_checks(spec, sub, ctx.cls if ctx.model is not None else None,
+                                             ctx.student_batch_size))
     report.timings = {"load_s": round(loaded - began, 3), "checks_s": round(time.perf_counter() - loaded, 3)}
     return report

@@ -10,6 +10,12 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 MNIST_DIR = Path(os.environ.get("GRADER_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_report_cache(tmp_path_factory):
+    """Every test (and every grader it starts) caches reports in a fresh folder, never in the user's home."""
+    os.environ["GRADER_CACHE_DIR"] = str(tmp_path_factory.mktemp("report-cache"))
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """Full MNIST in torchvision's layout (../shared/data/mnist); the tests need it and say so if it is missing."""

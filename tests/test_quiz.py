@@ -167,3 +167,29 @@ def test_bare_state_dict_and_prefixes_are_accepted(honest, tmp_path):
     assert checks["checkpoint"].status == "pass" and "bare state_dict" in checks["checkpoint"].message
     assert checks["epoch"].status == checks["optimizer"].status == "skip" and not checks["epoch"].required
     assert checks["reeval"].status == "pass" and report.passed
+
+
+def test_unchanged_submission_is_answered_from_the_cache(honest, tmp_path):
+    from tests.conftest import run_cli
+
+    folder = variant(honest, tmp_path)
+    first = json.loads(run_cli("check", folder, "-a", "mycnn", "--json").stdout)
+    second = json.loads(run_cli("check", folder, "-a", "mycnn", "--json").stdout)
+    assert "cached" not in first["timings"] and second["timings"]["cached"] is True
+    assert second["checks"] == first["checks"] and second["passed"]
+    state = torch.load(folder / "best.pt", weights_only=True)
+    state["epoch"] = 7
+    torch.save(state, folder / "best.pt")  # a changed checkpoint is checked again
+    third = json.loads(run_cli("check", folder, "-a", "mycnn", "--json").stdout)
+    assert "cached" not in third["timings"] and not third["passed"]
+    fresh = json.loads(run_cli("check", folder, "-a", "mycnn", "--json", "--no-cache").stdout)
+    assert "cached" not in fresh["timings"]
+
+
+def test_adam_step_count_warns_when_it_does_not_fit_the_batch_size(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    (folder / "model.py").write_text((folder / "model.py").read_text() + "\nbatch_size = 64\n")
+    _, checks = check(folder)
+    message = checks["optimizer"].message
+    assert checks["optimizer"].status == "pass" and "Warning: with batch_size = 64" in message
+    assert "epoch 2 means 1,876 steps, not 38" in message  # honest fixture: 1,200 images, so 19 steps per epoch

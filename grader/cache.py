@@ -1,0 +1,67 @@
+"""Cache of check reports, keyed by the SHA-256 of everything that decides a report.
+
+The key covers every file of the submission (code, best.pt, curves), the assignment's spec file and the grader's
+own source, so an unchanged submission is answered at once and any change to one of them checks again.
+Reports that ended in a timeout or crash are not cached. The cache lives in ``$GRADER_CACHE_DIR`` or
+``~/.cache/grader/reports``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from grader.report import Report
+
+GRADER_DIR = Path(__file__).resolve().parent
+REFERENCE_DIR = GRADER_DIR.parent / "reference"
+
+
+def cache_dir() -> Path:
+    """Where cached reports are stored."""
+    return Path(os.environ.get("GRADER_CACHE_DIR", Path.home() / ".cache" / "grader" / "reports"))
+
+
+def _hash_file(digest, path: Path, label: str) -> None:
+    digest.update(label.encode() + b"\0")
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(b"\0")
+
+
+def submission_key(spec_path: Path, submission: Path, student: str) -> str:
+    """SHA-256 over the submission's files (names and bytes), the spec, and the grader's own code."""
+    digest = hashlib.sha256()
+    digest.update(student.encode() + b"\0")
+    _hash_file(digest, Path(spec_path), "spec")
+    for source in sorted(list(GRADER_DIR.rglob("*.py")) + list(GRADER_DIR.rglob("*.tmpl")) + list(REFERENCE_DIR.glob("*.py"))):
+        _hash_file(digest, source, "grader:" + source.name)
+    submission = Path(submission)
+    files = [submission] if submission.is_file() else sorted(p for p in submission.rglob("*") if p.is_file())
+    for path in files:
+        _hash_file(digest, path, "sub:" + str(path.relative_to(submission.parent if submission.is_file() else submission)))
+    return digest.hexdigest()
+
+
+def load(key: str) -> Report | None:
+    """The cached report for ``key``, or None."""
+    path = cache_dir() / f"{key}.json"
+    try:
+        report = Report.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    report.timings["cached"] = True
+    return report
+
+
+def store(key: str, report: Report) -> None:
+    """Keep ``report`` under ``key`` (atomically); fatal reports are not kept."""
+    if report.fatal:
+        return
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"{key}.json.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(report.to_dict()))
+    os.replace(tmp, folder / f"{key}.json")
