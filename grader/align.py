@@ -14,6 +14,11 @@ from grader.inspect_model import BENIGN_KINDS, LayerRecord
 from grader.spec import Row
 
 MISS, EXTRA, EXTRA_BENIGN, SUBSTITUTE = 1.0, 1.0, 0.3, 1.5
+# max pooling commutes with monotone activations: relu(max_pool(x)) == max_pool(relu(x)), so a row may list them
+# in either order
+POOLS = {"MaxPool2d"}
+MONOTONE = {"ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "GELU", "SiLU"}
+MAX_SWAPS = 6
 
 
 @dataclass
@@ -43,13 +48,37 @@ class RowMatch:
 class Alignment:
     rows: list[RowMatch]
     extras: list[tuple[LayerRecord, int]]  # (extra layer, index of the row it follows, -1 before the first)
+    cost: float = 0.0
 
 
 def _benign(rec: LayerRecord) -> bool:
     return rec.kind in BENIGN_KINDS and rec.params == 0 and rec.input_shape == rec.output_shape
 
 
+def _swappable(kinds_a: tuple[str, ...], kinds_b: tuple[str, ...]) -> bool:
+    a, b = set(kinds_a), set(kinds_b)
+    return (a <= POOLS and b <= MONOTONE) or (a <= MONOTONE and b <= POOLS)
+
+
 def align(rows: tuple[Row, ...] | list[Row], records: list[LayerRecord]) -> Alignment:
+    """The best alignment of the table to ``records``, letting a max pool and an activation within a row swap."""
+    spots = [(r, i) for r, row in enumerate(rows) for i in range(len(row.layers) - 1)
+             if _swappable(row.layers[i], row.layers[i + 1])][:MAX_SWAPS]
+    best = None
+    for mask in range(1 << len(spots)):
+        variant = list(rows)
+        for bit, (r, i) in enumerate(spots):
+            if mask >> bit & 1:
+                layers = list(variant[r].layers)
+                layers[i], layers[i + 1] = layers[i + 1], layers[i]
+                variant[r] = Row(variant[r].label, tuple(layers), variant[r].shape, variant[r].params)
+        candidate = _align(variant, records)
+        if best is None or candidate.cost < best.cost:
+            best = candidate
+    return best
+
+
+def _align(rows: list[Row], records: list[LayerRecord]) -> Alignment:
     """Edit-distance alignment of the table's layers (in row order) to ``records`` (see module docstring)."""
     expected = [(r, kinds) for r, row in enumerate(rows) for kinds in row.layers]
     n, m = len(expected), len(records)
@@ -93,4 +122,4 @@ def align(rows: tuple[Row, ...] | list[Row], records: list[LayerRecord]) -> Alig
         last_row = row_index
         rec = records[rec_index] if rec_index is not None else None
         matches[row_index].layers.append((kinds, rec, rec is not None and rec.kind in kinds))
-    return Alignment(matches, extras)
+    return Alignment(matches, extras, cost[n][m])

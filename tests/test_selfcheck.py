@@ -51,6 +51,7 @@ def test_reference_passes_its_own_spec(name, tmp_path):
     ("pass_cfg_vgglike.py", "vgg-like"),
     ("pass_notebook_mycnn.ipynb", "mycnn"),
     ("pass_relu_logits_cnn5x5.py", "cnn-5x5"),
+    ("pass_relu_before_pool_lenet.py", "lenet-320"),
 ])
 def test_passing_submissions(case, assignment):
     report = check_in_child(load_spec(assignment), CORPUS / case)
