@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import selectors
 import signal
 import subprocess
 import sys
@@ -74,8 +75,6 @@ def check_in_child(spec: Spec, path: str | Path, student: str | None = None, tim
         proc.stdin.write(json.dumps(job).encode())
         proc.stdin.close()
         chunks: list[bytes] = []
-        import selectors
-
         selector = selectors.DefaultSelector()
         selector.register(read_fd, selectors.EVENT_READ)
         timed_out = False
