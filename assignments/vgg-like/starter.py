@@ -64,7 +64,7 @@ OUT_DIR = os.environ.get("OUT_DIR", ".")
 EPOCHS = int(os.environ.get("EPOCHS", "3"))
 TRAIN_LIMIT = int(os.environ.get("TRAIN_LIMIT", "0"))  # 0: the whole training split
 BATCH_SIZE = 64
-LR = 0.0005
+LR = 0.0001
 SEED = 1
 CURVES_KEY = "grader-curves"  # the plots carry their data under this PNG text key, for the grader
 
