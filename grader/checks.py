@@ -73,7 +73,7 @@ def _build(cls: type, ctx: ModelContext) -> nn.Module | str:
     with CreationSites(ctx.sub.student_files) as sites:
         try:
             model = cls()
-        except Exception as exc:  # noqa: BLE001 - the student's __init__ may raise anything
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's __init__ may raise anything, sys.exit too
             text, _, _ = student_traceback(exc, ctx.sub.student_files)
             return feedback.crash_text(exc, text, None, [], ctx.batch, ctx.sub.skipped_names)
     ctx.sites = sites.sites
@@ -97,7 +97,7 @@ def pick_class(spec: Spec, ctx: ModelContext) -> None:
         try:
             with torch.no_grad():
                 out = model.eval()(probe)
-        except Exception:  # noqa: BLE001
+        except (Exception, SystemExit):  # noqa: BLE001
             continue
         if isinstance(out, torch.Tensor) and tuple(out.shape) == (2, spec.num_classes):
             fits.append(name)

@@ -24,6 +24,7 @@ def cli():
     Examples:
       grader list
       grader check my_submission/ --assignment mycnn
+      grader grade submissions/ --assignment mycnn --out grades/
       grader reference train mycnn --out runs/mycnn --data-dir ../shared/data/mnist
     """
 
@@ -72,6 +73,78 @@ def check(path, assignment, as_json, timeout, no_cache):
       grader check week4.ipynb -a mycnn --json > report.json
     """
     sys.exit(check_command(path, assignment, as_json, timeout, use_cache=not no_cache))
+
+
+def grade_command(submissions: str, assignment: str, out: str, workers: int | None = None,
+                  timeout: float | None = None, memory: int = 4096, roster: str | None = None,
+                  as_json: bool = False, progress: bool = True) -> int:
+    """Grade a class into ``out``; print a summary; return 0 when every student passed, 1 otherwise."""
+    import json
+
+    from grader.batch import BatchError, grade
+    from grader.gradebook import status_of
+    from grader.sandbox import Limits
+
+    spec = _load_spec_or_usage(assignment)
+    limits = Limits(wall_s=timeout or spec.timeout, memory_mb=memory)
+    try:
+        result = grade(spec, submissions, out, workers=workers, limits=limits, roster=roster, progress=progress,
+                       log=lambda m: click.echo(m, err=True))
+    except BatchError as exc:
+        raise UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"assignment": spec.name, "out": str(result.out), "graded_now": result.graded_now,
+                               "reused": result.reused, "students": [
+                                   {"student": e.student, "score": result.reports[e.student].score,
+                                    "max_score": result.reports[e.student].max_score,
+                                    "status": status_of(result.reports[e.student]),
+                                    "flags": result.flags.get(e.student, [])} for e in result.entries
+                                   if e.student in result.reports],
+                               "missing": [s for s, _ in result.missing]}, indent=2))
+    else:
+        statuses = [status_of(r) for r in result.reports.values()]
+        click.echo(f"{spec.name}: {len(result.entries)} submissions ({result.graded_now} graded now, "
+                   f"{result.reused} unchanged since the last run): "
+                   + ", ".join(f"{statuses.count(s)} {s}" for s in ("passed", "failed", "error"))
+                   + (f", {len(result.missing)} missing" if result.missing else ""))
+        flagged = sorted(s for s, f in result.flags.items() if f)
+        if flagged:
+            click.echo(f"flagged: {', '.join(flagged)}")
+        click.echo(f"wrote {result.out}/gradebook.csv, report.html, feedback/, gradescope/")
+    return EXIT_OK if result.all_passed else EXIT_FAIL
+
+
+@cli.command("grade")
+@click.argument("submissions", type=click.Path(exists=True, file_okay=False))
+@click.option("--assignment", "-a", required=True, help="Assignment name (see 'grader list') or a spec.toml path.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the results (created).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Submissions graded at once  [default: CPU count]")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Wall-clock seconds per submission  [default: the spec's]")
+@click.option("--memory", type=click.IntRange(min=64), default=4096, show_default=True,
+              help="Address space in MB a submission may add to the grader's own.")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CSV with an id column (id, student, sid, email...) and optionally name: matches entries to "
+                   "students and lists the missing ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the readable one.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as_json, no_progress):
+    """Grade a whole class: SUBMISSIONS holds one folder, .zip or notebook per student.
+
+    \b
+    Each submission runs in its own sandboxed process (no network, read-only file system but for a
+    private scratch folder, CPU, memory, file-size and process limits). Results are kept in
+    OUT/results.sqlite: running the same command again grades only new or changed submissions, and a
+    run killed part-way finishes where it stopped. Writes OUT/gradebook.csv, OUT/feedback/<student>.md,
+    OUT/gradescope/<student>/results.json and OUT/report.html.
+    Exit code: 0 when every student passes, 1 when one fails or is missing, 2 on a usage error.
+
+    \b
+    Examples:
+      grader grade submissions/ --assignment mycnn --out grades/
+      grader grade submissions/ -a mycnn --out grades/ --roster roster.csv --workers 2 --timeout 120
+    """
+    sys.exit(grade_command(submissions, assignment, out, workers, timeout, memory, roster, as_json,
+                           progress=not no_progress))
 
 
 @cli.command("assign")

@@ -23,10 +23,19 @@ NORMALIZE_VARIANTS = {"ToTensor": (0.0, 1.0), "Normalize((0.1307,), (0.3081,))":
 BATCH_MEAN_SIZES = (64, 32, 100, 128, 256, 1000, 1)
 
 
-def _result(spec: Spec, name: str, status: str, message: str, required: bool = True) -> CheckResult:
-    """A quiz check result; ``required=False`` for a skip the spec allows (a bare state_dict has no epoch)."""
+def _result(spec: Spec, name: str, status: str, message: str, required: bool = True,
+            details: dict | None = None) -> CheckResult:
+    """A quiz check result; ``required=False`` for a skip the spec allows (a bare state_dict has no epoch).
+
+    ``details`` carries data the batch grader reuses (curves, recomputed point, checkpoint hash).
+    """
     points = float(spec.quiz.get("points", {}).get(name, 1.0))
-    return CheckResult(name, status, points if status == "pass" else 0.0, points, message, required)
+    return CheckResult(name, status, points if status == "pass" else 0.0, points, message, required, details)
+
+
+def _curve_details(curves) -> dict:
+    return {"val_loss": list(curves.val_loss), "val_accuracy": list(curves.val_accuracy), "source": curves.source,
+            "best_epoch": curves.best_epoch}
 
 
 def per_image_losses(model, log_probs: bool, mean: float, std: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,13 +82,14 @@ def run_quiz_checks(spec: Spec, sub, model_cls, batch_size: int | None = None) -
                                "({\"val_loss\": [...], \"val_accuracy\": [...]}, one value per epoch), or curves.csv, "
                                "or the plots written by the course's plotting helper."))
     elif curves.problems and any("NaN" in p or "values" in p or "epochs" in p for p in curves.problems):
-        results.append(_result(spec, "curves", "fail", f"Curves read from {curves.source}: " + "; ".join(curves.problems)))
+        results.append(_result(spec, "curves", "fail", f"Curves read from {curves.source}: " + "; ".join(curves.problems),
+                               details=_curve_details(curves)))
     else:
         extra = "".join(f"\nNote: {p}." for p in curves.problems + curves.disagreements)
         status = "fail" if curves.disagreements else "pass"
         results.append(_result(spec, "curves", status, f"Curves read from {curves.source}: {len(curves.val_loss)} "
                                f"epochs, lowest validation loss {min(curves.val_loss):.4f} at epoch "
-                               f"{curves.best_epoch}.{extra}"))
+                               f"{curves.best_epoch}.{extra}", details=_curve_details(curves)))
     # Disagreeing sources fail 'curves' but the preferred source is still cross-checked.
     usable_curves = curves if curves is not None and (results[-1].status == "pass" or curves.disagreements) else None
 
@@ -93,23 +103,36 @@ def run_quiz_checks(spec: Spec, sub, model_cls, batch_size: int | None = None) -
         except CheckpointError as exc:
             results.append(_result(spec, "checkpoint", "fail", str(exc)))
     if ckpt is not None:
+        ckpt_details = {"file": sub.relative(ckpt.path), "sha256": _sha256(ckpt.path)}
         if model_cls is None:
-            results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built."))
+            results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built.",
+                                   details=ckpt_details))
         else:
             model = model_cls()
             problems = _state_problems(model, ckpt.state_dict)
             if problems:
                 results.append(_result(spec, "checkpoint", "fail", f"{ckpt.path.name} ({ckpt.layout}) does not fit "
-                                       f"{model_cls.__name__}:\n" + "\n".join(problems)))
+                                       f"{model_cls.__name__}:\n" + "\n".join(problems), details=ckpt_details))
                 model = None
             else:
                 model.load_state_dict(ckpt.state_dict, strict=True)
                 results.append(_result(spec, "checkpoint", "pass", f"{ckpt.path.name} loads safely ({ckpt.layout}) "
-                                       f"and strictly into {model_cls.__name__}; every tensor is finite."))
+                                       f"and strictly into {model_cls.__name__}; every tensor is finite.",
+                                       details=ckpt_details))
     results.append(_optimizer_check(spec, ckpt, model, batch_size))
     results.append(_epoch_check(spec, ckpt, usable_curves))
     results.append(_reeval_check(spec, ckpt, model, usable_curves))
     return results
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _state_problems(model, state: dict) -> list[str]:
@@ -206,7 +229,17 @@ def _reeval_check(spec: Spec, ckpt, model, curves) -> CheckResult:
     log_probs = spec.output == "log_probs"
     tried = []
     for label, (mean, std) in NORMALIZE_VARIANTS.items():
-        losses, correct = per_image_losses(model, log_probs, mean, std)
+        try:
+            losses, correct = per_image_losses(model, log_probs, mean, std)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's forward may raise anything
+            from reference.train import VAL_BATCH_SIZE
+
+            last = 10000 % VAL_BATCH_SIZE
+            return _result(spec, "reeval", "fail", f"Re-evaluating best.pt on the validation images (batches of "
+                           f"{VAL_BATCH_SIZE}, the last one {last} images) crashed in your forward(): "
+                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. If it names a "
+                           f"size of {VAL_BATCH_SIZE} against a smaller batch, your forward() assumes a fixed batch "
+                           "size: flatten with torch.flatten(x, 1) or x.view(x.size(0), -1).")
         n = len(losses)
         variants = _loss_variants(losses)
         got_correct = int(correct.sum())
@@ -214,6 +247,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves) -> CheckResult:
         match = next((name for name, v in variants.items() if abs(v - want_loss) <= rel_tol * max(abs(want_loss), 1e-8)), None)
         tried.append((label, variants["mean over images"], got_correct))
         if match is not None:
+            point = {"epoch": best, "loss": variants[match], "accuracy": 100.0 * got_correct / n, "preprocessing": label}
             if abs(got_correct - want_correct) > correct_tol:
                 return _result(spec, "reeval", "fail", f"Re-evaluated with {label}: loss {variants[match]:.4f} matches "
                                f"your epoch-{best} minimum ({want_loss:.4f}), but {got_correct}/{n} images are correct "
@@ -221,7 +255,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves) -> CheckResult:
             note = "" if label == "ToTensor" else f" Your preprocessing was {label}, not the assignment's ToTensor."
             return _result(spec, "reeval", "pass", f"Re-evaluated on {n} validation images with {label}: loss "
                            f"{variants[match]:.4f} ({match}) vs your curve's minimum {want_loss:.4f} at epoch {best}; "
-                           f"{got_correct}/{n} correct vs your {want_acc:.2f}%.{note}")
+                           f"{got_correct}/{n} correct vs your {want_acc:.2f}%.{note}", details=point)
     label, loss, got_correct = tried[0]
     closest = min(range(len(curves.val_loss)), key=lambda i: abs(curves.val_loss[i] - loss)) + 1
     same = (f", which is your epoch-{closest} value ({curves.val_loss[closest - 1]:.4f})"
@@ -229,4 +263,6 @@ def _reeval_check(spec: Spec, ckpt, model, curves) -> CheckResult:
     return _result(spec, "reeval", "fail", f"best.pt says epoch {ckpt.epoch}; your loss curve is lowest at epoch {best} "
                    f"({want_loss:.4f}); the checkpoint re-evaluates to {loss:.4f} with {label}{same} "
                    f"({got_correct}/{len(losses)} correct). Tried also: "
-                   + ", ".join(f"{lab}: {l:.4f}" for lab, l, _ in tried[1:]) + ".")
+                   + ", ".join(f"{lab}: {l:.4f}" for lab, l, _ in tried[1:]) + ".",
+                   details={"epoch": ckpt.epoch if isinstance(ckpt.epoch, int) else None, "loss": loss,
+                            "accuracy": 100.0 * got_correct / len(losses), "preprocessing": label})

@@ -206,7 +206,7 @@ def record_forward(model: nn.Module, x: torch.Tensor, student_files: set[str], s
     try:
         output = recorder.run(x)
         return recorder.records, output, None, None
-    except Exception as exc:  # noqa: BLE001 - the student's forward may raise anything
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's forward may raise anything
         in_flight = recorder.in_flight[-1] if recorder.in_flight else None
         if in_flight is not None:
             name, module, input_shape = in_flight

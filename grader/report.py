@@ -36,6 +36,8 @@ class Report:
     output: str = ""  # what the student's code printed (captured, truncated)
     timings: dict = field(default_factory=dict)
     fatal: str = ""  # set when the check run itself could not complete (timeout, crash, limit)
+    isolation: list[str] = field(default_factory=list)  # sandbox limits that could not be applied here
+    sandbox_events: list[str] = field(default_factory=list)  # what the code tried: programs, network, writes
 
     @property
     def score(self) -> float:
@@ -55,13 +57,15 @@ class Report:
         return {"assignment": self.assignment, "student": self.student, "score": self.score,
                 "max_score": self.max_score, "passed": self.passed,
                 "checks": [asdict(c) for c in self.checks], "notes": self.notes, "output": self.output,
-                "timings": self.timings, "fatal": self.fatal}
+                "timings": self.timings, "fatal": self.fatal, "isolation": self.isolation,
+                "sandbox_events": self.sandbox_events}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Report":
         return cls(assignment=data["assignment"], student=data["student"],
                    checks=[CheckResult(**c) for c in data.get("checks", [])], notes=data.get("notes", []),
-                   output=data.get("output", ""), timings=data.get("timings", {}), fatal=data.get("fatal", ""))
+                   output=data.get("output", ""), timings=data.get("timings", {}), fatal=data.get("fatal", ""),
+                   isolation=data.get("isolation", []), sandbox_events=data.get("sandbox_events", []))
 
 
 def to_json(report: Report) -> str:
@@ -95,6 +99,8 @@ def render_text(report: Report, console=None) -> None:
     for check in report.checks:
         console.print(f"\n[bold {STYLE[check.status]}]{check.status.upper()}[/] [bold]{check.name}[/]")
         console.print(escape(check.message))
+    for event in report.sandbox_events:
+        console.print(f"[bold yellow]Sandbox:[/bold yellow] your code {escape(event)} (not allowed while grading)")
     if report.output:
         console.print("\n[bold]Your code printed:[/bold]")
         console.print(escape(report.output), markup=False)

@@ -1,6 +1,6 @@
 """The pipeline for one submission, in this process: load -> inspect model -> (quiz) -> report.
 
-Runs student code: call it through ``grader.sandbox.check_in_child`` unless the caller is already the child.
+Runs student code: call it through ``grader.sandbox`` (a forked, limited child) unless the caller is that child.
 """
 from __future__ import annotations
 

@@ -1,54 +1,506 @@
-"""Run the check of one submission in a child process with limits, and read its report from a private pipe.
+"""Run the check of one submission in a forked, sandboxed child process and read its report from a private pipe.
 
-The child (``python -m grader.child``) gets its job as JSON on stdin, sends its standard output and error to a
-capture file before any student code runs, and writes the report as JSON to a pipe only the parent reads. What
-the student prints can never be mistaken for the result: it is shown as "Your code printed" only.
-The parent enforces the wall-clock limit by killing the child's whole process group.
+The parent has already imported torch and the grader, so a child costs a ``fork()``, not an interpreter start.
+Two processes per job: a supervisor that joins the slot's pids cgroup (process-count limit, and the handle that
+kills everything the job started), enters new mount, network and PID namespaces and forks the checker, which is
+PID 1 of its namespace. Before any student code runs, the checker has:
+
+* no network: a new network namespace, whose only interface is a loopback that is down;
+* a read-only view of every file system, but for a private tmpfs (``Limits.disk_mb``) holding a copy of the
+  submission, which is its working directory, HOME and TMPDIR; its own /proc, showing only its own processes;
+* no capabilities (bounding set emptied, no_new_privs), so it cannot remount, signal the grader or regain root;
+* limits on CPU time, address space, file size and core dumps, and a scrubbed environment;
+* standard output and error sent to a capture file and every other inherited file descriptor closed: what the
+  student prints is kept as "your code printed", never read as a result, which comes as one length-prefixed frame.
+
+A wall-clock deadline kills the cgroup. What could not be applied on this machine is listed in ``Report.isolation``.
 """
 from __future__ import annotations
 
+import ctypes
+import io
 import json
 import os
 import resource
-import selectors
+import shutil
 import signal
-import subprocess
+import stat
+import struct
 import sys
 import tempfile
 import time
+import traceback
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.report import MAX_OUTPUT, CheckResult, Report
-from grader.spec import DEFAULT_POINTS, Spec
+from grader.spec import DEFAULT_POINTS, QUIZ_CHECKS, Spec
 
-FILE_SIZE_LIMIT = 256 * 1024 * 1024  # bytes one file written by the child may reach
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
+PIDS_CGROUP = Path("/sys/fs/cgroup/pids")  # cgroup v1 pids controller: the process-count limit and the kill handle
+KEPT_ENV = ("PATH", "LANG", "LC_ALL", "GRADER_DATA_DIR", "GRADER_ASSIGNMENTS", "PYTHONPATH", "OMP_NUM_THREADS")
+MAX_ZIP_BYTES = 500 * 1024 * 1024  # uncompressed size of a submitted zip
+MAX_ZIP_FILES = 2000
+MAX_EVENTS = 10
 
 
-def _limits(cpu_seconds: int):
-    def apply():
-        os.setsid()  # own process group: a timeout kills every process the student started
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return apply
+@dataclass
+class Limits:
+    """The resources one submission may use. ``memory_mb`` is address space on top of the pre-imported grader."""
+
+    wall_s: float = 60.0
+    cpu_s: float | None = None  # default: twice the wall limit plus 10 s
+    memory_mb: int = 4096
+    file_size_mb: int = 256
+    disk_mb: int = 512  # the private working directory (a tmpfs) holds at most this much
+    processes: int = 64
+    threads: int = 1  # torch intra-op threads per child
+
+    def cpu(self) -> int:
+        return int(self.cpu_s if self.cpu_s is not None else self.wall_s * 2 + 10)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+@dataclass
+class Running:
+    """A child that is checking one submission."""
+
+    pid: int
+    read_fd: int
+    capture: object
+    work: str
+    cgroup: Path | None
+    student: str
+    deadline: float
+    began: float
+    chunks: list = field(default_factory=list)
+    status: int | None = None
+    timed_out: bool = False
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source, target, fstype, flags: int, data=None) -> None:
+    enc = (lambda v: v.encode() if isinstance(v, str) else v)
+    _call(_LIBC.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+
+
+def _write(path: str | Path, text: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def _enter_namespaces(work: str, limits: Limits) -> tuple[str, list[str]]:
+    """Unshare mount, network and PID namespaces, make every mount read-only and give the job a private tmpfs.
+
+    Returns (the directory to run in, what could not be done). Runs in the first child, before its own fork.
+    """
+    missing = []
+    if os.geteuid() != 0:  # unprivileged: a user namespace that maps only ourselves gives the rest
+        uid, gid = os.getuid(), os.getgid()
+        try:
+            _call(_LIBC.unshare(CLONE_NEWUSER), "unshare(user)")
+            for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+                _write(f"/proc/self/{name}", text)
+        except OSError as exc:
+            return work, [f"no namespaces (the kernel refused a user namespace: {exc}): the network stays "
+                          "reachable and files the grader's user may write stay writable"]
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _call(_LIBC.unshare(CLONE_NEWNET), "unshare(net)")
+    except OSError as exc:
+        missing.append(f"network not isolated ({exc})")
+    try:
+        _call(_LIBC.unshare(CLONE_NEWPID), "unshare(pid)")
+    except OSError as exc:
+        missing.append(f"no private process namespace ({exc})")
+    try:
+        _call(_LIBC.unshare(CLONE_NEWNS), "unshare(mount)")
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)
+        points = sorted({line.split()[4] for line in open("/proc/self/mountinfo")}, key=len)
+        for point in points:
+            try:
+                _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            except OSError as exc:
+                if point == "/":
+                    raise
+                missing.append(f"{point} stays writable ({exc})")
+        run = os.path.join(work, "run")
+        _mount("tmpfs", run, "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.disk_mb}m,mode=0700")
+        shutil.copytree(os.path.join(work, "submission"), os.path.join(run, "submission"), symlinks=True)
+        return run, missing
+    except OSError as exc:
+        missing.append(f"no read-only file system view ({exc}): files the grader's user may write stay writable")
+        return work, missing
+
+
+def _drop_privileges() -> list[str]:
+    """Drop every capability for good (bounding set, ambient, effective/permitted) and forbid regaining any."""
+    missing = []
+    for cap in range(64):
+        _LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    _LIBC.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    if _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        missing.append("could not set no_new_privs")
+    if SYS_CAPSET is None:
+        return missing + ["capabilities not dropped on this architecture"]
+    header = struct.pack("Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = ctypes.create_string_buffer(24)  # two zeroed {effective, permitted, inheritable} structs
+    if _LIBC.syscall(SYS_CAPSET, ctypes.c_char_p(header), data) != 0:
+        missing.append(f"capabilities not dropped ({os.strerror(ctypes.get_errno())})")
+    return missing
+
+
+def _vm_size() -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _limit_resources(limits: Limits) -> None:
+    memory = _vm_size() + limits.memory_mb * 1024 * 1024
+    for which, value in ((resource.RLIMIT_CPU, limits.cpu()), (resource.RLIMIT_AS, memory),
+                         (resource.RLIMIT_FSIZE, limits.file_size_mb * 1024 * 1024), (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(which, (value, value))
+
+
+def _scrub_environment(run: str) -> None:
+    kept = {k: v for k, v in os.environ.items() if k in KEPT_ENV}
+    os.environ.clear()
+    os.environ.update(kept)
+    os.environ.update({"HOME": run, "TMPDIR": run, "MPLCONFIGDIR": os.path.join(run, ".mpl"),
+                       "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"})
+    tempfile.tempdir = run
+    sys.dont_write_bytecode = True
+    os.chdir(run)
+
+
+def make_cgroup(slot: int, limits: Limits) -> Path | None:
+    """A pids cgroup for one worker slot (process-count limit, and a handle that kills them all); None if unavailable."""
+    if not (PIDS_CGROUP / "cgroup.procs").exists():
+        return None
+    group = PIDS_CGROUP / f"cnn-grader-{os.getpid()}-{slot}"
+    try:
+        group.mkdir(exist_ok=True)
+        _write(group / "pids.max", str(limits.processes))
+    except OSError:
+        return None
+    return group
+
+
+def kill_cgroup(group: Path) -> None:
+    """Kill every process in ``group`` until it is empty (a fork bomb is bounded by pids.max)."""
+    for _ in range(200):
+        try:
+            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+        except OSError:
+            return
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+
+
+def remove_cgroup(group: Path | None) -> None:
+    if group is not None:
+        kill_cgroup(group)
+        try:
+            group.rmdir()
+        except OSError:
+            pass
+
+
+def _unpack(run: str) -> Path:
+    """The submission inside ``run``: a folder or file; a zip is unpacked here, in the sandbox."""
+    source = next((Path(run) / "submission").iterdir())
+    if source.suffix.lower() != ".zip":
+        return source
+    target = Path(run) / "unpacked" / source.stem
+    target.mkdir(parents=True)
+    try:
+        with zipfile.ZipFile(source) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_ZIP_FILES:
+                raise ValueError(f"{len(members)} files, over the limit of {MAX_ZIP_FILES}")
+            if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+                raise ValueError(f"over {MAX_ZIP_BYTES // 2**20} MB uncompressed")
+            for member in members:
+                name = Path(member.filename)
+                if name.is_absolute() or ".." in name.parts:
+                    raise ValueError(f"unsafe path in the archive: {member.filename}")
+                if not stat.S_ISLNK(member.external_attr >> 16):
+                    archive.extract(member, target)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
+        raise SubmissionError(f"{source.name} is not a usable zip file ({exc}). Hand in a zip made by your "
+                              "system's 'compress' or 'zip -r', or the folder itself.") from None
+    entries = [p for p in target.iterdir() if not p.name.startswith(("__MACOSX", "."))]
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+
+
+class SubmissionError(Exception):
+    """The submission itself is unusable (corrupt zip...): the message is for the student."""
+
+
+def _frame(report: Report) -> bytes:
+    data = json.dumps(report.to_dict()).encode()
+    return struct.pack(">Q", len(data)) + data
+
+
+def _send(result_fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(result_fd, view):]
+
+
+def _supervisor(spec: Spec, student: str, limits: Limits, work: str, cgroup: Path | None,
+                result_fd: int, capture_fd: int) -> None:
+    """First child: joins the cgroup, enters the namespaces, forks the checker (PID 1 of its namespace), waits."""
+    try:
+        if cgroup is not None:
+            _write(cgroup / "cgroup.procs", str(os.getpid()))
+        os.setsid()
+        os.dup2(capture_fd, 1)
+        os.dup2(capture_fd, 2)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        for low, high in ((3, result_fd), (result_fd + 1, 1 << 16)):
+            os.closerange(low, high)  # other students' pipes, the results database, the parent's files
+        run, missing = _enter_namespaces(work, limits)
+        if cgroup is None:
+            missing.append("no process-count limit (no pids cgroup here)")
+        pid = os.fork()
+        if pid == 0:
+            _checker(spec, student, limits, run, missing, result_fd)
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    except BaseException as exc:  # noqa: BLE001
+        try:
+            _send(result_fd, _frame(_fatal_report(spec, student, f"the sandbox could not start: {exc}")))
+        finally:
+            os._exit(3)
+
+
+def _checker(spec: Spec, student: str, limits: Limits, run: str, missing: list[str], result_fd: int) -> None:
+    """Second child: mounts its own /proc, drops privileges and limits, then runs the checks. Never returns."""
+    try:
+        try:
+            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        except OSError:
+            pass  # no private PID namespace: /proc shows the host's processes (already noted)
+        missing = missing + _drop_privileges()
+        _limit_resources(limits)
+        _scrub_environment(run)
+        # Fresh Python file objects: the parent's may have been locked at the moment of the fork.
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True, errors="replace")
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True, errors="replace")
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+        import torch
+
+        torch.set_num_threads(max(1, limits.threads))
+        me = os.getpid()
+        events = _watch(run)
+        try:
+            path = _unpack(run)
+            from grader.run import check_submission
+
+            report = check_submission(spec, path, student)
+        except SubmissionError as exc:
+            report = _fatal_report(spec, student, str(exc))
+        if os.getpid() != me:
+            os._exit(0)  # a copy the student's code forked: only the checker itself reports
+        report.isolation = missing
+        report.sandbox_events = list(dict.fromkeys(events))[:MAX_EVENTS]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        data = _frame(report)
+    except BaseException as exc:  # noqa: BLE001 - a report must reach the parent whatever the student did
+        try:
+            data = _frame(_fatal_report(spec, student, f"internal error while checking: {type(exc).__name__}: "
+                                                       f"{exc}\n{traceback.format_exc()}"))
+        except BaseException:  # noqa: BLE001
+            os._exit(3)
+    try:
+        _send(result_fd, data)
+    finally:
+        os._exit(0)  # skip interpreter shutdown: student objects may hang it
+
+
+def _writes(mode, flags) -> bool:
+    if isinstance(mode, str):
+        return any(c in mode for c in "wax+")
+    return mode is None and isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+
+
+def _watch(run: str) -> list[str]:
+    """Record, through an audit hook student code cannot remove, what it tried that a model never needs."""
+    events: list[str] = []
+    run_prefix = os.path.realpath(run) + os.sep
+
+    def short(value) -> str:
+        text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    def hook(event: str, args) -> None:
+        if event in ("os.system", "subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn"):
+            events.append(f"ran a program: {event}({short(args[0] if event == 'os.system' else args[1] if len(args) > 1 else args[0])})")
+        elif event in ("os.fork", "os.forkpty"):
+            events.append("forked a process (os.fork)")
+        elif event in ("socket.connect", "socket.sendto"):
+            events.append(f"opened a network connection to {short(args[1])}")
+        elif event == "open" and len(args) > 2 and _writes(args[1], args[2]):
+            path = args[0]
+            if isinstance(path, (str, bytes)):
+                full = os.path.realpath(os.fsdecode(path))
+                if not full.startswith(run_prefix) and not full.startswith("/dev/"):
+                    events.append(f"wrote outside its folder: {short(full)}")
+
+    sys.addaudithook(hook)
+    return events
+
+
+def _fatal_report(spec: Spec, student: str, reason: str) -> Report:
+    report = Report(assignment=spec.name, student=student, fatal=reason)
+    report.checks = [CheckResult(name, "error", 0.0, points, "Not run: the check could not finish (see above).")
+                     for name, points in spec.points.items() if name in DEFAULT_POINTS]
+    if spec.quiz.get("enabled"):
+        for name in QUIZ_CHECKS:
+            points = float(spec.quiz.get("points", {}).get(name, 1.0))
+            report.checks.append(CheckResult(name, "error", 0.0, points, "Not run: the check could not finish."))
+    return report
+
+
+def start(spec: Spec, source: str | Path, student: str, limits: Limits, cgroup: Path | None = None) -> Running:
+    """Fork a sandboxed child that checks ``source`` (a folder, .py, .ipynb or .zip); return at once."""
+    source = Path(source).resolve()
+    work = tempfile.mkdtemp(prefix="cnn-grader-")
+    os.mkdir(os.path.join(work, "run"))
+    copy_to = Path(work) / "submission" / source.name
+    copy_to.parent.mkdir()
+    if source.is_dir():
+        shutil.copytree(source, copy_to, symlinks=True)
+    else:
+        shutil.copy2(source, copy_to)
+    capture = tempfile.TemporaryFile(mode="w+b")
+    read_fd, write_fd = os.pipe()
+    began = time.monotonic()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _supervisor(spec, student, limits, work, cgroup, write_fd, capture.fileno())
+    os.close(write_fd)
+    os.set_blocking(read_fd, False)
+    return Running(pid, read_fd, capture, work, cgroup, student, began + limits.wall_s, began)
+
+
+def poll(job: Running) -> bool:
+    """Read what the child sent so far and reap it; True once the job is over (finished or past its deadline)."""
+    while True:
+        try:
+            data = os.read(job.read_fd, 1 << 16)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        job.chunks.append(data)
+    if job.status is None:
+        pid, status = os.waitpid(job.pid, os.WNOHANG)
+        if pid:
+            job.status = status
+    if job.status is not None:
+        return True
+    if time.monotonic() > job.deadline:
+        job.timed_out = True
+        return True
+    return False
+
+
+def stop(job: Running) -> None:
+    """Kill the job's process group and every process of its cgroup, and reap the child."""
+    try:
+        os.killpg(job.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    if job.cgroup is not None:
+        kill_cgroup(job.cgroup)
+    if job.status is None:
+        _, job.status = os.waitpid(job.pid, 0)
+
+
+def finish(job: Running, spec: Spec, limits: Limits) -> Report:
+    """Collect the report of a job that ``poll`` said is over, clean up, and return it."""
+    timed_out = job.timed_out
+    stop(job)
+    poll(job)
+    os.close(job.read_fd)
+    job.capture.seek(0)
+    output = job.capture.read(MAX_OUTPUT + 1).decode("utf-8", errors="replace")
+    job.capture.close()
+    shutil.rmtree(job.work, ignore_errors=True)
+    if len(output) > MAX_OUTPUT:
+        output = output[:MAX_OUTPUT] + "\n... (output truncated)"
+    report = None if timed_out else _parse_frame(b"".join(job.chunks), spec, job)
+    if report is None:
+        if timed_out:
+            reason = (f"your code did not finish within {limits.wall_s:g} s: look for an endless loop or work at "
+                      "the top level of a module or in a class body (only definitions should run on import).")
+        else:
+            reason = _exit_reason(job.status, limits)
+        report = _fatal_report(spec, job.student, reason)
+    report.output = output
+    report.timings["wall_s"] = round(time.monotonic() - job.began, 3)
+    return report
+
+
+def _parse_frame(data: bytes, spec: Spec, job: Running) -> Report | None:
+    if not data:
+        return None
+    if len(data) < 8 or len(data) != 8 + struct.unpack(">Q", data[:8])[0]:
+        return _fatal_report(spec, job.student, "the result channel was tampered with (it carried more or less than "
+                             "one report): your code wrote to the grader's own pipe.")
+    try:
+        return Report.from_dict(json.loads(data[8:]))
+    except (ValueError, KeyError, TypeError):
+        return _fatal_report(spec, job.student, "the result channel carried an unreadable report.")
+
+
+def _exit_reason(status: int | None, limits: Limits) -> str:
+    if status is not None and os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGXCPU:
+            return f"your code used more than {limits.cpu()} s of CPU time and was stopped."
+        if sig == signal.SIGXFSZ:
+            return f"your code wrote a file over the {limits.file_size_mb} MB limit and was stopped."
+        return f"the check process was killed by signal {signal.Signals(sig).name}: your code may crash the interpreter."
+    code = os.WEXITSTATUS(status) if status is not None else None
+    return (f"the check process ended without a result (exit code {code}): your code calls sys.exit / os._exit, "
+            "or crashed the interpreter, or exceeded a resource limit.")
 
 
 def check_in_child(spec: Spec, path: str | Path, student: str | None = None, timeout: float | None = None,
-                   use_cache: bool = False) -> Report:
-    """Check ``path`` against ``spec`` in a child process; a timeout or crash becomes a report with ``fatal`` set.
+                   use_cache: bool = False, limits: Limits | None = None) -> Report:
+    """Check ``path`` against ``spec`` in a sandboxed child; a timeout or crash becomes a report with ``fatal`` set.
 
     With ``use_cache``, an unchanged submission (same files, spec and grader code) is answered from the cache.
     """
     path = Path(path).resolve()
-    timeout = timeout or spec.timeout
     student = student or path.stem
+    limits = limits or Limits(wall_s=timeout or spec.timeout, threads=os.cpu_count() or 1)
     if use_cache:
         from grader import cache
 
@@ -56,72 +508,24 @@ def check_in_child(spec: Spec, path: str | Path, student: str | None = None, tim
         cached = cache.load(key)
         if cached is not None:
             return cached
-        report = check_in_child(spec, path, student, timeout, use_cache=False)
+        report = check_in_child(spec, path, student, use_cache=False, limits=limits)
         cache.store(key, report)
         return report
-    read_fd, write_fd = os.pipe()
-    job = {"spec": str(spec.path), "path": str(path), "student": student, "result_fd": write_fd}
-    with tempfile.TemporaryDirectory(prefix="grader-") as work, \
-            tempfile.TemporaryFile(mode="w+b") as captured:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "GRADER_DATA_DIR",
-                                                              "GRADER_ASSIGNMENTS", "PYTHONPATH")}
-        env.update({"HOME": work, "TMPDIR": work, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
-                    "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2")})
-        began = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "grader.child"], stdin=subprocess.PIPE, stdout=captured,
-                                stderr=captured, cwd=work, env=env, pass_fds=(write_fd,),
-                                preexec_fn=_limits(int(timeout * 2) + 10))
-        os.close(write_fd)
-        proc.stdin.write(json.dumps(job).encode())
-        proc.stdin.close()
-        chunks: list[bytes] = []
-        selector = selectors.DefaultSelector()
-        selector.register(read_fd, selectors.EVENT_READ)
-        timed_out = False
-        while True:
-            left = timeout - (time.monotonic() - began)
-            if left <= 0:
-                timed_out = True
-                break
-            if not selector.select(timeout=min(left, 0.5)):
-                if proc.poll() is not None and not selector.select(timeout=0):
-                    break
-                continue
-            data = os.read(read_fd, 1 << 16)
-            if not data:
-                break
-            chunks.append(data)
-        selector.close()
-        os.close(read_fd)
-        if timed_out:
-            _kill_group(proc)
-        try:
-            proc.wait(timeout=max(1.0, timeout - (time.monotonic() - began)))
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc)
-            proc.wait()
-        _kill_group(proc)  # anything the student left running
-        captured.seek(0)
-        output = captured.read(MAX_OUTPUT + 1).decode("utf-8", errors="replace")
-    if len(output) > MAX_OUTPUT:
-        output = output[:MAX_OUTPUT] + "\n... (output truncated)"
-    report = None
-    if chunks and not timed_out:
-        try:
-            report = Report.from_dict(json.loads(b"".join(chunks)))
-        except (ValueError, KeyError, TypeError):
-            report = None
-    if report is None:
-        report = Report(assignment=spec.name, student=student)
-        report.checks = [CheckResult(name, "error", 0.0, points, "Not run: the check process did not finish (see above).")
-                         for name, points in spec.points.items() if name in DEFAULT_POINTS]
-        if timed_out:
-            report.fatal = (f"your code did not finish within {timeout:g} s: look for an endless loop or work "
-                            "at the top level of a module or in a class body (only definitions should run on import).")
-        else:
-            report.fatal = (f"the check process ended without a result (exit code {proc.returncode}): your code "
-                            "may call sys.exit / os._exit, crash the interpreter, or exceed a resource limit.")
-    report.output = output
-    report.timings["wall_s"] = round(time.monotonic() - began, 3)
-    return report
+    prepare_parent()
+    cgroup = make_cgroup(0, limits)
+    try:
+        job = start(spec, path, student, limits, cgroup)
+        while not poll(job):
+            time.sleep(0.02)
+        return finish(job, spec, limits)
+    finally:
+        remove_cgroup(cgroup)
+
+
+def prepare_parent() -> None:
+    """Import what every child needs once, in the parent, so a fork pays for none of it."""
+    import torch  # noqa: F401
+
+    import grader.checks  # noqa: F401
+    import grader.crosscheck  # noqa: F401
+    import grader.run  # noqa: F401

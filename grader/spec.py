@@ -13,6 +13,7 @@ from pathlib import Path
 
 ASSIGNMENTS_ENV = "GRADER_ASSIGNMENTS"
 OUTPUTS = ("log_probs", "logits")
+QUIZ_CHECKS = ("curves", "checkpoint", "optimizer", "epoch", "reeval")  # in report order, see grader.crosscheck
 DEFAULT_POINTS = {"class": 1.0, "shapes": 4.0, "params": 2.0, "batch": 1.0, "output": 1.0, "determinism": 1.0}
 
 
@@ -53,6 +54,7 @@ class Spec:
     timeout: float = 60.0
     points: dict = field(default_factory=lambda: dict(DEFAULT_POINTS))
     quiz: dict = field(default_factory=dict)
+    integrity: dict = field(default_factory=dict)  # class-level flags of the batch grader (see grader.integrity)
     reference: str | None = None
 
     @property
@@ -184,15 +186,18 @@ def parse_spec(data: dict, path: Path) -> Spec:
     quiz = data.get("quiz", {})
     if not isinstance(quiz, dict):
         raise SpecError(f"{path}: field 'quiz' must be a table")
+    integrity = data.get("integrity", {})
+    if not isinstance(integrity, dict) or not all(isinstance(v, (int, float)) for v in integrity.values()):
+        raise SpecError(f"{path}: field 'integrity' must be a table of numbers, e.g. {{ weight_cosine = 0.999 }}")
     num_classes = data.get("num_classes", 10)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise SpecError(f"{path}: field 'num_classes' must be a positive integer, found {num_classes!r}")
     known = {"title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
-             "batch_sizes", "timeout", "quiz", "reference"}
+             "batch_sizes", "timeout", "quiz", "reference", "integrity"}
     unknown = set(data) - known
     if unknown:
         raise SpecError(f"{path}: unknown field(s) {sorted(unknown)}; known fields: {sorted(known)}")
     return Spec(name=path.parent.name, path=path, title=title, input_shape=tuple(input_shape), rows=tuple(rows),
                 classes=tuple(classes), output=output, num_classes=num_classes, params_total=params_total,
                 params_min=params_min, params_max=params_max, batch_sizes=tuple(batch_sizes), timeout=float(timeout),
-                points=points, quiz=quiz, reference=data.get("reference"))
+                points=points, quiz=quiz, reference=data.get("reference"), integrity=integrity)

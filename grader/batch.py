@@ -1,0 +1,258 @@
+"""Grade a whole class: find the submissions, grade each in a sandboxed fork, keep results in SQLite, write outputs.
+
+The flow of ``grade``: discover the entries (one per student, matched through a roster when given) -> look each
+up in ``OUT/results.sqlite`` by content key -> grade the rest with a pool of forked workers (``grader.sandbox``),
+one transaction per finished submission -> class-level integrity flags (``grader.integrity``) -> gradebook,
+feedback, Gradescope results and report.html (``grader.gradebook``, ``grader.html_report``), all rebuilt from the
+database, so a run killed at any moment and started again gives the same files as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import selectors
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import cache
+from grader.report import Report
+from grader.spec import Spec
+
+ENTRY_SUFFIXES = (".zip", ".ipynb", ".py")
+ROSTER_ID_COLUMNS = ("id", "student", "student_id", "sid", "username", "login", "email")
+
+
+class BatchError(Exception):
+    """A usage problem of the batch (missing folder, bad roster): the message says what to fix."""
+
+
+@dataclass
+class Entry:
+    """One student's submission: ``path`` is a folder, a .zip, or a single .ipynb / .py file."""
+
+    student: str
+    path: Path
+    name: str = ""  # from the roster
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Discovery:
+    entries: list[Entry]
+    missing: list[tuple[str, str]]  # (student, name) on the roster with no submission
+    ignored: list[str]  # files in SUBMISSIONS that are not a submission
+
+
+def read_roster(path: str | Path) -> list[tuple[str, str]]:
+    """(student id, name) rows of a roster CSV whose header has an id column (id, student, sid, email...)."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = {c.strip().lower(): c for c in reader.fieldnames or []}
+            id_column = next((columns[c] for c in ROSTER_ID_COLUMNS if c in columns), None)
+            if id_column is None:
+                raise BatchError(f"{path}: no id column; the header needs one of {', '.join(ROSTER_ID_COLUMNS)} "
+                                 f"(found: {', '.join(reader.fieldnames or []) or 'nothing'})")
+            name_column = columns.get("name")
+            rows = [(row[id_column].strip(), (row.get(name_column) or "").strip() if name_column else "")
+                    for row in reader if (row.get(id_column) or "").strip()]
+    except OSError as exc:
+        raise BatchError(f"cannot read the roster {path}: {exc.strerror}") from None
+    return rows
+
+
+def _tokens(text: str) -> set[str]:
+    return {t.lower() for t in re.split(r"[^A-Za-z0-9@.]+", text) if t}
+
+
+def _student_of(entry_name: str, roster: list[tuple[str, str]]) -> tuple[str, str] | None:
+    tokens = _tokens(entry_name)
+    for student, name in roster:
+        sid = student.lower()
+        if entry_name.lower() == sid or sid in tokens or sid.split("@")[0] in tokens:
+            return student, name
+    return None
+
+
+def discover(submissions: str | Path, roster: str | Path | None = None) -> Discovery:
+    """One entry per student in ``submissions``: its folders, .zip, .ipynb and .py files (named after them)."""
+    root = Path(submissions)
+    if not root.is_dir():
+        raise BatchError(f"{root} is not a folder: SUBMISSIONS holds one folder, .zip or notebook per student")
+    entries, ignored = [], []
+    for path in sorted(root.iterdir()):
+        if path.name.startswith((".", "__")):
+            continue
+        if path.is_dir() or path.suffix.lower() in ENTRY_SUFFIXES:
+            stem = path.name if path.is_dir() else path.stem
+            entries.append(Entry(stem, path))
+        else:
+            ignored.append(path.name)
+    missing = []
+    if roster is not None:
+        rows = read_roster(roster)
+        matched: dict[str, Entry] = {}
+        for entry in entries:
+            found = _student_of(entry.student, rows)
+            if found is None:
+                entry.flags.append("not on the roster")
+                continue
+            student, name = found
+            if student in matched:
+                entry.flags.append(f"second submission of {student}: graded under its own name")
+                continue
+            entry.student, entry.name = student, name
+            matched[student] = entry
+        missing = [(s, n) for s, n in rows if s not in matched]
+    seen: dict[str, int] = {}
+    for entry in entries:  # two entries of one name (alice/ and alice.zip): keep both, apart
+        seen[entry.student] = seen.get(entry.student, 0) + 1
+        if seen[entry.student] > 1:
+            entry.flags.append(f"another submission is also named {entry.student}")
+            entry.student = f"{entry.student}~{seen[entry.student]}"
+    return Discovery(entries, missing, ignored)
+
+
+class Store:
+    """Results in ``OUT/results.sqlite``: WAL mode, one row per student, one transaction per result."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS results (student TEXT PRIMARY KEY, key TEXT NOT NULL, "
+                        "entry TEXT NOT NULL, report TEXT NOT NULL, graded_at REAL NOT NULL)")
+        self.db.commit()
+
+    def key_of(self, student: str) -> str | None:
+        row = self.db.execute("SELECT key FROM results WHERE student = ?", (student,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, student: str, key: str, entry: str, report: Report) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
+                            (student, key, entry, json.dumps(report.to_dict()), time.time()))
+
+    def reports(self, students: list[str]) -> dict[str, Report]:
+        rows = self.db.execute("SELECT student, report FROM results").fetchall()
+        wanted = set(students)
+        return {s: Report.from_dict(json.loads(r)) for s, r in rows if s in wanted}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@dataclass
+class GradeResult:
+    """What ``grade`` did: the reports by student, how many were graded now, and where the outputs are."""
+
+    reports: dict[str, Report]
+    entries: list[Entry]
+    missing: list[tuple[str, str]]
+    graded_now: int
+    reused: int
+    out: Path
+    flags: dict[str, list[str]]
+    ignored: list[str]
+
+    @property
+    def all_passed(self) -> bool:
+        return not self.missing and all(r.passed for r in self.reports.values())
+
+
+def job_key(spec: Spec, entry: Entry, limits) -> str:
+    """Content key of a submission's grade: its files, the spec, the grader's code and the limits."""
+    digest = hashlib.sha256(cache.submission_key(spec.path, entry.path, entry.student).encode())
+    digest.update(json.dumps([limits.wall_s, limits.cpu(), limits.memory_mb, limits.file_size_mb, limits.disk_mb,
+                              limits.processes]).encode())
+    return digest.hexdigest()
+
+
+def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | None = None, limits=None,
+          roster: str | Path | None = None, progress: bool = True, log=print) -> GradeResult:
+    """Grade every submission in ``submissions`` against ``spec`` into ``out``; resumable, see the module doc."""
+    from grader import sandbox
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    found = discover(submissions, roster)
+    for name in found.ignored:
+        log(f"ignored: {name} (not a folder, .zip, .ipynb or .py)")
+    workers = max(1, workers or os.cpu_count() or 1)
+    limits = limits or sandbox.Limits(wall_s=spec.timeout)
+    limits.threads = max(1, (os.cpu_count() or 1) // workers)
+    store = Store(out / "results.sqlite")
+    try:
+        todo = []
+        for entry in found.entries:
+            key = job_key(spec, entry, limits)
+            if store.key_of(entry.student) != key:
+                todo.append((entry, key))
+        graded = _run_pool(spec, todo, store, workers, limits, progress, len(found.entries)) if todo else 0
+        reports = store.reports([e.student for e in found.entries])
+    finally:
+        store.close()
+    from grader.gradebook import write_outputs
+    from grader.integrity import class_flags
+
+    flags = class_flags(spec, found.entries, reports)
+    for entry in found.entries:
+        flags.setdefault(entry.student, [])[:0] = entry.flags
+    write_outputs(spec, out, found.entries, reports, found.missing, flags)
+    return GradeResult(reports, found.entries, found.missing, graded, len(found.entries) - len(todo), out, flags,
+                       found.ignored)
+
+
+def _run_pool(spec: Spec, todo: list, store: Store, workers: int, limits, progress: bool, total: int) -> int:
+    """Grade ``todo`` with up to ``workers`` forked children at a time; store each result as it arrives."""
+    from tqdm import tqdm
+
+    from grader import sandbox
+
+    sandbox.prepare_parent()
+    groups = [sandbox.make_cgroup(slot, limits) for slot in range(workers)]
+    free = list(range(workers))
+    running: dict[int, tuple] = {}  # read fd -> (job, entry, key, slot)
+    pending = list(todo)
+    failures = done = 0
+    bar = tqdm(total=total, initial=total - len(todo), desc="grading", unit="student", disable=not progress,
+               dynamic_ncols=True)
+    selector = selectors.DefaultSelector()
+    try:
+        while pending or running:
+            while pending and free:
+                entry, key = pending.pop(0)
+                slot = free.pop(0)
+                job = sandbox.start(spec, entry.path, entry.student, limits, groups[slot])
+                running[job.read_fd] = (job, entry, key, slot)
+                selector.register(job.read_fd, selectors.EVENT_READ)
+            selector.select(timeout=0.1)
+            for fd, (job, entry, key, slot) in list(running.items()):
+                if not sandbox.poll(job):
+                    continue
+                selector.unregister(fd)
+                report = sandbox.finish(job, spec, limits)
+                store.put(entry.student, key, str(entry.path), report)
+                del running[fd]
+                free.append(slot)
+                done += 1
+                failures += not report.passed
+                bar.set_postfix(failed=failures, refresh=False)
+                bar.update(1)
+    finally:
+        for job, *_ in running.values():  # Ctrl-C or an error: no child outlives the grader
+            sandbox.stop(job)
+            job.capture.close()
+            os.close(job.read_fd)
+        for group in groups:
+            sandbox.remove_cgroup(group)
+        selector.close()
+        bar.close()
+    return done

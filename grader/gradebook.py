@@ -1,0 +1,132 @@
+"""The batch grader's outputs in OUT: gradebook.csv, feedback/<student>.md, gradescope/<student>/results.json.
+
+Every file is written to a temporary name and renamed into place, and everything is rebuilt from the results
+alone (no timings, no dates), so the same results give byte-identical files.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+from grader.report import Report
+from grader.spec import DEFAULT_POINTS, QUIZ_CHECKS, Spec
+
+
+def check_names(spec: Spec) -> list[str]:
+    """The checks of ``spec`` in report order: model checks, then the quiz's when it is enabled."""
+    names = [n for n in spec.points if n in DEFAULT_POINTS]
+    return names + (list(QUIZ_CHECKS) if spec.quiz.get("enabled") else [])
+
+
+def status_of(report: Report | None) -> str:
+    """passed (every required check), failed (some check failed), error (the check could not finish), missing."""
+    if report is None:
+        return "missing"
+    if report.fatal:
+        return "error"
+    return "passed" if report.passed else "failed"
+
+
+def safe_name(student: str) -> str:
+    """A file name for a student id (ids are entry names or roster ids; nothing may escape the folder)."""
+    name = re.sub(r"[^A-Za-z0-9@._~-]+", "_", student).strip(".")
+    return name or "_"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[str]]) -> str:
+    """One row per student: id, name, score, max score, one column per check (its score), status, flags."""
+    names = check_names(spec)
+    max_total = sum(spec.points[n] for n in names if n in spec.points) + sum(
+        float(spec.quiz.get("points", {}).get(n, 1.0)) for n in names if n in QUIZ_CHECKS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "name", "score", "max_score", *names, "status", "reason", "flags"])
+    rows = []
+    for entry in entries:
+        report = reports.get(entry.student)
+        scores = {c.name: c.score for c in report.checks} if report else {}
+        rows.append([entry.student, entry.name, f"{report.score:g}" if report else "0", f"{max_total:g}",
+                     *[f"{scores[n]:g}" if n in scores else "" for n in names], status_of(report), reason_of(report),
+                     "; ".join(flags.get(entry.student, []) + _own_flags(report))])
+    for student, name in missing:
+        rows.append([student, name, "0", f"{max_total:g}", *["" for _ in names], "missing", "no submission", ""])
+    writer.writerows(sorted(rows, key=lambda r: r[0]))
+    return buffer.getvalue()
+
+
+def reason_of(report: Report | None) -> str:
+    """One line on why a submission did not pass: the fatal error, else the first failing check's gist."""
+    if report is None:
+        return "no submission"
+    if report.fatal:
+        return report.fatal.strip().splitlines()[0]
+    for check in report.checks:
+        if check.status in ("fail", "error"):
+            lines = [line.strip() for line in check.message.strip().splitlines() if line.strip()]
+            gist = lines[-1] if "Traceback" in check.message else lines[0] if lines else ""
+            return f"{check.name}: {gist}"
+    return ""
+
+
+def _own_flags(report: Report | None) -> list[str]:
+    if report is None:
+        return []
+    return [f"sandbox: {event}" for event in report.sandbox_events]
+
+
+def feedback_markdown(report: Report) -> str:
+    """The student's readable report as Markdown (no integrity flags: those are for the instructor)."""
+    lines = [f"# {report.assignment}: {report.student}", "",
+             f"**Score: {report.score:g} / {report.max_score:g}** ({status_of(report)})", ""]
+    if report.fatal:
+        lines += ["## The check could not finish", "", "```", report.fatal.strip(), "```", ""]
+    lines += ["| check | status | score |", "| --- | --- | --- |"]
+    lines += [f"| {c.name} | {c.status} | {c.score:g} / {c.max_score:g} |" for c in report.checks]
+    lines.append("")
+    for check in report.checks:
+        lines += [f"## {check.status.upper()}: {check.name}", "", "```", check.message.strip(), "```", ""]
+    if report.notes:
+        lines += ["## What the grader did", ""] + [f"- {note}" for note in report.notes] + [""]
+    if report.sandbox_events:
+        lines += ["## Not allowed while grading", ""] + [f"- your code {e}" for e in report.sandbox_events] + [""]
+    if report.output:
+        lines += ["## Your code printed", "", "```", report.output.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def gradescope_json(report: Report) -> str:
+    """Gradescope's autograder results document (score, tests with name, score, max_score, status, output)."""
+    tests = [{"name": c.name, "score": c.score, "max_score": c.max_score,
+              "status": "passed" if c.status == "pass" or (c.status == "skip" and not c.required) else "failed",
+              "output": f"{c.status.upper()}: {c.message}", "visibility": "visible"} for c in report.checks]
+    output = report.fatal or ("All required checks pass." if report.passed else "Some checks failed: see each test.")
+    return json.dumps({"score": report.score, "output": output, "tests": tests, "visibility": "visible",
+                       "stdout_visibility": "hidden"}, indent=2) + "\n"
+
+
+def write_outputs(spec: Spec, out: Path, entries, reports: dict[str, Report], missing,
+                  flags: dict[str, list[str]]) -> None:
+    """Write every output file of the batch into ``out``."""
+    from grader.html_report import render_html
+
+    write_atomic(out / "gradebook.csv", gradebook_csv(spec, entries, reports, missing, flags))
+    for entry in entries:
+        report = reports.get(entry.student)
+        if report is None:
+            continue
+        name = safe_name(entry.student)
+        write_atomic(out / "feedback" / f"{name}.md", feedback_markdown(report))
+        write_atomic(out / "gradescope" / name / "results.json", gradescope_json(report))
+    write_atomic(out / "report.html", render_html(spec, entries, reports, missing, flags))

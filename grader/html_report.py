@@ -1,0 +1,127 @@
+"""report.html: one self-contained page for the instructor (no network, no external files).
+
+A sortable, filterable table of students (by failed check, by flag, by text), the score histogram, and per
+student the submitted validation curves with the checkpoint's recomputed point drawn on them. Charts are inline
+SVG built here; the page's only script is the table's sorting and filtering.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from markupsafe import Markup, escape
+
+from grader.gradebook import check_names, safe_name, status_of
+from grader.report import Report
+from grader.spec import Spec
+
+TEMPLATE = "report.html.j2"
+FLAG_KINDS = ("identical checkpoint", "near-identical weights", "identical curves", "sandbox", "not on the roster",
+              "no submission")
+
+
+def _scale(values, low, high, size, pad, invert=False):
+    span = (high - low) or 1.0
+    return [pad + (size - 2 * pad) * ((high - v) if invert else (v - low)) / span for v in values]
+
+
+def line_chart(title: str, values: list[float], mark: tuple[int, float] | None, mark_label: str,
+               best: int | None) -> Markup:
+    """An SVG line chart of one curve (x = epoch from 1), the curve's best epoch ringed, ``mark`` drawn as a cross."""
+    width, height, pad = 300, 170, 34
+    ys = list(values) + ([mark[1]] if mark else [])
+    low, high = min(ys), max(ys)
+    epochs = list(range(1, len(values) + 1))
+    xs = _scale(epochs, 1, max(len(values), 2), width, pad)
+    py = _scale(values, low, high, height, pad, invert=True)
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+             f'<text x="{width / 2}" y="14" text-anchor="middle" class="t">{escape(title)}</text>',
+             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" class="axis"/>',
+             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" class="axis"/>',
+             f'<text x="{pad - 4}" y="{pad + 4}" text-anchor="end" class="l">{high:.4g}</text>',
+             f'<text x="{pad - 4}" y="{height - pad}" text-anchor="end" class="l">{low:.4g}</text>',
+             f'<text x="{width / 2}" y="{height - 6}" text-anchor="middle" class="l">epoch 1..{len(values)}</text>',
+             '<polyline class="curve" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, py)) + '"/>']
+    parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" class="pt"><title>epoch {e}: {v:.4f}</title></circle>'
+              for x, y, e, v in zip(xs, py, epochs, values)]
+    if best is not None and 1 <= best <= len(values):
+        parts.append(f'<circle cx="{xs[best - 1]:.1f}" cy="{py[best - 1]:.1f}" r="6" class="best">'
+                     f'<title>lowest loss: epoch {best}</title></circle>')
+    if mark is not None and 1 <= mark[0] <= len(values):
+        x = xs[mark[0] - 1]
+        y = _scale([mark[1]], low, high, height, pad, invert=True)[0]
+        parts.append(f'<path d="M{x - 5:.1f},{y - 5:.1f}L{x + 5:.1f},{y + 5:.1f}M{x - 5:.1f},{y + 5:.1f}'
+                     f'L{x + 5:.1f},{y - 5:.1f}" class="mark"><title>{escape(mark_label)}</title></path>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def histogram(scores: list[float], max_score: float, bins: int = 10) -> Markup:
+    """An SVG histogram of the class's scores in ``bins`` equal bins from 0 to ``max_score``."""
+    width, height, pad = 520, 180, 30
+    counts = [0] * bins
+    for score in scores:
+        counts[min(bins - 1, int(bins * score / max_score)) if max_score else 0] += 1
+    top = max(counts + [1])
+    bar = (width - 2 * pad) / bins
+    parts = [f'<svg id="histogram" viewBox="0 0 {width} {height}" role="img" aria-label="score histogram">']
+    for i, count in enumerate(counts):
+        h = (height - 2 * pad) * count / top
+        lo, hi = max_score * i / bins, max_score * (i + 1) / bins
+        parts.append(f'<rect x="{pad + i * bar + 1:.1f}" y="{height - pad - h:.1f}" width="{bar - 2:.1f}" '
+                     f'height="{h:.1f}" class="bar"><title>{lo:g}-{hi:g}: {count}</title></rect>')
+        if count:
+            parts.append(f'<text x="{pad + (i + 0.5) * bar:.1f}" y="{height - pad - h - 3:.1f}" '
+                         f'text-anchor="middle" class="l">{count}</text>')
+    parts.append(f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" class="axis"/>')
+    parts.append(f'<text x="{pad}" y="{height - 10}" class="l">0</text>')
+    parts.append(f'<text x="{width - pad}" y="{height - 10}" text-anchor="end" class="l">{max_score:g}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _charts(report: Report) -> list[Markup]:
+    curves = next((c.details for c in report.checks if c.name == "curves" and c.details), None)
+    if not curves:
+        return []
+    point = next((c.details for c in report.checks if c.name == "reeval" and c.details), None)
+    epoch = point.get("epoch") if point else None
+    label = (f"best.pt re-evaluated ({point['preprocessing']}): loss {point['loss']:.4f}, "
+             f"{point['accuracy']:.2f}%") if point else ""
+    best = curves.get("best_epoch")
+    loss_mark = (epoch, point["loss"]) if point and isinstance(epoch, int) else None
+    acc_mark = (epoch, point["accuracy"]) if point and isinstance(epoch, int) else None
+    return [line_chart("validation loss", curves["val_loss"], loss_mark, label, best),
+            line_chart("validation accuracy (%)", curves["val_accuracy"], acc_mark, label, best)]
+
+
+def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[str]]) -> str:
+    """The whole report.html as a string."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    names = check_names(spec)
+    rows = []
+    for entry in entries:
+        report = reports.get(entry.student)
+        if report is None:
+            continue
+        by_name = {c.name: c for c in report.checks}
+        student_flags = flags.get(entry.student, []) + [f"sandbox: {e}" for e in report.sandbox_events]
+        rows.append({"student": entry.student, "name": entry.name, "anchor": safe_name(entry.student),
+                     "score": report.score, "max_score": report.max_score, "status": status_of(report),
+                     "checks": [by_name.get(n) for n in names],
+                     "failed": [c.name for c in report.checks if c.status in ("fail", "error")],
+                     "flags": student_flags, "kinds": [k for k in FLAG_KINDS if any(k in f for f in student_flags)],
+                     "report": report, "charts": _charts(report)})
+    for student, name in missing:
+        rows.append({"student": student, "name": name, "anchor": safe_name(student), "score": 0.0,
+                     "max_score": None, "status": "missing", "checks": [None] * len(names), "failed": [],
+                     "flags": ["no submission"], "kinds": ["no submission"], "report": None, "charts": []})
+    rows.sort(key=lambda r: r["student"])
+    max_score = max([r["max_score"] for r in rows if r["max_score"]] or [1.0])
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("passed", "failed", "error", "missing")}
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+    return env.get_template(TEMPLATE).render(
+        spec=spec, names=names, rows=rows, counts=counts, max_score=max_score,
+        histogram=histogram([r["score"] for r in rows], max_score),
+        kinds=[k for k in FLAG_KINDS if any(k in r["kinds"] for r in rows)])

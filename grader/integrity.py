@@ -1,0 +1,114 @@
+"""Class-level integrity flags: identical checkpoints, near-identical weights, identical curves.
+
+Flags are never scored: they list pairs for the instructor to look at (in the gradebook and report.html).
+The checkpoints are read again here with the same safe loader as the quiz (``weights_only=True``, size cap);
+thresholds come from the spec's ``[integrity]`` table (``weight_cosine``, default 0.999).
+"""
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+
+from grader.report import Report
+from grader.spec import Spec
+
+DEFAULT_COSINE = 0.999
+
+
+def _detail(report: Report, check: str) -> dict | None:
+    return next((c.details for c in report.checks if c.name == check and c.details), None)
+
+
+def _checkpoint_file(entry_path: Path, relative: str, folder: Path) -> Path | None:
+    """The submitted checkpoint on disk (a member of a zip is copied to ``folder`` first)."""
+    if entry_path.is_dir():
+        path = entry_path / relative
+        return path if path.is_file() else None
+    if entry_path.suffix.lower() != ".zip":
+        return None
+    from grader.checkpoint import MAX_BYTES
+
+    try:
+        with zipfile.ZipFile(entry_path) as archive:
+            member = next((m for m in archive.infolist() if m.filename == relative
+                           or m.filename.endswith("/" + relative)), None)
+            if member is None or member.file_size > MAX_BYTES:
+                return None
+            target = folder / f"{len(list(folder.iterdir()))}.pt"
+            target.write_bytes(archive.read(member))
+            return target
+    except (zipfile.BadZipFile, OSError):
+        return None
+
+
+def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, "object"]]:
+    """student -> (signature of keys and shapes, flattened float32 weights) for every checkpoint that loads."""
+    import torch
+
+    from grader.checkpoint import CheckpointError, load_checkpoint_file
+
+    vectors = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for entry in entries:
+            report = reports.get(entry.student)
+            detail = _detail(report, "checkpoint") if report else None
+            if not detail:
+                continue
+            path = _checkpoint_file(entry.path, detail["file"], Path(folder))
+            if path is None:
+                continue
+            try:
+                state = load_checkpoint_file(path).state_dict
+            except CheckpointError:
+                continue
+            keys = sorted(k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point())
+            if not keys:
+                continue
+            signature = tuple((k, tuple(state[k].shape)) for k in keys)
+            vectors[entry.student] = (signature, torch.cat([state[k].detach().reshape(-1).float() for k in keys]))
+    return vectors
+
+
+def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, list[str]]:
+    """student -> integrity flags, each naming the other student(s) and the evidence."""
+    import torch
+
+    flags: dict[str, list[str]] = {e.student: [] for e in entries}
+    students = [e.student for e in entries if e.student in reports]
+
+    def pairs_by(value_of, label):
+        groups: dict = {}
+        for student in students:
+            value = value_of(reports[student])
+            if value is not None:
+                groups.setdefault(value, []).append(student)
+        for members in groups.values():
+            for student in members:
+                others = [m for m in members if m != student]
+                if others:
+                    flags[student].append(f"{label} as {', '.join(others)}")
+
+    pairs_by(lambda r: (_detail(r, "checkpoint") or {}).get("sha256"), "identical checkpoint")
+    pairs_by(lambda r: (lambda d: tuple(round(v, 6) for v in d["val_loss"] + d["val_accuracy"]) if d else None)
+             (_detail(r, "curves")), "identical curves")
+
+    threshold = float(spec.integrity.get("weight_cosine", DEFAULT_COSINE))
+    vectors = _weights(entries, reports)
+    by_signature: dict = {}
+    for student, (signature, vector) in vectors.items():
+        by_signature.setdefault(signature, []).append((student, vector))
+    for group in by_signature.values():
+        if len(group) < 2:
+            continue
+        names = [s for s, _ in group]
+        matrix = torch.stack([v for _, v in group]).double()
+        matrix = matrix / matrix.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        cosine = matrix @ matrix.T
+        for i, student in enumerate(names):
+            close = [f"{names[j]} ({cosine[i, j].item():.4f})" for j in range(len(names))
+                     if j != i and cosine[i, j].item() >= threshold
+                     and not torch.equal(group[i][1], group[j][1])]
+            if close:
+                flags[student].append(f"near-identical weights (cosine >= {threshold:g}) to {', '.join(close)}")
+    return flags
