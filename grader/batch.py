@@ -187,7 +187,6 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
         log(f"ignored: {name} (not a folder, .zip, .ipynb or .py)")
     workers = max(1, workers or os.cpu_count() or 1)
     limits = limits or sandbox.Limits(wall_s=spec.timeout)
-    limits.threads = max(1, (os.cpu_count() or 1) // workers)
     store = Store(out / "results.sqlite")
     try:
         todo = []
@@ -217,6 +216,7 @@ def _run_pool(spec: Spec, todo: list, store: Store, workers: int, limits, progre
     from grader import sandbox
 
     sandbox.prepare_parent()
+    sandbox.clean_stale()
     groups = [sandbox.make_cgroup(slot, limits) for slot in range(workers)]
     free = list(range(workers))
     running: dict[int, tuple] = {}  # read fd -> (job, entry, key, slot)
@@ -248,9 +248,7 @@ def _run_pool(spec: Spec, todo: list, store: Store, workers: int, limits, progre
                 bar.update(1)
     finally:
         for job, *_ in running.values():  # Ctrl-C or an error: no child outlives the grader
-            sandbox.stop(job)
-            job.capture.close()
-            os.close(job.read_fd)
+            sandbox.abandon(job)
         for group in groups:
             sandbox.remove_cgroup(group)
         selector.close()

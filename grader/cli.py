@@ -4,6 +4,7 @@ Exit codes: 0 every required check passed, 1 some check failed, 2 usage or inter
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -44,8 +45,12 @@ def check_command(path: str, assignment: str, as_json: bool = False, timeout: fl
     from grader.report import render_text, to_json
     from grader.sandbox import check_in_child
 
+    from grader.sandbox import Limits
+
     spec = _load_spec_or_usage(assignment)
-    report = check_in_child(spec, path, timeout=timeout, use_cache=use_cache)
+    # This command's own process has run no torch computation, so its child may use every core.
+    limits = Limits(wall_s=timeout or spec.timeout, threads=os.cpu_count() or 1)
+    report = check_in_child(spec, path, use_cache=use_cache, limits=limits)
     if as_json:
         click.echo(to_json(report))
     else:
@@ -86,12 +91,19 @@ def grade_command(submissions: str, assignment: str, out: str, workers: int | No
     from grader.sandbox import Limits
 
     spec = _load_spec_or_usage(assignment)
-    limits = Limits(wall_s=timeout or spec.timeout, memory_mb=memory)
+    cores = os.cpu_count() or 1
+    # A fresh command: no torch computation before the forks, so each child may use its share of the cores.
+    limits = Limits(wall_s=timeout or spec.timeout, memory_mb=memory,
+                    threads=max(1, cores // min(workers or cores, cores)))
     try:
         result = grade(spec, submissions, out, workers=workers, limits=limits, roster=roster, progress=progress,
                        log=lambda m: click.echo(m, err=True))
     except BatchError as exc:
         raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: every finished submission is kept in {out}/results.sqlite; run the same "
+                   "command again to grade the rest", err=True)
+        return EXIT_USAGE
     if as_json:
         click.echo(json.dumps({"assignment": spec.name, "out": str(result.out), "graded_now": result.graded_now,
                                "reused": result.reused, "students": [

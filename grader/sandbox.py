@@ -58,7 +58,9 @@ class Limits:
     file_size_mb: int = 256
     disk_mb: int = 512  # the private working directory (a tmpfs) holds at most this much
     processes: int = 64
-    threads: int = 1  # torch intra-op threads per child
+    # torch intra-op threads per child. More than 1 only when the forking process has run no torch computation
+    # yet (a fresh command): a forked child cannot use the OpenMP threads of a parent that already started them.
+    threads: int = 1
 
     def cpu(self) -> int:
         return int(self.cpu_s if self.cpu_s is not None else self.wall_s * 2 + 10)
@@ -184,6 +186,28 @@ def _scrub_environment(run: str) -> None:
     tempfile.tempdir = run
     sys.dont_write_bytecode = True
     os.chdir(run)
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the grader whose pid is in ``name`` (cnn-grader-<pid>-...) still runs."""
+    try:
+        os.kill(int(name.split("-")[2]), 0)
+        return True
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+
+
+def clean_stale() -> None:
+    """Kill and remove what a grader killed with SIGKILL left behind: its cgroups (and their processes), work dirs."""
+    if PIDS_CGROUP.is_dir():
+        for group in PIDS_CGROUP.glob("cnn-grader-*"):
+            if not _owner_alive(group.name):
+                remove_cgroup(group)
+    for work in Path(tempfile.gettempdir()).glob("cnn-grader-*"):
+        if not _owner_alive(work.name):
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def make_cgroup(slot: int, limits: Limits) -> Path | None:
@@ -386,7 +410,7 @@ def _fatal_report(spec: Spec, student: str, reason: str) -> Report:
 def start(spec: Spec, source: str | Path, student: str, limits: Limits, cgroup: Path | None = None) -> Running:
     """Fork a sandboxed child that checks ``source`` (a folder, .py, .ipynb or .zip); return at once."""
     source = Path(source).resolve()
-    work = tempfile.mkdtemp(prefix="cnn-grader-")
+    work = tempfile.mkdtemp(prefix=f"cnn-grader-{os.getpid()}-")
     os.mkdir(os.path.join(work, "run"))
     copy_to = Path(work) / "submission" / source.name
     copy_to.parent.mkdir()
@@ -440,6 +464,14 @@ def stop(job: Running) -> None:
         kill_cgroup(job.cgroup)
     if job.status is None:
         _, job.status = os.waitpid(job.pid, 0)
+
+
+def abandon(job: Running) -> None:
+    """Stop a job whose result is no longer wanted (Ctrl-C) and clean up after it."""
+    stop(job)
+    job.capture.close()
+    os.close(job.read_fd)
+    shutil.rmtree(job.work, ignore_errors=True)
 
 
 def finish(job: Running, spec: Spec, limits: Limits) -> Report:
@@ -500,7 +532,7 @@ def check_in_child(spec: Spec, path: str | Path, student: str | None = None, tim
     """
     path = Path(path).resolve()
     student = student or path.stem
-    limits = limits or Limits(wall_s=timeout or spec.timeout, threads=os.cpu_count() or 1)
+    limits = limits or Limits(wall_s=timeout or spec.timeout)
     if use_cache:
         from grader import cache
 
@@ -512,6 +544,7 @@ def check_in_child(spec: Spec, path: str | Path, student: str | None = None, tim
         cache.store(key, report)
         return report
     prepare_parent()
+    clean_stale()
     cgroup = make_cgroup(0, limits)
     try:
         job = start(spec, path, student, limits, cgroup)
@@ -529,3 +562,9 @@ def prepare_parent() -> None:
     import grader.checks  # noqa: F401
     import grader.crosscheck  # noqa: F401
     import grader.run  # noqa: F401
+    from reference.data import DataError, load_mnist
+
+    try:
+        load_mnist(False)  # the quiz's validation split, read once and shared with every child
+    except DataError:
+        pass  # the quiz will say so in each report

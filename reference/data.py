@@ -115,6 +115,22 @@ def load_mnist(train: bool, data_dir: str | os.PathLike | None = None, download:
     ``train=True`` looks in ``data_dir``, then ``$GRADER_DATA_DIR``, then ``~/.cache/grader``, and finally tries
     torchvision's download (when ``download``). Raises :class:`DataError` with one readable message otherwise.
     """
+    if not train and data_dir is None and not os.environ.get(ENV_VAR):
+        if _VALIDATION is None:  # kept in memory: a forked grader child inherits it instead of reading it again
+            _set_validation(_load_mnist(False, None, download))
+        return _VALIDATION
+    return _load_mnist(train, data_dir, download)
+
+
+_VALIDATION: Split | None = None
+
+
+def _set_validation(split: Split) -> None:
+    global _VALIDATION
+    _VALIDATION = split
+
+
+def _load_mnist(train: bool, data_dir, download: bool) -> Split:
     roots = [Path(p).expanduser() for p in (data_dir, os.environ.get(ENV_VAR)) if p]
     roots.append(CACHE_DIR)
     prefix = "train" if train else "t10k"

@@ -9,44 +9,7 @@ import torch
 from grader.sandbox import check_in_child
 from grader.spec import load_spec
 from reference import get_network
-from reference.checkpoint import save_checkpoint, should_save
-from reference.curves import write_curves
-from reference.data import load_mnist
-from reference.train import train_epoch, validate
-from tests.conftest import ROOT
-
-
-@pytest.fixture(scope="module")
-def honest(tmp_path_factory, mnist_dir):
-    """Train MyCNN briefly for real: epochs 1-2 improve, epoch 3 (a too-large learning rate) gets worse.
-
-    Curves are recorded on the full validation split; best.pt is saved only at the minimum (epoch 2).
-    Every epoch's checkpoint is kept aside for the forgeries.
-    """
-    root = tmp_path_factory.mktemp("honest")
-    sub = root / "student"
-    train = load_mnist(True, mnist_dir).subset(1200)
-    val = load_mnist(False)
-    torch.manual_seed(0)
-    model = get_network("mycnn").build()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses, accs, per_epoch = [], [], {}
-    for epoch in (1, 2, 3):
-        if epoch == 3:
-            for group in opt.param_groups:
-                group["lr"] = 0.05
-        train_epoch(model, opt, train, 64, torch.Generator().manual_seed(epoch))
-        loss, _, acc = validate(model, val)
-        losses.append(loss)
-        accs.append(acc)
-        save_checkpoint(root / f"epoch{epoch}.pt", model, opt, epoch)
-        per_epoch[epoch] = root / f"epoch{epoch}.pt"
-        if should_save(losses):
-            save_checkpoint(sub / "best.pt", model, opt, epoch)
-    assert losses[2] > losses[1], "the test needs a last epoch that is worse than the best"
-    write_curves(sub, losses, accs)
-    shutil.copy(ROOT / "reference" / "mycnn.py", sub / "model.py")
-    return sub, per_epoch, losses
+from reference.checkpoint import save_checkpoint
 
 
 def variant(honest, tmp_path):

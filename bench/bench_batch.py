@@ -1,0 +1,109 @@
+"""Batch grading throughput: the forked worker pool of ``grader grade`` vs one fresh Python process per submission.
+
+    python bench/bench_batch.py [--students 50] [--workers 2]
+
+Builds a mycnn class of at least 50 submissions (honest ones with a real best.pt and curves, forged ones whose
+best.pt was saved every epoch, broken ones: wrong layers, a crash, a hard-coded batch size), then grades it
+twice in this run, with the same number of submissions at a time:
+
+* pool: ``grader.batch.grade`` (one interpreter and torch import, a fork per submission), plus the start of one
+  interpreter importing torch, which the command pays once;
+* fresh: ``python -m grader check SUB -a mycnn --json --no-cache`` per submission, a new process each.
+
+Prints seconds per submission for both and the speedup, and checks that both gave every student the same score.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "examples"))
+
+
+def build_class(folder: Path, students: int) -> None:
+    """Honest 40%, forged 20%, broken 40% of ``students`` submissions, made from two real short trainings."""
+    from make_demo_class import shipped_training_subset, train_student
+
+    from reference.data import load_mnist
+
+    train, val = shipped_training_subset(), load_mnist(False)
+    runs = folder / "_runs"
+    for name, kwargs in (("honest", {}), ("forged", {"epochs": 3, "late_lr": 0.05, "save_every_epoch": True})):
+        (runs / name).mkdir(parents=True)
+        train_student(runs / name, 7, train, val, **kwargs)
+    code = (ROOT / "examples" / "students" / "alice" / "mycnn.py").read_text()
+    broken = [code.replace("nn.Conv2d(32, 64, 3)", "nn.Conv2d(32, 64, 5)"),
+              code.replace("self.fc1 = nn.Linear(9216, 128)", "self.fc1 = nn.Linear(9216, 128)\n        raise ValueError('oops')"),
+              code.replace("torch.flatten(x, 1)", "x.view(64, -1)"),
+              code.replace("F.log_softmax(self.fc2(x), dim=1)", "self.fc2(x)")]
+    subs = folder / "class"
+    for index in range(students):
+        target = subs / f"student{index:03d}"
+        target.mkdir(parents=True)
+        kind = index % 5
+        if kind in (0, 1):  # honest
+            (target / "model.py").write_text(code)
+            shutil.copytree(runs / "honest", target, dirs_exist_ok=True)
+        elif kind == 2:  # forged
+            (target / "model.py").write_text(code)
+            shutil.copytree(runs / "forged", target, dirs_exist_ok=True)
+        else:  # broken, half of them with a checkpoint beside
+            (target / "model.py").write_text(broken[index % len(broken)])
+            if kind == 3:
+                shutil.copytree(runs / "honest", target, dirs_exist_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=50, help="submissions in the class (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="submissions at once, both ways (default: %(default)s)")
+    args = parser.parse_args()
+    from grader.batch import grade
+    from grader.spec import load_spec
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        began = time.perf_counter()
+        build_class(tmp, args.students)
+        print(f"built a class of {args.students} submissions in {time.perf_counter() - began:.0f} s")
+        subs = tmp / "class"
+
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import torch, grader.checks, grader.crosscheck"], check=True)
+        startup = time.perf_counter() - began
+        began = time.perf_counter()
+        result = grade(load_spec("mycnn"), subs, tmp / "out", workers=args.workers, progress=False,
+                       log=lambda m: None)
+        pool = time.perf_counter() - began + startup
+        pool_scores = {s: r.score for s, r in result.reports.items()}
+
+        def fresh(path: Path) -> tuple[str, float]:
+            out = subprocess.run([sys.executable, "-m", "grader", "check", str(path), "-a", "mycnn", "--json",
+                                  "--no-cache"], capture_output=True, text=True, cwd=tmp)
+            return path.name, json.loads(out.stdout)["score"]
+
+        began = time.perf_counter()
+        with ThreadPoolExecutor(args.workers) as executor:
+            fresh_scores = dict(executor.map(fresh, sorted(subs.iterdir())))
+        baseline = time.perf_counter() - began
+
+    n = args.students
+    print(f"one interpreter importing torch: {startup:.2f} s (paid once by the pool, once per submission fresh)")
+    print(f"pool  (fork per submission, {args.workers} at once): {pool:7.1f} s  {pool / n:.2f} s/submission")
+    print(f"fresh (python per submission, {args.workers} at once): {baseline:7.1f} s  {baseline / n:.2f} s/submission")
+    print(f"speedup: {baseline / pool:.2f}x (goal: at least 2x)")
+    differ = {s for s in pool_scores if pool_scores[s] != fresh_scores.get(s)}
+    print("scores: identical both ways" if not differ else f"scores differ for: {sorted(differ)}")
+
+
+if __name__ == "__main__":
+    main()
