@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -66,14 +67,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=50, help="submissions in the class (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="submissions at once, both ways (default: %(default)s)")
+    parser.add_argument("--build", metavar="DIR", help=argparse.SUPPRESS)  # internal: build the class only
     args = parser.parse_args()
+    if args.build:
+        build_class(Path(args.build), args.students)
+        return
     from grader.batch import grade
+    from grader.sandbox import Limits
     from grader.spec import load_spec
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         began = time.perf_counter()
-        build_class(tmp, args.students)
+        # In a child process: this one must run no torch computation before it forks the graders.
+        subprocess.run([sys.executable, __file__, "--build", str(tmp), "--students", str(args.students)], check=True)
         print(f"built a class of {args.students} submissions in {time.perf_counter() - began:.0f} s")
         subs = tmp / "class"
 
@@ -81,14 +88,18 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", "import torch, grader.checks, grader.crosscheck"], check=True)
         startup = time.perf_counter() - began
         began = time.perf_counter()
-        result = grade(load_spec("mycnn"), subs, tmp / "out", workers=args.workers, progress=False,
+        limits = Limits(wall_s=300, threads=max(1, (os.cpu_count() or 1) // args.workers))
+        result = grade(load_spec("mycnn"), subs, tmp / "out", workers=args.workers, limits=limits, progress=False,
                        log=lambda m: None)
         pool = time.perf_counter() - began + startup
         pool_scores = {s: r.score for s, r in result.reports.items()}
 
+        # Same cores per submission both ways: each fresh process gets its share, as each pool child does.
+        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.workers))}
+
         def fresh(path: Path) -> tuple[str, float]:
             out = subprocess.run([sys.executable, "-m", "grader", "check", str(path), "-a", "mycnn", "--json",
-                                  "--no-cache"], capture_output=True, text=True, cwd=tmp)
+                                  "--no-cache"], capture_output=True, text=True, cwd=tmp, env=env)
             return path.name, json.loads(out.stdout)["score"]
 
         began = time.perf_counter()

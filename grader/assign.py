@@ -58,6 +58,34 @@ def _without_docstring(source: str) -> str:
     return source
 
 
+# What differs between datasets in the starter's loop (the rest of the template is shared).
+DATA_BLOCKS = {
+    "mnist": {
+        "dir": 'DATA_DIR = os.environ.get("MNIST_DIR", "./data")  # a folder holding MNIST/raw/ (downloaded there when missing)',
+        "curves_extra": "",
+        "load": 'def load_data():\n    """The MNIST training split and the validation split (the 10,000 test images), as ToTensor gives them."""\n    transform = transforms.ToTensor()\n    train_set = datasets.MNIST(DATA_DIR, train=True, download=True, transform=transform)\n    val_set = datasets.MNIST(DATA_DIR, train=False, download=True, transform=transform)\n    if TRAIN_LIMIT:\n        train_set = torch.utils.data.Subset(train_set, range(TRAIN_LIMIT))\n    train_loader = torch.utils.data.DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True)\n    val_loader = torch.utils.data.DataLoader(val_set, batch_size=1000)\n    return train_loader, val_loader\n\n\n',
+    },
+    "cifar10": {
+        "dir": 'DATA_DIR = os.environ.get("CIFAR_DIR", "./data")  # holds cifar-10-batches-py/ (downloaded there when missing)',
+        "curves_extra": ', "split_seed": SEED',
+        "load": (
+            'def load_data():\n'
+            '    """CIFAR-10\'s training images split 40,000 / 10,000 by SEED: the grader rebuilds this validation set\n'
+            '    from the split_seed in curves.json (random_split draws torch.randperm from the seeded generator)."""\n'
+            '    transform = transforms.ToTensor()\n'
+            '    full = datasets.CIFAR10(DATA_DIR, train=True, download=True, transform=transform)\n'
+            '    n_val = len(full) // 5\n'
+            '    train_set, val_set = torch.utils.data.random_split(full, [len(full) - n_val, n_val],\n'
+            '                                                       generator=torch.Generator().manual_seed(SEED))\n'
+            '    if TRAIN_LIMIT:\n'
+            '        train_set = torch.utils.data.Subset(train_set, range(TRAIN_LIMIT))\n'
+            '    train_loader = torch.utils.data.DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True)\n'
+            '    val_loader = torch.utils.data.DataLoader(val_set, batch_size=1000)\n'
+            '    return train_loader, val_loader\n\n\n'),
+    },
+}
+
+
 def table_markdown(spec: Spec) -> str:
     """The spec's layer table as a markdown table."""
     lines = ["| row | layers | output shape | parameters |", "| --- | --- | --- | --- |",
@@ -81,8 +109,13 @@ def _parts(spec: Spec, fill: bool) -> tuple[str, str]:
     net = get_network(spec.reference)
     module_file = REFERENCE_DIR / (net.module.split(".")[-1] + ".py")
     model = strip_solutions(_without_docstring(module_file.read_text()), fill, str(module_file))
+    data = DATA_BLOCKS[net.dataset]
+    kwargs = ", ".join(f"{k}={v!r}" for k, v in net.kwargs)
+    optimizer = ("torch.optim.RMSprop(model.parameters(), lr=LR, weight_decay=%r)" % net.weight_decay
+                 if net.optimizer == "rmsprop" else "torch.optim.Adam(model.parameters(), lr=LR)")
     loop = Template(TEMPLATE.read_text()).substitute(
-        epochs=net.epochs, lr=net.lr, model_class=net.class_name,
+        epochs=net.epochs, lr=net.lr, model_call=f"{net.class_name}({kwargs})", optimizer_call=optimizer,
+        data_dir_line=data["dir"], load_data=data["load"], curves_extra=data["curves_extra"],
         criterion="F.nll_loss" if spec.output == "log_probs" else "F.cross_entropy",
         criterion_doc="NLL on the log-probabilities the network returns" if spec.output == "log_probs"
         else "cross-entropy on the logits the network returns")

@@ -5,7 +5,8 @@ Check names in a report lead straight here: ``class``, ``shapes``, ``params``, `
 """
 from __future__ import annotations
 
-import math
+import inspect
+
 from dataclasses import dataclass, field
 
 import torch
@@ -35,6 +36,7 @@ class ModelContext:
     """What the model checks share: built once per submission."""
 
     sub: Submission
+    spec: Spec | None = None
     cls: type | None = None
     cls_file: str = ""
     why: str = ""
@@ -69,10 +71,35 @@ def student_classes(sub: Submission) -> list[tuple[str, type, str]]:
     return found
 
 
-def _build(cls: type, ctx: ModelContext) -> nn.Module | str:
+def init_kwargs(spec: Spec, cls: type, **override) -> dict:
+    """The keyword arguments the class is built with: the spec's ``init_args`` (and ``override``) that its
+    ``__init__`` accepts by name (all of them when it takes ``**kwargs``)."""
+    wanted = {**spec.init_args, **override}
+    if not wanted:
+        return {}
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return wanted
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return wanted
+    return {k: v for k, v in wanted.items() if k in params}
+
+
+def call_text(cls: type, kwargs: dict) -> str:
+    """How the grader called the class, as the student would write it: ``VGG(model_code='VGG16', act='relu')``."""
+    return f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+
+def instantiate(spec: Spec, cls: type, **override) -> nn.Module:
+    """A fresh instance of the student's class built as the spec says (exceptions propagate)."""
+    return cls(**init_kwargs(spec, cls, **override))
+
+
+def _build(cls: type, ctx: ModelContext, **override) -> nn.Module | str:
     with CreationSites(ctx.sub.student_files) as sites:
         try:
-            model = cls()
+            model = instantiate(ctx.spec, cls, **override)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's __init__ may raise anything, sys.exit too
             text, _, _ = student_traceback(exc, ctx.sub.student_files)
             return feedback.crash_text(exc, text, None, [], ctx.batch, ctx.sub.skipped_names)
@@ -91,7 +118,7 @@ def pick_class(spec: Spec, ctx: ModelContext) -> None:
     probe = example_input(spec, 2)
     fits = []
     for name, cls, _ in classes:
-        model = _build(cls, ModelContext(ctx.sub))
+        model = _build(cls, ModelContext(ctx.sub, ctx.spec))
         if isinstance(model, str):
             continue
         try:
@@ -111,7 +138,7 @@ def pick_class(spec: Spec, ctx: ModelContext) -> None:
 
 def prepare(spec: Spec, sub: Submission) -> ModelContext:
     """Pick, build and record the student's model once, for all model checks."""
-    ctx = ModelContext(sub)
+    ctx = ModelContext(sub, spec)
     batch_size = None
     for module in sub.modules.values():
         for name in ("batch_size", "BATCH_SIZE"):
@@ -167,8 +194,8 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
     place = feedback.where(ctx.cls_file)
     if ctx.build_error:
         status = "fail"
-        return _result(spec, "class", status, f"Found {ctx.cls.__name__} ({place}), but {ctx.cls.__name__}() "
-                       f"failed:\n{ctx.build_error}")
+        return _result(spec, "class", status, f"Found {ctx.cls.__name__} ({place}), but "
+                       f"{call_text(ctx.cls, init_kwargs(spec, ctx.cls))} failed:\n{ctx.build_error}")
     return _result(spec, "class", "pass", f"Using {ctx.cls.__name__} ({place}): {ctx.why}.")
 
 
@@ -372,10 +399,49 @@ def check_determinism(spec: Spec, ctx: ModelContext) -> CheckResult:
                    "F.dropout(x, p) defaults to training=True: pass training=self.training, or use nn.Dropout.")
 
 
+@check("activations")
+def check_activations(spec: Spec, ctx: ModelContext) -> CheckResult:
+    """The class builds and runs with every activation option of the spec (catches nn.TanH-style typos)."""
+    if ctx.model is None:
+        return _no_model(spec, "activations", ctx)
+    arg, options = spec.activations["arg"], spec.activations["options"]
+    try:
+        params = inspect.signature(ctx.cls.__init__).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if params and arg not in params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return _result(spec, "activations", "fail", f"{ctx.cls.__name__}.__init__ takes no '{arg}' argument: the "
+                       f"assignment builds it with {arg} = {' / '.join(map(repr, options))}.")
+    problems, fine = [], []
+    probe = example_input(spec, 2)
+    for option in options:
+        kwargs = init_kwargs(spec, ctx.cls, **{arg: option})
+        built = _build(ctx.cls, ModelContext(ctx.sub, spec), **{arg: option})
+        if isinstance(built, str):
+            problems.append(f"{call_text(ctx.cls, kwargs)} failed:\n{built}")
+            continue
+        records, output, exc, in_flight = record_forward(built, probe, ctx.sub.student_files, {})
+        if exc is not None:
+            text, _, _ = student_traceback(exc, ctx.sub.student_files)
+            problems.append(f"{call_text(ctx.cls, kwargs)}: forward() failed:\n"
+                            + feedback.crash_text(exc, text, in_flight, records, 2, ctx.sub.skipped_names))
+        elif not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, spec.num_classes):
+            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+            problems.append(f"{call_text(ctx.cls, kwargs)} returns {shape}, not (2, {spec.num_classes}).")
+        else:
+            fine.append(repr(option))
+    if problems:
+        return _result(spec, "activations", "fail", "\n\n".join(problems)
+                       + (f"\n\n{arg} = {', '.join(fine)} work." if fine else ""),
+                       fraction=len(fine) / len(options))
+    return _result(spec, "activations", "pass", f"{ctx.cls.__name__} builds and runs with {arg} = "
+                   f"{', '.join(fine)}.")
+
+
 def run_model_checks(spec: Spec, sub: Submission) -> tuple[list[CheckResult], list[str], ModelContext]:
     """Every registered model check, in order, notes on what was inspected, and the shared context."""
     ctx = prepare(spec, sub)
-    results = [fn(spec, ctx) for fn in CHECKS.values()]
+    results = [CHECKS[name](spec, ctx) for name in spec.model_checks()]
     notes = []
     if ctx.cls is not None:
         notes.append(f"model class: {ctx.cls.__name__} ({ctx.cls_file.replace(':', ' line ')})")

@@ -30,6 +30,14 @@ def cli():
     """
 
 
+def _cores() -> int:
+    """Cores the checks may use: $OMP_NUM_THREADS when set, else every core."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
+
+
 def _load_spec_or_usage(assignment: str):
     from grader.spec import SpecError, load_spec
 
@@ -48,8 +56,9 @@ def check_command(path: str, assignment: str, as_json: bool = False, timeout: fl
     from grader.sandbox import Limits
 
     spec = _load_spec_or_usage(assignment)
-    # This command's own process has run no torch computation, so its child may use every core.
-    limits = Limits(wall_s=timeout or spec.timeout, threads=os.cpu_count() or 1)
+    # This command's own process has run no torch computation, so its child may use every core (or
+    # $OMP_NUM_THREADS of them, when set).
+    limits = Limits(wall_s=timeout or spec.timeout, threads=_cores())
     report = check_in_child(spec, path, use_cache=use_cache, limits=limits)
     if as_json:
         click.echo(to_json(report))
@@ -91,7 +100,7 @@ def grade_command(submissions: str, assignment: str, out: str, workers: int | No
     from grader.sandbox import Limits
 
     spec = _load_spec_or_usage(assignment)
-    cores = os.cpu_count() or 1
+    cores = _cores()
     # A fresh command: no torch computation before the forks, so each child may use its share of the cores.
     limits = Limits(wall_s=timeout or spec.timeout, memory_mb=memory,
                     threads=max(1, cores // min(workers or cores, cores)))
@@ -236,10 +245,11 @@ def reference():
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs to train  [default: the network's own, see README]")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed for weights, data order and dropout.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder holding MNIST/raw/ (torchvision's layout)  [default: $GRADER_DATA_DIR, then download]")
+              help="Folder holding MNIST/raw/ or cifar-10-batches-py/ (torchvision's layout)  "
+                   "[default: $GRADER_DATA_DIR / $GRADER_CIFAR_DIR, then download]")
 @click.option("--resume", type=click.Path(dir_okay=False, exists=True), default=None, help="Continue from this best.pt.")
 @click.option("--train-limit", type=click.IntRange(min=1), default=None, help="Train on the first N training images only.")
-@click.option("--lr", type=float, default=None, help="Adam learning rate  [default: the network's own]")
+@click.option("--lr", type=float, default=None, help="Learning rate  [default: the network's own]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size  [default: 64]")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def reference_train(name, out, epochs, seed, data_dir, resume, train_limit, lr, batch_size, no_progress):
@@ -247,13 +257,16 @@ def reference_train(name, out, epochs, seed, data_dir, resume, train_limit, lr, 
 
     \b
     Writes into OUT: best.pt, curves.json, val_loss.png, val_acc.png.
-    NAME is one of: mlp, simple-cnn, vgg-like, mycnn, lenet-320, cnn-5x5.
+    NAME is one of: mlp, simple-cnn, vgg-like, mycnn, lenet-320, cnn-5x5 (MNIST), and cifar-cnn1,
+    cifar-vgg11 / 13 / 16 / 19, each also with -bn (CIFAR-10: RMSprop with L2, validation on the seed's
+    fifth of the training images, recorded in curves.json).
 
     \b
     Examples:
       grader reference train mlp --out runs/mlp --data-dir ../shared/data/mnist
       grader reference train mycnn --out runs/mycnn --epochs 2 --train-limit 6000
       grader reference train mycnn --out runs/mycnn --epochs 8 --resume runs/mycnn/best.pt
+      grader reference train cifar-vgg16-bn --out runs/vgg16 --seed 1 --data-dir ~/data
     """
     from reference import NETWORKS
     from reference.data import DataError
@@ -272,6 +285,40 @@ def reference_train(name, out, epochs, seed, data_dir, resume, train_limit, lr, 
         click.echo(f"done in {result.seconds:.0f} s: best epoch {best}, validation loss {result.val_loss[best - 1]:.4f}, "
                    f"accuracy {result.val_accuracy[best - 1]:.2f}%; wrote {result.out}/best.pt, curves.json, "
                    "val_loss.png, val_acc.png")
+
+
+@reference.command("ensemble")
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder holding cifar-10-batches-py/  [default: $GRADER_CIFAR_DIR]")
+@click.option("--split", type=click.Choice(["test", "validation"]), default="test", show_default=True,
+              help="test: CIFAR-10's test batch; validation: the first checkpoint's seed split.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def reference_ensemble(checkpoints, data_dir, split, as_json):
+    """Evaluate CIFAR-10 reference checkpoints alone and as an ensemble (mean of their softmax outputs).
+
+    \b
+    Examples:
+      grader reference ensemble runs/vgg16/best.pt runs/vgg13/best.pt runs/vgg11/best.pt --data-dir ~/data
+      grader reference ensemble runs/*/best.pt --split validation --json
+    """
+    import json
+
+    from reference.data import DataError
+    from reference.ensemble import evaluate
+
+    try:
+        result = evaluate(list(checkpoints), data_dir, split)
+    except (DataError, ValueError, KeyError) as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_USAGE)
+    if as_json:
+        click.echo(json.dumps({"split": result.split, "images": result.n, "single": result.single,
+                               "ensemble": result.ensemble}, indent=2))
+        return
+    for name, accuracy in result.single.items():
+        click.echo(f"{accuracy:6.2f}%  {name}")
+    click.echo(f"{result.ensemble:6.2f}%  ensemble of {len(result.single)} (mean of softmax), {result.n} {split} images")
 
 
 def main():

@@ -20,6 +20,11 @@ from grader.spec import Spec
 
 NORMALIZE_VARIANTS = {"ToTensor": (0.0, 1.0), "Normalize((0.1307,), (0.3081,))": (0.1307, 0.3081),
                       "Normalize((0.5,), (0.5,))": (0.5, 0.5)}
+CIFAR_NORMALIZE_VARIANTS = {
+    "ToTensor": (0.0, 1.0),
+    "Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
 BATCH_MEAN_SIZES = (64, 32, 100, 128, 256, 1000, 1)
 
 
@@ -38,18 +43,66 @@ def _curve_details(curves) -> dict:
             "best_epoch": curves.best_epoch}
 
 
-def per_image_losses(model, log_probs: bool, mean: float, std: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss per validation image, whether each is classified correctly) for ``model`` in eval mode."""
-    from reference.data import load_mnist, to_float
+def validation_split(spec: Spec, files) -> tuple:
+    """(the images the quiz re-evaluates on, their name) for the spec's dataset.
+
+    MNIST: the packaged t10k split. CIFAR-10: the validation fifth of the training images for the ``split_seed``
+    recorded in the submitted curves.json (raises ValueError when it is missing).
+    """
+    if spec.dataset == "cifar10":
+        from reference.cifar_data import load_cifar10, split_indices
+
+        seed = _split_seed(files)
+        if seed is None:
+            raise ValueError("curves.json records no split_seed, so the validation images cannot be rebuilt: "
+                             "write the seed of your 40,000 / 10,000 split as \"split_seed\" in curves.json.")
+        train = load_cifar10(True)
+        _, val_idx = split_indices(len(train), seed)
+        from reference.data import Split
+
+        return Split(train.images[val_idx], train.labels[val_idx], f"split_seed {seed}"), f"split_seed {seed}"
+    from reference.data import load_mnist
+
+    return load_mnist(False), "MNIST t10k"
+
+
+def _split_seed(files) -> int | None:
+    import json
+
+    for path in files:
+        if path.name == "curves.json":
+            try:
+                seed = json.loads(path.read_text()).get("split_seed")
+            except (OSError, ValueError, AttributeError):
+                return None
+            return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    return None
+
+
+def _to_float(images: torch.Tensor, mean, std) -> torch.Tensor:
+    x = images.float().div_(255.0)
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    mean = torch.tensor(mean if isinstance(mean, tuple) else (mean,)).view(1, -1, 1, 1)
+    std = torch.tensor(std if isinstance(std, tuple) else (std,)).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def per_image_losses(model, log_probs: bool, mean, std, val=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss per validation image, whether each is classified correctly) for ``model`` in eval mode.
+
+    ``val`` defaults to the MNIST validation split; ``mean``/``std`` are floats or per-channel tuples.
+    """
+    from reference.data import load_mnist
     from reference.train import VAL_BATCH_SIZE, channels_last_works, prepare
 
-    val = load_mnist(False)
+    val = load_mnist(False) if val is None else val
     model.eval()
-    channels_last = channels_last_works(model, to_float(val.images[:2], mean, std))
+    channels_last = channels_last_works(model, _to_float(val.images[:2], mean, std))
     losses, correct = [], []
     with torch.inference_mode():
         for start in range(0, len(val), VAL_BATCH_SIZE):
-            x = prepare(to_float(val.images[start:start + VAL_BATCH_SIZE], mean, std), channels_last)
+            x = prepare(_to_float(val.images[start:start + VAL_BATCH_SIZE], mean, std), channels_last)
             y = val.labels[start:start + VAL_BATCH_SIZE]
             out = model(x)
             if not log_probs:
@@ -108,7 +161,9 @@ def run_quiz_checks(spec: Spec, sub, model_cls, batch_size: int | None = None) -
             results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built.",
                                    details=ckpt_details))
         else:
-            model = model_cls()
+            from grader.checks import instantiate
+
+            model = instantiate(spec, model_cls)
             problems = _state_problems(model, ckpt.state_dict)
             if problems:
                 results.append(_result(spec, "checkpoint", "fail", f"{ckpt.path.name} ({ckpt.layout}) does not fit "
@@ -121,7 +176,7 @@ def run_quiz_checks(spec: Spec, sub, model_cls, batch_size: int | None = None) -
                                        details=ckpt_details))
     results.append(_optimizer_check(spec, ckpt, model, batch_size))
     results.append(_epoch_check(spec, ckpt, usable_curves))
-    results.append(_reeval_check(spec, ckpt, model, usable_curves))
+    results.append(_reeval_check(spec, ckpt, model, usable_curves, files))
     return results
 
 
@@ -219,7 +274,7 @@ def _epoch_check(spec: Spec, ckpt, curves) -> CheckResult:
                    f"({min(curves.val_loss):.4f}).{hint}")
 
 
-def _reeval_check(spec: Spec, ckpt, model, curves) -> CheckResult:
+def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
     if model is None or curves is None:
         return _result(spec, "reeval", "skip", "Skipped: needs a checkpoint that loads and usable curves.")
     rel_tol = float(spec.quiz.get("loss_rel_tol", 0.002))
@@ -227,14 +282,22 @@ def _reeval_check(spec: Spec, ckpt, model, curves) -> CheckResult:
     best = curves.best_epoch
     want_loss, want_acc = min(curves.val_loss), curves.val_accuracy[best - 1]
     log_probs = spec.output == "log_probs"
+    try:
+        val, _ = validation_split(spec, files)
+    except ValueError as exc:
+        return _result(spec, "reeval", "fail", str(exc))
+    except Exception as exc:  # noqa: BLE001 - DataError: the grader's machine lacks the data
+        return _result(spec, "reeval", "skip", f"Not checked: the validation data is not available on the grading "
+                       f"machine ({exc}).")
+    variants = CIFAR_NORMALIZE_VARIANTS if spec.dataset == "cifar10" else NORMALIZE_VARIANTS
     tried = []
-    for label, (mean, std) in NORMALIZE_VARIANTS.items():
+    for label, (mean, std) in variants.items():
         try:
-            losses, correct = per_image_losses(model, log_probs, mean, std)
+            losses, correct = per_image_losses(model, log_probs, mean, std, val)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's forward may raise anything
             from reference.train import VAL_BATCH_SIZE
 
-            last = 10000 % VAL_BATCH_SIZE
+            last = len(val) % VAL_BATCH_SIZE
             return _result(spec, "reeval", "fail", f"Re-evaluating best.pt on the validation images (batches of "
                            f"{VAL_BATCH_SIZE}, the last one {last} images) crashed in your forward(): "
                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. If it names a "

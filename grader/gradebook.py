@@ -13,12 +13,12 @@ import re
 from pathlib import Path
 
 from grader.report import Report
-from grader.spec import DEFAULT_POINTS, QUIZ_CHECKS, Spec
+from grader.spec import QUIZ_CHECKS, Spec
 
 
 def check_names(spec: Spec) -> list[str]:
     """The checks of ``spec`` in report order: model checks, then the quiz's when it is enabled."""
-    names = [n for n in spec.points if n in DEFAULT_POINTS]
+    names = spec.model_checks()
     return names + (list(QUIZ_CHECKS) if spec.quiz.get("enabled") else [])
 
 
@@ -103,6 +103,8 @@ def feedback_markdown(report: Report) -> str:
         lines += ["## Not allowed while grading", ""] + [f"- your code {e}" for e in report.sandbox_events] + [""]
     if report.output:
         lines += ["## Your code printed", "", "```", report.output.rstrip(), "```", ""]
+    if report.isolation:
+        lines += ["## Sandbox limits this machine could not apply", ""] + [f"- {m}" for m in report.isolation] + [""]
     return "\n".join(lines)
 
 

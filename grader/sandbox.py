@@ -35,14 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.report import MAX_OUTPUT, CheckResult, Report
-from grader.spec import DEFAULT_POINTS, QUIZ_CHECKS, Spec
+from grader.spec import QUIZ_CHECKS, Spec
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")  # cgroup v1 pids controller: the process-count limit and the kill handle
-KEPT_ENV = ("PATH", "LANG", "LC_ALL", "GRADER_DATA_DIR", "GRADER_ASSIGNMENTS", "PYTHONPATH", "OMP_NUM_THREADS")
+KEPT_ENV = ("PATH", "LANG", "LC_ALL", "GRADER_DATA_DIR", "GRADER_CIFAR_DIR", "GRADER_ASSIGNMENTS", "PYTHONPATH",
+            "OMP_NUM_THREADS")
 MAX_ZIP_BYTES = 500 * 1024 * 1024  # uncompressed size of a submitted zip
 MAX_ZIP_FILES = 2000
 MAX_EVENTS = 10
@@ -399,7 +400,7 @@ def _watch(run: str) -> list[str]:
 def _fatal_report(spec: Spec, student: str, reason: str) -> Report:
     report = Report(assignment=spec.name, student=student, fatal=reason)
     report.checks = [CheckResult(name, "error", 0.0, points, "Not run: the check could not finish (see above).")
-                     for name, points in spec.points.items() if name in DEFAULT_POINTS]
+                     for name, points in ((n, spec.points[n]) for n in spec.model_checks())]
     if spec.quiz.get("enabled"):
         for name in QUIZ_CHECKS:
             points = float(spec.quiz.get("points", {}).get(name, 1.0))

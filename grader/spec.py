@@ -15,6 +15,9 @@ ASSIGNMENTS_ENV = "GRADER_ASSIGNMENTS"
 OUTPUTS = ("log_probs", "logits")
 QUIZ_CHECKS = ("curves", "checkpoint", "optimizer", "epoch", "reeval")  # in report order, see grader.crosscheck
 DEFAULT_POINTS = {"class": 1.0, "shapes": 4.0, "params": 2.0, "batch": 1.0, "output": 1.0, "determinism": 1.0}
+OPTIONAL_POINTS = {"activations": 1.0}  # checks a spec turns on with its own field (``activations``)
+MODEL_CHECKS = tuple(DEFAULT_POINTS) + tuple(OPTIONAL_POINTS)  # every model check, in report order
+DATASETS = ("mnist", "cifar10")
 
 
 class SpecError(Exception):
@@ -56,6 +59,13 @@ class Spec:
     quiz: dict = field(default_factory=dict)
     integrity: dict = field(default_factory=dict)  # class-level flags of the batch grader (see grader.integrity)
     reference: str | None = None
+    dataset: str = "mnist"  # where the quiz re-evaluates best.pt: mnist (t10k) or cifar10 (the seed's split)
+    init_args: dict = field(default_factory=dict)  # keyword arguments the student's class is built with
+    activations: dict = field(default_factory=dict)  # {arg, options}: build the class once per option
+
+    def model_checks(self) -> list[str]:
+        """The model checks this spec runs, in report order."""
+        return [name for name in MODEL_CHECKS if name in self.points]
 
     @property
     def folder(self) -> Path:
@@ -186,6 +196,22 @@ def parse_spec(data: dict, path: Path) -> Spec:
     quiz = data.get("quiz", {})
     if not isinstance(quiz, dict):
         raise SpecError(f"{path}: field 'quiz' must be a table")
+    dataset = data.get("dataset", "mnist")
+    if dataset not in DATASETS:
+        raise SpecError(f"{path}: field 'dataset' must be one of {DATASETS}, found {dataset!r}")
+    init_args = data.get("init_args", {})
+    if not isinstance(init_args, dict):
+        raise SpecError(f"{path}: field 'init_args' must be a table of keyword arguments, e.g. {{ act = \"relu\" }}")
+    activations = data.get("activations", {})
+    if activations and not (isinstance(activations, dict) and isinstance(activations.get("arg"), str)
+                            and isinstance(activations.get("options"), list) and activations["options"]
+                            and all(isinstance(o, str) for o in activations["options"])):
+        raise SpecError(f"{path}: field 'activations' must be {{ arg = \"act\", options = [\"relu\", ...] }}, "
+                        f"found {activations!r}")
+    if activations and "activations" not in points:
+        points["activations"] = OPTIONAL_POINTS["activations"]
+    if not activations:
+        points.pop("activations", None)
     integrity = data.get("integrity", {})
     if not isinstance(integrity, dict) or not all(isinstance(v, (int, float)) for v in integrity.values()):
         raise SpecError(f"{path}: field 'integrity' must be a table of numbers, e.g. {{ weight_cosine = 0.999 }}")
@@ -193,11 +219,12 @@ def parse_spec(data: dict, path: Path) -> Spec:
     if not isinstance(num_classes, int) or num_classes < 1:
         raise SpecError(f"{path}: field 'num_classes' must be a positive integer, found {num_classes!r}")
     known = {"title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
-             "batch_sizes", "timeout", "quiz", "reference", "integrity"}
+             "batch_sizes", "timeout", "quiz", "reference", "integrity", "dataset", "init_args", "activations"}
     unknown = set(data) - known
     if unknown:
         raise SpecError(f"{path}: unknown field(s) {sorted(unknown)}; known fields: {sorted(known)}")
     return Spec(name=path.parent.name, path=path, title=title, input_shape=tuple(input_shape), rows=tuple(rows),
                 classes=tuple(classes), output=output, num_classes=num_classes, params_total=params_total,
                 params_min=params_min, params_max=params_max, batch_sizes=tuple(batch_sizes), timeout=float(timeout),
-                points=points, quiz=quiz, reference=data.get("reference"), integrity=integrity)
+                points=points, quiz=quiz, reference=data.get("reference"), integrity=integrity, dataset=dataset,
+                init_args=init_args, activations=activations)

@@ -18,10 +18,14 @@ class Network:
     lr: float = 1e-3
     batch_size: int = 64
     log_probs: bool = True  # False: the network returns logits and trains with cross-entropy
+    kwargs: tuple = ()  # (name, value) pairs the class is built with
+    dataset: str = "mnist"  # mnist, or cifar10 (40,000 / 10,000 split of the training images by seed)
+    optimizer: str = "adam"  # adam, or rmsprop (with weight_decay as L2)
+    weight_decay: float = 0.0
 
-    def build(self):
+    def build(self, **override):
         """A fresh instance of the reference class (seed torch first for reproducible weights)."""
-        return getattr(importlib.import_module(self.module), self.class_name)()
+        return getattr(importlib.import_module(self.module), self.class_name)(**{**dict(self.kwargs), **override})
 
 
 NETWORKS: dict[str, Network] = {
@@ -31,7 +35,15 @@ NETWORKS: dict[str, Network] = {
     "mycnn": Network("reference.mycnn", "MyCNN", epochs=5),
     "lenet-320": Network("reference.lenet_320", "Net", epochs=5),
     "cnn-5x5": Network("reference.cnn_5x5", "CNN", epochs=5, log_probs=False),
+    "cifar-cnn1": Network("reference.cifar", "CNN1", epochs=10, lr=1e-4, log_probs=False, dataset="cifar10",
+                          optimizer="rmsprop", weight_decay=1e-5),
 }
+for _code in ("VGG11", "VGG13", "VGG16", "VGG19"):
+    for _bn in (False, True):
+        NETWORKS[f"cifar-{_code.lower()}{'-bn' if _bn else ''}"] = Network(
+            "reference.cifar", "VGG", epochs=10, lr=1e-4, log_probs=False, dataset="cifar10", optimizer="rmsprop",
+            weight_decay=1e-5, kwargs=(("model_code", _code), ("in_channels", 3), ("out_dim", 10), ("act", "relu"),
+                                       ("use_bn", _bn)))
 
 
 def get_network(name: str) -> Network:

@@ -115,6 +115,41 @@ class TrainResult:
     seconds: float
 
 
+def load_splits(dataset: str, data_dir, seed: int) -> tuple[Split, Split, dict]:
+    """(training split, validation split, what curves.json records about the split) for ``dataset``.
+
+    MNIST validates on t10k. CIFAR-10 validates on the seed's fifth of the training images (40,000 / 10,000 on
+    the real set); curves.json then records ``split_seed`` and ``val_indices`` so a grader can rebuild it.
+    """
+    if dataset == "cifar10":
+        from reference.cifar_data import load_cifar10, split_indices
+
+        everything = load_cifar10(True, data_dir)
+        train_idx, val_idx = split_indices(len(everything), seed)
+        train = Split(everything.images[train_idx], everything.labels[train_idx], f"{everything.source} (train)")
+        val = Split(everything.images[val_idx], everything.labels[val_idx], f"{everything.source} (validation)")
+        return train, val, {"split_seed": seed, "val_indices": val_idx.tolist()}
+    return load_mnist(True, data_dir), load_mnist(False, data_dir), {}
+
+
+def make_optimizer(net, model, lr: float):
+    """The network's optimizer: Adam, or RMSprop with L2 regularisation as weight decay (the CIFAR-10 lecture)."""
+    if net.optimizer == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=lr, weight_decay=net.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=net.weight_decay)
+
+
+@torch.inference_mode()
+def ensemble_predict(models, images: torch.Tensor, batch_size: int = VAL_BATCH_SIZE) -> torch.Tensor:
+    """The ensemble's class probabilities: the mean of each model's softmax over ``images`` (float, N x C)."""
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size]
+        probs = [F.softmax(model.eval()(x), dim=1) for model in models]
+        outputs.append(torch.stack(probs).mean(dim=0))
+    return torch.cat(outputs)
+
+
 def run(name: str, out, epochs: int | None = None, seed: int = 1, data_dir=None, resume=None,
         train_limit: int | None = None, lr: float | None = None, batch_size: int | None = None,
         progress: bool = True, log=print) -> TrainResult:
@@ -133,12 +168,12 @@ def run(name: str, out, epochs: int | None = None, seed: int = 1, data_dir=None,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    train_split = load_mnist(True, data_dir).subset(train_limit)
-    val_split = load_mnist(False, data_dir)
+    train_split, val_split, split_info = load_splits(net.dataset, data_dir, seed)
+    train_split = train_split.subset(train_limit)
 
     torch.manual_seed(seed)
     model = net.build()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = make_optimizer(net, model, lr)
     val_loss: list[float] = []
     val_accuracy: list[float] = []
     start_epoch = 1
@@ -168,7 +203,7 @@ def run(name: str, out, epochs: int | None = None, seed: int = 1, data_dir=None,
                             batch_size=batch_size, train_limit=train_limit if train_limit else len(train_split),
                             val_loss=list(val_loss), val_accuracy=list(val_accuracy), best_val_loss=loss,
                             rng_state=torch.get_rng_state())
-        write_curves(out, val_loss, val_accuracy, network=name, seed=seed, transform="ToTensor")
+        write_curves(out, val_loss, val_accuracy, network=name, seed=seed, transform="ToTensor", **split_info)
         log(f"epoch {epoch}: Validation set: Average loss: {loss:.4f}, Accuracy: {correct}/{len(val_split)} "
             f"({acc:.2f}%){'  -> best.pt' if saved else ''}")
     seconds = time.perf_counter() - began

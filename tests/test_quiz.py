@@ -9,7 +9,6 @@ import torch
 from grader.sandbox import check_in_child
 from grader.spec import load_spec
 from reference import get_network
-from reference.checkpoint import save_checkpoint
 
 
 def variant(honest, tmp_path):

@@ -19,9 +19,12 @@ def messages(report):
     return "\n".join(c.message for c in report.checks)
 
 
+CIFAR_ASSIGNMENTS = ["cifar-cnn1"] + [f"cifar-vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "-bn")]
+
+
 def test_every_assignment_has_a_reference_and_a_valid_spec():
-    assert list_assignments() == sorted(REFERENCE_FILES)
-    for name in REFERENCE_FILES:
+    assert list_assignments() == sorted(list(REFERENCE_FILES) + CIFAR_ASSIGNMENTS)  # CIFAR-10: tests/test_cifar.py
+    for name in list_assignments():
         assert load_spec(name).reference == name
 
 
@@ -128,7 +131,7 @@ def test_bad_spec_names_file_and_field(tmp_path):
         load_spec(bad)
     with pytest.raises(SpecError, match="field 'title' is missing"):
         parse_spec({"input_shape": [1, 28, 28]}, bad)
-    with pytest.raises(SpecError, match="unknown assignment 'nope'; valid names: cnn-5x5, lenet-320"):
+    with pytest.raises(SpecError, match="unknown assignment 'nope'; valid names: cifar-cnn1, cifar-vgg11, .*, cnn-5x5, lenet-320"):
         load_spec("nope")
 
 
@@ -170,7 +173,7 @@ def test_cli_usage_errors_exit_2(tmp_path):
 def test_cli_list():
     done = run_cli("list")
     assert done.returncode == 0
-    assert "mycnn" in done.stdout and "Week 4: MyCNN" in done.stdout and len(done.stdout.splitlines()) == 6
+    assert "mycnn" in done.stdout and "Week 4: MyCNN" in done.stdout and len(done.stdout.splitlines()) == 15
 
 
 def test_cell_tags_override_the_rule(tmp_path):
