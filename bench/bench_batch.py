@@ -1,6 +1,6 @@
 """Batch grading throughput: the forked worker pool of ``grader grade`` vs one fresh Python process per submission.
 
-    python bench/bench_batch.py [--students 50] [--workers 2]
+    python bench/bench_batch.py [--students 50] [--workers 2] [--assignment mycnn|simple-cnn]
 
 Builds a mycnn class of at least 50 submissions (honest ones with a real best.pt and curves, forged ones whose
 best.pt was saved every epoch, broken ones: wrong layers, a crash, a hard-coded batch size), then grades it
@@ -11,6 +11,7 @@ twice in this run, with the same number of submissions at a time:
 * fresh: ``python -m grader check SUB -a mycnn --json --no-cache`` per submission, a new process each.
 
 Prints seconds per submission for both and the speedup, and checks that both gave every student the same score.
+``--assignment simple-cnn`` grades a class without the quiz instead (code only: model checks).
 """
 from __future__ import annotations
 
@@ -28,6 +29,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
+
+
+def build_model_only_class(folder: Path, students: int) -> None:
+    """A simple-cnn class (code only, no quiz): 60% right, 40% broken in four ways."""
+    code = (ROOT / "reference" / "simple_cnn.py").read_text()
+    broken = [code.replace("nn.Conv2d(20, 50, kernel_size=3)", "nn.Conv2d(20, 50, kernel_size=5)"),
+              code.replace("self.fc2 = nn.Linear(100, 10)", "self.fc2 = nn.Linear(100, 10)\n        raise ValueError('oops')"),
+              code.replace("torch.flatten(x, 1)", "x.view(64, -1)"),
+              code.replace("return F.log_softmax(x, dim=1)", "return x")]
+    for index in range(students):
+        target = folder / "class" / f"student{index:03d}"
+        target.mkdir(parents=True)
+        (target / "model.py").write_text(code if index % 5 < 3 else broken[index % len(broken)])
 
 
 def build_class(folder: Path, students: int) -> None:
@@ -67,10 +81,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=50, help="submissions in the class (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="submissions at once, both ways (default: %(default)s)")
+    parser.add_argument("--assignment", choices=["mycnn", "simple-cnn"], default="mycnn",
+                        help="mycnn: the quiz class (re-evaluates best.pt); simple-cnn: model checks only "
+                             "(default: %(default)s)")
     parser.add_argument("--build", metavar="DIR", help=argparse.SUPPRESS)  # internal: build the class only
     args = parser.parse_args()
     if args.build:
-        build_class(Path(args.build), args.students)
+        if args.assignment == "mycnn":
+            build_class(Path(args.build), args.students)
+        else:
+            build_model_only_class(Path(args.build), args.students)
         return
     from grader.batch import grade
     from grader.sandbox import Limits
@@ -80,7 +100,8 @@ def main() -> None:
         tmp = Path(tmp)
         began = time.perf_counter()
         # In a child process: this one must run no torch computation before it forks the graders.
-        subprocess.run([sys.executable, __file__, "--build", str(tmp), "--students", str(args.students)], check=True)
+        subprocess.run([sys.executable, __file__, "--build", str(tmp), "--students", str(args.students),
+                        "--assignment", args.assignment], check=True)
         print(f"built a class of {args.students} submissions in {time.perf_counter() - began:.0f} s")
         subs = tmp / "class"
 
@@ -89,7 +110,7 @@ def main() -> None:
         startup = time.perf_counter() - began
         began = time.perf_counter()
         limits = Limits(wall_s=300, threads=max(1, (os.cpu_count() or 1) // args.workers))
-        result = grade(load_spec("mycnn"), subs, tmp / "out", workers=args.workers, limits=limits, progress=False,
+        result = grade(load_spec(args.assignment), subs, tmp / "out", workers=args.workers, limits=limits, progress=False,
                        log=lambda m: None)
         pool = time.perf_counter() - began + startup
         pool_scores = {s: r.score for s, r in result.reports.items()}
@@ -98,7 +119,7 @@ def main() -> None:
         env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.workers))}
 
         def fresh(path: Path) -> tuple[str, float]:
-            out = subprocess.run([sys.executable, "-m", "grader", "check", str(path), "-a", "mycnn", "--json",
+            out = subprocess.run([sys.executable, "-m", "grader", "check", str(path), "-a", args.assignment, "--json",
                                   "--no-cache"], capture_output=True, text=True, cwd=tmp, env=env)
             return path.name, json.loads(out.stdout)["score"]
 
