@@ -139,11 +139,15 @@ def _enter_namespaces(work: str, limits: Limits) -> tuple[str, list[str]]:
                 missing.append(f"{point} stays writable ({exc})")
         run = os.path.join(work, "run")
         _mount("tmpfs", run, "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.disk_mb}m,mode=0700")
-        shutil.copytree(os.path.join(work, "submission"), os.path.join(run, "submission"), symlinks=True)
-        return run, missing
     except OSError as exc:
         missing.append(f"no read-only file system view ({exc}): files the grader's user may write stay writable")
         return work, missing
+    try:
+        shutil.copytree(os.path.join(work, "submission"), os.path.join(run, "submission"), symlinks=True)
+    except OSError:
+        raise SubmissionError(f"the submission does not fit the {limits.disk_mb} MB working folder of the grader: "
+                              "hand in your code, best.pt and curves, not datasets.") from None
+    return run, missing
 
 
 def _drop_privileges() -> list[str]:
@@ -173,8 +177,10 @@ def _vm_size() -> int:
 
 def _limit_resources(limits: Limits) -> None:
     memory = _vm_size() + limits.memory_mb * 1024 * 1024
-    for which, value in ((resource.RLIMIT_CPU, limits.cpu()), (resource.RLIMIT_AS, memory),
-                         (resource.RLIMIT_FSIZE, limits.file_size_mb * 1024 * 1024), (resource.RLIMIT_CORE, 0)):
+    # CPU: SIGXCPU at the soft limit (so the report can say why), SIGKILL 5 s later if that is ignored.
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu(), limits.cpu() + 5))
+    for which, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, limits.file_size_mb * 1024 * 1024),
+                         (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(which, (value, value))
 
 
@@ -304,14 +310,23 @@ def _supervisor(spec: Spec, student: str, limits: Limits, work: str, cgroup: Pat
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         for low, high in ((3, result_fd), (result_fd + 1, 1 << 16)):
             os.closerange(low, high)  # other students' pipes, the results database, the parent's files
-        run, missing = _enter_namespaces(work, limits)
+        try:
+            run, missing = _enter_namespaces(work, limits)
+        except SubmissionError as exc:
+            _send(result_fd, _frame(_fatal_report(spec, student, str(exc))))
+            os._exit(0)
         if cgroup is None:
             missing.append("no process-count limit (no pids cgroup here)")
         pid = os.fork()
         if pid == 0:
             _checker(spec, student, limits, run, missing, result_fd)
-        _, status = os.waitpid(pid, 0)
-        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+        _, status, usage = os.wait4(pid, 0)
+        if os.WIFEXITED(status):
+            os._exit(os.WEXITSTATUS(status))
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGKILL and usage.ru_utime + usage.ru_stime >= limits.cpu():
+            sig = signal.SIGXCPU  # PID 1 of a namespace ignores SIGXCPU, so the hard limit's SIGKILL ended it
+        os._exit(128 + sig)
     except BaseException as exc:  # noqa: BLE001
         try:
             _send(result_fd, _frame(_fatal_report(spec, student, f"the sandbox could not start: {exc}")))
@@ -513,8 +528,13 @@ def _parse_frame(data: bytes, spec: Spec, job: Running) -> Report | None:
 
 
 def _exit_reason(status: int | None, limits: Limits) -> str:
+    # The supervisor exits with 128 + N when the checker died of signal N.
+    sig = None
     if status is not None and os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
+    elif status is not None and os.WIFEXITED(status) and 128 < os.WEXITSTATUS(status) < 128 + 65:
+        sig = os.WEXITSTATUS(status) - 128
+    if sig is not None:
         if sig == signal.SIGXCPU:
             return f"your code used more than {limits.cpu()} s of CPU time and was stopped."
         if sig == signal.SIGXFSZ:

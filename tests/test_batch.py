@@ -315,3 +315,19 @@ def test_report_html_renders_sorts_and_filters_in_headless_chromium(quiz_class, 
         assert page.inner_text("#shown").endswith("of 13 shown")
         browser.close()
     assert errors == []
+
+
+def test_cpu_limit_and_working_folder_size_give_their_reasons(tmp_path):
+    from grader.sandbox import check_in_child
+
+    spec = load_spec("simple-cnn")
+    spin = tmp_path / "spin.py"
+    spin.write_text(student(indent("while True:\n    pass")))
+    report = check_in_child(spec, spin, limits=Limits(wall_s=60, cpu_s=2))
+    assert "more than 2 s of CPU time" in report.fatal and report.timings["wall_s"] < 30
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "model.py").write_text(SIMPLE)
+    (big / "dataset.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    report = check_in_child(spec, big, limits=Limits(wall_s=60, disk_mb=1))
+    assert "does not fit the 1 MB working folder" in report.fatal
