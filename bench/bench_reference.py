@@ -4,6 +4,8 @@
 
 Prints images/s for each loop and the ratio reference / seed-style, per model. Both loops run the same model
 class from the same seed; the best of ``--repeats`` runs counts for each, so a noisy neighbour hurts both alike.
+"validate, model itself" is the reference pass without its inference-optimized copies (``optimize=False``), to
+show what the data path alone gives and what the optimized copies add.
 """
 from __future__ import annotations
 
@@ -51,20 +53,24 @@ def main() -> None:
     seed_val = seed_style.loader(args.data_dir, False)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; training on {args.train_images} images, "
           f"validating on {len(val_split)}")
-    print(f"{'model':8} {'loop':10} {'seed-style img/s':>17} {'reference img/s':>16} {'ratio':>6}")
+    print(f"{'model':8} {'loop':24} {'seed-style img/s':>17} {'reference img/s':>16} {'ratio':>6}")
     for name in args.models.split(","):
         model, opt = fresh(name)
         seed_rate = best_rate(lambda: seed_style.train(model, seed_train, opt), args.train_images, args.repeats)
         model, opt = fresh(name)
         gen = torch.Generator().manual_seed(0)
         ref_rate = best_rate(lambda: train_epoch(model, opt, train_split, 64, gen), args.train_images, args.repeats)
-        print(f"{name:8} {'train':10} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
+        print(f"{name:8} {'train':24} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
 
         model, _ = fresh(name)
         seed_rate = best_rate(lambda: seed_style.validate(model, seed_val), len(val_split), args.repeats)
         model, _ = fresh(name)
+        eager_rate = best_rate(lambda: validate(model, val_split, optimize=False), len(val_split), args.repeats)
+        print(f"{name:8} {'validate, model itself':24} {seed_rate:17.0f} {eager_rate:16.0f} "
+              f"{eager_rate / seed_rate:5.2f}x", flush=True)
+        model, _ = fresh(name)
         ref_rate = best_rate(lambda: validate(model, val_split), len(val_split), args.repeats)
-        print(f"{name:8} {'validate':10} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
+        print(f"{name:8} {'validate':24} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -88,27 +88,52 @@ def _to_float(images: torch.Tensor, mean, std) -> torch.Tensor:
     return (x - mean) / std
 
 
-def per_image_losses(model, log_probs: bool, mean, std, val=None) -> tuple[torch.Tensor, torch.Tensor]:
+def _loss_lower_bound(losses: list[torch.Tensor], n: int) -> float:
+    """The least any of the loss variants (see ``_loss_variants``) over all ``n`` images can be, knowing only the
+    per-image losses of the first images (the rest are at least 0)."""
+    done = torch.cat(losses)
+    bounds = [done.sum().item() / n]
+    for size in BATCH_MEAN_SIZES:
+        if size > 1 and n % size:
+            batches = -(-n // size)
+            sums = F.pad(done, (0, -len(done) % size)).view(-1, size).sum(dim=1)  # seen losses per batch so far
+            sizes = torch.full_like(sums, size)
+            if len(sums) == batches:
+                sizes[-1] = n - (batches - 1) * size  # the last, smaller batch
+            bounds.append((sums / sizes).sum().item() / batches)
+    return min(bounds)
+
+
+def per_image_losses(model, log_probs: bool, mean, std, val=None,
+                     stop_above: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss per validation image, whether each is classified correctly) for ``model`` in eval mode.
 
-    ``val`` defaults to the MNIST validation split; ``mean``/``std`` are floats or per-channel tuples.
+    ``val`` defaults to the MNIST validation split; ``mean``/``std`` are floats or per-channel tuples. The forward
+    pass is reference.train's :func:`inference_forward`: an inference-optimized copy when it reproduces the
+    model's own outputs, the model itself otherwise. With ``stop_above``, the pass stops as soon as the images so
+    far prove that every loss variant over the whole split exceeds it (the tensors returned are then shorter than
+    the split). That proof needs losses that are never negative: it is used only while the outputs are
+    log-probabilities (their exponentials sum to 1), as they always are for logits (log_softmax is applied here)
+    and for a forward that ends in log_softmax.
     """
     from reference.data import load_mnist
-    from reference.train import VAL_BATCH_SIZE, channels_last_works, prepare
+    from reference.train import VAL_BATCH_SIZE, inference_forward
 
     val = load_mnist(False) if val is None else val
-    model.eval()
-    channels_last = channels_last_works(model, _to_float(val.images[:2], mean, std))
+    forward = inference_forward(model, _to_float(val.images[:VAL_BATCH_SIZE], mean, std))
     losses, correct = [], []
     with torch.inference_mode():
-        for start in range(0, len(val), VAL_BATCH_SIZE):
-            x = prepare(_to_float(val.images[start:start + VAL_BATCH_SIZE], mean, std), channels_last)
+        for number, start in enumerate(range(0, len(val), VAL_BATCH_SIZE)):
+            out = forward(_to_float(val.images[start:start + VAL_BATCH_SIZE], mean, std))
             y = val.labels[start:start + VAL_BATCH_SIZE]
-            out = model(x)
             if not log_probs:
                 out = F.log_softmax(out, dim=1)
+            elif stop_above is not None and not torch.allclose(out.logsumexp(dim=1), torch.zeros(()), atol=1e-3):
+                stop_above = None  # not log-probabilities: losses can be negative, so no bound holds
             losses.append(F.nll_loss(out, y, reduction="none"))
             correct.append(out.argmax(dim=1) == y)
+            if stop_above is not None and number % 8 == 7 and _loss_lower_bound(losses, len(val)) > stop_above:
+                break
     return torch.cat(losses), torch.cat(correct)
 
 
@@ -292,23 +317,31 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
     variants = CIFAR_NORMALIZE_VARIANTS if spec.dataset == "cifar10" else NORMALIZE_VARIANTS
     tried = []
     for label, (mean, std) in variants.items():
+        # The assignment's own preprocessing is always evaluated in full (a failure quotes its loss); the others
+        # stop as soon as their loss provably exceeds the curve's minimum.
+        stop_above = None if not tried else want_loss * (1 + rel_tol)
         try:
-            losses, correct = per_image_losses(model, log_probs, mean, std, val)
+            losses, correct = per_image_losses(model, log_probs, mean, std, val, stop_above)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's forward may raise anything
-            from reference.train import VAL_BATCH_SIZE
+            from reference.train import PROBE_IMAGES, VAL_BATCH_SIZE
 
             last = len(val) % VAL_BATCH_SIZE
             return _result(spec, "reeval", "fail", f"Re-evaluating best.pt on the validation images (batches of "
-                           f"{VAL_BATCH_SIZE}, the last one {last} images) crashed in your forward(): "
+                           f"{VAL_BATCH_SIZE}, the last one {last} images, after a first look at {PROBE_IMAGES} and "
+                           f"3 of them) crashed in your forward(): "
                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. If it names a "
                            f"size of {VAL_BATCH_SIZE} against a smaller batch, your forward() assumes a fixed batch "
                            "size: flatten with torch.flatten(x, 1) or x.view(x.size(0), -1).")
+        if len(losses) < len(val):
+            tried.append((label, None, None, f"over {want_loss:.4f} already from the first {len(losses):,} images"))
+            continue
         n = len(losses)
         variants = _loss_variants(losses)
         got_correct = int(correct.sum())
         want_correct = round(want_acc * n / 100)
         match = next((name for name, v in variants.items() if abs(v - want_loss) <= rel_tol * max(abs(want_loss), 1e-8)), None)
-        tried.append((label, variants["mean over images"], got_correct))
+        mean_loss = variants["mean over images"]
+        tried.append((label, mean_loss, got_correct, f"{mean_loss:.4f}"))
         if match is not None:
             point = {"epoch": best, "loss": variants[match], "accuracy": 100.0 * got_correct / n, "preprocessing": label}
             if abs(got_correct - want_correct) > correct_tol:
@@ -319,13 +352,13 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
             return _result(spec, "reeval", "pass", f"Re-evaluated on {n} validation images with {label}: loss "
                            f"{variants[match]:.4f} ({match}) vs your curve's minimum {want_loss:.4f} at epoch {best}; "
                            f"{got_correct}/{n} correct vs your {want_acc:.2f}%.{note}", details=point)
-    label, loss, got_correct = tried[0]
+    label, loss, got_correct, _ = tried[0]
     closest = min(range(len(curves.val_loss)), key=lambda i: abs(curves.val_loss[i] - loss)) + 1
     same = (f", which is your epoch-{closest} value ({curves.val_loss[closest - 1]:.4f})"
             if abs(curves.val_loss[closest - 1] - loss) <= rel_tol * 5 * loss else "")
     return _result(spec, "reeval", "fail", f"best.pt says epoch {ckpt.epoch}; your loss curve is lowest at epoch {best} "
                    f"({want_loss:.4f}); the checkpoint re-evaluates to {loss:.4f} with {label}{same} "
-                   f"({got_correct}/{len(losses)} correct). Tried also: "
-                   + ", ".join(f"{lab}: {l:.4f}" for lab, l, _ in tried[1:]) + ".",
+                   f"({got_correct}/{len(val)} correct). Tried also: "
+                   + ", ".join(f"{lab}: {text}" for lab, _, _, text in tried[1:]) + ".",
                    details={"epoch": ckpt.epoch if isinstance(ckpt.epoch, int) else None, "loss": loss,
-                            "accuracy": 100.0 * got_correct / len(losses), "preprocessing": label})
+                            "accuracy": 100.0 * got_correct / len(val), "preprocessing": label})

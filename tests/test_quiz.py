@@ -155,3 +155,58 @@ def test_adam_step_count_warns_when_it_does_not_fit_the_batch_size(honest, tmp_p
     message = checks["optimizer"].message
     assert checks["optimizer"].status == "pass" and "Warning: with batch_size = 64" in message
     assert "epoch 2 means 1,876 steps, not 38" in message  # honest fixture: 1,200 images, so 19 steps per epoch
+
+
+def test_a_student_who_normalized_is_recognised(honest, tmp_path):
+    from reference.data import load_mnist
+    from reference.train import validate
+    folder = variant(honest, tmp_path)
+    model = get_network("mycnn").build()
+    model.load_state_dict(torch.load(folder / "best.pt", weights_only=True)["model"])
+    loss, _, acc = validate(model, load_mnist(False), mean=0.1307, std=0.3081)
+    # curves recorded with Normalize((0.1307,), (0.3081,)), lowest at epoch 2 as best.pt says
+    (folder / "curves.json").write_text(json.dumps({"val_loss": [loss * 1.5, loss, loss * 1.2],
+                                                    "val_accuracy": [acc - 2, acc, acc - 1]}))
+    for png in folder.glob("*.png"):
+        png.unlink()
+    _, checks = check(folder)
+    assert checks["reeval"].status == "pass", checks["reeval"].message
+    assert "Your preprocessing was Normalize((0.1307,), (0.3081,))" in checks["reeval"].message
+
+
+def test_other_preprocessings_stop_once_their_loss_is_provably_too_high(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    shutil.copy(honest[1][3], folder / "best.pt")  # epoch 3's weights (lr 0.05): a much higher loss
+    _, checks = check(folder)
+    message = checks["reeval"].message
+    assert checks["reeval"].status == "fail" and f"{honest[2][2]:.4f} with ToTensor" in message
+    assert "already from the first" in message or "Normalize((0.5,), (0.5,)): " in message
+
+
+def test_loss_lower_bound_never_exceeds_a_loss_variant():
+    from grader.crosscheck import _loss_lower_bound, _loss_variants
+    generator = torch.Generator().manual_seed(0)
+    for n in (10000, 1000, 77):
+        losses = torch.rand(n, generator=generator) ** 4 * 5
+        variants = _loss_variants(losses)
+        bounds = [_loss_lower_bound(list(losses[:seen].split(64)), n) for seen in (1, 64, 500, n)]
+        assert max(bounds) <= min(variants.values()) + 1e-9  # so a variant that could match is never cut short
+        assert bounds == sorted(bounds)  # and it only tightens as images come in
+        assert bounds[-1] == pytest.approx(min(variants.values()))  # with every image seen, it is exact
+
+
+def test_early_stop_only_for_log_probabilities():
+    from grader.crosscheck import per_image_losses
+    from reference.data import Split, load_mnist
+    val = load_mnist(False)
+    val = Split(val.images[:2000], val.labels[:2000], val.source)
+    torch.manual_seed(0)
+    logits = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(2 * 26 * 26, 10))
+    log_probs = torch.nn.Sequential(logits, torch.nn.LogSoftmax(dim=1))
+    stopped, _ = per_image_losses(log_probs, True, 0.0, 1.0, val, stop_above=1e-6)
+    assert len(stopped) == 512  # checked every 8 batches of 64: the first 512 images already prove it
+    full, _ = per_image_losses(log_probs, True, 0.0, 1.0, val)
+    assert len(full) == 2000 and torch.equal(full[:512], stopped)
+    # raw logits read as log-probabilities: losses may be negative, so nothing is proved and the pass is whole
+    raw, _ = per_image_losses(logits, True, 0.0, 1.0, val, stop_above=1e-6)
+    assert len(raw) == 2000

@@ -187,3 +187,72 @@ def test_cli_help_has_examples():
     for args in ([], ["reference"], ["reference", "train"], ["check"], ["list"]):
         done = run_cli(*args, "--help")
         assert done.returncode == 0 and "Example" in done.stdout, args
+
+
+# --- the validation pass's optimized forward -------------------------------------------------------------------
+
+class _BakedBatch(torch.nn.Module):
+    """A forward that turns its batch size into a Python int: a trace would bake it in."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.fc = torch.nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        return torch.log_softmax(self.fc(x.reshape(int(x.shape[0]), -1)), dim=1)
+
+
+class _RefusesSmallBatches(_BakedBatch):
+    def forward(self, x):
+        if x.shape[0] < 10:
+            raise ValueError("batch of fewer than 10 images")
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("name", ["mycnn", "simple-cnn", "cnn-5x5", "mlp"])
+def test_validation_with_optimized_copies_gives_the_models_own_results(name):
+    from reference.data import Split
+    val = load_mnist(False)
+    val = Split(val.images[:1000], val.labels[:1000], val.source)
+    torch.manual_seed(0)
+    model = get_network(name).build()
+    net = get_network(name)
+    fast = validate(model, val, log_probs=net.log_probs)
+    plain = validate(model, val, log_probs=net.log_probs, optimize=False)
+    assert fast[1] == plain[1]
+    assert fast[0] == pytest.approx(plain[0], rel=1e-5)
+
+
+def test_mycnn_validates_through_its_optimized_copy_with_the_same_outputs():
+    from reference.data import to_float
+    from reference.train import inference_forward
+    torch.manual_seed(0)
+    model = get_network("mycnn").build()
+    images = to_float(load_mnist(False).images[:200])
+    forward = inference_forward(model, images[:64])
+    assert forward.kind == "optimized, channels_last"  # mycnn traces cleanly and accepts channels_last
+    with torch.inference_mode():
+        outputs = torch.cat([forward(images[i:i + 64]) for i in range(0, len(images), 64)])  # last batch: 8
+        expected = model(images)
+    torch.testing.assert_close(outputs, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_trace_that_bakes_in_the_batch_size_is_refused():
+    from reference.data import Split, to_float
+    from reference.train import inference_forward
+    torch.manual_seed(0)
+    model = _BakedBatch()
+    val = load_mnist(False)
+    forward = inference_forward(model, to_float(val.images[:64]))
+    assert forward.kind == "model itself, channels_last"  # the traced copy failed its check
+    small = Split(val.images[:100], val.labels[:100], val.source)  # a last batch of 36 images
+    assert validate(model, small) == validate(model, small, optimize=False)
+
+
+def test_a_forward_that_fails_raises_its_own_error():
+    from reference.data import to_float
+    from reference.train import inference_forward
+    with pytest.raises(ValueError, match="fewer than 10 images"):
+        inference_forward(_RefusesSmallBatches(), to_float(load_mnist(False).images[:64]))
