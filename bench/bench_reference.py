@@ -1,6 +1,7 @@
 """Reference training and validation loops vs the seed-style loops, side by side in one process.
 
     python bench/bench_reference.py --data-dir ../shared/data/mnist [--train-images 12800] [--repeats 2]
+    python bench/bench_reference.py --models mycnn --loops validate --repeats 3    # the validation pass only
 
 Prints images/s for each loop and the ratio reference / seed-style, per model. Both loops run the same model
 class from the same seed; the best of ``--repeats`` runs counts for each, so a noisy neighbour hurts both alike.
@@ -45,7 +46,9 @@ def main() -> None:
     parser.add_argument("--models", default="mycnn,mlp", help="comma-separated networks (default: %(default)s)")
     parser.add_argument("--train-images", type=int, default=12800, help="images per training run (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per loop, best counts (default: %(default)s)")
+    parser.add_argument("--loops", default="train,validate", help="which loops to time (default: %(default)s)")
     args = parser.parse_args()
+    loops = set(args.loops.split(","))
 
     train_split = load_mnist(True, args.data_dir).subset(args.train_images)
     val_split = load_mnist(False, args.data_dir)
@@ -55,22 +58,33 @@ def main() -> None:
           f"validating on {len(val_split)}")
     print(f"{'model':8} {'loop':24} {'seed-style img/s':>17} {'reference img/s':>16} {'ratio':>6}")
     for name in args.models.split(","):
-        model, opt = fresh(name)
-        seed_rate = best_rate(lambda: seed_style.train(model, seed_train, opt), args.train_images, args.repeats)
-        model, opt = fresh(name)
-        gen = torch.Generator().manual_seed(0)
-        ref_rate = best_rate(lambda: train_epoch(model, opt, train_split, 64, gen), args.train_images, args.repeats)
-        print(f"{name:8} {'train':24} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
+        if "train" in loops:
+            time_training(name, seed_train, train_split, args)
+        if "validate" in loops:
+            time_validation(name, seed_val, val_split, args)
 
-        model, _ = fresh(name)
-        seed_rate = best_rate(lambda: seed_style.validate(model, seed_val), len(val_split), args.repeats)
-        model, _ = fresh(name)
-        eager_rate = best_rate(lambda: validate(model, val_split, optimize=False), len(val_split), args.repeats)
-        print(f"{name:8} {'validate, model itself':24} {seed_rate:17.0f} {eager_rate:16.0f} "
-              f"{eager_rate / seed_rate:5.2f}x", flush=True)
-        model, _ = fresh(name)
-        ref_rate = best_rate(lambda: validate(model, val_split), len(val_split), args.repeats)
-        print(f"{name:8} {'validate':24} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
+
+def time_training(name, seed_train, train_split, args) -> None:
+    """Print the seed-style and reference training rates of ``name`` and their ratio."""
+    model, opt = fresh(name)
+    seed_rate = best_rate(lambda: seed_style.train(model, seed_train, opt), args.train_images, args.repeats)
+    model, opt = fresh(name)
+    gen = torch.Generator().manual_seed(0)
+    ref_rate = best_rate(lambda: train_epoch(model, opt, train_split, 64, gen), args.train_images, args.repeats)
+    print(f"{name:8} {'train':24} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
+
+
+def time_validation(name, seed_val, val_split, args) -> None:
+    """Print the seed-style validation rate of ``name``, the reference's without and with its optimized copy."""
+    model, _ = fresh(name)
+    seed_rate = best_rate(lambda: seed_style.validate(model, seed_val), len(val_split), args.repeats)
+    model, _ = fresh(name)
+    eager_rate = best_rate(lambda: validate(model, val_split, optimize=False), len(val_split), args.repeats)
+    print(f"{name:8} {'validate, model itself':24} {seed_rate:17.0f} {eager_rate:16.0f} "
+          f"{eager_rate / seed_rate:5.2f}x", flush=True)
+    model, _ = fresh(name)
+    ref_rate = best_rate(lambda: validate(model, val_split), len(val_split), args.repeats)
+    print(f"{name:8} {'validate':24} {seed_rate:17.0f} {ref_rate:16.0f} {ref_rate / seed_rate:5.2f}x", flush=True)
 
 
 if __name__ == "__main__":

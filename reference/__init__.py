@@ -31,7 +31,7 @@ class Network:
 NETWORKS: dict[str, Network] = {
     "mlp": Network("reference.mlp", "Net", epochs=20),
     "simple-cnn": Network("reference.simple_cnn", "SimpleCNN", epochs=5),
-    "vgg-like": Network("reference.vgg_like", "VGGLike", epochs=3, lr=1e-4, log_probs=False),
+    "vgg-like": Network("reference.vgg_like", "VGGLike", epochs=5, lr=1e-4, log_probs=False),
     "mycnn": Network("reference.mycnn", "MyCNN", epochs=5),
     "lenet-320": Network("reference.lenet_320", "Net", epochs=5),
     "cnn-5x5": Network("reference.cnn_5x5", "CNN", epochs=5, log_probs=False),
