@@ -119,16 +119,21 @@ PROBE_IMAGES = 16  # the images the optimized copy is traced and checked on
 def _optimized_copy(model: nn.Module, probe: torch.Tensor):
     """A traced, frozen, inference-optimized copy of ``model`` that reproduces the model on ``probe``, or None.
 
-    The copy is traced in ``probe``'s memory layout. It is checked on the whole probe and on its first three
-    images, so a trace that baked in the batch size (say a ``view(16, -1)``) is refused rather than trusted.
+    The copy is traced in ``probe``'s memory layout. A trace that warns (a tensor's value turned into a Python
+    bool or number, so later batches might need another path) is refused, and so is one whose outputs differ from
+    the model's on the whole probe or on its first three images (a trace that baked in the batch size, say a
+    ``view(16, -1)``).
     A model whose own forward fails raises its error.
     """
     with torch.no_grad():
         expected = [model(probe), model(probe[:3])]
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            optimized = torch.jit.optimize_for_inference(torch.jit.trace(deepcopy(model), probe, check_trace=False))
+        with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+            warnings.simplefilter("always")
+            traced = torch.jit.trace(deepcopy(model), probe, check_trace=False)
+            if any(issubclass(w.category, torch.jit.TracerWarning) for w in caught):
+                return None  # Python control flow on tensor values: the trace holds one path only
+            optimized = torch.jit.optimize_for_inference(traced)
             for x, want in zip((probe, probe[:3]), expected):
                 if not torch.allclose(optimized(x), want, rtol=OPTIMIZED_RTOL, atol=OPTIMIZED_ATOL):
                     return None

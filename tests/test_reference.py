@@ -204,6 +204,15 @@ class _BakedBatch(torch.nn.Module):
         return torch.log_softmax(self.fc(x.reshape(int(x.shape[0]), -1)), dim=1)
 
 
+class _BranchesOnValues(_BakedBatch):
+    """A forward whose path depends on the data: a trace would keep the path of the images it saw."""
+
+    def forward(self, x):
+        if x.mean() > 0.5:
+            x = 1 - x
+        return super().forward(x)
+
+
 class _RefusesSmallBatches(_BakedBatch):
     def forward(self, x):
         if x.shape[0] < 10:
@@ -256,3 +265,15 @@ def test_a_forward_that_fails_raises_its_own_error():
     from reference.train import inference_forward
     with pytest.raises(ValueError, match="fewer than 10 images"):
         inference_forward(_RefusesSmallBatches(), to_float(load_mnist(False).images[:64]))
+
+
+def test_a_forward_that_branches_on_values_is_not_traced():
+    from reference.data import to_float
+    from reference.train import inference_forward
+    torch.manual_seed(0)
+    model = _BranchesOnValues()
+    images = to_float(load_mnist(False).images[:64])
+    assert inference_forward(model, images).kind == "model itself, channels_last"
+    inverted = 1 - images  # takes the other branch
+    with torch.inference_mode():
+        torch.testing.assert_close(inference_forward(model, images)(inverted), model(inverted))

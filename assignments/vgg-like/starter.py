@@ -61,7 +61,7 @@ from torchvision import datasets, transforms
 
 DATA_DIR = os.environ.get("MNIST_DIR", "./data")  # a folder holding MNIST/raw/ (downloaded there when missing)
 OUT_DIR = os.environ.get("OUT_DIR", ".")
-EPOCHS = int(os.environ.get("EPOCHS", "3"))
+EPOCHS = int(os.environ.get("EPOCHS", "5"))
 TRAIN_LIMIT = int(os.environ.get("TRAIN_LIMIT", "0"))  # 0: the whole training split
 BATCH_SIZE = 64
 LR = 0.0001
