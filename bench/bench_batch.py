@@ -6,8 +6,8 @@ Builds a mycnn class of at least 50 submissions (honest ones with a real best.pt
 best.pt was saved every epoch, broken ones: wrong layers, a crash, a hard-coded batch size), then grades it
 twice in this run, with the same number of submissions at a time:
 
-* pool: ``grader.batch.grade`` (one interpreter and torch import, a fork per submission), plus the start of one
-  interpreter importing torch, which the command pays once;
+* pool: the ``grader grade`` command itself, timed from its start to its exit: one interpreter and torch import,
+  a fork per submission, the integrity flags and all the output files;
 * fresh: ``python -m grader check SUB -a mycnn --json --no-cache`` per submission, a new process each.
 
 Prints seconds per submission for both and the speedup, and checks that both gave every student the same score.
@@ -92,14 +92,9 @@ def main() -> None:
         else:
             build_model_only_class(Path(args.build), args.students)
         return
-    from grader.batch import grade
-    from grader.sandbox import Limits
-    from grader.spec import load_spec
-
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         began = time.perf_counter()
-        # In a child process: this one must run no torch computation before it forks the graders.
         subprocess.run([sys.executable, __file__, "--build", str(tmp), "--students", str(args.students),
                         "--assignment", args.assignment], check=True)
         print(f"built a class of {args.students} submissions in {time.perf_counter() - began:.0f} s")
@@ -108,12 +103,17 @@ def main() -> None:
         began = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import torch, grader.checks, grader.crosscheck"], check=True)
         startup = time.perf_counter() - began
+
+        # The command an instructor runs, whole: its interpreter start and torch import (once), the pool, the
+        # class-level integrity flags and every output file.
         began = time.perf_counter()
-        limits = Limits(wall_s=300, threads=max(1, (os.cpu_count() or 1) // args.workers))
-        result = grade(load_spec(args.assignment), subs, tmp / "out", workers=args.workers, limits=limits, progress=False,
-                       log=lambda m: None)
-        pool = time.perf_counter() - began + startup
-        pool_scores = {s: r.score for s, r in result.reports.items()}
+        done = subprocess.run([sys.executable, "-m", "grader", "grade", str(subs), "-a", args.assignment, "--out",
+                               str(tmp / "out"), "--workers", str(args.workers), "--timeout", "300", "--json",
+                               "--no-progress"], check=False, capture_output=True, text=True, cwd=tmp)
+        pool = time.perf_counter() - began
+        if done.returncode not in (0, 1):
+            sys.exit(f"grader grade exited with {done.returncode}:\n{done.stderr}")
+        pool_scores = {s["student"]: s["score"] for s in json.loads(done.stdout)["students"]}
 
         # Same cores per submission both ways: each fresh process gets its share, as each pool child does.
         env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.workers))}
@@ -130,7 +130,7 @@ def main() -> None:
 
     n = args.students
     print(f"one interpreter importing torch: {startup:.2f} s (paid once by the pool, once per submission fresh)")
-    print(f"pool  (fork per submission, {args.workers} at once): {pool:7.1f} s  {pool / n:.2f} s/submission")
+    print(f"pool  (grader grade, {args.workers} at once):        {pool:7.1f} s  {pool / n:.2f} s/submission")
     print(f"fresh (python per submission, {args.workers} at once): {baseline:7.1f} s  {baseline / n:.2f} s/submission")
     print(f"speedup: {baseline / pool:.2f}x (goal: at least 2x)")
     differ = {s for s in pool_scores if pool_scores[s] != fresh_scores.get(s)}

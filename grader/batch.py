@@ -175,6 +175,16 @@ def job_key(spec: Spec, entry: Entry, limits) -> str:
     return digest.hexdigest()
 
 
+def _size(path: Path) -> int:
+    """Bytes of a submission (all files of a folder)."""
+    try:
+        if path.is_dir():
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | None = None, limits=None,
           roster: str | Path | None = None, progress: bool = True, log=print) -> GradeResult:
     """Grade every submission in ``submissions`` against ``spec`` into ``out``; resumable, see the module doc."""
@@ -194,6 +204,9 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
             key = job_key(spec, entry, limits)
             if store.key_of(entry.student) != key:
                 todo.append((entry, key))
+        # Largest first: a submission with a checkpoint is re-evaluated (seconds), one without is not, and a long
+        # job started last would leave the other workers idle at the end.
+        todo.sort(key=lambda job: -_size(job[0].path))
         graded = _run_pool(spec, todo, store, workers, limits, progress, len(found.entries)) if todo else 0
         reports = store.reports([e.student for e in found.entries])
     finally:

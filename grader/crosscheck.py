@@ -105,39 +105,52 @@ def _loss_lower_bound(losses: list[torch.Tensor], n: int) -> float:
 
 
 def per_image_losses(model, log_probs: bool, mean, std, val=None,
-                     stop_above: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss per validation image, whether each is classified correctly) for ``model`` in eval mode.
+                     stop_above: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(loss per validation image, whether each is classified correctly, raw losses) for ``model`` in eval mode.
 
-    ``val`` defaults to the MNIST validation split; ``mean``/``std`` are floats or per-channel tuples. The forward
-    pass is reference.train's :func:`inference_forward`: an inference-optimized copy when it reproduces the
-    model's own outputs, the model itself otherwise. With ``stop_above``, the pass stops as soon as the images so
-    far prove that every loss variant over the whole split exceeds it (the tensors returned are then shorter than
-    the split). That proof needs losses that are never negative: it is used only while the outputs are
-    log-probabilities (their exponentials sum to 1), as they always are for logits (log_softmax is applied here)
-    and for a forward that ends in log_softmax.
+    ``val`` defaults to the MNIST validation split; ``mean``/``std`` are floats or per-channel tuples. The losses
+    are the NLL of log-probabilities: the model's own outputs when they are log-probabilities, else log_softmax of
+    them (cross-entropy, as CrossEntropyLoss computes it). ``raw`` is None unless ``log_probs`` (the assignment's
+    model ends in log_softmax) and the outputs are not log-probabilities (their exponentials do not sum to 1):
+    then it is the NLL of the outputs as given, which is what ``F.nll_loss`` in the student's own loop computed.
+
+    The forward pass is reference.train's :func:`inference_forward`: an inference-optimized copy when it
+    reproduces the model's own outputs, the model itself otherwise. With ``stop_above``, the pass stops as soon as
+    the images so far prove that every loss variant over the whole split exceeds it (the tensors returned are
+    then shorter than the split). That proof needs losses that are never negative, so it is not made when there
+    are raw losses.
     """
     from reference.data import load_mnist
     from reference.train import VAL_BATCH_SIZE, inference_forward
 
     val = load_mnist(False) if val is None else val
     forward = inference_forward(model, _to_float(val.images[:VAL_BATCH_SIZE], mean, std))
-    losses, correct = [], []
+    losses, raw, correct = [], [], []
+    all_log_probs = True
     with torch.inference_mode():
         for number, start in enumerate(range(0, len(val), VAL_BATCH_SIZE)):
             out = forward(_to_float(val.images[start:start + VAL_BATCH_SIZE], mean, std))
             y = val.labels[start:start + VAL_BATCH_SIZE]
-            if not log_probs:
-                out = F.log_softmax(out, dim=1)
-            elif stop_above is not None and not torch.allclose(out.logsumexp(dim=1), torch.zeros(()), atol=1e-3):
-                stop_above = None  # not log-probabilities: losses can be negative, so no bound holds
-            losses.append(F.nll_loss(out, y, reduction="none"))
+            if log_probs:
+                raw.append(F.nll_loss(out, y, reduction="none"))
+                all_log_probs = all_log_probs and torch.allclose(out.logsumexp(dim=1), torch.zeros(()), atol=1e-3)
+            losses.append(F.nll_loss(F.log_softmax(out, dim=1), y, reduction="none"))
             correct.append(out.argmax(dim=1) == y)
-            if stop_above is not None and number % 8 == 7 and _loss_lower_bound(losses, len(val)) > stop_above:
+            if (stop_above is not None and all_log_probs and number % 8 == 7
+                    and _loss_lower_bound(losses, len(val)) > stop_above):
                 break
-    return torch.cat(losses), torch.cat(correct)
+    if log_probs and all_log_probs:
+        return torch.cat(raw), torch.cat(correct), None  # the model's own log-probabilities, exactly
+    return torch.cat(losses), torch.cat(correct), torch.cat(raw) if log_probs else None
 
 
-def _loss_variants(losses: torch.Tensor) -> dict[str, float]:
+def _loss_variants(losses: torch.Tensor, raw: torch.Tensor | None = None) -> dict[str, float]:
+    """The ways a training loop may have averaged ``losses`` (per-image mean, mean of batch means), by name; with
+    ``raw`` (outputs that are not log-probabilities) the same for the raw NLL and for the cross-entropy."""
+    if raw is not None:
+        return {**{f"{name}, cross-entropy: log_softmax applied to your outputs": value
+                   for name, value in _loss_variants(losses).items()},
+                **{f"{name}, NLL of your outputs as they are": value for name, value in _loss_variants(raw).items()}}
     variants = {"mean over images": losses.mean().item()}
     for size in BATCH_MEAN_SIZES:
         if size > 1 and len(losses) % size:
@@ -321,7 +334,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
         # stop as soon as their loss provably exceeds the curve's minimum.
         stop_above = None if not tried else want_loss * (1 + rel_tol)
         try:
-            losses, correct = per_image_losses(model, log_probs, mean, std, val, stop_above)
+            losses, correct, raw = per_image_losses(model, log_probs, mean, std, val, stop_above)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's forward may raise anything
             from reference.train import PROBE_IMAGES, VAL_BATCH_SIZE
 
@@ -336,29 +349,62 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
             tried.append((label, None, None, f"over {want_loss:.4f} already from the first {len(losses):,} images"))
             continue
         n = len(losses)
-        variants = _loss_variants(losses)
+        values = _loss_variants(losses, raw)
         got_correct = int(correct.sum())
         want_correct = round(want_acc * n / 100)
-        match = next((name for name, v in variants.items() if abs(v - want_loss) <= rel_tol * max(abs(want_loss), 1e-8)), None)
-        mean_loss = variants["mean over images"]
-        tried.append((label, mean_loss, got_correct, f"{mean_loss:.4f}"))
+        mean_loss = losses.mean().item()
+        text = f"{mean_loss:.4f}" + ("" if raw is None else f" (cross-entropy; {raw.mean().item():.4f} as the NLL of "
+                                                            "your outputs as they are, which are not log-probabilities)")
+        tried.append((label, mean_loss, got_correct, text))
+        match = _matching(values, want_loss, rel_tol)
         if match is not None:
-            point = {"epoch": best, "loss": variants[match], "accuracy": 100.0 * got_correct / n, "preprocessing": label}
+            point = {"epoch": best, "loss": values[match], "accuracy": 100.0 * got_correct / n, "preprocessing": label}
             if abs(got_correct - want_correct) > correct_tol:
-                return _result(spec, "reeval", "fail", f"Re-evaluated with {label}: loss {variants[match]:.4f} matches "
+                return _result(spec, "reeval", "fail", f"Re-evaluated with {label}: loss {values[match]:.4f} matches "
                                f"your epoch-{best} minimum ({want_loss:.4f}), but {got_correct}/{n} images are correct "
                                f"where your accuracy curve says {want_acc:.2f}% ({want_correct}/{n}).")
             note = "" if label == "ToTensor" else f" Your preprocessing was {label}, not the assignment's ToTensor."
+            if raw is not None and "cross-entropy" in match:
+                note += (" Your outputs are not log-probabilities (see the output check): this loss is their "
+                         "cross-entropy, as nn.CrossEntropyLoss computes it.")
             return _result(spec, "reeval", "pass", f"Re-evaluated on {n} validation images with {label}: loss "
-                           f"{variants[match]:.4f} ({match}) vs your curve's minimum {want_loss:.4f} at epoch {best}; "
+                           f"{values[match]:.4f} ({match}) vs your curve's minimum {want_loss:.4f} at epoch {best}; "
                            f"{got_correct}/{n} correct vs your {want_acc:.2f}%.{note}", details=point)
-    label, loss, got_correct, _ = tried[0]
+        epoch = _other_epoch(curves, values, got_correct, n, best, rel_tol, correct_tol) if len(tried) == 1 else None
+        if epoch is not None:
+            # The assignment's preprocessing reproduces another epoch, loss and accuracy: that identifies both the
+            # preprocessing the curves were made with and the weights in best.pt, so nothing else is tried.
+            return _result(spec, "reeval", "fail", f"best.pt says epoch {ckpt.epoch}; your loss curve is lowest at "
+                           f"epoch {best} ({want_loss:.4f}); the checkpoint re-evaluates to {text} with {label} "
+                           f"({got_correct}/{n} correct), which is your epoch-{epoch} value "
+                           f"({curves.val_loss[epoch - 1]:.4f}, {curves.val_accuracy[epoch - 1]:.2f}%): best.pt holds "
+                           f"the weights of epoch {epoch}, not those of your lowest validation loss. Save it only when "
+                           "the validation loss reaches a new minimum.",
+                           details={"epoch": epoch, "loss": mean_loss, "accuracy": 100.0 * got_correct / n,
+                                    "preprocessing": label})
+    label, loss, got_correct, text = tried[0]
     closest = min(range(len(curves.val_loss)), key=lambda i: abs(curves.val_loss[i] - loss)) + 1
     same = (f", which is your epoch-{closest} value ({curves.val_loss[closest - 1]:.4f})"
-            if abs(curves.val_loss[closest - 1] - loss) <= rel_tol * 5 * loss else "")
+            if abs(curves.val_loss[closest - 1] - loss) <= rel_tol * 5 * abs(loss) else "")
     return _result(spec, "reeval", "fail", f"best.pt says epoch {ckpt.epoch}; your loss curve is lowest at epoch {best} "
-                   f"({want_loss:.4f}); the checkpoint re-evaluates to {loss:.4f} with {label}{same} "
+                   f"({want_loss:.4f}); the checkpoint re-evaluates to {text} with {label}{same} "
                    f"({got_correct}/{len(val)} correct). Tried also: "
                    + ", ".join(f"{lab}: {text}" for lab, _, _, text in tried[1:]) + ".",
                    details={"epoch": ckpt.epoch if isinstance(ckpt.epoch, int) else None, "loss": loss,
                             "accuracy": 100.0 * got_correct / len(val), "preprocessing": label})
+
+
+def _matching(values: dict[str, float], want: float, rel_tol: float) -> str | None:
+    """The first loss variant in ``values`` within ``rel_tol`` of ``want``, or None."""
+    return next((name for name, v in values.items() if abs(v - want) <= rel_tol * max(abs(want), 1e-8)), None)
+
+
+def _other_epoch(curves, values: dict[str, float], got_correct: int, n: int, best: int, rel_tol: float,
+                 correct_tol: int) -> int | None:
+    """The epoch other than ``best`` whose loss and accuracy the re-evaluation reproduces (same tolerances as the
+    check itself), or None."""
+    for epoch, (loss, accuracy) in enumerate(zip(curves.val_loss, curves.val_accuracy), start=1):
+        if (epoch != best and _matching(values, loss, rel_tol) is not None
+                and abs(got_correct - round(accuracy * n / 100)) <= correct_tol):
+            return epoch
+    return None

@@ -6,6 +6,7 @@ thresholds come from the spec's ``[integrity]`` table (``weight_cosine``, defaul
 """
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import zipfile
 from pathlib import Path
@@ -103,12 +104,19 @@ def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, li
             continue
         names = [s for s, _ in group]
         matrix = torch.stack([v for _, v in group]).double()
+        weights = [hashlib.sha256(v.numpy().tobytes()).digest() for _, v in group]  # equal weights, by hash
+        files = [(_detail(reports[s], "checkpoint") or {}).get("sha256") for s in names]
         matrix = matrix / matrix.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        cosine = matrix @ matrix.T
+        cosine = (matrix @ matrix.T).tolist()
         for i, student in enumerate(names):
-            close = [f"{names[j]} ({cosine[i, j].item():.4f})" for j in range(len(names))
-                     if j != i and cosine[i, j].item() >= threshold
-                     and not torch.equal(group[i][1], group[j][1])]
+            # Same file: already "identical checkpoint". Same weights in another file (re-saved, epoch changed):
+            # said as such, as it is stronger than any cosine.
+            equal = [names[j] for j in range(len(names))
+                     if j != i and weights[i] == weights[j] and files[i] != files[j]]
+            if equal:
+                flags[student].append(f"identical weights (in a different file) as {', '.join(equal)}")
+            close = [f"{names[j]} ({cosine[i][j]:.4f})" for j in range(len(names))
+                     if j != i and cosine[i][j] >= threshold and weights[i] != weights[j]]
             if close:
                 flags[student].append(f"near-identical weights (cosine >= {threshold:g}) to {', '.join(close)}")
     return flags

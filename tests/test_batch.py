@@ -169,6 +169,20 @@ def test_killed_run_resumes_to_the_same_outputs(tmp_path):
         assert (killed_out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
 
 
+def test_largest_submissions_are_graded_first(tmp_path, monkeypatch):
+    import grader.batch
+
+    subs = tmp_path / "subs"
+    for name, size in (("a", 10), ("b", 5000), ("c", 100)):
+        (subs / name).mkdir(parents=True)
+        (subs / name / "model.py").write_text("#" * size)
+    (subs / "d.py").write_text("#" * 1000)
+    started = []
+    monkeypatch.setattr(grader.batch, "_run_pool", lambda spec, todo, *rest: started.extend(e.student for e, _ in todo) or 0)
+    grade(load_spec("simple-cnn"), subs, tmp_path / "out", workers=2, progress=False, log=lambda m: None)
+    assert started == ["b", "d", "c", "a"]  # a long re-evaluation started last would leave a core idle at the end
+
+
 def test_roster_matches_entries_and_lists_the_missing(tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()
@@ -221,20 +235,23 @@ def test_integrity_flags_identical_near_identical_and_curves(tmp_path):
     entries = []
     from grader.batch import Entry
 
-    for name, state in (("a", base), ("b", base), ("c", near), ("d", other)):
+    for name, state, epoch in (("a", base, 1), ("b", base, 1), ("c", near, 1), ("d", other, 1), ("e", base, 2)):
         folder = tmp_path / name
         folder.mkdir()
-        torch.save({"model": state, "epoch": 1}, folder / "best.pt")
+        torch.save({"model": state, "epoch": epoch}, folder / "best.pt")  # e: a's weights, re-saved
         entries.append(Entry(name, folder))
-    sha = {"a": "x", "b": "x", "c": "y", "d": "z"}
+    sha = {"a": "x", "b": "x", "c": "y", "d": "z", "e": "v"}
     curves = {"a": ([0.5, 0.4], [80.0, 85.0]), "b": ([0.5, 0.4], [80.0, 85.0]), "c": ([0.6, 0.3], [70.0, 90.0]),
-              "d": ([0.7, 0.2], [60.0, 95.0])}
+              "d": ([0.7, 0.2], [60.0, 95.0]), "e": ([0.8, 0.1], [50.0, 97.0])}
     reports = {n: _report_with_checkpoint(n, "best.pt", sha[n], curves[n]) for n in sha}
     flags = class_flags(load_spec("mycnn"), entries, reports)
     assert "identical checkpoint as b" in flags["a"] and "identical curves as b" in flags["a"]
     assert any(f.startswith("near-identical weights") and "c (" in f for f in flags["a"])
     assert any("a (" in f and "b (" in f for f in flags["c"] if f.startswith("near-identical"))
     assert flags["d"] == []
+    assert "identical weights (in a different file) as a, b" in flags["e"]
+    assert "identical weights (in a different file) as e" in flags["a"] and "identical checkpoint as b" in flags["a"]
+    assert not any("e (" in f for f in flags["a"] if f.startswith("near-identical"))  # equal is not "near"
 
 
 def test_gradescope_status_of_an_optional_skip():

@@ -174,13 +174,58 @@ def test_a_student_who_normalized_is_recognised(honest, tmp_path):
     assert "Your preprocessing was Normalize((0.1307,), (0.3081,))" in checks["reeval"].message
 
 
-def test_other_preprocessings_stop_once_their_loss_is_provably_too_high(honest, tmp_path):
+def test_a_last_epoch_checkpoint_is_named_without_trying_other_preprocessings(honest, tmp_path):
     folder = variant(honest, tmp_path)
     shutil.copy(honest[1][3], folder / "best.pt")  # epoch 3's weights (lr 0.05): a much higher loss
     _, checks = check(folder)
     message = checks["reeval"].message
     assert checks["reeval"].status == "fail" and f"{honest[2][2]:.4f} with ToTensor" in message
-    assert "already from the first" in message or "Normalize((0.5,), (0.5,)): " in message
+    assert "which is your epoch-3 value" in message and "best.pt holds the weights of epoch 3" in message
+    assert "Tried also" not in message  # ToTensor reproduced epoch 3: the curves were made with ToTensor
+    assert checks["reeval"].details["epoch"] == 3  # the report draws the point on epoch 3
+
+
+def test_other_preprocessings_stop_once_their_loss_is_provably_too_high(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    shutil.copy(honest[1][3], folder / "best.pt")
+    doc = json.loads((folder / "curves.json").read_text())
+    doc["val_loss"][2] = doc["val_loss"][2] * 0.5  # now no epoch of the curve is what best.pt gives
+    (folder / "curves.json").write_text(json.dumps(doc))
+    for png in folder.glob("*.png"):
+        png.unlink()
+    _, checks = check(folder)
+    message = checks["reeval"].message
+    assert checks["reeval"].status == "fail" and f"{honest[2][2]:.4f} with ToTensor" in message
+    assert "Tried also" in message and "already from the first" in message
+
+
+def test_a_forward_that_returns_logits_is_re_evaluated_by_cross_entropy(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    code = (folder / "model.py").read_text()
+    assert "return F.log_softmax(x, dim=1)" in code
+    (folder / "model.py").write_text(code.replace("return F.log_softmax(x, dim=1)", "return x"))
+    _, checks = check(folder)
+    assert checks["output"].status == "fail"  # the one mistake is reported once, by the output check
+    assert checks["reeval"].status == "pass", checks["reeval"].message
+    assert "cross-entropy" in checks["reeval"].message and "not log-probabilities" in checks["reeval"].message
+
+
+def test_nll_of_raw_outputs_is_still_recognised():
+    from grader.crosscheck import _loss_variants, per_image_losses
+    from reference.data import Split, load_mnist
+    val = load_mnist(False)
+    val = Split(val.images[:300], val.labels[:300], val.source)
+    torch.manual_seed(0)
+    logits = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(2 * 26 * 26, 10))
+    losses, _, raw = per_image_losses(logits, True, 0.0, 1.0, val)
+    with torch.no_grad():
+        out = logits(val.images.float().div(255).unsqueeze(1))
+    assert torch.allclose(raw, -out.gather(1, val.labels.view(-1, 1)).squeeze(1), atol=1e-5)
+    assert torch.allclose(losses, torch.nn.functional.cross_entropy(out, val.labels, reduction="none"), atol=1e-5)
+    values = _loss_variants(losses, raw)
+    assert values["mean over images, NLL of your outputs as they are"] == pytest.approx(raw.mean().item())
+    assert values["mean over images, cross-entropy: log_softmax applied to your outputs"] == pytest.approx(
+        losses.mean().item())
 
 
 def test_loss_lower_bound_never_exceeds_a_loss_variant():
@@ -203,10 +248,10 @@ def test_early_stop_only_for_log_probabilities():
     torch.manual_seed(0)
     logits = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(2 * 26 * 26, 10))
     log_probs = torch.nn.Sequential(logits, torch.nn.LogSoftmax(dim=1))
-    stopped, _ = per_image_losses(log_probs, True, 0.0, 1.0, val, stop_above=1e-6)
-    assert len(stopped) == 512  # checked every 8 batches of 64: the first 512 images already prove it
-    full, _ = per_image_losses(log_probs, True, 0.0, 1.0, val)
+    stopped, _, raw = per_image_losses(log_probs, True, 0.0, 1.0, val, stop_above=1e-6)
+    assert len(stopped) == 512 and raw is None  # checked every 8 batches of 64: the first 512 images prove it
+    full, _, _ = per_image_losses(log_probs, True, 0.0, 1.0, val)
     assert len(full) == 2000 and torch.equal(full[:512], stopped)
-    # raw logits read as log-probabilities: losses may be negative, so nothing is proved and the pass is whole
-    raw, _ = per_image_losses(logits, True, 0.0, 1.0, val, stop_above=1e-6)
-    assert len(raw) == 2000
+    # raw logits read as log-probabilities: their NLL may be negative, so nothing is proved and the pass is whole
+    losses, _, raw = per_image_losses(logits, True, 0.0, 1.0, val, stop_above=1e-6)
+    assert len(losses) == len(raw) == 2000
