@@ -221,12 +221,18 @@ def make_optimizer(net, model, lr: float):
 
 
 @torch.inference_mode()
+@torch.inference_mode()
 def ensemble_predict(models, images: torch.Tensor, batch_size: int = VAL_BATCH_SIZE) -> torch.Tensor:
-    """The ensemble's class probabilities: the mean of each model's softmax over ``images`` (float, N x C)."""
+    """The ensemble's class probabilities: the mean of each model's softmax over ``images`` (float, N x C).
+
+    Each model runs through :func:`inference_forward`, as in :func:`validate`.
+    """
+    with torch.inference_mode(False):
+        forwards = [inference_forward(model, images[:batch_size]) for model in models]
     outputs = []
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size]
-        probs = [F.softmax(model.eval()(x), dim=1) for model in models]
+        probs = [F.softmax(forward(x), dim=1) for forward in forwards]
         outputs.append(torch.stack(probs).mean(dim=0))
     return torch.cat(outputs)
 

@@ -164,6 +164,8 @@ def test_ensemble_of_identical_checkpoints_equals_the_single_model(trained, cifa
     model.load_state_dict(torch.load(out / "best.pt", weights_only=True)["model"])
     x = torch.rand(20, 3, 32, 32)
     assert torch.allclose(ensemble_predict([model, model, model], x), ensemble_predict([model], x), atol=1e-6)
+    with torch.no_grad():  # the inference-optimized forward gives the model's own probabilities
+        assert torch.allclose(ensemble_predict([model], x), torch.softmax(model.eval()(x), dim=1), atol=1e-5)
     single = evaluate([out / "best.pt"], cifar_dir)
     triple = evaluate([out / "best.pt"] * 3, cifar_dir)
     assert triple.ensemble == pytest.approx(single.ensemble) and single.n == 100
