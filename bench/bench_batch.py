@@ -48,7 +48,7 @@ def build_class(folder: Path, students: int) -> None:
     """Honest 40%, forged 20%, broken 40% of ``students`` submissions, made from two real short trainings."""
     from make_demo_class import shipped_training_subset, train_student
 
-    from reference.data import load_mnist
+    from grader.data.mnist import load_mnist
 
     train, val = shipped_training_subset(), load_mnist(False)
     runs = folder / "_runs"
@@ -101,7 +101,7 @@ def main() -> None:
         subs = tmp / "class"
 
         began = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import torch, grader.checks, grader.crosscheck"], check=True)
+        subprocess.run([sys.executable, "-c", "import torch, grader.inspection.checks, grader.quiz.checks"], check=True)
         startup = time.perf_counter() - began
 
         # The command an instructor runs, whole: its interpreter start and torch import (once), the pool, the

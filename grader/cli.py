@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
+
+from grader.authoring.course import InstructorOnly
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -18,7 +21,10 @@ class UsageError(click.UsageError):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="cnn-grader")
-def cli():
+@click.option("--course", type=click.Path(exists=True, file_okay=False), default=None, envvar="GRADER_ASSIGNMENTS",
+              help="Folder with one sub-folder per assignment (spec.toml)  [default: $GRADER_ASSIGNMENTS, else the "
+                   "assignments that ship with the grader]")
+def cli(course):
     """Auto-grader for PyTorch CNN courses.
 
     \b
@@ -26,8 +32,34 @@ def cli():
       grader list
       grader check my_submission/ --assignment mycnn
       grader grade submissions/ --assignment mycnn --out grades/
-      grader reference train mycnn --out runs/mycnn --data-dir ../shared/data/mnist
+      grader --course ~/my-course list
+      grader release --out kit/                       (instructors: the student kit)
+      grader reference train mycnn --out runs/mycnn   (instructors and TAs)
     """
+    if course:
+        os.environ["GRADER_ASSIGNMENTS"] = str(Path(course).resolve())
+
+
+ISOLATION_HELP = ("full: Linux namespaces, read-only files, no network, process and memory limits; process: a plain "
+                  "child process with the wall-clock limit (macOS, Windows, containers)  [default: $GRADER_ISOLATION, "
+                  "else full where it works]")
+
+
+def _limits(isolation: str | None, **values):
+    """The sandbox limits for a command, at the isolation level asked for (usage error when unavailable)."""
+    from grader.batch.sandbox import IsolationError, Limits, check_isolation
+
+    try:
+        if isolation:
+            values["isolation"] = check_isolation(isolation)
+        return Limits(**values)
+    except IsolationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _instructor_only(exc) -> None:
+    click.secho(f"error: {exc}", fg="red", err=True)
+    sys.exit(EXIT_USAGE)
 
 
 def _cores() -> int:
@@ -48,17 +80,15 @@ def _load_spec_or_usage(assignment: str):
 
 
 def check_command(path: str, assignment: str, as_json: bool = False, timeout: float | None = None,
-                  use_cache: bool = True) -> int:
+                  use_cache: bool = True, isolation: str | None = None) -> int:
     """Check one submission in a child process, print the report, return the exit code (0 pass, 1 fail)."""
+    from grader.batch.sandbox import check_in_child
     from grader.report import render_text, to_json
-    from grader.sandbox import check_in_child
-
-    from grader.sandbox import Limits
 
     spec = _load_spec_or_usage(assignment)
     # This command's own process has run no torch computation, so its child may use every core (or
     # $OMP_NUM_THREADS of them, when set).
-    limits = Limits(wall_s=timeout or spec.timeout, threads=_cores())
+    limits = _limits(isolation, wall_s=timeout or spec.timeout, threads=_cores())
     report = check_in_child(spec, path, use_cache=use_cache, limits=limits)
     if as_json:
         click.echo(to_json(report))
@@ -73,7 +103,8 @@ def check_command(path: str, assignment: str, as_json: bool = False, timeout: fl
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the readable report.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds before the check is stopped  [default: the spec's, 60]")
 @click.option("--no-cache", is_flag=True, help="Check again even if this exact submission was checked before.")
-def check(path, assignment, as_json, timeout, no_cache):
+@click.option("--isolation", type=click.Choice(["full", "process"]), default=None, help=ISOLATION_HELP)
+def check(path, assignment, as_json, timeout, no_cache, isolation):
     """Check a submission (a folder, a .py or an .ipynb) against an assignment's layer table.
 
     \b
@@ -85,25 +116,25 @@ def check(path, assignment, as_json, timeout, no_cache):
     Examples:
       grader check lab1/ --assignment simple-cnn
       grader check week4.ipynb -a mycnn --json > report.json
+      grader check lab1/ -a simple-cnn --isolation process
     """
-    sys.exit(check_command(path, assignment, as_json, timeout, use_cache=not no_cache))
+    sys.exit(check_command(path, assignment, as_json, timeout, use_cache=not no_cache, isolation=isolation))
 
 
 def grade_command(submissions: str, assignment: str, out: str, workers: int | None = None,
                   timeout: float | None = None, memory: int = 4096, roster: str | None = None,
-                  as_json: bool = False, progress: bool = True) -> int:
+                  as_json: bool = False, progress: bool = True, isolation: str | None = None) -> int:
     """Grade a class into ``out``; print a summary; return 0 when every student passed, 1 otherwise."""
     import json
 
-    from grader.batch import BatchError, grade
-    from grader.gradebook import status_of
-    from grader.sandbox import Limits
+    from grader.batch.pool import BatchError, grade
+    from grader.outputs.gradebook import status_of
 
     spec = _load_spec_or_usage(assignment)
     cores = _cores()
     # A fresh command: no torch computation before the forks, so each child may use its share of the cores.
-    limits = Limits(wall_s=timeout or spec.timeout, memory_mb=memory,
-                    threads=max(1, cores // min(workers or cores, cores)))
+    limits = _limits(isolation, wall_s=timeout or spec.timeout, memory_mb=memory,
+                     threads=max(1, cores // min(workers or cores, cores)))
     try:
         result = grade(spec, submissions, out, workers=workers, limits=limits, roster=roster, progress=progress,
                        log=lambda m: click.echo(m, err=True))
@@ -148,7 +179,8 @@ def grade_command(submissions: str, assignment: str, out: str, workers: int | No
                    "students and lists the missing ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the readable one.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as_json, no_progress):
+@click.option("--isolation", type=click.Choice(["full", "process"]), default=None, help=ISOLATION_HELP)
+def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as_json, no_progress, isolation):
     """Grade a whole class: SUBMISSIONS holds one folder, .zip or notebook per student.
 
     \b
@@ -165,7 +197,7 @@ def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as
       grader grade submissions/ -a mycnn --out grades/ --roster roster.csv --workers 2 --timeout 120
     """
     sys.exit(grade_command(submissions, assignment, out, workers, timeout, memory, roster, as_json,
-                           progress=not no_progress))
+                           progress=not no_progress, isolation=isolation))
 
 
 @cli.command("assign")
@@ -185,7 +217,7 @@ def assign(names, all_, check):
       grader assign --all
       grader assign --all --check     # in CI: fail when a starter in git has drifted
     """
-    from grader.assign import AuthoringError, generate
+    from grader.authoring.starters import AuthoringError, generate
     from grader.spec import list_assignments
 
     if all_:
@@ -198,6 +230,8 @@ def assign(names, all_, check):
             changed = generate(_load_spec_or_usage(name), check=check)
         except AuthoringError as exc:
             raise UsageError(str(exc)) from None
+        except InstructorOnly as exc:
+            _instructor_only(exc)
         for path in changed:
             click.echo(f"{'differs' if check else 'wrote'}: {path}")
         drifted.extend(changed)
@@ -229,9 +263,41 @@ def list_command():
         click.echo(f"{name:{width}}  {title}")
 
 
+@cli.command("release")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the kit (new or empty).")
+@click.option("--assignment", "-a", "names", multiple=True,
+              help="Only these assignments (repeat the option)  [default: every assignment of the course]")
+def release_cmd(out, names):
+    """Write the student kit an instructor posts: the grader's wheel (no solutions), starters, README.
+
+    \b
+    Instructor-only: run it in the course repository. The wheel is built from a clean copy of the
+    sources and audited: a wheel holding a reference module or a line of a solution region is refused.
+    Starters that differ from what the reference generates are refused too (run 'grader assign --all').
+
+    \b
+    Examples:
+      grader release --out kit/
+      grader release --out kit-week4/ -a mycnn -a simple-cnn
+    """
+    from grader.authoring.release import ReleaseError, release
+    from grader.spec import SpecError
+
+    try:
+        kit = release(out, list(names), log=lambda m: click.echo(m, err=True))
+    except (ReleaseError, SpecError) as exc:
+        raise UsageError(str(exc)) from None
+    except InstructorOnly as exc:
+        _instructor_only(exc)
+    click.echo(f"wrote {kit.out}/: {kit.wheel.name}, README.md, starters/ for {len(kit.assignments)} assignment(s)")
+
+
 @cli.group()
 def reference():
-    """Reference solutions: train them and write the artifacts a student would submit.
+    """Reference solutions (instructors and TAs): train them, write what a student would submit.
+
+    \b
+    The solutions are not in the student kit: there these commands say so and exit 2.
 
     \b
     Example:
@@ -268,10 +334,14 @@ def reference_train(name, out, epochs, seed, data_dir, resume, train_limit, lr, 
       grader reference train mycnn --out runs/mycnn --epochs 8 --resume runs/mycnn/best.pt
       grader reference train cifar-vgg16-bn --out runs/vgg16 --seed 1 --data-dir ~/data
     """
-    from reference import NETWORKS
-    from reference.data import DataError
-    from reference.train import run
+    from grader.authoring.course import import_reference
+    from grader.data.mnist import DataError
 
+    try:
+        NETWORKS = import_reference().NETWORKS
+        run = import_reference("reference.train").run
+    except InstructorOnly as exc:
+        _instructor_only(exc)
     if name not in NETWORKS:
         raise UsageError(f"unknown network {name!r}; choose one of: {', '.join(NETWORKS)}")
     try:
@@ -304,8 +374,13 @@ def reference_ensemble(checkpoints, data_dir, split, as_json):
     """
     import json
 
-    from reference.data import DataError
-    from reference.ensemble import evaluate
+    from grader.authoring.course import import_reference
+    from grader.data.mnist import DataError
+
+    try:
+        evaluate = import_reference("reference.ensemble").evaluate
+    except InstructorOnly as exc:
+        _instructor_only(exc)
 
     try:
         result = evaluate(list(checkpoints), data_dir, split)

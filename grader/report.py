@@ -37,6 +37,7 @@ class Report:
     timings: dict = field(default_factory=dict)
     fatal: str = ""  # set when the check run itself could not complete (timeout, crash, limit)
     isolation: list[str] = field(default_factory=list)  # sandbox limits that could not be applied here
+    isolation_level: str = ""  # "full" (Linux namespaces), "process" (a plain child), "" (not sandboxed)
     sandbox_events: list[str] = field(default_factory=list)  # what the code tried: programs, network, writes
 
     @property
@@ -58,14 +59,15 @@ class Report:
                 "max_score": self.max_score, "passed": self.passed,
                 "checks": [asdict(c) for c in self.checks], "notes": self.notes, "output": self.output,
                 "timings": self.timings, "fatal": self.fatal, "isolation": self.isolation,
-                "sandbox_events": self.sandbox_events}
+                "isolation_level": self.isolation_level, "sandbox_events": self.sandbox_events}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Report":
         return cls(assignment=data["assignment"], student=data["student"],
                    checks=[CheckResult(**c) for c in data.get("checks", [])], notes=data.get("notes", []),
                    output=data.get("output", ""), timings=data.get("timings", {}), fatal=data.get("fatal", ""),
-                   isolation=data.get("isolation", []), sandbox_events=data.get("sandbox_events", []))
+                   isolation=data.get("isolation", []), isolation_level=data.get("isolation_level", ""),
+                   sandbox_events=data.get("sandbox_events", []))
 
 
 def to_json(report: Report) -> str:
@@ -104,6 +106,9 @@ def render_text(report: Report, console=None) -> None:
     if report.output:
         console.print("\n[bold]Your code printed:[/bold]")
         console.print(escape(report.output), markup=False)
+    if report.isolation_level:
+        gaps = f": {'; '.join(report.isolation)}" if report.isolation else ""
+        console.print(f"\n[dim]isolation: {escape(report.isolation_level)}{escape(gaps)}[/dim]")
     if report.timings.get("cached"):
         console.print("\n[dim](from the cache: this exact submission was checked before; --no-cache checks again)[/dim]")
     verdict = "[green]all required checks pass[/green]" if report.passed else "[red]some checks failed[/red]"

@@ -72,12 +72,20 @@ class Spec:
         return self.path.parent
 
 
+PACKAGED_ASSIGNMENTS = Path(__file__).resolve().parent / "assignments"  # in an installed wheel
+SOURCE_ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"  # in the course repository
+
+
 def assignments_root() -> Path:
-    """The folder holding one sub-folder per assignment: ``$GRADER_ASSIGNMENTS`` or the repository's ``assignments/``."""
+    """The folder holding one sub-folder per assignment.
+
+    ``$GRADER_ASSIGNMENTS`` (``grader --course DIR``) when set; else the assignments shipped inside the installed
+    wheel (``grader/assignments``); else, in the course repository, its top-level ``assignments/``.
+    """
     env = os.environ.get(ASSIGNMENTS_ENV)
     if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "assignments"
+        return Path(env).expanduser()
+    return PACKAGED_ASSIGNMENTS if PACKAGED_ASSIGNMENTS.is_dir() else SOURCE_ASSIGNMENTS
 
 
 def list_assignments(root: Path | None = None) -> list[str]:

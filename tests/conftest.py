@@ -9,9 +9,10 @@ import torch
 
 from reference import get_network
 from reference.checkpoint import save_checkpoint, should_save
-from reference.curves import write_curves
-from reference.data import load_mnist
-from reference.train import train_epoch, validate
+from grader.quiz.curves import write_curves
+from grader.data.mnist import load_mnist
+from grader.quiz.evaluate import validate
+from reference.train import train_epoch
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from grader.assign import generate, render_ipynb, render_py, strip_solutions
-from grader.sandbox import check_in_child
+from grader.authoring.starters import generate, render_ipynb, render_py, strip_solutions
+from grader.batch.sandbox import check_in_child
 from grader.spec import list_assignments, load_spec
 from tests.conftest import ROOT, run_cli
 
@@ -75,6 +75,15 @@ def test_filled_notebook_runs_and_passes_the_quiz(tmp_path, mnist_dir):
             else:
                 os.environ[key] = value
     nbformat.write(notebook, tmp_path / "week4.ipynb")
+    # The starter's last cell self-checks in the kernel: grader.check on the live class, then check_files.
+    last = notebook.cells[-1]
+    assert "grader.check(MyCNN" in last.source and "grader.check_files(OUT_DIR" in last.source
+    shown = [o["data"] for o in last.outputs if o.get("output_type") in ("display_data", "execute_result")]
+    assert len(shown) == 2, last.outputs
+    live, files = (d["text/html"] for d in shown)
+    assert "all required checks pass" in live and "<code>shapes</code>" in live and "<code>reeval</code>" not in live
+    assert "all required checks pass" in files and "<code>reeval</code>" in files
+    assert "score 9/9: all required checks pass" in shown[1]["text/plain"]  # the text form, as in a terminal
     for name in ("curves.json", "val_loss.png", "val_acc.png", "best.pt"):
         assert (tmp_path / name).is_file(), name
     curves = json.loads((tmp_path / "curves.json").read_text())

@@ -13,11 +13,11 @@ import zipfile
 import pytest
 import torch
 
-from grader.batch import discover, grade
-from grader.gradebook import gradescope_json
-from grader.integrity import class_flags
+from grader.batch.pool import discover, grade
+from grader.outputs.gradebook import gradescope_json
+from grader.batch.integrity import class_flags
 from grader.report import CheckResult, Report
-from grader.sandbox import Limits
+from grader.batch.sandbox import Limits
 from grader.spec import load_spec
 from tests.conftest import ROOT, run_cli
 
@@ -170,7 +170,7 @@ def test_killed_run_resumes_to_the_same_outputs(tmp_path):
 
 
 def test_largest_submissions_are_graded_first(tmp_path, monkeypatch):
-    import grader.batch
+    import grader.batch.pool
 
     subs = tmp_path / "subs"
     for name, size in (("a", 10), ("b", 5000), ("c", 100)):
@@ -178,7 +178,7 @@ def test_largest_submissions_are_graded_first(tmp_path, monkeypatch):
         (subs / name / "model.py").write_text("#" * size)
     (subs / "d.py").write_text("#" * 1000)
     started = []
-    monkeypatch.setattr(grader.batch, "_run_pool", lambda spec, todo, *rest: started.extend(e.student for e, _ in todo) or 0)
+    monkeypatch.setattr(grader.batch.pool, "_run_pool", lambda spec, todo, *rest: started.extend(e.student for e, _ in todo) or 0)
     grade(load_spec("simple-cnn"), subs, tmp_path / "out", workers=2, progress=False, log=lambda m: None)
     assert started == ["b", "d", "c", "a"]  # a long re-evaluation started last would leave a core idle at the end
 
@@ -233,7 +233,7 @@ def test_integrity_flags_identical_near_identical_and_curves(tmp_path):
     near = {k: v + 1e-3 * torch.randn_like(v) for k, v in base.items()}
     other = {k: torch.randn_like(v) for k, v in base.items()}
     entries = []
-    from grader.batch import Entry
+    from grader.batch.pool import Entry
 
     for name, state, epoch in (("a", base, 1), ("b", base, 1), ("c", near, 1), ("d", other, 1), ("e", base, 2)):
         folder = tmp_path / name
@@ -335,7 +335,7 @@ def test_report_html_renders_sorts_and_filters_in_headless_chromium(quiz_class, 
 
 
 def test_cpu_limit_and_working_folder_size_give_their_reasons(tmp_path):
-    from grader.sandbox import check_in_child
+    from grader.batch.sandbox import check_in_child
 
     spec = load_spec("simple-cnn")
     spin = tmp_path / "spin.py"

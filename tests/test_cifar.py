@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from grader.checks import instantiate
-from grader.sandbox import check_in_child
+from grader.inspection.checks import instantiate
+from grader.batch.sandbox import check_in_child
 from grader.spec import list_assignments, load_spec
 from reference import get_network
 from reference.cifar import VGG
-from reference.cifar_data import load_cifar10, split_indices, write_batches
-from reference.data import DataError
+from grader.data.cifar import load_cifar10, split_indices, write_batches
+from grader.data.mnist import DataError
 from reference.ensemble import evaluate
 from reference.train import ensemble_predict, run
 from tests.conftest import ROOT

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from grader.sandbox import check_in_child
+from grader.batch.sandbox import check_in_child
 from grader.spec import load_spec
 from reference import get_network
 
@@ -158,8 +158,8 @@ def test_adam_step_count_warns_when_it_does_not_fit_the_batch_size(honest, tmp_p
 
 
 def test_a_student_who_normalized_is_recognised(honest, tmp_path):
-    from reference.data import load_mnist
-    from reference.train import validate
+    from grader.data.mnist import load_mnist
+    from grader.quiz.evaluate import validate
     folder = variant(honest, tmp_path)
     model = get_network("mycnn").build()
     model.load_state_dict(torch.load(folder / "best.pt", weights_only=True)["model"])
@@ -211,8 +211,8 @@ def test_a_forward_that_returns_logits_is_re_evaluated_by_cross_entropy(honest, 
 
 
 def test_nll_of_raw_outputs_is_still_recognised():
-    from grader.crosscheck import _loss_variants, per_image_losses
-    from reference.data import Split, load_mnist
+    from grader.quiz.checks import _loss_variants, per_image_losses
+    from grader.data.mnist import Split, load_mnist
     val = load_mnist(False)
     val = Split(val.images[:300], val.labels[:300], val.source)
     torch.manual_seed(0)
@@ -229,7 +229,7 @@ def test_nll_of_raw_outputs_is_still_recognised():
 
 
 def test_loss_lower_bound_never_exceeds_a_loss_variant():
-    from grader.crosscheck import _loss_lower_bound, _loss_variants
+    from grader.quiz.checks import _loss_lower_bound, _loss_variants
     generator = torch.Generator().manual_seed(0)
     for n in (10000, 1000, 77):
         losses = torch.rand(n, generator=generator) ** 4 * 5
@@ -241,8 +241,8 @@ def test_loss_lower_bound_never_exceeds_a_loss_variant():
 
 
 def test_early_stop_only_for_log_probabilities():
-    from grader.crosscheck import per_image_losses
-    from reference.data import Split, load_mnist
+    from grader.quiz.checks import per_image_losses
+    from grader.data.mnist import Split, load_mnist
     val = load_mnist(False)
     val = Split(val.images[:2000], val.labels[:2000], val.source)
     torch.manual_seed(0)

@@ -2,15 +2,19 @@
 import gzip
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
+import grader.data.mnist
+
 from reference import NETWORKS, get_network
 from reference.checkpoint import load_checkpoint, save_checkpoint, should_save
-from reference.curves import read_png_curves
-from reference.data import DataError, load_mnist
-from reference.train import run, validate
+from grader.quiz.curves import read_png_curves
+from grader.data.mnist import DataError, load_mnist
+from grader.quiz.evaluate import validate
+from reference.train import run
 from tests.conftest import run_cli
 
 # (leaf module attribute -> output shape at B=2), total parameters: written from the course tables.
@@ -71,7 +75,7 @@ def test_packaged_validation_split_loads_offline(monkeypatch, tmp_path):
     val = load_mnist(False, download=False)
     assert val.images.shape == (10000, 28, 28) and val.images.dtype == torch.uint8
     assert val.labels.shape == (10000,) and int(val.labels[0]) == 7
-    assert "reference" in val.source
+    assert Path(val.source).is_relative_to(Path(grader.data.mnist.__file__).parent)  # shipped with the grader
 
 
 def test_training_split_from_data_dir(mnist_dir):
@@ -222,7 +226,7 @@ class _RefusesSmallBatches(_BakedBatch):
 
 @pytest.mark.parametrize("name", ["mycnn", "simple-cnn", "cnn-5x5", "mlp"])
 def test_validation_with_optimized_copies_gives_the_models_own_results(name):
-    from reference.data import Split
+    from grader.data.mnist import Split
     val = load_mnist(False)
     val = Split(val.images[:1000], val.labels[:1000], val.source)
     torch.manual_seed(0)
@@ -235,8 +239,8 @@ def test_validation_with_optimized_copies_gives_the_models_own_results(name):
 
 
 def test_mycnn_validates_through_its_optimized_copy_with_the_same_outputs():
-    from reference.data import to_float
-    from reference.train import inference_forward
+    from grader.data.mnist import to_float
+    from grader.quiz.evaluate import inference_forward
     torch.manual_seed(0)
     model = get_network("mycnn").build()
     images = to_float(load_mnist(False).images[:200])
@@ -249,8 +253,8 @@ def test_mycnn_validates_through_its_optimized_copy_with_the_same_outputs():
 
 
 def test_a_trace_that_bakes_in_the_batch_size_is_refused():
-    from reference.data import Split, to_float
-    from reference.train import inference_forward
+    from grader.data.mnist import Split, to_float
+    from grader.quiz.evaluate import inference_forward
     torch.manual_seed(0)
     model = _BakedBatch()
     val = load_mnist(False)
@@ -261,15 +265,15 @@ def test_a_trace_that_bakes_in_the_batch_size_is_refused():
 
 
 def test_a_forward_that_fails_raises_its_own_error():
-    from reference.data import to_float
-    from reference.train import inference_forward
+    from grader.data.mnist import to_float
+    from grader.quiz.evaluate import inference_forward
     with pytest.raises(ValueError, match="fewer than 10 images"):
         inference_forward(_RefusesSmallBatches(), to_float(load_mnist(False).images[:64]))
 
 
 def test_a_forward_that_branches_on_values_is_not_traced():
-    from reference.data import to_float
-    from reference.train import inference_forward
+    from grader.data.mnist import to_float
+    from grader.quiz.evaluate import inference_forward
     torch.manual_seed(0)
     model = _BranchesOnValues()
     images = to_float(load_mnist(False).images[:64])

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from grader.sandbox import check_in_child
+from grader.batch.sandbox import check_in_child
 from grader.spec import SpecError, list_assignments, load_spec, parse_spec
 from tests.conftest import CORPUS, ROOT, run_cli
 

@@ -28,7 +28,7 @@ def _checkpoint_file(entry_path: Path, relative: str, folder: Path) -> Path | No
         return path if path.is_file() else None
     if entry_path.suffix.lower() != ".zip":
         return None
-    from grader.checkpoint import MAX_BYTES
+    from grader.quiz.checkpoint import MAX_BYTES
 
     try:
         with zipfile.ZipFile(entry_path) as archive:
@@ -47,7 +47,7 @@ def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, "obj
     """student -> (signature of keys and shapes, flattened float32 weights) for every checkpoint that loads."""
     import torch
 
-    from grader.checkpoint import CheckpointError, load_checkpoint_file
+    from grader.quiz.checkpoint import CheckpointError, load_checkpoint_file
 
     vectors = {}
     with tempfile.TemporaryDirectory() as folder:

@@ -1,9 +1,16 @@
-"""Read the submitted validation curves and say where they came from.
+"""Validation curves: the files a training run writes and the grader reads back, and where they came from.
 
-Sources, in order of preference: ``curves.json`` (``{"val_loss": [...], "val_accuracy": [...]}``, one entry per
-epoch from epoch 1), ``curves.csv`` (a header with ``val_loss`` and ``val_accuracy`` columns, one row per epoch,
-an optional ``epoch`` column), PNG plots written by ``reference.curves`` (data in their metadata), and the printed
-log of an executed notebook (``Validation set: Average loss: 0.0483, Accuracy: 9846/10000 (98%)``).
+Written by :func:`write_curves` (the reference training and the starters' loop write the same files)::
+
+    curves.json   {"val_loss": [0.081, 0.052, ...], "val_accuracy": [97.5, 98.3, ...], ...optional extra keys}
+    val_loss.png, val_acc.png   plots that store the same JSON in a PNG text chunk under ``PNG_KEY``
+
+one entry per epoch starting at epoch 1, loss averaged per image, accuracy in percent.
+
+Read by :func:`read_curves` from, in order of preference: ``curves.json``, ``curves.csv`` (a header with
+``val_loss`` and ``val_accuracy`` columns, one row per epoch, an optional ``epoch`` column), PNG plots carrying
+their data (:func:`read_png_curves`), and the printed log of an executed notebook
+(``Validation set: Average loss: 0.0483, Accuracy: 9846/10000 (98%)``).
 Accuracy may be in percent or as a fraction (detected: all values <= 1 means a fraction).
 """
 from __future__ import annotations
@@ -11,9 +18,68 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+PNG_KEY = "grader-curves"
+CURVES_FILE = "curves.json"
+LOSS_PLOT = "val_loss.png"
+ACC_PLOT = "val_acc.png"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_curves(out_dir, val_loss: list[float], val_accuracy: list[float], **extra) -> dict:
+    """Write curves.json, val_loss.png and val_acc.png into ``out_dir``; return the curves document."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"val_loss": [float(v) for v in val_loss], "val_accuracy": [float(v) for v in val_accuracy], **extra}
+    _write_atomic(out_dir / CURVES_FILE, (json.dumps(doc, indent=1) + "\n").encode())
+    _plot(out_dir / LOSS_PLOT, doc, "val_loss", "validation loss")
+    _plot(out_dir / ACC_PLOT, doc, "val_accuracy", "validation accuracy (%)")
+    return doc
+
+
+def _plot(path: Path, doc: dict, key: str, ylabel: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = doc[key]
+    epochs = list(range(1, len(values) + 1))
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
+    ax.plot(epochs, values, marker="o")
+    best = min(range(len(values)), key=lambda i: doc["val_loss"][i]) if values else None
+    if best is not None:
+        ax.plot([epochs[best]], [values[best]], marker="*", markersize=14, color="tab:red", label="best.pt")
+        ax.legend()
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    payload = json.dumps({"val_loss": doc["val_loss"], "val_accuracy": doc["val_accuracy"]})
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, format="png", metadata={PNG_KEY: payload, "Software": "grader"})
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def read_png_curves(path) -> dict | None:
+    """The curves stored in a plot written by :func:`write_curves`, or None when the PNG carries none."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        text = getattr(image, "text", {}) or {}
+        payload = text.get(PNG_KEY)
+    return json.loads(payload) if payload else None
+
 
 LOG_LINE = re.compile(r"(?:Validation|Test|Val)[^\n]*?loss[:=\s]+([0-9.eE+-]+)[^\n]*?Accuracy[:=\s]+"
                       r"(?:(\d+)\s*/\s*(\d+)|([0-9.]+)\s*%?)", re.IGNORECASE)
@@ -75,8 +141,6 @@ def _notebook_log(path: Path) -> Curves | None:
 
 def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
     """The submitted curves from the most preferred source found, with sanity problems and source disagreements."""
-    from reference.curves import read_png_curves
-
     found: list[Curves] = []
     for file in sorted(files, key=lambda f: f.name):
         parsed = None

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from grader.report import Report
 
-GRADER_DIR = Path(__file__).resolve().parent
-REFERENCE_DIR = GRADER_DIR.parent / "reference"
+GRADER_DIR = Path(__file__).resolve().parent.parent  # the whole grader package
 
 
 def cache_dir() -> Path:
@@ -36,7 +35,7 @@ def submission_key(spec_path: Path, submission: Path, student: str) -> str:
     digest = hashlib.sha256()
     digest.update(student.encode() + b"\0")
     _hash_file(digest, Path(spec_path), "spec")
-    for source in sorted(list(GRADER_DIR.rglob("*.py")) + list(GRADER_DIR.rglob("*.tmpl")) + list(REFERENCE_DIR.glob("*.py"))):
+    for source in sorted(list(GRADER_DIR.rglob("*.py")) + list(GRADER_DIR.rglob("*.j2"))):
         _hash_file(digest, source, "grader:" + source.name)
     submission = Path(submission)
     files = [submission] if submission.is_file() else sorted(p for p in submission.rglob("*") if p.is_file())

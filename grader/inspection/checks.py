@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from grader import feedback
-from grader.align import align
-from grader.inspect_model import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
-from grader.load import Submission, student_traceback
+from grader.inspection import messages as feedback
+from grader.inspection.align import align
+from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
+from grader.inspection.load import Submission, student_traceback
 from grader.report import CheckResult
 from grader.spec import Spec
 
@@ -54,7 +54,7 @@ class ModelContext:
 def example_input(spec: Spec, batch: int) -> torch.Tensor:
     """Real validation images when the input is MNIST-shaped, else seeded uniform noise."""
     if tuple(spec.input_shape) == (1, 28, 28):
-        from reference.data import load_mnist, to_float
+        from grader.data.mnist import load_mnist, to_float
 
         return to_float(load_mnist(False).images[:batch])
     generator = torch.Generator().manual_seed(0)

@@ -4,7 +4,7 @@ Reference sources mark what students write with ``### BEGIN SOLUTION`` / ``### E
 region becomes ``raise NotImplementedError`` (or the text after ``### BEGIN SOLUTION:`` when a region gives one, such
 as ``save_condition = ...``). The starters are ``assignments/<name>/starter.py`` and ``starter.ipynb``: the layer
 table (from the spec), the network to fill in, and the parts students do not write (data, train / validate loop,
-curve recorder, checkpoint hook), from ``grader/templates/starter_loop.py.tmpl``.
+curve recorder, checkpoint hook), from the reference's ``templates/starter_loop.py.tmpl``.
 """
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 from string import Template
 
+from grader.authoring.course import import_reference, reference_dir
 from grader.spec import Spec
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-TEMPLATE = Path(__file__).resolve().parent / "templates" / "starter_loop.py.tmpl"
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
+TEMPLATE_NAME = "templates/starter_loop.py.tmpl"  # in the reference package: its save condition is a solution
 
 
 class AuthoringError(Exception):
@@ -102,24 +102,24 @@ def table_markdown(spec: Spec) -> str:
 
 
 def _parts(spec: Spec, fill: bool) -> tuple[str, str]:
-    from reference import get_network
-
     if not spec.reference:
         raise AuthoringError(f"{spec.path}: field 'reference' is needed to generate a starter")
-    net = get_network(spec.reference)
-    module_file = REFERENCE_DIR / (net.module.split(".")[-1] + ".py")
+    net = import_reference().get_network(spec.reference)
+    folder = reference_dir()
+    module_file = folder / (net.module.split(".")[-1] + ".py")
+    template = folder / TEMPLATE_NAME
     model = strip_solutions(_without_docstring(module_file.read_text()), fill, str(module_file))
     data = DATA_BLOCKS[net.dataset]
     kwargs = ", ".join(f"{k}={v!r}" for k, v in net.kwargs)
     optimizer = ("torch.optim.RMSprop(model.parameters(), lr=LR, weight_decay=%r)" % net.weight_decay
                  if net.optimizer == "rmsprop" else "torch.optim.Adam(model.parameters(), lr=LR)")
-    loop = Template(TEMPLATE.read_text()).substitute(
+    loop = Template(template.read_text()).substitute(
         epochs=net.epochs, lr=net.lr, model_call=f"{net.class_name}({kwargs})", optimizer_call=optimizer,
         data_dir_line=data["dir"], load_data=data["load"], curves_extra=data["curves_extra"],
         criterion="F.nll_loss" if spec.output == "log_probs" else "F.cross_entropy",
         criterion_doc="NLL on the log-probabilities the network returns" if spec.output == "log_probs"
         else "cross-entropy on the logits the network returns")
-    return model.rstrip() + "\n", strip_solutions(loop, fill, str(TEMPLATE)).rstrip() + "\n"
+    return model.rstrip() + "\n", strip_solutions(loop, fill, str(template)).rstrip() + "\n"
 
 
 def render_py(spec: Spec, fill: bool = False) -> str:
@@ -132,12 +132,22 @@ def render_py(spec: Spec, fill: bool = False) -> str:
     return f"{header}{model}\n\n{loop}\n\nif __name__ == \"__main__\":\n    main()\n"
 
 
+def self_check_code(spec: Spec, class_name: str) -> str:
+    """The notebook cell that self-checks the class (and, for a quiz, the files it hands in)."""
+    lines = ["import grader", "", f"grader.check({class_name}, assignment={spec.name!r})"]
+    if spec.quiz.get("enabled"):
+        lines[-1] = f"display(grader.check({class_name}, assignment={spec.name!r}))"
+        lines.append(f"grader.check_files(OUT_DIR, assignment={spec.name!r})")
+    return "\n".join(lines)
+
+
 def render_ipynb(spec: Spec, fill: bool = False) -> str:
     """The notebook starter as JSON text (nbformat 4, deterministic cell ids)."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
     model, loop = _parts(spec, fill)
+    net_class = import_reference().get_network(spec.reference).class_name
     cells = [
         new_markdown_cell(f"# {spec.title}\n\nFill in every part that raises `NotImplementedError` (and "
                           f"`save_condition`), run the notebook, then check your work with\n"
@@ -147,6 +157,10 @@ def render_ipynb(spec: Spec, fill: bool = False) -> str:
                           "the checkpoint hook (fill in `save_condition`)."),
         new_code_cell(loop),
         new_code_cell("main()"),
+        new_markdown_cell("## Check your work\nIn this kernel, against the assignment's table"
+                          + (" and, after training, on the best.pt and curves you hand in." if spec.quiz.get("enabled")
+                             else ".")),
+        new_code_cell(self_check_code(spec, net_class)),
     ]
     for index, cell in enumerate(cells):
         cell["id"] = f"cell-{index}"

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import cache
+from grader.batch import cache
 from grader.report import Report
 from grader.spec import Spec
 
@@ -171,7 +171,7 @@ def job_key(spec: Spec, entry: Entry, limits) -> str:
     """Content key of a submission's grade: its files, the spec, the grader's code and the limits."""
     digest = hashlib.sha256(cache.submission_key(spec.path, entry.path, entry.student).encode())
     digest.update(json.dumps([limits.wall_s, limits.cpu(), limits.memory_mb, limits.file_size_mb, limits.disk_mb,
-                              limits.processes]).encode())
+                              limits.processes, limits.isolation]).encode())
     return digest.hexdigest()
 
 
@@ -188,7 +188,7 @@ def _size(path: Path) -> int:
 def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | None = None, limits=None,
           roster: str | Path | None = None, progress: bool = True, log=print) -> GradeResult:
     """Grade every submission in ``submissions`` against ``spec`` into ``out``; resumable, see the module doc."""
-    from grader import sandbox
+    from grader.batch import sandbox
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -211,8 +211,8 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
         reports = store.reports([e.student for e in found.entries])
     finally:
         store.close()
-    from grader.gradebook import write_outputs
-    from grader.integrity import class_flags
+    from grader.outputs.gradebook import write_outputs
+    from grader.batch.integrity import class_flags
 
     flags = class_flags(spec, found.entries, reports)
     for entry in found.entries:
@@ -226,13 +226,15 @@ def _run_pool(spec: Spec, todo: list, store: Store, workers: int, limits, progre
     """Grade ``todo`` with up to ``workers`` forked children at a time; store each result as it arrives."""
     from tqdm import tqdm
 
-    from grader import sandbox
+    from grader.batch import sandbox
 
-    sandbox.prepare_parent()
+    full = limits.isolation == "full"
+    if full:
+        sandbox.prepare_parent()
     sandbox.clean_stale()
-    groups = [sandbox.make_cgroup(slot, limits) for slot in range(workers)]
+    groups = [sandbox.make_cgroup(slot, limits) if full else None for slot in range(workers)]
     free = list(range(workers))
-    running: dict[int, tuple] = {}  # read fd -> (job, entry, key, slot)
+    running: dict[int, tuple] = {}  # id(job) -> (job, entry, key, slot)
     pending = list(todo)
     failures = done = 0
     bar = tqdm(total=total, initial=total - len(todo), desc="grading", unit="student", disable=not progress,
@@ -244,16 +246,21 @@ def _run_pool(spec: Spec, todo: list, store: Store, workers: int, limits, progre
                 entry, key = pending.pop(0)
                 slot = free.pop(0)
                 job = sandbox.start(spec, entry.path, entry.student, limits, groups[slot])
-                running[job.read_fd] = (job, entry, key, slot)
-                selector.register(job.read_fd, selectors.EVENT_READ)
-            selector.select(timeout=0.1)
-            for fd, (job, entry, key, slot) in list(running.items()):
+                running[id(job)] = (job, entry, key, slot)
+                if job.read_fd >= 0:  # a full-sandbox job: wake up when it writes
+                    selector.register(job.read_fd, selectors.EVENT_READ)
+            if selector.get_map():
+                selector.select(timeout=0.1)
+            else:  # process-level jobs only: nothing to select on (Windows pipes are not selectable)
+                time.sleep(0.05)
+            for ident, (job, entry, key, slot) in list(running.items()):
                 if not sandbox.poll(job):
                     continue
-                selector.unregister(fd)
+                if job.read_fd >= 0:
+                    selector.unregister(job.read_fd)
                 report = sandbox.finish(job, spec, limits)
                 store.put(entry.student, key, str(entry.path), report)
-                del running[fd]
+                del running[ident]
                 free.append(slot)
                 done += 1
                 failures += not report.passed

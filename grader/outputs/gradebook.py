@@ -121,7 +121,7 @@ def gradescope_json(report: Report) -> str:
 def write_outputs(spec: Spec, out: Path, entries, reports: dict[str, Report], missing,
                   flags: dict[str, list[str]]) -> None:
     """Write every output file of the batch into ``out``."""
-    from grader.html_report import render_html
+    from grader.outputs.html_report import render_html
 
     write_atomic(out / "gradebook.csv", gradebook_csv(spec, entries, reports, missing, flags))
     for entry in entries:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reference.data import DataError, Split
+from grader.data.mnist import DataError, Split
 
 ENV_VAR = "GRADER_CIFAR_DIR"
 FOLDER = "cifar-10-batches-py"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from grader.checkpoint import CheckpointError, find_checkpoints, load_checkpoint_file
-from grader.curves import read_curves
+from grader.quiz.checkpoint import CheckpointError, find_checkpoints, load_checkpoint_file
+from grader.quiz.curves import read_curves
 from grader.report import CheckResult
 from grader.spec import Spec
 
@@ -50,7 +50,7 @@ def validation_split(spec: Spec, files) -> tuple:
     recorded in the submitted curves.json (raises ValueError when it is missing).
     """
     if spec.dataset == "cifar10":
-        from reference.cifar_data import load_cifar10, split_indices
+        from grader.data.cifar import load_cifar10, split_indices
 
         seed = _split_seed(files)
         if seed is None:
@@ -58,10 +58,10 @@ def validation_split(spec: Spec, files) -> tuple:
                              "write the seed of your 40,000 / 10,000 split as \"split_seed\" in curves.json.")
         train = load_cifar10(True)
         _, val_idx = split_indices(len(train), seed)
-        from reference.data import Split
+        from grader.data.mnist import Split
 
         return Split(train.images[val_idx], train.labels[val_idx], f"split_seed {seed}"), f"split_seed {seed}"
-    from reference.data import load_mnist
+    from grader.data.mnist import load_mnist
 
     return load_mnist(False), "MNIST t10k"
 
@@ -120,8 +120,8 @@ def per_image_losses(model, log_probs: bool, mean, std, val=None,
     then shorter than the split). That proof needs losses that are never negative, so it is not made when there
     are raw losses.
     """
-    from reference.data import load_mnist
-    from reference.train import VAL_BATCH_SIZE, inference_forward
+    from grader.data.mnist import load_mnist
+    from grader.quiz.evaluate import VAL_BATCH_SIZE, inference_forward
 
     val = load_mnist(False) if val is None else val
     forward = inference_forward(model, _to_float(val.images[:VAL_BATCH_SIZE], mean, std))
@@ -199,7 +199,7 @@ def run_quiz_checks(spec: Spec, sub, model_cls, batch_size: int | None = None) -
             results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built.",
                                    details=ckpt_details))
         else:
-            from grader.checks import instantiate
+            from grader.inspection.checks import instantiate
 
             model = instantiate(spec, model_cls)
             problems = _state_problems(model, ckpt.state_dict)
@@ -336,7 +336,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
         try:
             losses, correct, raw = per_image_losses(model, log_probs, mean, std, val, stop_above)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's forward may raise anything
-            from reference.train import PROBE_IMAGES, VAL_BATCH_SIZE
+            from grader.quiz.evaluate import PROBE_IMAGES, VAL_BATCH_SIZE
 
             last = len(val) % VAL_BATCH_SIZE
             return _result(spec, "reeval", "fail", f"Re-evaluating best.pt on the validation images (batches of "

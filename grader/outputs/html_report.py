@@ -10,7 +10,7 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
-from grader.gradebook import check_names, safe_name, status_of
+from grader.outputs.gradebook import check_names, safe_name, status_of
 from grader.report import Report
 from grader.spec import Spec
 

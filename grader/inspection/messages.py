@@ -10,7 +10,7 @@ import linecache
 import math
 import re
 
-from grader.inspect_model import LayerRecord, conv_output_size
+from grader.inspection.recorder import LayerRecord, conv_output_size
 
 
 def where(source: str) -> str:

@@ -14,6 +14,11 @@ PID 1 of its namespace. Before any student code runs, the checker has:
   student prints is kept as "your code printed", never read as a result, which comes as one length-prefixed frame.
 
 A wall-clock deadline kills the cgroup. What could not be applied on this machine is listed in ``Report.isolation``.
+
+That is the ``full`` isolation level, the default wherever Linux namespaces work. Where they cannot (macOS,
+Windows, a container that forbids them) or when ``GRADER_ISOLATION=process`` / ``--isolation process`` asks for it,
+the ``process`` level runs the same checks in a plain child process with the wall-clock limit
+(:mod:`grader.batch.portable`). At both levels the student's code cannot import the reference solutions.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import ctypes
 import io
 import json
 import os
-import resource
+import platform
 import shutil
 import signal
 import stat
@@ -37,13 +42,22 @@ from pathlib import Path
 from grader.report import MAX_OUTPUT, CheckResult, Report
 from grader.spec import QUIZ_CHECKS, Spec
 
+try:
+    import resource  # POSIX only: Windows has no rlimits
+except ImportError:  # pragma: no cover - exercised on Windows
+    resource = None  # type: ignore[assignment]
+
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
-SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(platform.machine())
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")  # cgroup v1 pids controller: the process-count limit and the kill handle
 KEPT_ENV = ("PATH", "LANG", "LC_ALL", "GRADER_DATA_DIR", "GRADER_CIFAR_DIR", "GRADER_ASSIGNMENTS", "PYTHONPATH",
-            "OMP_NUM_THREADS")
+            "OMP_NUM_THREADS", "SYSTEMROOT")  # SYSTEMROOT: Windows cannot start Python without it
+ISOLATION_ENV = "GRADER_ISOLATION"
+ISOLATION_LEVELS = ("full", "process")
+REFERENCE_PACKAGE = "reference"  # the course's solutions: never importable by the code under test
+REFERENCE_EVENT = "tried to import the reference solutions"
 MAX_ZIP_BYTES = 500 * 1024 * 1024  # uncompressed size of a submitted zip
 MAX_ZIP_FILES = 2000
 MAX_EVENTS = 10
@@ -62,6 +76,8 @@ class Limits:
     # torch intra-op threads per child. More than 1 only when the forking process has run no torch computation
     # yet (a fresh command): a forked child cannot use the OpenMP threads of a parent that already started them.
     threads: int = 1
+    # "full": forked into Linux namespaces (above); "process": a plain child process with the wall-clock limit.
+    isolation: str = field(default_factory=lambda: default_isolation())
 
     def cpu(self) -> int:
         return int(self.cpu_s if self.cpu_s is not None else self.wall_s * 2 + 10)
@@ -84,7 +100,44 @@ class Running:
     timed_out: bool = False
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
+def _load_libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except (OSError, TypeError):  # Windows: no C library to open by None
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def full_isolation_available() -> bool:
+    """Whether this machine can run the ``full`` level: Linux, fork, and a C library with unshare and mount."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork") or _LIBC is None or resource is None:
+        return False
+    return all(hasattr(_LIBC, name) for name in ("unshare", "mount", "prctl", "syscall"))
+
+
+class IsolationError(ValueError):
+    """An isolation level that does not exist, or ``full`` where this machine cannot provide it."""
+
+
+def default_isolation() -> str:
+    """``$GRADER_ISOLATION`` when set, else ``full`` where it works and ``process`` elsewhere."""
+    wanted = os.environ.get(ISOLATION_ENV, "").strip().lower()
+    if wanted:
+        return check_isolation(wanted)
+    return "full" if full_isolation_available() else "process"
+
+
+def check_isolation(level: str) -> str:
+    """``level`` when this machine can provide it; IsolationError saying why not otherwise."""
+    if level not in ISOLATION_LEVELS:
+        raise IsolationError(f"unknown isolation level {level!r}; choose one of: {', '.join(ISOLATION_LEVELS)}")
+    if level == "full" and not full_isolation_available():
+        raise IsolationError(f"the full sandbox needs Linux namespaces, which {platform.system() or 'this system'} "
+                             "does not offer here: use --isolation process (a plain child process with the "
+                             "wall-clock limit)")
+    return level
 
 
 def _call(result: int, what: str) -> None:
@@ -197,6 +250,8 @@ def _scrub_environment(run: str) -> None:
 
 def _owner_alive(name: str) -> bool:
     """Whether the grader whose pid is in ``name`` (cnn-grader-<pid>-...) still runs."""
+    if os.name != "posix":
+        return True  # Windows' os.kill terminates the process: never probe with it, never clean up another's
     try:
         os.kill(int(name.split("-")[2]), 0)
         return True
@@ -355,7 +410,7 @@ def _checker(spec: Spec, student: str, limits: Limits, run: str, missing: list[s
         events = _watch(run)
         try:
             path = _unpack(run)
-            from grader.run import check_submission
+            from grader.pipeline import check_submission
 
             report = check_submission(spec, path, student)
         except SubmissionError as exc:
@@ -363,6 +418,7 @@ def _checker(spec: Spec, student: str, limits: Limits, run: str, missing: list[s
         if os.getpid() != me:
             os._exit(0)  # a copy the student's code forked: only the checker itself reports
         report.isolation = missing
+        report.isolation_level = "full"
         report.sandbox_events = list(dict.fromkeys(events))[:MAX_EVENTS]
         sys.stdout.flush()
         sys.stderr.flush()
@@ -385,16 +441,62 @@ def _writes(mode, flags) -> bool:
     return mode is None and isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
 
 
-def _watch(run: str) -> list[str]:
-    """Record, through an audit hook student code cannot remove, what it tried that a model never needs."""
+def reference_locations() -> list[str]:
+    """Where the reference solutions are installed on this machine (folders), found without importing them."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(REFERENCE_PACKAGE)
+    except (ImportError, ValueError):
+        return []
+    return [os.path.realpath(p) for p in (found.submodule_search_locations or [])] if found else []
+
+
+def hide_reference() -> None:
+    """Forget every imported module of the reference solutions, so an import has to go through the audit hook."""
+    for name in [n for n in sys.modules if n == REFERENCE_PACKAGE or n.startswith(REFERENCE_PACKAGE + ".")]:
+        del sys.modules[name]
+
+
+class ReferenceBlocked(ImportError):
+    """Raised into the student's code when it reaches for the reference solutions."""
+
+
+def _watch(run: str, reference_dirs: list[str] | None = None) -> list[str]:
+    """Record, through an audit hook student code cannot remove, what it tried that a model never needs.
+
+    Importing the reference solutions (by name, or by reading their files from ``reference_dirs``) fails with
+    :class:`ReferenceBlocked` and is recorded as :data:`REFERENCE_EVENT`.
+    """
     events: list[str] = []
     run_prefix = os.path.realpath(run) + os.sep
+    blocked = [d.rstrip(os.sep) + os.sep for d in (reference_locations() if reference_dirs is None else reference_dirs)]
+    hide_reference()
+
+    def refuse(what: str) -> None:
+        events.append(REFERENCE_EVENT)
+        raise ReferenceBlocked(f"{what} is not allowed while grading: the reference solutions are instructor-only. "
+                               f"Write the network yourself (and do not name a module of yours "
+                               f"{REFERENCE_PACKAGE!r}).")
+
+    def reads_reference(path) -> bool:
+        if not blocked or not isinstance(path, (str, bytes, os.PathLike)):
+            return False
+        try:
+            full = os.path.realpath(os.fsdecode(path)) + os.sep
+        except (TypeError, ValueError):
+            return False
+        return any(full.startswith(d) for d in blocked)
 
     def short(value) -> str:
         text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
         return text if len(text) <= 80 else text[:77] + "..."
 
     def hook(event: str, args) -> None:
+        if event == "import" and args and str(args[0]).split(".")[0] == REFERENCE_PACKAGE:
+            refuse(f"importing {args[0]!r}")
+        elif event in ("open", "os.listdir", "os.scandir") and args and reads_reference(args[0]):
+            refuse(f"reading {os.fsdecode(args[0])!r}")
         if event in ("os.system", "subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn"):
             events.append(f"ran a program: {event}({short(args[0] if event == 'os.system' else args[1] if len(args) > 1 else args[0])})")
         elif event in ("os.fork", "os.forkpty"):
@@ -423,17 +525,30 @@ def _fatal_report(spec: Spec, student: str, reason: str) -> Report:
     return report
 
 
-def start(spec: Spec, source: str | Path, student: str, limits: Limits, cgroup: Path | None = None) -> Running:
-    """Fork a sandboxed child that checks ``source`` (a folder, .py, .ipynb or .zip); return at once."""
-    source = Path(source).resolve()
-    work = tempfile.mkdtemp(prefix=f"cnn-grader-{os.getpid()}-")
-    os.mkdir(os.path.join(work, "run"))
-    copy_to = Path(work) / "submission" / source.name
-    copy_to.parent.mkdir()
+def copy_submission(source: Path, folder: Path) -> None:
+    """Copy the submission (a folder or one file) into ``folder``/submission/, links kept as links."""
+    copy_to = folder / "submission" / source.name
+    copy_to.parent.mkdir(parents=True)
     if source.is_dir():
         shutil.copytree(source, copy_to, symlinks=True)
     else:
         shutil.copy2(source, copy_to)
+
+
+def start(spec: Spec, source: str | Path, student: str, limits: Limits, cgroup: Path | None = None):
+    """Start a child that checks ``source`` (a folder, .py, .ipynb or .zip) at ``limits.isolation``; return at once.
+
+    ``full``: a forked, sandboxed child (a :class:`Running`); ``process``: a plain child process
+    (:class:`grader.batch.portable.PortableJob`). Either way, ``poll``, ``finish`` and ``abandon`` take the job.
+    """
+    source = Path(source).resolve()
+    if limits.isolation == "process":
+        from grader.batch import portable
+
+        return portable.start(spec, source, student, limits)
+    work = tempfile.mkdtemp(prefix=f"cnn-grader-{os.getpid()}-")
+    os.mkdir(os.path.join(work, "run"))
+    copy_submission(source, Path(work))
     capture = tempfile.TemporaryFile(mode="w+b")
     read_fd, write_fd = os.pipe()
     began = time.monotonic()
@@ -448,8 +563,10 @@ def start(spec: Spec, source: str | Path, student: str, limits: Limits, cgroup: 
     return Running(pid, read_fd, capture, work, cgroup, student, began + limits.wall_s, began)
 
 
-def poll(job: Running) -> bool:
+def poll(job) -> bool:
     """Read what the child sent so far and reap it; True once the job is over (finished or past its deadline)."""
+    if not isinstance(job, Running):
+        return job.poll()
     while True:
         try:
             data = os.read(job.read_fd, 1 << 16)
@@ -482,16 +599,23 @@ def stop(job: Running) -> None:
         _, job.status = os.waitpid(job.pid, 0)
 
 
-def abandon(job: Running) -> None:
+def abandon(job) -> None:
     """Stop a job whose result is no longer wanted (Ctrl-C) and clean up after it."""
+    if not isinstance(job, Running):
+        job.abandon()
+        return
     stop(job)
     job.capture.close()
     os.close(job.read_fd)
     shutil.rmtree(job.work, ignore_errors=True)
 
 
-def finish(job: Running, spec: Spec, limits: Limits) -> Report:
+def finish(job, spec: Spec, limits: Limits) -> Report:
     """Collect the report of a job that ``poll`` said is over, clean up, and return it."""
+    if not isinstance(job, Running):
+        from grader.batch import portable
+
+        return portable.finish(job, spec, limits)
     timed_out = job.timed_out
     stop(job)
     poll(job)
@@ -500,31 +624,43 @@ def finish(job: Running, spec: Spec, limits: Limits) -> Report:
     output = job.capture.read(MAX_OUTPUT + 1).decode("utf-8", errors="replace")
     job.capture.close()
     shutil.rmtree(job.work, ignore_errors=True)
+    return conclude(spec, job.student, limits, b"".join(job.chunks), timed_out, output, job.began,
+                    lambda: _exit_reason(job.status, limits))
+
+
+def conclude(spec: Spec, student: str, limits: Limits, frame: bytes, timed_out: bool, output: str, began: float,
+             exit_reason) -> Report:
+    """The report of a finished job (either isolation level): the child's own, or a fatal one saying why not.
+
+    ``frame`` is what the child sent on its result channel, ``output`` what it printed, ``exit_reason`` a
+    function giving the reason to report when the child sent nothing.
+    """
     if len(output) > MAX_OUTPUT:
         output = output[:MAX_OUTPUT] + "\n... (output truncated)"
-    report = None if timed_out else _parse_frame(b"".join(job.chunks), spec, job)
+    report = None if timed_out else _parse_frame(frame, spec, student)
     if report is None:
         if timed_out:
             reason = (f"your code did not finish within {limits.wall_s:g} s: look for an endless loop or work at "
                       "the top level of a module or in a class body (only definitions should run on import).")
         else:
-            reason = _exit_reason(job.status, limits)
-        report = _fatal_report(spec, job.student, reason)
+            reason = exit_reason()
+        report = _fatal_report(spec, student, reason)
     report.output = output
-    report.timings["wall_s"] = round(time.monotonic() - job.began, 3)
+    report.isolation_level = report.isolation_level or limits.isolation
+    report.timings["wall_s"] = round(time.monotonic() - began, 3)
     return report
 
 
-def _parse_frame(data: bytes, spec: Spec, job: Running) -> Report | None:
+def _parse_frame(data: bytes, spec: Spec, student: str) -> Report | None:
     if not data:
         return None
     if len(data) < 8 or len(data) != 8 + struct.unpack(">Q", data[:8])[0]:
-        return _fatal_report(spec, job.student, "the result channel was tampered with (it carried more or less than "
+        return _fatal_report(spec, student, "the result channel was tampered with (it carried more or less than "
                              "one report): your code wrote to the grader's own pipe.")
     try:
         return Report.from_dict(json.loads(data[8:]))
     except (ValueError, KeyError, TypeError):
-        return _fatal_report(spec, job.student, "the result channel carried an unreadable report.")
+        return _fatal_report(spec, student, "the result channel carried an unreadable report.")
 
 
 def _exit_reason(status: int | None, limits: Limits) -> str:
@@ -555,15 +691,20 @@ def check_in_child(spec: Spec, path: str | Path, student: str | None = None, tim
     student = student or path.stem
     limits = limits or Limits(wall_s=timeout or spec.timeout)
     if use_cache:
-        from grader import cache
+        from grader.batch import cache
 
-        key = cache.submission_key(spec.path, path, student)
+        key = cache.submission_key(spec.path, path, f"{student}\0{limits.isolation}")
         cached = cache.load(key)
         if cached is not None:
             return cached
         report = check_in_child(spec, path, student, use_cache=False, limits=limits)
         cache.store(key, report)
         return report
+    if limits.isolation == "process":
+        job = start(spec, path, student, limits)
+        while not poll(job):
+            time.sleep(0.02)
+        return finish(job, spec, limits)
     prepare_parent()
     clean_stale()
     cgroup = make_cgroup(0, limits)
@@ -580,10 +721,10 @@ def prepare_parent() -> None:
     """Import what every child needs once, in the parent, so a fork pays for none of it."""
     import torch  # noqa: F401
 
-    import grader.checks  # noqa: F401
-    import grader.crosscheck  # noqa: F401
-    import grader.run  # noqa: F401
-    from reference.data import DataError, load_mnist
+    import grader.inspection.checks  # noqa: F401
+    import grader.quiz.checks  # noqa: F401
+    import grader.pipeline  # noqa: F401
+    from grader.data.mnist import DataError, load_mnist
 
     try:
         load_mnist(False)  # the quiz's validation split, read once and shared with every child

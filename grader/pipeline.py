@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from grader.load import load_submission
+from grader.inspection.load import load_submission
 from grader.report import Report
 from grader.spec import Spec
 
@@ -18,7 +18,7 @@ def check_submission(spec: Spec, path: str | Path, student: str | None = None) -
     """Run every check of ``spec`` on the submission at ``path`` and return the report."""
     import torch
 
-    from grader.checks import run_model_checks
+    from grader.inspection.checks import run_model_checks
 
     torch.manual_seed(0)
     began = time.perf_counter()
@@ -38,7 +38,7 @@ def check_submission(spec: Spec, path: str | Path, student: str | None = None) -
     report.checks.extend(results)
     report.notes.extend(notes)
     if spec.quiz.get("enabled"):
-        from grader.crosscheck import run_quiz_checks
+        from grader.quiz.checks import run_quiz_checks
 
         report.checks.extend(run_quiz_checks(spec, sub, ctx.cls if ctx.model is not None else None,
                                              ctx.student_batch_size))

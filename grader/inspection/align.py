@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grader.inspect_model import BENIGN_KINDS, LayerRecord
+from grader.inspection.recorder import BENIGN_KINDS, LayerRecord
 from grader.spec import Row
 
 MISS, EXTRA, EXTRA_BENIGN, SUBSTITUTE = 1.0, 1.0, 0.3, 1.5
