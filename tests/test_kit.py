@@ -68,11 +68,11 @@ def test_subclassing_the_reference_fails_with_a_flag(tmp_path, isolation):
 
 def test_reading_the_reference_files_is_blocked(tmp_path):
     source = ROOT / "reference" / "simple_cnn.py"
-    (tmp_path / "model.py").write_text(
-        "import importlib.util\n"
-        f"_spec = importlib.util.spec_from_file_location('stolen', {str(source)!r})\n"
-        "_mod = importlib.util.module_from_spec(_spec)\n_spec.loader.exec_module(_mod)\n"
-        "SimpleCNN = _mod.SimpleCNN\n")
+    (tmp_path / "model.py").write_text(  # a class body runs at load time: it loads the solution by its path
+        "import importlib.util\n\n\nclass _Steal:\n"
+        f"    spec = importlib.util.spec_from_file_location('stolen', {str(source)!r})\n"
+        "    module = importlib.util.module_from_spec(spec)\n    spec.loader.exec_module(module)\n\n\n"
+        "class SimpleCNN(_Steal.module.SimpleCNN):\n    pass\n")
     report = check_in_child(load_spec("simple-cnn"), tmp_path)
     assert report.score == 0 and sandbox.REFERENCE_EVENT in report.sandbox_events
 

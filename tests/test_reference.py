@@ -85,7 +85,7 @@ def test_training_split_from_data_dir(mnist_dir):
 
 def test_missing_training_data_names_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.delenv("GRADER_DATA_DIR", raising=False)
-    monkeypatch.setattr("reference.data.CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr("grader.data.mnist.CACHE_DIR", tmp_path / "cache")
     with pytest.raises(DataError) as err:
         load_mnist(True, tmp_path / "nowhere", download=False)
     text = str(err.value)
