@@ -43,7 +43,9 @@ class SelfCheck:
         buffer = io.StringIO()
         from rich.console import Console
 
-        render_text(self.report, Console(file=buffer, width=110, highlight=False, soft_wrap=True, color_system=None))
+        # force_jupyter=False: inside a notebook rich would otherwise display each line instead of writing it here
+        render_text(self.report, Console(file=buffer, width=110, highlight=False, soft_wrap=True, color_system=None,
+                                         force_jupyter=False))
         return buffer.getvalue()
 
     def __repr__(self) -> str:
