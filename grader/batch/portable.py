@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader.batch import sandbox
@@ -51,7 +51,6 @@ class PortableJob:
     frame: bytes = b""
     timed_out: bool = False
     read_fd: int = -1  # no selectable descriptor: the pool polls this kind of job
-    extra: dict = field(default_factory=dict)
 
     def poll(self) -> bool:
         """Take the report if it arrived; True once the child is over (reported, died, or past its deadline)."""
