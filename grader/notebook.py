@@ -159,5 +159,8 @@ def check_files(path: str | Path = ".", assignment: str | Spec = "mycnn", model_
     report = Report(assignment=spec.name, student=folder.resolve().name)
     report.notes.append(f"files: {', '.join(sub.relative(f) for f in sub.other_files) or 'none'}; "
                         f"model class: {model_class.__name__}")
-    report.checks.extend(run_quiz_checks(spec, sub, model_class, batch_size))
+    from grader.inspection.checks import instantiate
+
+    report.checks.extend(run_quiz_checks(spec, sub, lambda: instantiate(spec, model_class), model_class.__name__,
+                                         batch_size))
     return SelfCheck(report)

@@ -1,46 +1,157 @@
-"""The pipeline for one submission, in this process: load -> inspect model -> (quiz) -> report.
+"""The pipeline for one submission: observe in the sandbox, judge in a clean process.
 
-Runs student code: call it through ``grader.sandbox`` (a forked, limited child) unless the caller is that child.
+:func:`observe_submission` runs the student's code (call it in the sandboxed child only): it loads the code, picks
+and builds the class, and exports the model as data (:mod:`grader.inspection.export`). What it returns is an
+:class:`Observation`: labels and texts for the feedback, and the exported graph. A process that never runs student
+Python then computes every graded fact from that data (:func:`grader.judge.judge.judge`).
+
+Where the model cannot be exported, the child grades it the older way, in its own process
+(:func:`check_submission`, also the notebook's path), and the report carries the flag
+``graded in-process: export failed (reason)``.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.inspection.load import load_submission
+import torch
+
+from grader.inspection.checks import ModelContext, example_input, prepare, run_model_checks
+from grader.inspection.export import ExportFailed, export_model
+from grader.inspection.load import Submission, load_submission
 from grader.report import Report
 from grader.spec import Spec
 
 MAX_SKIP_NOTES = 8
 
 
+def load_notes(sub: Submission) -> list[str]:
+    """The report's notes on what was loaded: code files, statements not run, errors while loading."""
+    notes = [f"code: {', '.join(sub.relative(f) for f in sub.code_files) or 'none'}"]
+    for skip in sub.skipped[:MAX_SKIP_NOTES]:
+        notes.append(f"not run: {skip.file} line {skip.line} ({skip.reason})" + (f": {skip.text}" if skip.text else ""))
+    if len(sub.skipped) > MAX_SKIP_NOTES:
+        notes.append(f"not run: {len(sub.skipped) - MAX_SKIP_NOTES} more top-level statements")
+    for error in sub.errors:
+        notes.append(f"error while loading {error.file} line {error.line}: {error.kind}: {error.message}")
+    return notes
+
+
+def _in_process(spec: Spec, sub: Submission, ctx: ModelContext | None, report: Report) -> Report:
+    from grader.inspection.checks import instantiate
+    from grader.quiz.checks import run_quiz_checks
+
+    results, notes, ctx = run_model_checks(spec, sub, ctx)
+    report.checks.extend(results)
+    report.notes.extend(notes)
+    if spec.quiz.get("enabled"):
+        built = ctx.model is not None
+        report.checks.extend(run_quiz_checks(spec, sub, (lambda: instantiate(spec, ctx.cls)) if built else None,
+                                             ctx.class_name, ctx.student_batch_size))
+    return report
+
+
 def check_submission(spec: Spec, path: str | Path, student: str | None = None) -> Report:
-    """Run every check of ``spec`` on the submission at ``path`` and return the report."""
-    import torch
+    """Run every check of ``spec`` on the submission at ``path`` in this process, and return the report.
 
-    from grader.inspection.checks import run_model_checks
-
+    Runs student code and trusts this process: the notebook's self-check and the fallback of the sandbox.
+    """
     torch.manual_seed(0)
     began = time.perf_counter()
     path = Path(path)
     report = Report(assignment=spec.name, student=student or path.stem)
     sub = load_submission(path)
     loaded = time.perf_counter()
-    report.notes.append(f"code: {', '.join(sub.relative(f) for f in sub.code_files) or 'none'}")
-    for skip in sub.skipped[:MAX_SKIP_NOTES]:
-        report.notes.append(f"not run: {skip.file} line {skip.line} ({skip.reason})"
-                            + (f": {skip.text}" if skip.text else ""))
-    if len(sub.skipped) > MAX_SKIP_NOTES:
-        report.notes.append(f"not run: {len(sub.skipped) - MAX_SKIP_NOTES} more top-level statements")
-    for error in sub.errors:
-        report.notes.append(f"error while loading {error.file} line {error.line}: {error.kind}: {error.message}")
-    results, notes, ctx = run_model_checks(spec, sub)
-    report.checks.extend(results)
-    report.notes.extend(notes)
-    if spec.quiz.get("enabled"):
-        from grader.quiz.checks import run_quiz_checks
-
-        report.checks.extend(run_quiz_checks(spec, sub, ctx.cls if ctx.model is not None else None,
-                                             ctx.student_batch_size))
+    report.notes.extend(load_notes(sub))
+    _in_process(spec, sub, None, report)
     report.timings = {"load_s": round(loaded - began, 3), "checks_s": round(time.perf_counter() - loaded, 3)}
     return report
+
+
+@dataclass
+class Observation:
+    """What the sandboxed child saw, as plain data: labels and texts for the feedback, and the exported model.
+
+    Nothing here is trusted for a grade: a failure it reports can only lower the student's own score, and
+    everything a pass rests on is computed by the judge from ``graph`` and the submitted files.
+    """
+
+    student: str
+    notes: list[str] = field(default_factory=list)
+    class_name: str = ""
+    class_file: str = ""
+    why: str = ""
+    call: str = ""
+    defined: list[str] = field(default_factory=list)
+    build_error: str = ""
+    errors: list[str] = field(default_factory=list)  # load errors with their tracebacks, for the 'class' check
+    graph: dict | None = None  # ExportedModel.header(); its weights travel beside the observation
+    takes_activation_arg: bool = True
+    variants: dict = field(default_factory=dict)  # repr(option) -> {"call", "error" or "graph", "shapes"}
+    timings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Observation:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _variants(spec: Spec, ctx: ModelContext) -> dict:
+    """Each activation option of the spec, built and exported (the judge runs them on meta tensors: no weights travel)."""
+    from grader.inspection.checks import _build, call_text, init_kwargs
+
+    out = {}
+    arg = spec.activations["arg"]
+    for option in spec.activations["options"]:
+        entry = {"call": call_text(ctx.cls, init_kwargs(spec, ctx.cls, **{arg: option}))}
+        built = _build(ctx.cls, ModelContext(ctx.sub, spec), **{arg: option})
+        if isinstance(built, str):
+            entry["error"] = built
+        else:
+            try:
+                exported = export_model(built, example_input(spec, 2), ctx.sub.student_files, {})
+                entry["graph"] = exported.header()
+            except ExportFailed as exc:
+                entry["export_failed"] = str(exc)
+        out[repr(option)] = entry
+    return out
+
+
+def observe_submission(spec: Spec, path: str | Path, student: str | None = None
+                       ) -> tuple[Observation | Report, bytes]:
+    """In the sandboxed child: load, build and export the student's model.
+
+    Returns (:class:`Observation`, the exported weights) for the judge, or, when a built model cannot be exported,
+    the in-process :class:`Report` flagged ``graded in-process: export failed (reason)`` and no weights.
+    """
+    torch.manual_seed(0)
+    began = time.perf_counter()
+    path = Path(path)
+    student = student or path.stem
+    sub = load_submission(path)
+    loaded = time.perf_counter()
+    obs = Observation(student, notes=load_notes(sub))
+    ctx = prepare(spec, sub)
+    obs.errors = ctx.load_errors
+    obs.class_name, obs.class_file, obs.why, obs.call = ctx.class_name, ctx.cls_file, ctx.why, ctx.call
+    obs.defined, obs.build_error = ctx.defined, ctx.build_error
+    obs.takes_activation_arg = ctx.takes_activation_arg
+    weights = b""
+    if ctx.model is not None:
+        try:
+            exported = export_model(ctx.model, example_input(spec, ctx.batch), sub.student_files, ctx.sites)
+        except ExportFailed as exc:
+            report = Report(assignment=spec.name, student=student, notes=list(obs.notes))
+            _in_process(spec, sub, ctx, report)
+            report.judged = f"in-process: export failed ({exc})"
+            report.timings = {"load_s": round(loaded - began, 3), "checks_s": round(time.perf_counter() - loaded, 3)}
+            return report, b""
+        obs.graph, weights = exported.header(), exported.weights
+        if spec.activations and ctx.takes_activation_arg:
+            obs.variants = _variants(spec, ctx)
+    obs.timings = {"load_s": round(loaded - began, 3), "observe_s": round(time.perf_counter() - loaded, 3)}
+    return obs, weights

@@ -39,6 +39,9 @@ class Report:
     isolation: list[str] = field(default_factory=list)  # sandbox limits that could not be applied here
     isolation_level: str = ""  # "full" (Linux namespaces), "process" (a plain child), "" (not sandboxed)
     sandbox_events: list[str] = field(default_factory=list)  # what the code tried: programs, network, writes
+    # Who computed the grade: "graph" (a clean process judged the exported model), "in-process: <why>" (the
+    # student's own process, flagged for the instructor), "" (not sandboxed: the notebook's self-check)
+    judged: str = ""
 
     @property
     def score(self) -> float:
@@ -59,7 +62,8 @@ class Report:
                 "max_score": self.max_score, "passed": self.passed,
                 "checks": [asdict(c) for c in self.checks], "notes": self.notes, "output": self.output,
                 "timings": self.timings, "fatal": self.fatal, "isolation": self.isolation,
-                "isolation_level": self.isolation_level, "sandbox_events": self.sandbox_events}
+                "isolation_level": self.isolation_level, "sandbox_events": self.sandbox_events,
+                "judged": self.judged}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Report":
@@ -67,7 +71,19 @@ class Report:
                    checks=[CheckResult(**c) for c in data.get("checks", [])], notes=data.get("notes", []),
                    output=data.get("output", ""), timings=data.get("timings", {}), fatal=data.get("fatal", ""),
                    isolation=data.get("isolation", []), isolation_level=data.get("isolation_level", ""),
-                   sandbox_events=data.get("sandbox_events", []))
+                   sandbox_events=data.get("sandbox_events", []), judged=data.get("judged", ""))
+
+
+def judged_text(report: Report) -> str:
+    """How the grade was computed, in words."""
+    if report.judged == "graph":
+        return "the exported graph, in a clean process"
+    return report.judged.replace("in-process", "in the student's own process", 1)
+
+
+def in_process_flag(report: Report) -> list[str]:
+    """The instructor's flag for a grade that rests on the student's own process, or nothing."""
+    return [f"graded {report.judged}"] if report.judged.startswith("in-process") else []
 
 
 def to_json(report: Report) -> str:
@@ -109,6 +125,8 @@ def render_text(report: Report, console=None) -> None:
     if report.isolation_level:
         gaps = f": {'; '.join(report.isolation)}" if report.isolation else ""
         console.print(f"\n[dim]isolation: {escape(report.isolation_level)}{escape(gaps)}[/dim]")
+    if report.judged:
+        console.print(f"[dim]judged: {escape(judged_text(report))}[/dim]")
     if report.timings.get("cached"):
         console.print("\n[dim](from the cache: this exact submission was checked before; --no-cache checks again)[/dim]")
     verdict = "[green]all required checks pass[/green]" if report.passed else "[red]some checks failed[/red]"

@@ -91,9 +91,9 @@ def test_hostile_class_completes_with_a_reason_per_student(hostile):
     assert "network connection to ('93.184.216.34', 80)" in book["network"]["flags"]
     assert "SystemExit" in book["sys_exit"]["reason"]
     assert book["os_exit"]["status"] == "error" and "without a result" in book["os_exit"]["reason"]
-    assert "Read-only file system" in book["writes_outside"]["reason"]
+    assert "No such file or directory" in book["writes_outside"]["reason"]  # absent from its view
     assert "wrote outside its folder" in book["writes_outside"]["flags"]
-    assert "Read-only file system" in book["writes_gradebook"]["reason"]
+    assert "No such file or directory" in book["writes_gradebook"]["reason"]
     assert book["corrupt"]["status"] == "error" and "not a usable zip" in book["corrupt"]["reason"]
     # os.system ran a shell, which could neither write the victim file nor create one.
     assert "os.system(touch" in book["os_system"]["flags"]

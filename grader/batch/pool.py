@@ -254,10 +254,14 @@ def _run_pool(spec: Spec, todo: list, store: Store, workers: int, limits, progre
             else:  # process-level jobs only: nothing to select on (Windows pipes are not selectable)
                 time.sleep(0.05)
             for ident, (job, entry, key, slot) in list(running.items()):
-                if not sandbox.poll(job):
+                fd, stage = job.read_fd, getattr(job, "stage", "")
+                over = sandbox.poll(job, spec, limits)
+                if fd >= 0 and (over or job.stage != stage):  # over, or the judge stage has its own pipe
+                    selector.unregister(fd)
+                if not over:
+                    if job.stage != stage and job.read_fd >= 0:
+                        selector.register(job.read_fd, selectors.EVENT_READ)
                     continue
-                if job.read_fd >= 0:
-                    selector.unregister(job.read_fd)
                 report = sandbox.finish(job, spec, limits)
                 store.put(entry.student, key, str(entry.path), report)
                 del running[ident]

@@ -51,8 +51,10 @@ class PortableJob:
     frame: bytes = b""
     timed_out: bool = False
     read_fd: int = -1  # no selectable descriptor: the pool polls this kind of job
+    source: Path | None = None
+    stage: str = "observe"  # the judge stage runs in this (clean) process, in finish()
 
-    def poll(self) -> bool:
+    def poll(self, spec=None, limits=None) -> bool:
         """Take the report if it arrived; True once the child is over (reported, died, or past its deadline)."""
         try:
             while not self.frame and self.conn.poll():
@@ -95,7 +97,7 @@ def start(spec: Spec, source: Path, student: str, limits) -> PortableJob:
     sys.stderr.flush()
     process.start()
     send.close()
-    return PortableJob(process, receive, capture, work, student, began + limits.wall_s, began)
+    return PortableJob(process, receive, capture, work, student, began + limits.wall_s, began, source=source)
 
 
 def finish(job: PortableJob, spec: Spec, limits) -> Report:
@@ -115,7 +117,15 @@ def finish(job: PortableJob, spec: Spec, limits) -> Report:
         return (f"the check process ended without a result (exit code {code}): your code calls sys.exit / "
                 "os._exit, or crashed the interpreter, or exceeded a resource limit.")
 
-    report = sandbox.conclude(spec, job.student, limits, job.frame, timed_out, output, job.began, exit_reason)
+    frames = None if timed_out else sandbox.split_frames(job.frame)
+    head = sandbox._head(frames)
+    if head is not None and head.get("kind") == "observation" and len(frames) == 2:
+        report = sandbox.judge_here(spec, job.source, job.student, head.get("data") or {}, frames[1], limits)
+        report = sandbox.observed_into(report, {"output": output, "isolation": head.get("isolation"),
+                                                "events": head.get("events")}, "process")
+        report.timings["wall_s"] = round(time.monotonic() - job.began, 3)
+    else:
+        report = sandbox.conclude(spec, job.student, limits, job.frame, timed_out, output, job.began, exit_reason)
     report.isolation_level = "process"
     report.isolation = list(dict.fromkeys(NOT_ISOLATED + report.isolation))
     return report
@@ -154,22 +164,15 @@ def child_main(spec: Spec, student: str, limits, run: str, capture: str, conn, r
         import torch
 
         torch.set_num_threads(max(1, limits.threads))
-        from grader.pipeline import check_submission
-
         me = os.getpid()
         events = sandbox._watch(run, reference_dirs)
-        try:
-            report = check_submission(spec, sandbox._unpack(run), student)
-        except sandbox.SubmissionError as exc:
-            report = sandbox._fatal_report(spec, student, str(exc))
+        kind, result, weights = sandbox.run_task(spec, student, run, ("observe",))
         if os.getpid() != me:
             os._exit(0)  # a copy the student's code forked: only the checker itself reports
-        report.isolation = missing
-        report.sandbox_events = list(dict.fromkeys(events))[:sandbox.MAX_EVENTS]
-        data = sandbox._frame(report)
+        data = sandbox.message(kind, result, missing, list(dict.fromkeys(events))[:sandbox.MAX_EVENTS], weights)
     except BaseException as exc:  # noqa: BLE001 - a report must reach the parent whatever the student did
-        data = sandbox._frame(sandbox._fatal_report(spec, student, f"internal error while checking: "
-                                                    f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        data = sandbox._report_message(sandbox._fatal_report(spec, student, f"internal error while checking: "
+                                                             f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
     try:
         sys.stdout.flush()
         sys.stderr.flush()

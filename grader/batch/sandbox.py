@@ -98,6 +98,9 @@ class Running:
     chunks: list = field(default_factory=list)
     status: int | None = None
     timed_out: bool = False
+    stage: str = "observe"  # then "judge": a second child, forked from this clean process, judges the graph
+    observed: dict = field(default_factory=dict)  # the observe stage's output, events and isolation notes
+    source: Path | None = None
 
 
 def _load_libc():
@@ -182,25 +185,115 @@ def _enter_namespaces(work: str, limits: Limits) -> tuple[str, list[str]]:
     try:
         _call(_LIBC.unshare(CLONE_NEWNS), "unshare(mount)")
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
-        points = sorted({line.split()[4] for line in open("/proc/self/mountinfo")}, key=len)
-        for point in points:
-            try:
-                _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-            except OSError as exc:
-                if point == "/":
-                    raise
-                missing.append(f"{point} stays writable ({exc})")
-        run = os.path.join(work, "run")
-        _mount("tmpfs", run, "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.disk_mb}m,mode=0700")
     except OSError as exc:
-        missing.append(f"no read-only file system view ({exc}): files the grader's user may write stay writable")
+        missing.append(f"no private file system view ({exc}): files the grader's user may read stay readable")
         return work, missing
+    run = os.path.join(work, "run")
     try:
-        shutil.copytree(os.path.join(work, "submission"), os.path.join(run, "submission"), symlinks=True)
+        _new_root(work, run, limits)
+    except OSError as exc:  # no root of its own: at least make every file system read-only
+        missing.append(f"the file system was not reduced to the job's own files ({exc}): other files stay "
+                       "readable")
+        try:
+            _read_only_everything(run, limits, missing)
+        except OSError as exc2:
+            missing.append(f"no read-only file system view ({exc2}): files the grader's user may write stay "
+                           "writable")
+            return work, missing
+        try:
+            shutil.copytree(os.path.join(work, "submission"), os.path.join(run, "submission"), symlinks=True)
+        except OSError:
+            raise SubmissionError(f"the submission does not fit the {limits.disk_mb} MB working folder of the "
+                                  "grader: hand in your code, best.pt and curves, not datasets.") from None
+    return run, missing
+
+
+def visible_paths() -> list[str]:
+    """What a job's file system shows besides its own folder: the system, the interpreter and its installed
+    packages, the grader, and the course's data folders, all read-only. Nothing else: not the submissions, not
+    the output folder, not the home folder, not other jobs' folders, not the reference solutions."""
+    import grader
+
+    wanted = ["/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc"]
+    prefixes = {p for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix) if p}
+    wanted += sorted(prefixes) + [os.path.realpath(p) for p in sorted(prefixes)]
+    wanted += [p for p in sys.path if p and ("site-packages" in p or "dist-packages" in p
+                                             or any(p.startswith(x + os.sep) for x in prefixes))]
+    wanted.append(os.path.dirname(os.path.abspath(grader.__file__)))
+    wanted.append(os.path.expanduser("~/.cache/grader"))  # the datasets' download folder, when there is one
+    wanted += [os.environ[k] for k in ("GRADER_DATA_DIR", "GRADER_CIFAR_DIR") if os.environ.get(k)]
+    blocked = [d.rstrip(os.sep) + os.sep for d in reference_locations()]
+    kept: list[str] = []
+    for path in sorted({os.path.abspath(p) for p in wanted if os.path.lexists(p)}, key=len):
+        if any(path == k or path.startswith(k.rstrip(os.sep) + os.sep) for k in kept):
+            continue  # already visible through a parent
+        if any((path + os.sep).startswith(b) or b.startswith(path + os.sep) for b in blocked) \
+                and not path.startswith(("/usr", "/lib", "/bin", "/etc", "/sbin")):
+            continue  # would show the reference solutions
+        kept.append(path)
+    return kept
+
+
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
+MNT_DETACH = 2
+
+
+def _new_root(work: str, run: str, limits: Limits) -> None:
+    """Make a tmpfs the job's whole file system: :func:`visible_paths` bound read-only, the devices a program
+    needs, an empty /tmp, and a copy of the submission in ``run`` (the same path as outside). Then pivot into it,
+    so nothing else exists for the job: absent, not merely read-only."""
+    if SYS_PIVOT_ROOT is None:
+        raise OSError(0, f"pivot_root is not known on {platform.machine()}")
+    root = os.path.join(work, "root")
+    os.makedirs(root, exist_ok=True)
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.disk_mb}m,mode=0755")
+    for path in visible_paths():
+        target = root + path
+        if os.path.islink(path):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.lexists(target):
+                os.symlink(os.readlink(path), target)
+            continue
+        if os.path.isdir(path):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "a").close()
+        _mount(path, target, None, MS_BIND | MS_REC)
+        _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+    for device in DEVICES:
+        if os.path.exists(device):
+            os.makedirs(root + "/dev", exist_ok=True)
+            open(root + device, "a").close()
+            _mount(device, root + device, None, MS_BIND)
+    for folder in ("/proc", "/tmp", "/dev/shm"):
+        os.makedirs(root + folder, exist_ok=True)
+    os.chmod(root + "/tmp", 0o1777)
+    try:
+        shutil.copytree(os.path.join(work, "submission"), root + os.path.join(run, "submission"), symlinks=True)
     except OSError:
         raise SubmissionError(f"the submission does not fit the {limits.disk_mb} MB working folder of the grader: "
                               "hand in your code, best.pt and curves, not datasets.") from None
-    return run, missing
+    old = os.path.join(root, ".old")
+    os.makedirs(old, exist_ok=True)
+    _call(_LIBC.syscall(SYS_PIVOT_ROOT, root.encode(), old.encode()), "pivot_root")
+    os.chdir("/")
+    _call(_LIBC.umount2(b"/.old", MNT_DETACH), "umount /.old")
+    os.rmdir("/.old")
+
+
+def _read_only_everything(run: str, limits: Limits, missing: list[str]) -> None:
+    """The fallback view: every file system remounted read-only, and a private tmpfs for the job in ``run``."""
+    points = sorted({line.split()[4] for line in open("/proc/self/mountinfo")}, key=len)
+    for point in points:
+        try:
+            _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        except OSError as exc:
+            if point == "/":
+                raise
+            missing.append(f"{point} stays writable ({exc})")
+    _mount("tmpfs", run, "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.disk_mb}m,mode=0700")
 
 
 def _drop_privileges() -> list[str]:
@@ -342,9 +435,58 @@ class SubmissionError(Exception):
     """The submission itself is unusable (corrupt zip...): the message is for the student."""
 
 
-def _frame(report: Report) -> bytes:
-    data = json.dumps(report.to_dict()).encode()
-    return struct.pack(">Q", len(data)) + data
+def _frame(payload: bytes) -> bytes:
+    return struct.pack(">Q", len(payload)) + payload
+
+
+def message(kind: str, data: dict, isolation: list[str] | None = None, events: list[str] | None = None,
+            weights: bytes = b"") -> bytes:
+    """What a child sends on its result channel: one JSON frame (``kind`` is "report" or "observation"), and for an
+    observation a second frame with the exported weights."""
+    head = json.dumps({"kind": kind, "data": data, "isolation": isolation or [], "events": events or []}).encode()
+    return _frame(head) + (_frame(weights) if kind == "observation" else b"")
+
+
+def _report_message(report: Report, isolation=None, events=None) -> bytes:
+    return message("report", report.to_dict(), isolation, events)
+
+
+def split_frames(data: bytes) -> list[bytes] | None:
+    """The frames of a result channel, or None when it does not hold whole frames."""
+    frames, at = [], 0
+    while at < len(data):
+        if len(data) - at < 8:
+            return None
+        size = struct.unpack(">Q", data[at:at + 8])[0]
+        if at + 8 + size > len(data):
+            return None
+        frames.append(data[at + 8:at + 8 + size])
+        at += 8 + size
+    return frames
+
+
+def run_task(spec: Spec, student: str, run: str, task: tuple) -> tuple[str, dict, bytes]:
+    """In a child: ``task`` on the copy of the submission in ``run``: (kind, data, weights).
+
+    ``("observe",)`` runs the student's code (:func:`grader.pipeline.observe_submission`): an observation and the
+    exported weights, or a report graded in-process. ``("judge", observation, weights)`` runs no student code:
+    the judge's report (:func:`grader.judge.judge.judge`).
+    """
+    try:
+        path = _unpack(run)
+        if task[0] == "judge":
+            from grader.judge.judge import judge
+            from grader.pipeline import Observation
+
+            return "report", judge(spec, path, Observation.from_dict(task[1]), task[2]).to_dict(), b""
+        from grader.pipeline import observe_submission
+
+        result, weights = observe_submission(spec, path, student)
+    except SubmissionError as exc:
+        return "report", _fatal_report(spec, student, str(exc)).to_dict(), b""
+    if isinstance(result, Report):
+        return "report", result.to_dict(), b""
+    return "observation", result.to_dict(), weights
 
 
 def _send(result_fd: int, data: bytes) -> None:
@@ -354,7 +496,7 @@ def _send(result_fd: int, data: bytes) -> None:
 
 
 def _supervisor(spec: Spec, student: str, limits: Limits, work: str, cgroup: Path | None,
-                result_fd: int, capture_fd: int) -> None:
+                result_fd: int, capture_fd: int, task: tuple) -> None:
     """First child: joins the cgroup, enters the namespaces, forks the checker (PID 1 of its namespace), waits."""
     try:
         if cgroup is not None:
@@ -368,13 +510,13 @@ def _supervisor(spec: Spec, student: str, limits: Limits, work: str, cgroup: Pat
         try:
             run, missing = _enter_namespaces(work, limits)
         except SubmissionError as exc:
-            _send(result_fd, _frame(_fatal_report(spec, student, str(exc))))
+            _send(result_fd, _report_message(_fatal_report(spec, student, str(exc))))
             os._exit(0)
         if cgroup is None:
             missing.append("no process-count limit (no pids cgroup here)")
         pid = os.fork()
         if pid == 0:
-            _checker(spec, student, limits, run, missing, result_fd)
+            _checker(spec, student, limits, run, missing, result_fd, task)
         _, status, usage = os.wait4(pid, 0)
         if os.WIFEXITED(status):
             os._exit(os.WEXITSTATUS(status))
@@ -384,13 +526,14 @@ def _supervisor(spec: Spec, student: str, limits: Limits, work: str, cgroup: Pat
         os._exit(128 + sig)
     except BaseException as exc:  # noqa: BLE001
         try:
-            _send(result_fd, _frame(_fatal_report(spec, student, f"the sandbox could not start: {exc}")))
+            _send(result_fd, _report_message(_fatal_report(spec, student, f"the sandbox could not start: {exc}")))
         finally:
             os._exit(3)
 
 
-def _checker(spec: Spec, student: str, limits: Limits, run: str, missing: list[str], result_fd: int) -> None:
-    """Second child: mounts its own /proc, drops privileges and limits, then runs the checks. Never returns."""
+def _checker(spec: Spec, student: str, limits: Limits, run: str, missing: list[str], result_fd: int,
+             task: tuple) -> None:
+    """Second child: mounts its own /proc, drops privileges and limits, then runs ``task``. Never returns."""
     try:
         try:
             _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -408,25 +551,16 @@ def _checker(spec: Spec, student: str, limits: Limits, run: str, missing: list[s
         torch.set_num_threads(max(1, limits.threads))
         me = os.getpid()
         events = _watch(run)
-        try:
-            path = _unpack(run)
-            from grader.pipeline import check_submission
-
-            report = check_submission(spec, path, student)
-        except SubmissionError as exc:
-            report = _fatal_report(spec, student, str(exc))
+        kind, result, weights = run_task(spec, student, run, task)
         if os.getpid() != me:
             os._exit(0)  # a copy the student's code forked: only the checker itself reports
-        report.isolation = missing
-        report.isolation_level = "full"
-        report.sandbox_events = list(dict.fromkeys(events))[:MAX_EVENTS]
         sys.stdout.flush()
         sys.stderr.flush()
-        data = _frame(report)
+        data = message(kind, result, missing, list(dict.fromkeys(events))[:MAX_EVENTS], weights)
     except BaseException as exc:  # noqa: BLE001 - a report must reach the parent whatever the student did
         try:
-            data = _frame(_fatal_report(spec, student, f"internal error while checking: {type(exc).__name__}: "
-                                                       f"{exc}\n{traceback.format_exc()}"))
+            data = _report_message(_fatal_report(spec, student, f"internal error while checking: "
+                                                 f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
         except BaseException:  # noqa: BLE001
             os._exit(3)
     try:
@@ -546,6 +680,13 @@ def start(spec: Spec, source: str | Path, student: str, limits: Limits, cgroup: 
         from grader.batch import portable
 
         return portable.start(spec, source, student, limits)
+    job = _fork_job(spec, source, student, limits, cgroup, ("observe",))
+    job.source = source
+    return job
+
+
+def _fork_job(spec: Spec, source: Path, student: str, limits: Limits, cgroup: Path | None, task: tuple) -> Running:
+    """Fork the supervisor of one child that runs ``task`` on a fresh copy of ``source``."""
     work = tempfile.mkdtemp(prefix=f"cnn-grader-{os.getpid()}-")
     os.mkdir(os.path.join(work, "run"))
     copy_submission(source, Path(work))
@@ -557,16 +698,64 @@ def start(spec: Spec, source: str | Path, student: str, limits: Limits, cgroup: 
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _supervisor(spec, student, limits, work, cgroup, write_fd, capture.fileno())
+        _supervisor(spec, student, limits, work, cgroup, write_fd, capture.fileno(), task)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
     return Running(pid, read_fd, capture, work, cgroup, student, began + limits.wall_s, began)
 
 
-def poll(job) -> bool:
-    """Read what the child sent so far and reap it; True once the job is over (finished or past its deadline)."""
+def poll(job, spec: Spec | None = None, limits: Limits | None = None) -> bool:
+    """Read what the child sent so far and reap it; True once the job is over (finished or past its deadline).
+
+    With ``spec`` and ``limits``, an observe stage that sent an exported model is followed by the judge stage
+    in the same job: a second child, forked from this process, judges it (``poll`` then says False).
+    """
     if not isinstance(job, Running):
-        return job.poll()
+        return job.poll(spec, limits)
+    over = _poll_child(job)
+    if over and job.stage == "observe" and spec is not None and not job.timed_out:
+        return not _start_judge(job, spec, limits)
+    return over
+
+
+def _start_judge(job: Running, spec: Spec, limits: Limits) -> bool:
+    """When the observe stage sent an observation: keep what it said and fork the judge; True if it was started."""
+    frames = split_frames(b"".join(job.chunks))
+    head = _head(frames)
+    if head is None or head.get("kind") != "observation" or len(frames) != 2:
+        return False
+    output = _collect(job)
+    job.observed = {"output": output, "isolation": head.get("isolation") or [], "events": head.get("events") or []}
+    judge = _fork_job(spec, job.source, job.student, limits, job.cgroup, ("judge", head.get("data") or {}, frames[1]))
+    for name in ("pid", "read_fd", "capture", "work", "deadline", "chunks", "status", "timed_out"):
+        setattr(job, name, getattr(judge, name))
+    job.stage = "judge"
+    return True
+
+
+def _head(frames: list[bytes] | None) -> dict | None:
+    if not frames:
+        return None
+    try:
+        head = json.loads(frames[0])
+    except ValueError:
+        return None
+    return head if isinstance(head, dict) else None
+
+
+def _collect(job: Running) -> str:
+    """Stop and reap a finished child, clean up after it, and return what it printed."""
+    stop(job)
+    _poll_child(job)
+    os.close(job.read_fd)
+    job.capture.seek(0)
+    output = job.capture.read(MAX_OUTPUT + 1).decode("utf-8", errors="replace")
+    job.capture.close()
+    shutil.rmtree(job.work, ignore_errors=True)
+    return output
+
+
+def _poll_child(job: Running) -> bool:
     while True:
         try:
             data = os.read(job.read_fd, 1 << 16)
@@ -617,19 +806,44 @@ def finish(job, spec: Spec, limits: Limits) -> Report:
 
         return portable.finish(job, spec, limits)
     timed_out = job.timed_out
-    stop(job)
-    poll(job)
-    os.close(job.read_fd)
-    job.capture.seek(0)
-    output = job.capture.read(MAX_OUTPUT + 1).decode("utf-8", errors="replace")
-    job.capture.close()
-    shutil.rmtree(job.work, ignore_errors=True)
+    output = _collect(job)
+    if job.stage == "judge":
+        report = conclude(spec, job.student, limits, b"".join(job.chunks), timed_out, "", job.began,
+                          lambda: "the judge " + _exit_reason(job.status, limits), judge_stage=True)
+        return observed_into(report, job.observed, "full")
     return conclude(spec, job.student, limits, b"".join(job.chunks), timed_out, output, job.began,
                     lambda: _exit_reason(job.status, limits))
 
 
+def judge_here(spec: Spec, source: Path, student: str, observation: dict, weights: bytes, limits: Limits) -> Report:
+    """Judge an observation in this process (which runs no student code) on a fresh copy of ``source``."""
+    began = time.monotonic()
+    work = tempfile.mkdtemp(prefix=f"cnn-grader-{os.getpid()}-")
+    try:
+        copy_submission(Path(source), Path(work))
+        kind, result, _ = run_task(spec, student, work, ("judge", observation, weights))
+        report = Report.from_dict(result)
+    except Exception as exc:  # noqa: BLE001 - the judge's own failure is an internal error, said as such
+        report = _fatal_report(spec, student, f"internal error while judging: {type(exc).__name__}: {exc}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report.judged = "graph" if not report.fatal else ""
+    report.timings["wall_s"] = round(time.monotonic() - began, 3)
+    return report
+
+
+def observed_into(report: Report, observed: dict, level: str) -> Report:
+    """The judge's report with what the observe stage printed, tried and could not isolate."""
+    output = observed.get("output", "")
+    report.output = output[:MAX_OUTPUT] + "\n... (output truncated)" if len(output) > MAX_OUTPUT else output
+    report.isolation = list(observed.get("isolation") or [])
+    report.sandbox_events = list(observed.get("events") or [])[:MAX_EVENTS]
+    report.isolation_level = level
+    return report
+
+
 def conclude(spec: Spec, student: str, limits: Limits, frame: bytes, timed_out: bool, output: str, began: float,
-             exit_reason) -> Report:
+             exit_reason, judge_stage: bool = False) -> Report:
     """The report of a finished job (either isolation level): the child's own, or a fatal one saying why not.
 
     ``frame`` is what the child sent on its result channel, ``output`` what it printed, ``exit_reason`` a
@@ -637,9 +851,12 @@ def conclude(spec: Spec, student: str, limits: Limits, frame: bytes, timed_out: 
     """
     if len(output) > MAX_OUTPUT:
         output = output[:MAX_OUTPUT] + "\n... (output truncated)"
-    report = None if timed_out else _parse_frame(frame, spec, student)
+    report = None if timed_out else _parse_frame(frame, spec, student, judge_stage)
     if report is None:
-        if timed_out:
+        if timed_out and judge_stage:
+            reason = (f"judging your exported model took over {limits.wall_s:g} s: a model this slow cannot be "
+                      "re-evaluated within the assignment's time limit.")
+        elif timed_out:
             reason = (f"your code did not finish within {limits.wall_s:g} s: look for an endless loop or work at "
                       "the top level of a module or in a class body (only definitions should run on import).")
         else:
@@ -651,16 +868,32 @@ def conclude(spec: Spec, student: str, limits: Limits, frame: bytes, timed_out: 
     return report
 
 
-def _parse_frame(data: bytes, spec: Spec, student: str) -> Report | None:
+def _parse_frame(data: bytes, spec: Spec, student: str, judge_stage: bool = False) -> Report | None:
+    """The report a child sent, None when it sent nothing, a fatal report when the channel was tampered with.
+
+    A report that did not come from the judge stage was computed in the student's own process: unless it is a
+    fatal one (nothing to forge), it is marked ``judged = "in-process: ..."``, whatever the child wrote there.
+    """
     if not data:
         return None
-    if len(data) < 8 or len(data) != 8 + struct.unpack(">Q", data[:8])[0]:
+    frames = split_frames(data)
+    head = _head(frames)
+    if head is None or len(frames) != 1 or head.get("kind") != "report" or not isinstance(head.get("data"), dict):
         return _fatal_report(spec, student, "the result channel was tampered with (it carried more or less than "
                              "one report): your code wrote to the grader's own pipe.")
     try:
-        return Report.from_dict(json.loads(data[8:]))
+        report = Report.from_dict(head["data"])
     except (ValueError, KeyError, TypeError):
         return _fatal_report(spec, student, "the result channel carried an unreadable report.")
+    report.isolation = list(head.get("isolation") or [])
+    report.sandbox_events = list(head.get("events") or [])[:MAX_EVENTS]
+    if judge_stage:
+        report.judged = "graph"
+    elif report.fatal and report.score == 0:
+        report.judged = ""
+    elif not report.judged.startswith("in-process"):
+        report.judged = "in-process: the sandbox sent a finished report instead of the model"
+    return report
 
 
 def _exit_reason(status: int | None, limits: Limits) -> str:
@@ -702,7 +935,7 @@ def check_in_child(spec: Spec, path: str | Path, student: str | None = None, tim
         return report
     if limits.isolation == "process":
         job = start(spec, path, student, limits)
-        while not poll(job):
+        while not poll(job, spec, limits):
             time.sleep(0.02)
         return finish(job, spec, limits)
     prepare_parent()
@@ -710,7 +943,7 @@ def check_in_child(spec: Spec, path: str | Path, student: str | None = None, tim
     cgroup = make_cgroup(0, limits)
     try:
         job = start(spec, path, student, limits, cgroup)
-        while not poll(job):
+        while not poll(job, spec, limits):
             time.sleep(0.02)
         return finish(job, spec, limits)
     finally:
@@ -722,8 +955,10 @@ def prepare_parent() -> None:
     import torch  # noqa: F401
 
     import grader.inspection.checks  # noqa: F401
+    import grader.judge.judge  # noqa: F401
     import grader.quiz.checks  # noqa: F401
     import grader.pipeline  # noqa: F401
+    import torch.export._trace  # noqa: F401 - imports torch._dynamo (about 2 s): once, not in every child
     from grader.data.mnist import DataError, load_mnist
 
     try:

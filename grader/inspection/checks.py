@@ -6,7 +6,7 @@ Check names in a report lead straight here: ``class``, ``shapes``, ``params``, `
 from __future__ import annotations
 
 import inspect
-
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -49,6 +49,26 @@ class ModelContext:
     output: torch.Tensor | None = None
     forward_error: str = ""
     notes: list[str] = field(default_factory=list)
+    class_name: str = ""
+    call: str = ""  # how the class was built: "VGG(model_code='VGG16')"
+    defined: list[str] = field(default_factory=list)  # every nn.Module class the student's code defines
+    # record(x) -> (records, output, exception, layer in flight): the live model's recorder, or the judge's graph
+    record: Callable | None = None
+    # variant(option) -> (call text, a recorder or the text of why it could not be built), for 'activations'
+    variant: Callable | None = None
+    takes_activation_arg: bool = True
+    batch_finding: object = None  # an export that fixed the batch size (grader.inspection.export.BatchFinding)
+    load_errors: list[str] = field(default_factory=list)  # errors while loading the code, with their tracebacks
+
+
+class LiveModel:
+    """The student's built model in this process, recorded with hooks (:func:`record_forward`)."""
+
+    def __init__(self, model: nn.Module, student_files: set[str], sites: dict):
+        self.model, self.student_files, self.sites = model, student_files, sites
+
+    def record(self, x: torch.Tensor):
+        return record_forward(self.model, x, self.student_files, self.sites)
 
 
 def example_input(spec: Spec, batch: int) -> torch.Tensor:
@@ -149,21 +169,48 @@ def prepare(spec: Spec, sub: Submission) -> ModelContext:
     # and the batch check alone judges a hard-coded batch size.
     ctx.batch = batch_size or DEFAULT_RECORD_BATCH
     ctx.student_batch_size = batch_size
+    ctx.defined = [name for name, _, _ in student_classes(sub)]
+    ctx.load_errors = [f"\n{e.file} line {e.line}: {e.kind}: {e.message}\n{e.traceback}".rstrip() for e in sub.errors]
     pick_class(spec, ctx)
     if ctx.cls is None:
         return ctx
+    ctx.class_name = ctx.cls.__name__
+    ctx.call = call_text(ctx.cls, init_kwargs(spec, ctx.cls))
     ctx.cls_file = sub.class_sites.get((ctx.cls.__module__, ctx.cls.__name__), "")
+    if spec.activations:
+        ctx.takes_activation_arg = _takes(ctx.cls, spec.activations["arg"])
+        ctx.variant = lambda option: _live_variant(spec, ctx, option)
     built = _build(ctx.cls, ctx)
     if isinstance(built, str):
         ctx.build_error = built
         return ctx
     ctx.model = built
-    records, output, exc, in_flight = record_forward(built, example_input(spec, ctx.batch), sub.student_files, ctx.sites)
+    ctx.record = LiveModel(built, sub.student_files, ctx.sites).record
+    records, output, exc, in_flight = ctx.record(example_input(spec, ctx.batch))
     ctx.records, ctx.output = records, output
     if exc is not None:
         text, _, _ = student_traceback(exc, sub.student_files)
         ctx.forward_error = feedback.crash_text(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
     return ctx
+
+
+def _takes(cls: type, arg: str) -> bool:
+    """Whether ``cls.__init__`` accepts ``arg`` by name (or any keyword)."""
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return True
+    return not params or arg in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _live_variant(spec: Spec, ctx: ModelContext, option):
+    """(call text, recorder or error text) of the student's class built with activation ``option``."""
+    arg = spec.activations["arg"]
+    call = call_text(ctx.cls, init_kwargs(spec, ctx.cls, **{arg: option}))
+    built = _build(ctx.cls, ModelContext(ctx.sub, spec), **{arg: option})
+    if isinstance(built, str):
+        return call, built
+    return call, LiveModel(built, ctx.sub.student_files, {}).record
 
 
 def _result(spec: Spec, name: str, status: str, message: str, fraction: float | None = None, details=None):
@@ -179,8 +226,8 @@ def _no_model(spec: Spec, name: str, ctx: ModelContext) -> CheckResult:
 @check("class")
 def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
     """The model class is found and constructible with no arguments."""
-    if ctx.cls is None:
-        defined = [n for n, _, _ in student_classes(ctx.sub)]
+    if not ctx.class_name:
+        defined = ctx.defined
         lines = [f"No model class found. The assignment expects a class named {' or '.join(spec.classes)} "
                  f"(an nn.Module taking (B, {', '.join(map(str, spec.input_shape))}))."]
         if defined:
@@ -188,15 +235,14 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
                          f"returns (B, {spec.num_classes}).")
         if not ctx.sub.code_files:
             lines.append("The submission holds no .py or .ipynb file.")
-        for error in ctx.sub.errors:
-            lines.append(f"\n{error.file} line {error.line}: {error.kind}: {error.message}\n{error.traceback}".rstrip())
+        lines.extend(ctx.load_errors)
         return _result(spec, "class", "fail", "\n".join(lines))
     place = feedback.where(ctx.cls_file)
     if ctx.build_error:
         status = "fail"
-        return _result(spec, "class", status, f"Found {ctx.cls.__name__} ({place}), but "
-                       f"{call_text(ctx.cls, init_kwargs(spec, ctx.cls))} failed:\n{ctx.build_error}")
-    return _result(spec, "class", "pass", f"Using {ctx.cls.__name__} ({place}): {ctx.why}.")
+        return _result(spec, "class", status, f"Found {ctx.class_name} ({place}), but "
+                       f"{ctx.call} failed:\n{ctx.build_error}")
+    return _result(spec, "class", "pass", f"Using {ctx.class_name} ({place}): {ctx.why}.")
 
 
 def _row_status(spec: Spec, ctx: ModelContext):
@@ -330,7 +376,7 @@ def check_batch(spec: Spec, ctx: ModelContext) -> CheckResult:
     problems = []
     for batch in spec.batch_sizes:
         x = torch.zeros((batch, *spec.input_shape))
-        records, out, exc, in_flight = record_forward(ctx.model, x, ctx.sub.student_files, ctx.sites)
+        records, out, exc, in_flight = ctx.record(x)
         shape = list(out.shape) if isinstance(out, torch.Tensor) else None
         if exc is None and shape == [batch, spec.num_classes]:
             continue
@@ -348,6 +394,13 @@ def check_batch(spec: Spec, ctx: ModelContext) -> CheckResult:
         else:
             problems.append(f"With a batch of {batch} images your forward returns {shape}, expected "
                             f"[{batch}, {spec.num_classes}].")
+    finding = ctx.batch_finding
+    if finding is not None and not problems:
+        place = feedback.where(finding.source)
+        problems.append(f"Your forward only works for a batch of {ctx.batch} images"
+                        + (f" ({place})" if place else "") + f": {finding.reason}. Keep the batch dimension "
+                        "free: x.view(x.size(0), -1) or torch.flatten(x, 1), never a fixed number or a global "
+                        "batch_size.")
     if problems:
         return _result(spec, "batch", "fail", "\n".join(problems))
     sizes = ", ".join(map(str, spec.batch_sizes))
@@ -405,44 +458,43 @@ def check_activations(spec: Spec, ctx: ModelContext) -> CheckResult:
     if ctx.model is None:
         return _no_model(spec, "activations", ctx)
     arg, options = spec.activations["arg"], spec.activations["options"]
-    try:
-        params = inspect.signature(ctx.cls.__init__).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if params and arg not in params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return _result(spec, "activations", "fail", f"{ctx.cls.__name__}.__init__ takes no '{arg}' argument: the "
+    if not ctx.takes_activation_arg:
+        return _result(spec, "activations", "fail", f"{ctx.class_name}.__init__ takes no '{arg}' argument: the "
                        f"assignment builds it with {arg} = {' / '.join(map(repr, options))}.")
     problems, fine = [], []
     probe = example_input(spec, 2)
     for option in options:
-        kwargs = init_kwargs(spec, ctx.cls, **{arg: option})
-        built = _build(ctx.cls, ModelContext(ctx.sub, spec), **{arg: option})
+        call, built = ctx.variant(option)
         if isinstance(built, str):
-            problems.append(f"{call_text(ctx.cls, kwargs)} failed:\n{built}")
+            problems.append(f"{call} failed:\n{built}")
             continue
-        records, output, exc, in_flight = record_forward(built, probe, ctx.sub.student_files, {})
+        records, output, exc, in_flight = built(probe)
         if exc is not None:
             text, _, _ = student_traceback(exc, ctx.sub.student_files)
-            problems.append(f"{call_text(ctx.cls, kwargs)}: forward() failed:\n"
+            problems.append(f"{call}: forward() failed:\n"
                             + feedback.crash_text(exc, text, in_flight, records, 2, ctx.sub.skipped_names))
         elif not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, spec.num_classes):
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-            problems.append(f"{call_text(ctx.cls, kwargs)} returns {shape}, not (2, {spec.num_classes}).")
+            problems.append(f"{call} returns {shape}, not (2, {spec.num_classes}).")
         else:
             fine.append(repr(option))
     if problems:
         return _result(spec, "activations", "fail", "\n\n".join(problems)
                        + (f"\n\n{arg} = {', '.join(fine)} work." if fine else ""),
                        fraction=len(fine) / len(options))
-    return _result(spec, "activations", "pass", f"{ctx.cls.__name__} builds and runs with {arg} = "
+    return _result(spec, "activations", "pass", f"{ctx.class_name} builds and runs with {arg} = "
                    f"{', '.join(fine)}.")
 
 
-def run_model_checks(spec: Spec, sub: Submission) -> tuple[list[CheckResult], list[str], ModelContext]:
-    """Every registered model check, in order, notes on what was inspected, and the shared context."""
-    ctx = prepare(spec, sub)
+def run_model_checks(spec: Spec, sub: Submission, ctx: ModelContext | None = None
+                     ) -> tuple[list[CheckResult], list[str], ModelContext]:
+    """Every registered model check, in order, notes on what was inspected, and the shared context.
+
+    ``ctx`` is built by :func:`prepare` (the live model, in this process) unless given (the judge's graph).
+    """
+    ctx = ctx if ctx is not None else prepare(spec, sub)
     results = [CHECKS[name](spec, ctx) for name in spec.model_checks()]
     notes = []
-    if ctx.cls is not None:
-        notes.append(f"model class: {ctx.cls.__name__} ({ctx.cls_file.replace(':', ' line ')})")
+    if ctx.class_name:
+        notes.append(f"model class: {ctx.class_name} ({ctx.cls_file.replace(':', ' line ')})")
     return results, notes, ctx

@@ -186,7 +186,7 @@ def code_units(path: Path, display: str) -> list[CodeUnit]:
     return units
 
 
-def _register_source(filename: str, source: str) -> None:
+def register_source(filename: str, source: str) -> None:
     # So tracebacks and the feedback can quote the student's line, also for notebook cells.
     lines = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines, filename)
@@ -221,7 +221,7 @@ class _Runner:
         for line in magic_lines:
             self.sub.skipped.append(Skipped(unit.filename, line, "shell command or IPython magic",
                                             unit.source.splitlines()[line - 1].strip()))
-        _register_source(unit.filename, unit.source)
+        register_source(unit.filename, unit.source)
         self.sub.student_files.add(unit.filename)
         try:
             tree = ast.parse(source, filename=unit.filename)

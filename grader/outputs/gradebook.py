@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from grader.report import Report
+from grader.report import Report, in_process_flag
 from grader.spec import QUIZ_CHECKS, Spec
 
 
@@ -45,6 +45,19 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def spreadsheet_safe(cell) -> str:
+    """``cell`` as text a spreadsheet will not run: one that starts like a formula (=, +, -, @, tab, carriage
+    return) gets a leading apostrophe, as OWASP's CSV-injection advice says. Numbers stay numbers."""
+    text = str(cell)
+    if text.startswith(FORMULA_STARTS) and not NUMBER.match(text):
+        return "'" + text
+    return text
+
+
 def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[str]]) -> str:
     """One row per student: id, name, score, max score, one column per check (its score), status, flags."""
     names = check_names(spec)
@@ -62,7 +75,7 @@ def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flag
                      "; ".join(flags.get(entry.student, []) + _own_flags(report))])
     for student, name in missing:
         rows.append([student, name, "0", f"{max_total:g}", *["" for _ in names], "missing", "no submission", ""])
-    writer.writerows(sorted(rows, key=lambda r: r[0]))
+    writer.writerows([[spreadsheet_safe(cell) for cell in row] for row in sorted(rows, key=lambda r: r[0])])
     return buffer.getvalue()
 
 
@@ -83,7 +96,7 @@ def reason_of(report: Report | None) -> str:
 def _own_flags(report: Report | None) -> list[str]:
     if report is None:
         return []
-    return [f"sandbox: {event}" for event in report.sandbox_events]
+    return in_process_flag(report) + [f"sandbox: {event}" for event in report.sandbox_events]
 
 
 def feedback_markdown(report: Report) -> str:

@@ -159,10 +159,14 @@ def _loss_variants(losses: torch.Tensor, raw: torch.Tensor | None = None) -> dic
     return variants
 
 
-def run_quiz_checks(spec: Spec, sub, model_cls, batch_size: int | None = None) -> list[CheckResult]:
-    """The quiz checks for a submission whose model class is ``model_cls`` (None when it could not be built).
+def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
+                    batch_size: int | None = None) -> list[CheckResult]:
+    """The quiz checks for a submission whose model ``make_model()`` builds afresh (None when it could not be built).
 
-    ``batch_size`` is the training batch size read from the student's code (None when it defines none).
+    ``make_model`` builds the student's class in this process, or the judge's graph of it
+    (:class:`grader.judge.graph.GraphModel`); ``class_name`` names it in the feedback. best.pt and the curves are
+    read from ``sub``'s files. ``batch_size`` is the training batch size read from the student's code (None when it
+    defines none).
     """
     quiz = spec.quiz
     results: list[CheckResult] = []
@@ -195,22 +199,20 @@ def run_quiz_checks(spec: Spec, sub, model_cls, batch_size: int | None = None) -
             results.append(_result(spec, "checkpoint", "fail", str(exc)))
     if ckpt is not None:
         ckpt_details = {"file": sub.relative(ckpt.path), "sha256": _sha256(ckpt.path)}
-        if model_cls is None:
+        if make_model is None:
             results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built.",
                                    details=ckpt_details))
         else:
-            from grader.inspection.checks import instantiate
-
-            model = instantiate(spec, model_cls)
+            model = make_model()
             problems = _state_problems(model, ckpt.state_dict)
             if problems:
                 results.append(_result(spec, "checkpoint", "fail", f"{ckpt.path.name} ({ckpt.layout}) does not fit "
-                                       f"{model_cls.__name__}:\n" + "\n".join(problems), details=ckpt_details))
+                                       f"{class_name}:\n" + "\n".join(problems), details=ckpt_details))
                 model = None
             else:
                 model.load_state_dict(ckpt.state_dict, strict=True)
                 results.append(_result(spec, "checkpoint", "pass", f"{ckpt.path.name} loads safely ({ckpt.layout}) "
-                                       f"and strictly into {model_cls.__name__}; every tensor is finite.",
+                                       f"and strictly into {class_name}; every tensor is finite.",
                                        details=ckpt_details))
     results.append(_optimizer_check(spec, ckpt, model, batch_size))
     results.append(_epoch_check(spec, ckpt, usable_curves))

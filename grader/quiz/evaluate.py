@@ -19,8 +19,9 @@ VAL_BATCH_SIZE = 64  # the fastest evaluation batch for these models on a 2-core
 
 
 def has_conv(model: nn.Module) -> bool:
-    """True when the model contains a 2-D convolution (then channels_last pays off)."""
-    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+    """True when the model contains a 2-D convolution (then channels_last pays off): an ``nn.Conv2d``, or a
+    convolution in the graph of a judged model (``has_convolutions``)."""
+    return bool(getattr(model, "has_convolutions", False)) or any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
 def channels_last_works(model: nn.Module, sample: torch.Tensor) -> bool:

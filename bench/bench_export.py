@@ -1,0 +1,76 @@
+"""How many submissions take the export path (judged in a clean process) rather than the in-process fallback.
+
+Runs the sandbox's observe stage (load, build, torch.export) on every submission of the test corpus, the demo
+class and each assignment's reference solution (what a filled-in starter holds), each in a fresh interpreter, and
+prints the share exported. A model whose forward raises cannot be exported by any means; those are listed apart,
+and the goal (at least 95%) is over the models whose forward runs.
+
+    python bench/bench_export.py
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = r'''
+import json, sys
+from grader.spec import load_spec
+from grader.pipeline import observe_submission
+from grader.report import Report
+result, _ = observe_submission(load_spec(sys.argv[1]), sys.argv[2])
+if isinstance(result, Report):
+    print(json.dumps({"path": "in-process", "why": result.judged}))
+else:
+    print(json.dumps({"path": "export" if result.graph else "no model", "why": result.build_error[:80]}))
+'''
+CORPUS_NAMES = {"simplecnn": "simple-cnn", "cnn5x5": "cnn-5x5", "lenet": "lenet-320", "vgglike": "vgg-like"}
+
+
+def submissions() -> list[tuple[str, str, Path]]:
+    """(group, assignment, path) of everything measured."""
+    items = []
+    for path in sorted((ROOT / "tests" / "corpus").iterdir()):
+        if "infinite_loop" in path.name:
+            continue  # never gets as far as building a model
+        suffix = path.stem.rsplit("_", 1)[-1]
+        items.append(("corpus", CORPUS_NAMES.get(suffix, suffix), path))
+    for path in sorted((ROOT / "examples" / "demo-class").iterdir()):
+        items.append(("demo class", "mycnn", path))
+    sys.path.insert(0, str(ROOT))
+    from grader.spec import assignments_root, load_spec
+
+    for folder in sorted(p for p in assignments_root().iterdir() if (p / "spec.toml").exists()):
+        spec = load_spec(folder.name)
+        module = "cifar" if folder.name.startswith("cifar-") else (spec.reference or "").replace("-", "_")
+        source = ROOT / "reference" / f"{module}.py"
+        if source.exists():
+            items.append(("filled-in starter", folder.name, source))
+    return items
+
+
+def main() -> None:
+    counts: dict[str, int] = {}
+    raised = []
+    for group, assignment, path in submissions():
+        out = subprocess.run([sys.executable, "-c", PROBE, assignment, str(path)], capture_output=True, text=True,
+                             timeout=600, cwd=ROOT)
+        line = next((ln for ln in out.stdout.splitlines()[::-1] if ln.startswith("{")), "")
+        result = json.loads(line) if line else {"path": "error", "why": out.stderr.strip().splitlines()[-1:]}
+        counts[result["path"]] = counts.get(result["path"], 0) + 1
+        print(f"{group:18} {assignment:14} {path.name:34} {result['path']:10} {str(result['why'])[:90]}")
+        if result["path"] == "in-process" and "RuntimeError" in str(result["why"]):
+            raised.append(path.name)
+    built = counts.get("export", 0) + counts.get("in-process", 0)
+    running = built - len(raised)
+    print(f"\nexported: {counts.get('export', 0)} of {built} built models "
+          f"({100 * counts.get('export', 0) / max(built, 1):.0f}%); of the {running} whose forward runs: "
+          f"{100 * counts.get('export', 0) / max(running, 1):.0f}% (goal 95%)")
+    print(f"forwards that raise (graded in-process, flagged): {', '.join(raised) or 'none'}")
+    print(f"no model to export (no class, or it does not build): {counts.get('no model', 0)}")
+
+
+if __name__ == "__main__":
+    main()

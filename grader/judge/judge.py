@@ -1,0 +1,118 @@
+"""Judge one submission from its :class:`~grader.pipeline.Observation`, in a process that runs no student Python.
+
+The model checks run on :class:`~grader.judge.graph.GraphModel` (shapes propagated here, parameters counted from
+the weights, the odd batch sizes and the output convention run here); the quiz reads best.pt and the curves from
+the submitted files and re-evaluates best.pt through the same graph. Student source files are only read, to quote
+their lines in the feedback.
+"""
+from __future__ import annotations
+
+import ast
+import time
+from pathlib import Path
+
+import torch
+
+from grader.inspection.checks import DEFAULT_RECORD_BATCH, ModelContext, example_input, run_model_checks
+from grader.inspection.export import BatchFinding
+from grader.inspection.load import Submission, code_units, discover, register_source
+from grader.judge.graph import GraphError, load_graph, meta_graph
+from grader.pipeline import Observation
+from grader.report import Report
+from grader.spec import Spec
+
+BATCH_NAMES = ("batch_size", "BATCH_SIZE")
+
+
+def read_submission(path: str | Path) -> Submission:
+    """The submission's files, with the student's source registered for quoting: nothing is executed."""
+    sub = discover(path)
+    for file in sub.code_files:
+        try:
+            units = code_units(file, sub.relative(file))
+        except Exception:  # noqa: BLE001 - an unreadable notebook: the child's notes already say so
+            continue
+        for unit in units:
+            register_source(unit.filename, unit.source)
+            sub.student_files.add(unit.filename)
+    return sub
+
+
+def static_batch_size(sub: Submission) -> int | None:
+    """The training batch size the student's code sets at its top level (``batch_size = 64``), read, not run."""
+    found = None
+    for file in sub.code_files:
+        try:
+            units = code_units(file, sub.relative(file))
+        except Exception:  # noqa: BLE001
+            continue
+        for unit in units:
+            try:
+                tree = ast.parse(unit.source)
+            except SyntaxError:
+                continue
+            for stmt in tree.body:
+                if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant):
+                    value = stmt.value.value
+                    if any(isinstance(t, ast.Name) and t.id in BATCH_NAMES for t in stmt.targets) \
+                            and isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024:
+                        found = value
+    return found
+
+
+def _variant(spec: Spec, obs: Observation, option):
+    entry = obs.variants.get(repr(option)) or {}
+    call = str(entry.get("call") or f"{obs.class_name}({spec.activations['arg']}={option!r})")
+    if "error" in entry:
+        return call, str(entry["error"])
+    if "export_failed" in entry or "graph" not in entry:
+        return call, f"it could not be exported for judging ({entry.get('export_failed', 'nothing was sent')})"
+    try:
+        graph = meta_graph(entry["graph"])
+    except GraphError as exc:
+        return call, f"the grader could not read its graph ({exc})"
+    return call, lambda x: graph.record(x.to("meta"))
+
+
+def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Report:
+    """The report of the submission at ``path`` from the child's observation ``obs`` and exported ``weights``."""
+    torch.manual_seed(0)
+    began = time.perf_counter()
+    sub = read_submission(path)
+    report = Report(assignment=spec.name, student=obs.student, notes=list(obs.notes), judged="graph")
+    batch_size = static_batch_size(sub)
+    ctx = ModelContext(sub, spec, class_name=obs.class_name, cls_file=obs.class_file, why=obs.why, call=obs.call,
+                       defined=list(obs.defined), build_error=obs.build_error,
+                       takes_activation_arg=obs.takes_activation_arg, student_batch_size=batch_size,
+                       batch=batch_size or DEFAULT_RECORD_BATCH)
+    ctx.load_errors = list(obs.errors)
+    graph = None
+    if obs.graph is not None:
+        try:
+            graph = load_graph(obs.graph, weights)
+        except GraphError as exc:
+            ctx.build_error = f"the grader could not read the exported model: {exc}"
+    if graph is not None:
+        if not graph.batch_dynamic:
+            ctx.batch = graph.example_batch
+            finding = obs.graph.get("batch_finding") or {}
+            ctx.batch_finding = BatchFinding(str(finding.get("reason", "")), str(finding.get("source", "")))
+        ctx.model = graph
+        ctx.record = graph.record
+        ctx.records, ctx.output, exc, in_flight = graph.record(example_input(spec, ctx.batch))
+        if exc is not None:
+            from grader.inspection import messages
+
+            ctx.forward_error = messages.crash_text(exc, "", in_flight, ctx.records, ctx.batch, {})
+    if spec.activations:
+        ctx.variant = lambda option: _variant(spec, obs, option)
+    results, notes, ctx = run_model_checks(spec, sub, ctx)
+    report.checks.extend(results)
+    report.notes.extend(notes)
+    if spec.quiz.get("enabled"):
+        from grader.quiz.checks import run_quiz_checks
+
+        make = (lambda: load_graph(obs.graph, weights)) if graph is not None else None
+        report.checks.extend(run_quiz_checks(spec, sub, make, obs.class_name, batch_size))
+    report.timings = {**obs.timings, "judge_s": round(time.perf_counter() - began, 3)}
+    return report
