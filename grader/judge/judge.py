@@ -15,7 +15,7 @@ import torch
 
 from grader.inspection.checks import DEFAULT_RECORD_BATCH, ModelContext, example_input, run_model_checks
 from grader.inspection.export import BatchFinding
-from grader.inspection.load import Submission, code_units, discover, register_source
+from grader.inspection.load import CodeUnit, Submission, code_units, discover, register_source
 from grader.judge.graph import GraphError, load_graph, meta_graph
 from grader.pipeline import Observation
 from grader.report import Report
@@ -24,39 +24,34 @@ from grader.spec import Spec
 BATCH_NAMES = ("batch_size", "BATCH_SIZE")
 
 
-def read_submission(path: str | Path) -> Submission:
-    """The submission's files, with the student's source registered for quoting: nothing is executed."""
-    sub = discover(path)
+def read_submission(path: str | Path) -> tuple[Submission, list[CodeUnit]]:
+    """The submission's files and code units, the student's source registered for quoting: nothing is executed."""
+    sub, units = discover(path), []
     for file in sub.code_files:
         try:
-            units = code_units(file, sub.relative(file))
+            units += code_units(file, sub.relative(file))
         except Exception:  # noqa: BLE001 - an unreadable notebook: the child's notes already say so
             continue
-        for unit in units:
-            register_source(unit.filename, unit.source)
-            sub.student_files.add(unit.filename)
-    return sub
+    for unit in units:
+        register_source(unit.filename, unit.source)
+        sub.student_files.add(unit.filename)
+    return sub, units
 
 
-def static_batch_size(sub: Submission) -> int | None:
+def static_batch_size(units: list[CodeUnit]) -> int | None:
     """The training batch size the student's code sets at its top level (``batch_size = 64``), read, not run."""
     found = None
-    for file in sub.code_files:
+    for unit in units:
         try:
-            units = code_units(file, sub.relative(file))
-        except Exception:  # noqa: BLE001
+            tree = ast.parse(unit.source)
+        except SyntaxError:
             continue
-        for unit in units:
-            try:
-                tree = ast.parse(unit.source)
-            except SyntaxError:
-                continue
-            for stmt in tree.body:
-                if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant):
-                    value = stmt.value.value
-                    if any(isinstance(t, ast.Name) and t.id in BATCH_NAMES for t in stmt.targets) \
-                            and isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024:
-                        found = value
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant):
+                value = stmt.value.value
+                if any(isinstance(t, ast.Name) and t.id in BATCH_NAMES for t in stmt.targets) \
+                        and isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024:
+                    found = value
     return found
 
 
@@ -78,9 +73,9 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
     """The report of the submission at ``path`` from the child's observation ``obs`` and exported ``weights``."""
     torch.manual_seed(0)
     began = time.perf_counter()
-    sub = read_submission(path)
+    sub, units = read_submission(path)
     report = Report(assignment=spec.name, student=obs.student, notes=list(obs.notes), judged="graph")
-    batch_size = static_batch_size(sub)
+    batch_size = static_batch_size(units)
     ctx = ModelContext(sub, spec, class_name=obs.class_name, cls_file=obs.class_file, why=obs.why, call=obs.call,
                        defined=list(obs.defined), build_error=obs.build_error,
                        takes_activation_arg=obs.takes_activation_arg, student_batch_size=batch_size,
