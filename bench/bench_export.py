@@ -16,11 +16,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = r'''
-import json, sys
+import json, sys, tempfile
+from pathlib import Path
+from grader.batch.sandbox import _unpack, copy_submission
 from grader.spec import load_spec
 from grader.pipeline import observe_submission
 from grader.report import Report
-result, _ = observe_submission(load_spec(sys.argv[1]), sys.argv[2])
+run = tempfile.mkdtemp()
+copy_submission(Path(sys.argv[2]), Path(run))  # as the sandbox does: a zip is unpacked in the copy
+result, _ = observe_submission(load_spec(sys.argv[1]), _unpack(run))
 if isinstance(result, Report):
     print(json.dumps({"path": "in-process", "why": result.judged}))
 else:
@@ -37,7 +41,10 @@ def submissions() -> list[tuple[str, str, Path]]:
             continue  # never gets as far as building a model
         suffix = path.stem.rsplit("_", 1)[-1]
         items.append(("corpus", CORPUS_NAMES.get(suffix, suffix), path))
-    for path in sorted((ROOT / "examples" / "demo-class").iterdir()):
+    demo = ROOT / "examples" / "demo-class"
+    if not demo.exists():  # the README's first command makes it; make it here when it is not there yet
+        subprocess.run([sys.executable, str(ROOT / "examples" / "make_demo_class.py")], check=True)
+    for path in sorted(p for p in demo.iterdir() if not p.name.startswith(".")):
         items.append(("demo class", "mycnn", path))
     sys.path.insert(0, str(ROOT))
     from grader.spec import assignments_root, load_spec
@@ -60,7 +67,8 @@ def main() -> None:
         line = next((ln for ln in out.stdout.splitlines()[::-1] if ln.startswith("{")), "")
         result = json.loads(line) if line else {"path": "error", "why": out.stderr.strip().splitlines()[-1:]}
         counts[result["path"]] = counts.get(result["path"], 0) + 1
-        print(f"{group:18} {assignment:14} {path.name:34} {result['path']:10} {str(result['why'])[:90]}")
+        why = next(iter(str(result["why"]).strip().splitlines()), "")
+        print(f"{group:18} {assignment:14} {path.name:34} {result['path']:10} {why[:90]}")
         if result["path"] == "in-process" and "RuntimeError" in str(result["why"]):
             raised.append(path.name)
     built = counts.get("export", 0) + counts.get("in-process", 0)

@@ -42,6 +42,9 @@ class Report:
     # Who computed the grade: "graph" (a clean process judged the exported model), "in-process: <why>" (the
     # student's own process, flagged for the instructor), "" (not sandboxed: the notebook's self-check)
     judged: str = ""
+    # submitted files whose working copy the code changed, replaced or removed while it ran (the grade reads the
+    # submitted bytes, so this changes nothing but a flag); set by the grader's own process, never by the child
+    changed_files: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -63,7 +66,7 @@ class Report:
                 "checks": [asdict(c) for c in self.checks], "notes": self.notes, "output": self.output,
                 "timings": self.timings, "fatal": self.fatal, "isolation": self.isolation,
                 "isolation_level": self.isolation_level, "sandbox_events": self.sandbox_events,
-                "judged": self.judged}
+                "judged": self.judged, "changed_files": self.changed_files}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Report":
@@ -71,7 +74,8 @@ class Report:
                    checks=[CheckResult(**c) for c in data.get("checks", [])], notes=data.get("notes", []),
                    output=data.get("output", ""), timings=data.get("timings", {}), fatal=data.get("fatal", ""),
                    isolation=data.get("isolation", []), isolation_level=data.get("isolation_level", ""),
-                   sandbox_events=data.get("sandbox_events", []), judged=data.get("judged", ""))
+                   sandbox_events=data.get("sandbox_events", []), judged=data.get("judged", ""),
+                   changed_files=data.get("changed_files", []))
 
 
 def judged_text(report: Report) -> str:
@@ -81,9 +85,24 @@ def judged_text(report: Report) -> str:
     return report.judged.replace("in-process", "in the student's own process", 1)
 
 
-def in_process_flag(report: Report) -> list[str]:
-    """The instructor's flag for a grade that rests on the student's own process, or nothing."""
-    return [f"graded {report.judged}"] if report.judged.startswith("in-process") else []
+CHANGED_COPY = "working copy changed during the run"
+
+
+def own_flags(report: Report | None) -> list[str]:
+    """The instructor's flags that one report raises on its own: a grade that rests on the student's own process,
+    a working copy the code changed, and what the sandbox refused."""
+    if report is None:
+        return []
+    flags = [f"graded {report.judged}"] if report.judged.startswith("in-process") else []
+    if report.changed_files:
+        flags.append(f"{CHANGED_COPY}: {', '.join(report.changed_files)}")
+    return flags + [f"sandbox: {event}" for event in report.sandbox_events]
+
+
+def changed_copy_text(report: Report) -> str:
+    """What the student reads when their code changed its working copy."""
+    return (f"your code changed {', '.join(report.changed_files)} in its working copy while it was checked. "
+            "Nothing was graded from the changed copy: the grade reads the files you submitted.")
 
 
 def to_json(report: Report) -> str:
@@ -119,6 +138,8 @@ def render_text(report: Report, console=None) -> None:
         console.print(escape(check.message))
     for event in report.sandbox_events:
         console.print(f"[bold yellow]Sandbox:[/bold yellow] your code {escape(event)} (not allowed while grading)")
+    if report.changed_files:
+        console.print(f"[bold yellow]Sandbox:[/bold yellow] {escape(changed_copy_text(report))}")
     if report.output:
         console.print("\n[bold]Your code printed:[/bold]")
         console.print(escape(report.output), markup=False)

@@ -1,6 +1,7 @@
 """A hostile mycnn class against `grader grade`: no student raises its own score, reads a classmate's files, or
 changes what the quiz reads. The grade of every exported model is computed by a process that runs no student code."""
 import csv
+import os
 import shutil
 
 import pytest
@@ -159,6 +160,71 @@ def test_the_quiz_reads_the_submitted_bytes_not_the_working_copy(forgery):
     alice = {c.name: c.details for c in result.reports["alice"].checks}
     mine = {c.name: c.details for c in report.checks}
     assert mine["checkpoint"]["sha256"] == alice["checkpoint"]["sha256"]  # copier submitted alice's files itself
+
+
+def test_a_changed_working_copy_is_flagged(forgery):
+    result, out = forgery
+    assert result.reports["copier"].changed_files == ["best.pt", "curves.json"]
+    row = next(r for r in _book(out) if r["student"] == "copier")
+    assert "working copy changed during the run: best.pt, curves.json" in row["flags"]
+    assert "changed best.pt, curves.json in its working copy" in (out / "feedback" / "copier.md").read_text()
+    for honest in ("alice", "bob", "snooper", "forger"):  # they changed nothing they submitted
+        assert result.reports[honest].changed_files == [], honest
+        assert "working copy" not in next(r for r in _book(out) if r["student"] == honest)["flags"]
+
+
+def test_the_process_level_flags_a_changed_working_copy_too(tmp_path):
+    from grader.batch.sandbox import check_in_child
+
+    shutil.copytree(DEMO / "alice", tmp_path / "ruiner")
+    ruin = ('import os\nfor top, _, files in os.walk(os.getcwd()):\n    for name in files:\n'
+            '        if name in ("best.pt", "curves.json"):\n'
+            '            open(os.path.join(top, name), "wb").write(b"ruined")')
+    (tmp_path / "ruiner" / "mycnn.py").write_text(_mycnn_with_init(ruin, tmp_path))
+    report = check_in_child(load_spec("mycnn"), tmp_path / "ruiner", limits=Limits(wall_s=120, isolation="process"))
+    assert report.isolation_level == "process" and report.judged == "graph"
+    assert report.changed_files == ["best.pt", "curves.json"]
+    assert report.passed  # the quiz read the submitted bytes
+    assert (tmp_path / "ruiner" / "best.pt").read_bytes() != b"ruined"  # and the submission itself is untouched
+
+
+def test_working_copy_fingerprints_see_changes_and_ignore_additions(tmp_path):
+    from grader.batch.sandbox import changed_files, working_copy
+
+    folder = tmp_path / "submission" / "dan"
+    folder.mkdir(parents=True)
+    for name in ("model.py", "best.pt", "curves.json", "notes.txt"):
+        (folder / name).write_text(name)
+    (folder / "link").symlink_to("model.py")
+    before = working_copy(tmp_path)
+    assert sorted(before) == ["submission/dan/best.pt", "submission/dan/curves.json", "submission/dan/link",
+                              "submission/dan/model.py", "submission/dan/notes.txt"]
+    (folder / "best.pt").write_text("other")
+    (folder / "curves.json").unlink()
+    os.mkfifo(folder / "curves.json")  # a planted FIFO must not block the reader
+    (folder / "notes.txt").unlink()
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "model.pyc").write_text("new files are not changes")
+    (folder / "link").unlink()
+    (folder / "link").symlink_to("best.pt")
+    after = working_copy(tmp_path, before)
+    assert after["submission/dan/curves.json"] == "not a regular file"
+    assert after["submission/dan/notes.txt"] == "missing"
+    assert changed_files(before, after) == ["best.pt", "curves.json", "link", "notes.txt"]
+    assert changed_files(before, working_copy(tmp_path / "nothing", before)) == sorted(
+        ["best.pt", "curves.json", "link", "model.py", "notes.txt"])
+
+
+def test_only_the_last_frame_can_be_the_supervisors_trailer():
+    from grader.batch.sandbox import message, split_frames, take_trailer, trailer
+
+    report = message("report", {"assignment": "mycnn"})
+    data, changed = take_trailer(report + trailer(["best.pt"]))
+    assert data == report and changed == ["best.pt"]
+    forged = trailer([]) + report  # written by the student's code before the checker's report
+    data, changed = take_trailer(forged + trailer(["best.pt"]))
+    assert changed == ["best.pt"] and len(split_frames(data)) == 2  # the forged one stays: a tampered channel
+    assert take_trailer(report) == (report, None)
 
 
 def test_a_formula_name_is_written_as_text(forgery):

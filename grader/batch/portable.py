@@ -53,6 +53,7 @@ class PortableJob:
     read_fd: int = -1  # no selectable descriptor: the pool polls this kind of job
     source: Path | None = None
     stage: str = "observe"  # the judge stage runs in this (clean) process, in finish()
+    before: dict | None = None  # the working copy's fingerprints before the child started
 
     def poll(self, spec=None, limits=None) -> bool:
         """Take the report if it arrived; True once the child is over (reported, died, or past its deadline)."""
@@ -86,6 +87,11 @@ def start(spec: Spec, source: Path, student: str, limits) -> PortableJob:
     work = tempfile.mkdtemp(prefix=f"cnn-grader-{os.getpid()}-")
     run = os.path.join(work, "run")
     sandbox.copy_submission(source, Path(run))
+    try:
+        sandbox._unpack(run)  # here, so that the unpacked files are fingerprinted before the child runs
+    except sandbox.SubmissionError:
+        pass  # the child reports it
+    before = sandbox.working_copy(run)
     capture = os.path.join(work, "output.txt")
     open(capture, "wb").close()
     context = multiprocessing.get_context("spawn")
@@ -97,7 +103,8 @@ def start(spec: Spec, source: Path, student: str, limits) -> PortableJob:
     sys.stderr.flush()
     process.start()
     send.close()
-    return PortableJob(process, receive, capture, work, student, began + limits.wall_s, began, source=source)
+    return PortableJob(process, receive, capture, work, student, began + limits.wall_s, began, source=source,
+                       before=before)
 
 
 def finish(job: PortableJob, spec: Spec, limits) -> Report:
@@ -108,6 +115,8 @@ def finish(job: PortableJob, spec: Spec, limits) -> Report:
     job.conn.close()
     with open(job.capture, "rb") as handle:
         output = handle.read(sandbox.MAX_OUTPUT + 1).decode("utf-8", errors="replace")
+    run = os.path.join(job.work, "run")
+    changed = sandbox.changed_files(job.before, sandbox.working_copy(run, job.before)) if job.before else []
     shutil.rmtree(job.work, ignore_errors=True)
 
     def exit_reason() -> str:
@@ -128,6 +137,7 @@ def finish(job: PortableJob, spec: Spec, limits) -> Report:
         report = sandbox.conclude(spec, job.student, limits, job.frame, timed_out, output, job.began, exit_reason)
     report.isolation_level = "process"
     report.isolation = list(dict.fromkeys(NOT_ISOLATED + report.isolation))
+    report.changed_files = changed
     return report
 
 

@@ -410,6 +410,8 @@ def _unpack(run: str) -> Path:
     if source.suffix.lower() != ".zip":
         return source
     target = Path(run) / "unpacked" / source.stem
+    if target.is_dir():  # unpacked already, by the supervisor (before any student code ran)
+        return _unpacked_entry(target)
     target.mkdir(parents=True)
     try:
         with zipfile.ZipFile(source) as archive:
@@ -427,8 +429,85 @@ def _unpack(run: str) -> Path:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
         raise SubmissionError(f"{source.name} is not a usable zip file ({exc}). Hand in a zip made by your "
                               "system's 'compress' or 'zip -r', or the folder itself.") from None
+    return _unpacked_entry(target)
+
+
+def _unpacked_entry(target: Path) -> Path:
     entries = [p for p in target.iterdir() if not p.name.startswith(("__MACOSX", "."))]
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+
+
+def working_copy(run: str | Path, only: dict[str, str] | None = None) -> dict[str, str]:
+    """Fingerprints of the submission's working copy in ``run``: relative path -> SHA-256 of a regular file,
+    ``link:<target>`` of a symbolic link, or what else is there. Covers the copied submission and, for a zip, its
+    unpacked files. With ``only``, just those paths, and a missing one is ``missing``. Never follows a link and
+    never opens anything but a regular file (a FIFO planted by the code would block the reader)."""
+    import hashlib
+
+    run = Path(run)
+    if only is None:
+        paths = []
+        for top in ("submission", "unpacked"):
+            for folder, dirs, files in os.walk(run / top):  # a link to a folder is listed, not entered
+                links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+                paths += [os.path.relpath(os.path.join(folder, name), run) for name in files + links]
+    else:
+        paths = list(only)
+    prints = {}
+    for relative in sorted(set(paths)):
+        path = run / relative
+        try:
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                prints[relative] = "link:" + os.readlink(path)
+            elif stat.S_ISREG(mode):
+                digest = hashlib.sha256()
+                with open(path, "rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+                prints[relative] = digest.hexdigest()
+            else:
+                prints[relative] = "not a regular file"
+        except FileNotFoundError:
+            prints[relative] = "missing"
+        except OSError as exc:
+            prints[relative] = f"unreadable ({exc.strerror})"
+    return prints
+
+
+def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The submitted files whose working copy differs after the run (changed, replaced or removed), by the name
+    the student knows them by (their path inside the submission)."""
+    names = []
+    for relative, fingerprint in sorted(before.items()):
+        if after.get(relative) != fingerprint:
+            parts = Path(relative).parts
+            names.append(str(Path(*parts[2:])) if len(parts) > 2 else parts[-1])
+    return names
+
+
+def trailer(changed: list[str]) -> bytes:
+    """The supervisor's last frame on the result channel, sent after the checker (and all it started) ended."""
+    return _frame(json.dumps({"kind": "trailer", "changed": changed}).encode())
+
+
+def take_trailer(data: bytes) -> tuple[bytes, list[str] | None]:
+    """The channel's data without the supervisor's trailer frame, and the files the trailer says changed.
+
+    Only the last frame can be the supervisor's: the checker's code cannot write after it, because the supervisor
+    sends it once the checker's whole PID namespace is gone. A trailer-like frame anywhere else is left in place,
+    where it makes the channel count as tampered with. None when there is no trailer.
+    """
+    frames = split_frames(data)
+    if not frames:
+        return data, None
+    try:
+        last = json.loads(frames[-1])
+    except ValueError:
+        return data, None
+    if not isinstance(last, dict) or last.get("kind") != "trailer" or not isinstance(last.get("changed"), list):
+        return data, None
+    return b"".join(_frame(f) for f in frames[:-1]), [str(name)[:200] for name in last["changed"]][:MAX_EVENTS]
 
 
 class SubmissionError(Exception):
@@ -514,10 +593,23 @@ def _supervisor(spec: Spec, student: str, limits: Limits, work: str, cgroup: Pat
             os._exit(0)
         if cgroup is None:
             missing.append("no process-count limit (no pids cgroup here)")
+        before = None
+        if task[0] == "observe":  # the one stage that runs student code: note the working copy first
+            try:
+                _unpack(run)
+            except SubmissionError:
+                pass  # the checker reports it
+            before = working_copy(run)
         pid = os.fork()
         if pid == 0:
             _checker(spec, student, limits, run, missing, result_fd, task)
         _, status, usage = os.wait4(pid, 0)
+        if before is not None:  # PID 1 of the namespace is gone, and with it every process the code started
+            try:
+                changed = changed_files(before, working_copy(run, before))
+            except Exception:  # noqa: BLE001 - say so rather than send nothing
+                changed = ["(the working copy could not be read after the run)"]
+            _send(result_fd, trailer(changed))
         if os.WIFEXITED(status):
             os._exit(os.WEXITSTATUS(status))
         sig = os.WTERMSIG(status)
@@ -720,12 +812,14 @@ def poll(job, spec: Spec | None = None, limits: Limits | None = None) -> bool:
 
 def _start_judge(job: Running, spec: Spec, limits: Limits) -> bool:
     """When the observe stage sent an observation: keep what it said and fork the judge; True if it was started."""
-    frames = split_frames(b"".join(job.chunks))
+    data, changed = take_trailer(b"".join(job.chunks))
+    frames = split_frames(data)
     head = _head(frames)
     if head is None or head.get("kind") != "observation" or len(frames) != 2:
         return False
     output = _collect(job)
-    job.observed = {"output": output, "isolation": head.get("isolation") or [], "events": head.get("events") or []}
+    job.observed = {"output": output, "isolation": head.get("isolation") or [], "events": head.get("events") or [],
+                    "changed": changed or []}
     judge = _fork_job(spec, job.source, job.student, limits, job.cgroup, ("judge", head.get("data") or {}, frames[1]))
     for name in ("pid", "read_fd", "capture", "work", "deadline", "chunks", "status", "timed_out"):
         setattr(job, name, getattr(judge, name))
@@ -811,8 +905,11 @@ def finish(job, spec: Spec, limits: Limits) -> Report:
         report = conclude(spec, job.student, limits, b"".join(job.chunks), timed_out, "", job.began,
                           lambda: "the judge " + _exit_reason(job.status, limits), judge_stage=True)
         return observed_into(report, job.observed, "full")
-    return conclude(spec, job.student, limits, b"".join(job.chunks), timed_out, output, job.began,
-                    lambda: _exit_reason(job.status, limits))
+    data, changed = take_trailer(b"".join(job.chunks))
+    report = conclude(spec, job.student, limits, data, timed_out, output, job.began,
+                      lambda: _exit_reason(job.status, limits))
+    report.changed_files = changed or []
+    return report
 
 
 def judge_here(spec: Spec, source: Path, student: str, observation: dict, weights: bytes, limits: Limits) -> Report:
@@ -838,6 +935,7 @@ def observed_into(report: Report, observed: dict, level: str) -> Report:
     report.output = output[:MAX_OUTPUT] + "\n... (output truncated)" if len(output) > MAX_OUTPUT else output
     report.isolation = list(observed.get("isolation") or [])
     report.sandbox_events = list(observed.get("events") or [])[:MAX_EVENTS]
+    report.changed_files = list(observed.get("changed") or [])
     report.isolation_level = level
     return report
 

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from grader.report import Report, in_process_flag
+from grader.report import Report, changed_copy_text, own_flags
 from grader.spec import QUIZ_CHECKS, Spec
 
 
@@ -72,7 +72,7 @@ def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flag
         scores = {c.name: c.score for c in report.checks} if report else {}
         rows.append([entry.student, entry.name, f"{report.score:g}" if report else "0", f"{max_total:g}",
                      *[f"{scores[n]:g}" if n in scores else "" for n in names], status_of(report), reason_of(report),
-                     "; ".join(flags.get(entry.student, []) + _own_flags(report))])
+                     "; ".join(flags.get(entry.student, []) + own_flags(report))])
     for student, name in missing:
         rows.append([student, name, "0", f"{max_total:g}", *["" for _ in names], "missing", "no submission", ""])
     writer.writerows([[spreadsheet_safe(cell) for cell in row] for row in sorted(rows, key=lambda r: r[0])])
@@ -93,12 +93,6 @@ def reason_of(report: Report | None) -> str:
     return ""
 
 
-def _own_flags(report: Report | None) -> list[str]:
-    if report is None:
-        return []
-    return in_process_flag(report) + [f"sandbox: {event}" for event in report.sandbox_events]
-
-
 def feedback_markdown(report: Report) -> str:
     """The student's readable report as Markdown (no integrity flags: those are for the instructor)."""
     lines = [f"# {report.assignment}: {report.student}", "",
@@ -114,6 +108,8 @@ def feedback_markdown(report: Report) -> str:
         lines += ["## What the grader did", ""] + [f"- {note}" for note in report.notes] + [""]
     if report.sandbox_events:
         lines += ["## Not allowed while grading", ""] + [f"- your code {e}" for e in report.sandbox_events] + [""]
+    if report.changed_files:
+        lines += ["## Your working copy", "", changed_copy_text(report)[0].upper() + changed_copy_text(report)[1:], ""]
     if report.output:
         lines += ["## Your code printed", "", "```", report.output.rstrip(), "```", ""]
     if report.isolation:

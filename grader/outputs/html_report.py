@@ -11,12 +11,12 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from grader.outputs.gradebook import check_names, safe_name, status_of
-from grader.report import Report, in_process_flag
+from grader.report import CHANGED_COPY, Report, own_flags
 from grader.spec import Spec
 
 TEMPLATE = "report.html.j2"
 FLAG_KINDS = ("identical checkpoint", "near-identical weights", "identical curves", "sandbox", "graded in-process",
-              "not on the roster", "no submission")
+              CHANGED_COPY, "not on the roster", "no submission")
 
 
 def _scale(values, low, high, size, pad, invert=False):
@@ -105,8 +105,7 @@ def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags:
         if report is None:
             continue
         by_name = {c.name: c for c in report.checks}
-        student_flags = flags.get(entry.student, []) + in_process_flag(report) + [
-            f"sandbox: {e}" for e in report.sandbox_events]
+        student_flags = flags.get(entry.student, []) + own_flags(report)
         rows.append({"student": entry.student, "name": entry.name, "anchor": safe_name(entry.student),
                      "score": report.score, "max_score": report.max_score, "status": status_of(report),
                      "checks": [by_name.get(n) for n in names],
