@@ -6,6 +6,7 @@ The format is documented in README.md ("Writing an assignment spec").
 """
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -18,6 +19,14 @@ DEFAULT_POINTS = {"class": 1.0, "shapes": 4.0, "params": 2.0, "batch": 1.0, "out
 OPTIONAL_POINTS = {"activations": 1.0}  # checks a spec turns on with its own field (``activations``)
 MODEL_CHECKS = tuple(DEFAULT_POINTS) + tuple(OPTIONAL_POINTS)  # every model check, in report order
 DATASETS = ("mnist", "cifar10")
+# Training images per epoch when the quiz's [quiz] table does not say: MNIST's 60,000; the course's CIFAR-10 split
+# trains on 40,000 of the 50,000 (grader.data.cifar). Used for the optimizer's step-count warning.
+TRAIN_SIZES = {"mnist": 60000, "cifar10": 40000}
+QUIZ_FIELDS = ("enabled", "min_epochs", "loss_rel_tol", "correct_tol", "points", "train_size")
+INTEGRITY_FIELDS = ("weight_cosine",)
+TOP_FIELDS = ("title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
+              "batch_sizes", "timeout", "quiz", "reference", "integrity", "dataset", "init_args", "activations")
+ROW_FIELDS = ("label", "layers", "shape", "params")
 
 
 class SpecError(Exception):
@@ -70,6 +79,11 @@ class Spec:
     @property
     def folder(self) -> Path:
         return self.path.parent
+
+    @property
+    def train_size(self) -> int:
+        """Training images per epoch: the [quiz] table's ``train_size``, else the dataset's own."""
+        return int(self.quiz.get("train_size", TRAIN_SIZES[self.dataset]))
 
 
 PACKAGED_ASSIGNMENTS = Path(__file__).resolve().parent / "assignments"  # in an installed wheel
@@ -125,6 +139,15 @@ def _need(data: dict, key: str, kind, path: Path, where: str = ""):
     return value
 
 
+def _no_unknown(table: dict, known, path: Path, where: str = "") -> None:
+    """SpecError on the first key of ``table`` not in ``known``, with the closest known one as a hint."""
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}"
+            raise SpecError(f"{path}: unknown field '{where}{key}': {hint}")
+
+
 def _kind_name(kind) -> str:
     names = {str: "a string", int: "an integer", list: "a list", dict: "a table", float: "a number", bool: "true or false"}
     if isinstance(kind, tuple):
@@ -166,9 +189,7 @@ def parse_spec(data: dict, path: Path) -> Spec:
         params = raw.get("params")
         if params is not None and (not isinstance(params, int) or isinstance(params, bool) or params < 0):
             raise SpecError(f"{path}: field '{where}params' must be a non-negative integer, found {params!r}")
-        unknown = set(raw) - {"label", "layers", "shape", "params"}
-        if unknown:
-            raise SpecError(f"{path}: unknown field(s) {sorted(unknown)} in 'rows[{i}]'")
+        _no_unknown(raw, ROW_FIELDS, path, where)
         rows.append(Row(label, tuple(tuple(k.split("|")) for k in layers), shape, params))
     if not rows:
         raise SpecError(f"{path}: field 'rows' must hold at least one row")
@@ -191,6 +212,7 @@ def parse_spec(data: dict, path: Path) -> Spec:
     raw_points = data.get("points", {})
     if not isinstance(raw_points, dict):
         raise SpecError(f"{path}: field 'points' must be a table")
+    _no_unknown(raw_points, MODEL_CHECKS, path, "points.")
     for key, value in raw_points.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise SpecError(f"{path}: field 'points.{key}' must be a non-negative number, found {value!r}")
@@ -204,6 +226,13 @@ def parse_spec(data: dict, path: Path) -> Spec:
     quiz = data.get("quiz", {})
     if not isinstance(quiz, dict):
         raise SpecError(f"{path}: field 'quiz' must be a table")
+    _no_unknown(quiz, QUIZ_FIELDS, path, "quiz.")
+    if not isinstance(quiz.get("points", {}), dict):
+        raise SpecError(f"{path}: field 'quiz.points' must be a table, e.g. {{ reeval = 3 }}")
+    _no_unknown(quiz.get("points", {}), QUIZ_CHECKS, path, "quiz.points.")
+    train_size = quiz.get("train_size", 1)
+    if not isinstance(train_size, int) or isinstance(train_size, bool) or train_size < 1:
+        raise SpecError(f"{path}: field 'quiz.train_size' must be a positive integer, found {train_size!r}")
     dataset = data.get("dataset", "mnist")
     if dataset not in DATASETS:
         raise SpecError(f"{path}: field 'dataset' must be one of {DATASETS}, found {dataset!r}")
@@ -223,14 +252,11 @@ def parse_spec(data: dict, path: Path) -> Spec:
     integrity = data.get("integrity", {})
     if not isinstance(integrity, dict) or not all(isinstance(v, (int, float)) for v in integrity.values()):
         raise SpecError(f"{path}: field 'integrity' must be a table of numbers, e.g. {{ weight_cosine = 0.999 }}")
+    _no_unknown(integrity, INTEGRITY_FIELDS, path, "integrity.")
     num_classes = data.get("num_classes", 10)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise SpecError(f"{path}: field 'num_classes' must be a positive integer, found {num_classes!r}")
-    known = {"title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
-             "batch_sizes", "timeout", "quiz", "reference", "integrity", "dataset", "init_args", "activations"}
-    unknown = set(data) - known
-    if unknown:
-        raise SpecError(f"{path}: unknown field(s) {sorted(unknown)}; known fields: {sorted(known)}")
+    _no_unknown(data, TOP_FIELDS, path)
     return Spec(name=path.parent.name, path=path, title=title, input_shape=tuple(input_shape), rows=tuple(rows),
                 classes=tuple(classes), output=output, num_classes=num_classes, params_total=params_total,
                 params_min=params_min, params_max=params_max, batch_sizes=tuple(batch_sizes), timeout=float(timeout),

@@ -47,6 +47,20 @@ def test_reference_passes_its_own_spec(name, tmp_path):
         assert report.passed and report.score == report.max_score > 0
 
 
+def test_an_output_normalization_after_the_last_row_is_the_output_checks_business(tmp_path):
+    # The lab's MLP ends with log_softmax, so students end their CNNs with it too: shapes notes it, output judges it.
+    case = CORPUS / "pass_log_softmax_cnn5x5.py"
+    report = check_in_child(load_spec("cnn-5x5"), case)
+    assert report.judged == "graph" and report.passed, messages(report)
+    shapes = next(c for c in report.checks if c.name == "shapes")
+    assert "Note: F.log_softmax (pass_log_softmax_cnn5x5.py line 20" in shapes.message
+    assert "an output normalization after the last row, which the 'output' check judges" in shapes.message
+    (tmp_path / "softmax_cnn.py").write_text(case.read_text().replace("F.log_softmax", "F.softmax"))
+    report = check_in_child(load_spec("cnn-5x5"), tmp_path / "softmax_cnn.py")
+    assert statuses(report)["shapes"] == "pass" and statuses(report)["output"] == "fail", messages(report)
+    assert "Remove the softmax" in next(c for c in report.checks if c.name == "output").message
+
+
 @pytest.mark.parametrize("case,assignment", [
     ("pass_functional_lenet.py", "lenet-320"),
     ("pass_sequential_cnn5x5.py", "cnn-5x5"),
@@ -55,6 +69,7 @@ def test_reference_passes_its_own_spec(name, tmp_path):
     ("pass_notebook_mycnn.ipynb", "mycnn"),
     ("pass_relu_logits_cnn5x5.py", "cnn-5x5"),
     ("pass_relu_before_pool_lenet.py", "lenet-320"),
+    ("pass_log_softmax_cnn5x5.py", "cnn-5x5"),
 ])
 def test_passing_submissions(case, assignment):
     report = check_in_child(load_spec(assignment), CORPUS / case)
@@ -133,6 +148,34 @@ def test_bad_spec_names_file_and_field(tmp_path):
         parse_spec({"input_shape": [1, 28, 28]}, bad)
     with pytest.raises(SpecError, match="unknown assignment 'nope'; valid names: cifar-cnn1, cifar-vgg11, .*, cnn-5x5, lenet-320"):
         load_spec("nope")
+
+
+@pytest.mark.parametrize("change,message", [
+    (("loss_rel_tol = 0.002", "loss_rel_tolerance = 0.002"),
+     "unknown field 'quiz.loss_rel_tolerance': did you mean 'loss_rel_tol'?"),
+    (("[points]", "[points]\nshape = 6"), "unknown field 'points.shape': did you mean 'shapes'?"),
+    (("reeval = 3", "re_eval = 3"), "unknown field 'quiz.points.re_eval': did you mean 'reeval'?"),
+    (("weight_cosine = 0.999", "weight_cosin = 0.999"),
+     "unknown field 'integrity.weight_cosin': did you mean 'weight_cosine'?"),
+    (('title = "', 'titel = "x"\ntitle = "'), "unknown field 'titel': did you mean 'title'?"),
+    (('shape = ["B", 32, 26, 26]', 'shape = ["B", 32, 26, 26], param = 320'),
+     r"unknown field 'rows\[0\].param': did you mean 'params'?"),
+    (("min_epochs = 1", "min_epochs = 1\ntrain_size = 0"), "field 'quiz.train_size' must be a positive integer"),
+])
+def test_a_spec_with_an_unknown_or_bad_key_is_an_error_naming_file_and_key(tmp_path, change, message):
+    good = (ROOT / "assignments" / "mycnn" / "spec.toml").read_text()
+    assert change[0] in good
+    bad = tmp_path / "typo" / "spec.toml"
+    bad.parent.mkdir()
+    bad.write_text(good.replace(change[0], change[1], 1))
+    with pytest.raises(SpecError, match="typo/spec.toml: " + message):
+        load_spec(bad)
+
+
+def test_the_training_set_size_follows_the_dataset():
+    # the optimizer check's step count: MNIST trains on 60,000 images, the course's CIFAR-10 split on 40,000
+    assert load_spec("mycnn").train_size == 60000
+    assert all(load_spec(name).train_size == 40000 for name in CIFAR_ASSIGNMENTS)
 
 
 def test_new_assignment_is_a_folder(tmp_path, monkeypatch):

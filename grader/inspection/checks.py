@@ -291,6 +291,9 @@ def _shape_changer(match) -> LayerRecord | None:
     return changers[-1] if changers else None
 
 
+OUTPUT_NORMALIZERS = ("LogSoftmax", "Softmax")
+
+
 @check("shapes")
 def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
     """The output shape of every table row, in order, with the layers the row names."""
@@ -303,6 +306,10 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
         text = f"{feedback.layer_name(rec)}: {rec.kind} {where} is not in the table"
         if rec.kind in ("ReLU", "LeakyReLU") and after == len(spec.rows) - 1:
             text += " (a ReLU on the final outputs clips every negative score to 0)"
+        if rec.kind in OUTPUT_NORMALIZERS and after == len(spec.rows) - 1 and rec.input_shape == rec.output_shape:
+            # Whether the outputs may be (log-)probabilities is the 'output' check's decision, not the table's.
+            warnings.append(f"{text}: an output normalization after the last row, which the 'output' check judges.")
+            continue
         (warnings if rec.kind in BENIGN_KINDS else extra_lines).append(text + ".")
     good = sum(r["ok"] for r in rows)
     lines = [f"{'row':10} {'expected':18} {'found':18} layer"]

@@ -279,7 +279,7 @@ def _optimizer_check(spec: Spec, ckpt, model, batch_size: int | None) -> CheckRe
     if steps and isinstance(ckpt.epoch, int) and not isinstance(ckpt.epoch, bool):
         step = max(steps)
         message += f" Adam-style step count: {step:.0f} ({step / max(ckpt.epoch, 1):.0f} per epoch for epoch {ckpt.epoch})."
-        train_size = int(spec.quiz.get("train_size", 60000))
+        train_size = spec.train_size
         if batch_size:
             per_epoch = -(-train_size // batch_size)
             expected = {ckpt.epoch * per_epoch, (ckpt.epoch + 1) * per_epoch}  # 1- or 0-based epoch
