@@ -849,7 +849,7 @@ def _collect(job: Running) -> str:
     return output
 
 
-def _poll_child(job: Running) -> bool:
+def _read_available(job: Running) -> None:
     while True:
         try:
             data = os.read(job.read_fd, 1 << 16)
@@ -858,10 +858,15 @@ def _poll_child(job: Running) -> bool:
         if not data:
             break
         job.chunks.append(data)
+
+
+def _poll_child(job: Running) -> bool:
+    _read_available(job)
     if job.status is None:
         pid, status = os.waitpid(job.pid, os.WNOHANG)
         if pid:
             job.status = status
+            _read_available(job)  # what it sent just before it exited (the supervisor's trailer)
     if job.status is not None:
         return True
     if time.monotonic() > job.deadline:
