@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from grader.inspection.checks import ModelContext, example_input, prepare, run_model_checks
+from grader.inspection.budget import PhaseTimeout, phase_budget, timeout_text
+from grader.inspection.checks import ModelContext, example_input, prepare, record_model, run_model_checks
 from grader.inspection.export import ExportFailed, export_model
 from grader.inspection.load import Submission, load_submission
-from grader.report import Report
+from grader.report import Report, fatal_report
 from grader.spec import Spec
 
 MAX_SKIP_NOTES = 8
@@ -39,17 +40,26 @@ def load_notes(sub: Submission) -> list[str]:
 
 
 def _in_process(spec: Spec, sub: Submission, ctx: ModelContext | None, report: Report) -> Report:
-    from grader.inspection.checks import instantiate
-    from grader.quiz.checks import run_quiz_checks
+    ctx = _model_checks_in_process(spec, sub, ctx, report)
+    _quiz_in_process(spec, sub, ctx, report)
+    return report
 
+
+def _model_checks_in_process(spec: Spec, sub: Submission, ctx: ModelContext | None, report: Report) -> ModelContext:
     results, notes, ctx = run_model_checks(spec, sub, ctx)
     report.checks.extend(results)
     report.notes.extend(notes)
+    return ctx
+
+
+def _quiz_in_process(spec: Spec, sub: Submission, ctx: ModelContext, report: Report) -> None:
+    from grader.inspection.checks import instantiate
+    from grader.quiz.checks import run_quiz_checks
+
     if spec.quiz.get("enabled"):
         built = ctx.model is not None
         report.checks.extend(run_quiz_checks(spec, sub, (lambda: instantiate(spec, ctx.cls)) if built else None,
                                              ctx.class_name, ctx.student_batch_size))
-    return report
 
 
 def check_submission(spec: Spec, path: str | Path, student: str | None = None) -> Report:
@@ -128,14 +138,35 @@ def observe_submission(spec: Spec, path: str | Path, student: str | None = None
     Returns (:class:`Observation`, the exported weights) for the judge, or, when a built model cannot be exported,
     the in-process :class:`Report` flagged ``graded in-process: export failed (reason)`` and no weights.
     """
+    import torch.export._trace  # noqa: F401 - the grader's own start-up (about 2 s, once): not the student's budget
+
     torch.manual_seed(0)
     began = time.perf_counter()
     path = Path(path)
     student = student or path.stem
-    sub = load_submission(path)
-    loaded = time.perf_counter()
+    budgets = spec.budgets()
+    try:
+        with phase_budget("load", budgets["load"]):
+            sub = load_submission(path)
+            loaded = time.perf_counter()
+            ctx = prepare(spec, sub, record=False)
+        with phase_budget("checks", budgets["checks"]):
+            result, weights = _observe(spec, sub, ctx, student)
+    except PhaseTimeout as exc:
+        return fatal_report(spec, student, timeout_text(exc, budgets)), b""
+    if isinstance(result, Report):  # the in-process fallback: its quiz runs under the job's own limit
+        _quiz_in_process(spec, sub, ctx, result)
+        result.timings = {"load_s": round(loaded - began, 3), "checks_s": round(time.perf_counter() - loaded, 3)}
+    else:
+        result.timings = {"load_s": round(loaded - began, 3), "observe_s": round(time.perf_counter() - loaded, 3)}
+    return result, weights
+
+
+def _observe(spec: Spec, sub: Submission, ctx: ModelContext, student: str) -> tuple[Observation | Report, bytes]:
+    """Record and export the built model: (the observation, the weights), or the in-process report of the model
+    checks when it cannot be exported."""
+    record_model(spec, ctx)
     obs = Observation(student, notes=load_notes(sub))
-    ctx = prepare(spec, sub)
     obs.errors = ctx.load_errors
     obs.class_name, obs.class_file, obs.why, obs.call = ctx.class_name, ctx.cls_file, ctx.why, ctx.call
     obs.defined, obs.build_error = ctx.defined, ctx.build_error
@@ -146,12 +177,10 @@ def observe_submission(spec: Spec, path: str | Path, student: str | None = None
             exported = export_model(ctx.model, example_input(spec, ctx.batch), sub.student_files, ctx.sites)
         except ExportFailed as exc:
             report = Report(assignment=spec.name, student=student, notes=list(obs.notes))
-            _in_process(spec, sub, ctx, report)
+            _model_checks_in_process(spec, sub, ctx, report)
             report.judged = f"in-process: export failed ({exc})"
-            report.timings = {"load_s": round(loaded - began, 3), "checks_s": round(time.perf_counter() - loaded, 3)}
             return report, b""
         obs.graph, weights = exported.header(), exported.weights
         if spec.activations and ctx.takes_activation_arg:
             obs.variants = _variants(spec, ctx)
-    obs.timings = {"load_s": round(loaded - began, 3), "observe_s": round(time.perf_counter() - loaded, 3)}
     return obs, weights

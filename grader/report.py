@@ -85,6 +85,20 @@ def judged_text(report: Report) -> str:
     return report.judged.replace("in-process", "in the student's own process", 1)
 
 
+def fatal_report(spec, student: str, reason: str) -> Report:
+    """The report of a check run that could not finish: ``reason`` for the student, every check an error at 0."""
+    from grader.spec import QUIZ_CHECKS
+
+    report = Report(assignment=spec.name, student=student, fatal=reason)
+    report.checks = [CheckResult(name, "error", 0.0, points, "Not run: the check could not finish (see above).")
+                     for name, points in ((n, spec.points[n]) for n in spec.model_checks())]
+    if spec.quiz.get("enabled"):
+        for name in QUIZ_CHECKS:
+            points = float(spec.quiz.get("points", {}).get(name, 1.0))
+            report.checks.append(CheckResult(name, "error", 0.0, points, "Not run: the check could not finish."))
+    return report
+
+
 CHANGED_COPY = "working copy changed during the run"
 
 

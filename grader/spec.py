@@ -25,7 +25,8 @@ TRAIN_SIZES = {"mnist": 60000, "cifar10": 40000}
 QUIZ_FIELDS = ("enabled", "min_epochs", "loss_rel_tol", "correct_tol", "points", "train_size")
 INTEGRITY_FIELDS = ("weight_cosine",)
 TOP_FIELDS = ("title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
-              "batch_sizes", "timeout", "quiz", "reference", "integrity", "dataset", "init_args", "activations")
+              "batch_sizes", "timeout", "load_timeout", "checks_timeout", "quiz", "reference", "integrity", "dataset",
+              "init_args", "activations")
 ROW_FIELDS = ("label", "layers", "shape", "params")
 
 
@@ -63,7 +64,9 @@ class Spec:
     params_min: int | None = None
     params_max: int | None = None
     batch_sizes: tuple[int, ...] = (3, 5)
-    timeout: float = 60.0
+    timeout: float = 60.0  # the whole job, the quiz's re-evaluations included
+    load_timeout: float = 30.0  # loading the student's code and building the class
+    checks_timeout: float = 60.0  # the model checks that run the student's forward (recording, export)
     points: dict = field(default_factory=lambda: dict(DEFAULT_POINTS))
     quiz: dict = field(default_factory=dict)
     integrity: dict = field(default_factory=dict)  # class-level flags of the batch grader (see grader.integrity)
@@ -79,6 +82,10 @@ class Spec:
     @property
     def folder(self) -> Path:
         return self.path.parent
+
+    def budgets(self) -> dict[str, float]:
+        """Seconds per phase that runs student code (never more than the whole job's ``timeout``)."""
+        return {"load": min(self.load_timeout, self.timeout), "checks": min(self.checks_timeout, self.timeout)}
 
     @property
     def train_size(self) -> int:
@@ -220,9 +227,12 @@ def parse_spec(data: dict, path: Path) -> Spec:
     batch_sizes = data.get("batch_sizes", [3, 5])
     if not isinstance(batch_sizes, list) or not all(isinstance(b, int) and b > 0 for b in batch_sizes):
         raise SpecError(f"{path}: field 'batch_sizes' must list positive integers, found {batch_sizes!r}")
-    timeout = data.get("timeout", 60)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise SpecError(f"{path}: field 'timeout' must be a positive number of seconds, found {timeout!r}")
+    timeouts = {}
+    for key, default in (("timeout", 60), ("load_timeout", 30), ("checks_timeout", 60)):
+        value = data.get(key, default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise SpecError(f"{path}: field {key!r} must be a positive number of seconds, found {value!r}")
+        timeouts[key] = float(value)
     quiz = data.get("quiz", {})
     if not isinstance(quiz, dict):
         raise SpecError(f"{path}: field 'quiz' must be a table")
@@ -259,6 +269,6 @@ def parse_spec(data: dict, path: Path) -> Spec:
     _no_unknown(data, TOP_FIELDS, path)
     return Spec(name=path.parent.name, path=path, title=title, input_shape=tuple(input_shape), rows=tuple(rows),
                 classes=tuple(classes), output=output, num_classes=num_classes, params_total=params_total,
-                params_min=params_min, params_max=params_max, batch_sizes=tuple(batch_sizes), timeout=float(timeout),
+                params_min=params_min, params_max=params_max, batch_sizes=tuple(batch_sizes), **timeouts,
                 points=points, quiz=quiz, reference=data.get("reference"), integrity=integrity, dataset=dataset,
                 init_args=init_args, activations=activations)

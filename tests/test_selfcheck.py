@@ -172,6 +172,40 @@ def test_a_spec_with_an_unknown_or_bad_key_is_an_error_naming_file_and_key(tmp_p
         load_spec(bad)
 
 
+HANGS = {  # where the endless loop is -> (the phase that runs out, the line the message must name)
+    "class body": ("class MyCNN(nn.Module):\n    steps = 0\n    while True:\n        steps += 1\n",
+                   "loading your code and building the class took over 2 s", "model.py line 5 (in MyCNN): while True:"),
+    "__init__": ("class MyCNN(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                 "        self.fc = nn.Linear(784, 10)\n        while self.fc is not None:\n            pass\n",
+                 "loading your code and building the class took over 2 s",
+                 "model.py line 7 (in __init__): while self.fc is not None:"),
+    "forward": ("class MyCNN(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                "        self.fc = nn.Linear(784, 10)\n\n    def forward(self, x):\n        while x is not None:\n"
+                "            pass\n",
+                "running your model for the model checks took over 3 s", "model.py line 9 (in forward): while x is not None:"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(HANGS))
+@pytest.mark.parametrize("isolation", ["full", "process"])
+def test_a_hang_is_stopped_by_its_phase_budget_naming_the_line(tmp_path, where, isolation):
+    from grader.batch.sandbox import Limits
+
+    code, phase, line = HANGS[where]
+    (tmp_path / "model.py").write_text("import torch.nn as nn\n\n" + code)
+    spec_file = tmp_path / "spec" / "spec.toml"
+    spec_file.parent.mkdir()
+    spec_file.write_text((ROOT / "assignments" / "mycnn" / "spec.toml").read_text().replace(
+        "\n[points]", "\nload_timeout = 2\nchecks_timeout = 3\n\n[points]", 1))
+    spec = load_spec(spec_file)
+    assert spec.timeout == 300 and spec.budgets() == {"load": 2.0, "checks": 3.0}
+    report = check_in_child(spec, tmp_path / "model.py", limits=Limits(wall_s=spec.timeout, isolation=isolation))
+    assert phase in report.fatal and line in report.fatal, report.fatal
+    assert "Each phase has its own limit" in report.fatal
+    assert report.timings["wall_s"] < 60  # not the 300 s the quiz is given
+    assert report.score == 0 and {c.status for c in report.checks} == {"error"}
+
+
 def test_the_training_set_size_follows_the_dataset():
     # the optimizer check's step count: MNIST trains on 60,000 images, the course's CIFAR-10 split on 40,000
     assert load_spec("mycnn").train_size == 60000

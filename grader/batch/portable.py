@@ -181,7 +181,7 @@ def child_main(spec: Spec, student: str, limits, run: str, capture: str, conn, r
             os._exit(0)  # a copy the student's code forked: only the checker itself reports
         data = sandbox.message(kind, result, missing, list(dict.fromkeys(events))[:sandbox.MAX_EVENTS], weights)
     except BaseException as exc:  # noqa: BLE001 - a report must reach the parent whatever the student did
-        data = sandbox._report_message(sandbox._fatal_report(spec, student, f"internal error while checking: "
+        data = sandbox._report_message(sandbox.fatal_report(spec, student, f"internal error while checking: "
                                                              f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
     try:
         sys.stdout.flush()

@@ -39,8 +39,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.report import MAX_OUTPUT, CheckResult, Report
-from grader.spec import QUIZ_CHECKS, Spec
+from grader.report import MAX_OUTPUT, Report, fatal_report
+from grader.spec import Spec
 
 try:
     import resource  # POSIX only: Windows has no rlimits
@@ -562,7 +562,7 @@ def run_task(spec: Spec, student: str, run: str, task: tuple) -> tuple[str, dict
 
         result, weights = observe_submission(spec, path, student)
     except SubmissionError as exc:
-        return "report", _fatal_report(spec, student, str(exc)).to_dict(), b""
+        return "report", fatal_report(spec, student, str(exc)).to_dict(), b""
     if isinstance(result, Report):
         return "report", result.to_dict(), b""
     return "observation", result.to_dict(), weights
@@ -589,7 +589,7 @@ def _supervisor(spec: Spec, student: str, limits: Limits, work: str, cgroup: Pat
         try:
             run, missing = _enter_namespaces(work, limits)
         except SubmissionError as exc:
-            _send(result_fd, _report_message(_fatal_report(spec, student, str(exc))))
+            _send(result_fd, _report_message(fatal_report(spec, student, str(exc))))
             os._exit(0)
         if cgroup is None:
             missing.append("no process-count limit (no pids cgroup here)")
@@ -618,7 +618,7 @@ def _supervisor(spec: Spec, student: str, limits: Limits, work: str, cgroup: Pat
         os._exit(128 + sig)
     except BaseException as exc:  # noqa: BLE001
         try:
-            _send(result_fd, _report_message(_fatal_report(spec, student, f"the sandbox could not start: {exc}")))
+            _send(result_fd, _report_message(fatal_report(spec, student, f"the sandbox could not start: {exc}")))
         finally:
             os._exit(3)
 
@@ -651,7 +651,7 @@ def _checker(spec: Spec, student: str, limits: Limits, run: str, missing: list[s
         data = message(kind, result, missing, list(dict.fromkeys(events))[:MAX_EVENTS], weights)
     except BaseException as exc:  # noqa: BLE001 - a report must reach the parent whatever the student did
         try:
-            data = _report_message(_fatal_report(spec, student, f"internal error while checking: "
+            data = _report_message(fatal_report(spec, student, f"internal error while checking: "
                                                  f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
         except BaseException:  # noqa: BLE001
             os._exit(3)
@@ -738,17 +738,6 @@ def _watch(run: str, reference_dirs: list[str] | None = None) -> list[str]:
 
     sys.addaudithook(hook)
     return events
-
-
-def _fatal_report(spec: Spec, student: str, reason: str) -> Report:
-    report = Report(assignment=spec.name, student=student, fatal=reason)
-    report.checks = [CheckResult(name, "error", 0.0, points, "Not run: the check could not finish (see above).")
-                     for name, points in ((n, spec.points[n]) for n in spec.model_checks())]
-    if spec.quiz.get("enabled"):
-        for name in QUIZ_CHECKS:
-            points = float(spec.quiz.get("points", {}).get(name, 1.0))
-            report.checks.append(CheckResult(name, "error", 0.0, points, "Not run: the check could not finish."))
-    return report
 
 
 def copy_submission(source: Path, folder: Path) -> None:
@@ -926,7 +915,7 @@ def judge_here(spec: Spec, source: Path, student: str, observation: dict, weight
         kind, result, _ = run_task(spec, student, work, ("judge", observation, weights))
         report = Report.from_dict(result)
     except Exception as exc:  # noqa: BLE001 - the judge's own failure is an internal error, said as such
-        report = _fatal_report(spec, student, f"internal error while judging: {type(exc).__name__}: {exc}")
+        report = fatal_report(spec, student, f"internal error while judging: {type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.judged = "graph" if not report.fatal else ""
@@ -964,7 +953,7 @@ def conclude(spec: Spec, student: str, limits: Limits, frame: bytes, timed_out: 
                       "the top level of a module or in a class body (only definitions should run on import).")
         else:
             reason = exit_reason()
-        report = _fatal_report(spec, student, reason)
+        report = fatal_report(spec, student, reason)
     report.output = output
     report.isolation_level = report.isolation_level or limits.isolation
     report.timings["wall_s"] = round(time.monotonic() - began, 3)
@@ -982,12 +971,12 @@ def _parse_frame(data: bytes, spec: Spec, student: str, judge_stage: bool = Fals
     frames = split_frames(data)
     head = _head(frames)
     if head is None or len(frames) != 1 or head.get("kind") != "report" or not isinstance(head.get("data"), dict):
-        return _fatal_report(spec, student, "the result channel was tampered with (it carried more or less than "
+        return fatal_report(spec, student, "the result channel was tampered with (it carried more or less than "
                              "one report): your code wrote to the grader's own pipe.")
     try:
         report = Report.from_dict(head["data"])
     except (ValueError, KeyError, TypeError):
-        return _fatal_report(spec, student, "the result channel carried an unreadable report.")
+        return fatal_report(spec, student, "the result channel carried an unreadable report.")
     report.isolation = list(head.get("isolation") or [])
     report.sandbox_events = list(head.get("events") or [])[:MAX_EVENTS]
     if judge_stage:

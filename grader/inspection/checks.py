@@ -156,8 +156,9 @@ def pick_class(spec: Spec, ctx: ModelContext) -> None:
                    f"(B, {', '.join(map(str, spec.input_shape))}) and returns (B, {spec.num_classes}){others}")
 
 
-def prepare(spec: Spec, sub: Submission) -> ModelContext:
-    """Pick, build and record the student's model once, for all model checks."""
+def prepare(spec: Spec, sub: Submission, record: bool = True) -> ModelContext:
+    """Pick, build and (unless ``record`` is False: see :func:`record_model`) record the student's model once, for
+    all model checks."""
     ctx = ModelContext(sub, spec)
     batch_size = None
     for module in sub.modules.values():
@@ -185,13 +186,22 @@ def prepare(spec: Spec, sub: Submission) -> ModelContext:
         ctx.build_error = built
         return ctx
     ctx.model = built
-    ctx.record = LiveModel(built, sub.student_files, ctx.sites).record
+    if record:
+        record_model(spec, ctx)
+    return ctx
+
+
+def record_model(spec: Spec, ctx: ModelContext) -> None:
+    """Run the built model's forward once on the example input, recording each layer (no-op without a model)."""
+    if ctx.model is None or ctx.record is not None:
+        return
+    sub = ctx.sub
+    ctx.record = LiveModel(ctx.model, sub.student_files, ctx.sites).record
     records, output, exc, in_flight = ctx.record(example_input(spec, ctx.batch))
     ctx.records, ctx.output = records, output
     if exc is not None:
         text, _, _ = student_traceback(exc, sub.student_files)
         ctx.forward_error = feedback.crash_text(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
-    return ctx
 
 
 def _takes(cls: type, arg: str) -> bool:

@@ -20,6 +20,8 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.inspection.budget import PhaseTimeout
+
 CODE_SUFFIXES = (".py", ".ipynb")
 TAG_RUN, TAG_SKIP = "grader:run", "grader:skip"
 IGNORED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git", "__MACOSX", "data", ".venv", "venv"}
@@ -247,7 +249,7 @@ class _Runner:
             try:
                 exec(code, module.__dict__)
             except BaseException as exc:  # noqa: BLE001 - student code may raise anything, SystemExit included
-                if isinstance(exc, KeyboardInterrupt):
+                if isinstance(exc, (KeyboardInterrupt, PhaseTimeout)):
                     raise
                 text, line, _ = student_traceback(exc, self.sub.student_files)
                 self.sub.errors.append(LoadError(unit.filename, line or stmt.lineno, type(exc).__name__,
@@ -297,7 +299,7 @@ def load_submission(path: str | Path) -> Submission:
                 try:
                     importlib.import_module(stem)
                 except BaseException as exc:  # noqa: BLE001
-                    if isinstance(exc, KeyboardInterrupt):
+                    if isinstance(exc, (KeyboardInterrupt, PhaseTimeout)):
                         raise
                     text, line, filename = student_traceback(exc, sub.student_files)
                     sub.errors.append(LoadError(filename or stem, line, type(exc).__name__, str(exc), text))

@@ -1,0 +1,68 @@
+"""Time budgets per phase, inside the child that runs the student's code.
+
+The job's wall-clock limit (the spec's ``timeout``) is sized for the quiz's re-evaluations. A hang in ``__init__``
+should not make a student wait that long, so the phases that run student code get their own budgets: loading the
+code and building the class (``load_timeout``), then the model checks that run its forward (``checks_timeout``).
+When one runs out, :class:`PhaseTimeout` is raised where the student's code is, so its traceback names their line.
+It derives from ``BaseException``, so a student's ``except Exception`` cannot swallow it. Where the platform has no
+interval timer (Windows), the job's wall-clock limit alone applies.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import traceback
+from contextlib import contextmanager
+
+PHASES = {"load": "loading your code and building the class", "checks": "running your model for the model checks"}
+
+
+class PhaseTimeout(BaseException):
+    """A phase ran past its budget; raised inside the code that was running."""
+
+    def __init__(self, phase: str, seconds: float):
+        super().__init__(f"{PHASES[phase]} took over {seconds:g} s")
+        self.phase, self.seconds = phase, seconds
+
+
+@contextmanager
+def phase_budget(phase: str, seconds: float | None):
+    """Raise :class:`PhaseTimeout` in this (main) thread if the block runs longer than ``seconds``."""
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise PhaseTimeout(phase, seconds)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _student_frame(frame: traceback.FrameSummary) -> bool:
+    # The student's code is compiled under its name inside the submission ("model.py", "bob.ipynb [cell 3]");
+    # the grader, torch and the standard library run from absolute paths.
+    return not os.path.isabs(frame.filename) and not frame.filename.startswith("<")
+
+
+def timeout_text(exc: PhaseTimeout, budgets: dict[str, float]) -> str:
+    """What the student reads: the phase, its budget, and where their code was when it was stopped."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _student_frame(f)]
+    text = f"{exc}, and was stopped: "
+    if frames:
+        last = frames[-1]
+        code = f": {last.line.strip()}" if last.line else ""
+        text += (f"it was running {last.filename} line {last.lineno} (in {last.name}){code}\n\n"
+                 + "Traceback (your code):\n" + "".join(traceback.format_list(frames)))
+    else:
+        text += "it was not running your own code at that moment (a library call it made?)."
+    others = ", ".join(f"{PHASES.get(k, k)}: {v:g} s" for k, v in budgets.items() if k != exc.phase)
+    return (text.rstrip() + "\n\nLook for an endless loop or long work there: on import only definitions should "
+            "run, and __init__ should only create the layers. Each phase has its own limit"
+            + (f" ({others})" if others else "") + ".")
