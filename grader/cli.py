@@ -175,8 +175,8 @@ def grade_command(submissions: str, assignment: str, out: str, workers: int | No
 @click.option("--memory", type=click.IntRange(min=64), default=4096, show_default=True,
               help="Address space in MB a submission may add to the grader's own.")
 @click.option("--roster", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="CSV with an id column (id, student, sid, email...) and optionally name: matches entries to "
-                   "students and lists the missing ones.")
+              help="CSV with an id column (id, student, sid, email...), optionally name and email: matches "
+                   "entries (named by id or email) to students and lists the missing ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the readable one.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--isolation", type=click.Choice(["full", "process"]), default=None, help=ISOLATION_HELP)
@@ -355,6 +355,37 @@ def reference_train(name, out, epochs, seed, data_dir, resume, train_limit, lr, 
         click.echo(f"done in {result.seconds:.0f} s: best epoch {best}, validation loss {result.val_loss[best - 1]:.4f}, "
                    f"accuracy {result.val_accuracy[best - 1]:.2f}%; wrote {result.out}/best.pt, curves.json, "
                    "val_loss.png, val_acc.png")
+
+
+@reference.command("plot")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Write one val_loss.png and val_acc.png here with a line per run  "
+                   "[default: redraw each run's own plots in its folder]")
+def reference_plot(runs, out):
+    """Draw the validation plots of training runs again from their curves.json, without retraining.
+
+    \b
+    RUNS are folders written by 'grader reference train' (or any folder with a curves.json).
+    Without --out, each run's val_loss.png and val_acc.png are drawn again in place (they carry their data,
+    as the quiz expects). With --out, the runs are overlaid in one figure each, for the lecture slides.
+
+    \b
+    Examples:
+      grader reference plot runs/mycnn
+      grader reference plot runs/mlp runs/mycnn runs/simple-cnn --out slides/week4
+    """
+    from grader.quiz.curves import overlay_plots, redraw_plots
+
+    try:
+        if out is None:
+            written = [path for run in runs for path in redraw_plots(run)]
+        else:
+            written = overlay_plots(list(runs), out)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 @reference.command("ensemble")

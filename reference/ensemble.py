@@ -38,7 +38,8 @@ def load_model(path: str | Path):
 def evaluate(checkpoints: list[str | Path], data_dir=None, split: str = "test") -> EnsembleResult:
     """Evaluate each checkpoint and their softmax average on CIFAR-10's test batch (or ``split="validation"``:
     the first checkpoint's seed split)."""
-    from grader.data.cifar import load_cifar10, split_indices, to_float
+    from grader.data import to_float
+    from grader.data.cifar import load_cifar10, split_indices
 
     if not checkpoints:
         raise ValueError("name at least one checkpoint")

@@ -187,10 +187,55 @@ def test_cli_reference_errors_exit_2(tmp_path):
     assert missing.returncode == 2 and "--data-dir" in missing.stderr and "Traceback" not in missing.stderr
 
 
-def test_cli_help_has_examples():
-    for args in ([], ["reference"], ["reference", "train"], ["check"], ["list"]):
-        done = run_cli(*args, "--help")
-        assert done.returncode == 0 and "Example" in done.stdout, args
+def test_cli_reference_plot_redraws_and_overlays_without_training(tmp_path):
+    from PIL import Image
+
+    from grader.quiz.curves import read_png_curves, write_curves
+
+    runs = {"mlp": ([0.30, 0.20, 0.25], [91.0, 94.5, 93.9]), "mycnn": ([0.09, 0.05, 0.04, 0.06], [97.1, 98.4, 98.8, 98.2])}
+    for name, (loss, acc) in runs.items():
+        write_curves(tmp_path / name, loss, acc, seed=1)
+        for plot in ("val_loss.png", "val_acc.png"):
+            (tmp_path / name / plot).unlink()
+    done = run_cli("reference", "plot", tmp_path / "mlp", tmp_path / "mycnn")
+    assert done.returncode == 0, done.stderr
+    for name, (loss, acc) in runs.items():
+        for plot in ("val_loss.png", "val_acc.png"):
+            assert f"wrote {tmp_path / name / plot}" in done.stdout
+            assert read_png_curves(tmp_path / name / plot) == {"val_loss": loss, "val_accuracy": acc}
+    done = run_cli("reference", "plot", tmp_path / "mlp", tmp_path / "mycnn", "--out", tmp_path / "slides")
+    assert done.returncode == 0, done.stderr
+    for plot in ("val_loss.png", "val_acc.png"):
+        with Image.open(tmp_path / "slides" / plot) as image:
+            assert image.size == (700, 450)  # the wider figure of an overlay
+        assert read_png_curves(tmp_path / "slides" / plot) is None  # an overlay is not one run's submission
+    (tmp_path / "empty").mkdir()
+    bad = run_cli("reference", "plot", tmp_path / "empty")
+    assert bad.returncode == 2 and "empty: no curves.json" in bad.stderr
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "curves.json").write_text('{"val_loss": [0.1, 0.2], "val_accuracy": [90]}')
+    bad = run_cli("reference", "plot", tmp_path / "broken", "--out", tmp_path / "x")
+    assert bad.returncode == 2 and "two lists of numbers of the same length" in bad.stderr
+
+
+HELP_PAGES = ([], ["check"], ["grade"], ["list"], ["assign"], ["release"], ["reference"], ["reference", "train"],
+              ["reference", "plot"], ["reference", "ensemble"])
+
+
+@pytest.mark.parametrize("command", HELP_PAGES, ids=lambda c: " ".join(c) or "grader")
+def test_cli_help_shows_examples_of_that_command(command):
+    done = run_cli(*command, "--help")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() in ("Example:", "Examples:"))
+    examples = []
+    for line in lines[start + 1:]:
+        if not line.strip().startswith("grader "):
+            break  # the examples end where the options begin
+        examples.append(line.strip())
+    assert examples, done.stdout
+    for example in examples:  # each example runs the command whose page it is on, or one below it
+        assert example.split()[:len(command) + 1] == ["grader", *command], example
 
 
 # --- the validation pass's optimized forward -------------------------------------------------------------------

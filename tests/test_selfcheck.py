@@ -250,7 +250,9 @@ def test_cli_usage_errors_exit_2(tmp_path):
 def test_cli_list():
     done = run_cli("list")
     assert done.returncode == 0
-    assert "mycnn" in done.stdout and "Week 4: MyCNN" in done.stdout and len(done.stdout.splitlines()) == 15
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list_assignments()  # one line per assignment, in order
+    assert next(line for line in lines if line.startswith("mycnn ")).split(None, 1)[1] == load_spec("mycnn").title
 
 
 def test_cell_tags_override_the_rule(tmp_path):

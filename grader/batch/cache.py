@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from grader.files import feed
 from grader.report import Report
 
 GRADER_DIR = Path(__file__).resolve().parent.parent  # the whole grader package
@@ -24,9 +25,7 @@ def cache_dir() -> Path:
 
 def _hash_file(digest, path: Path, label: str) -> None:
     digest.update(label.encode() + b"\0")
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    feed(digest, path)
     digest.update(b"\0")
 
 

@@ -48,8 +48,11 @@ class Discovery:
     ignored: list[str]  # files in SUBMISSIONS that are not a submission
 
 
-def read_roster(path: str | Path) -> list[tuple[str, str]]:
-    """(student id, name) rows of a roster CSV whose header has an id column (id, student, sid, email...)."""
+def read_roster(path: str | Path) -> list[tuple[str, str, str]]:
+    """(student id, name, email) rows of a roster CSV whose header has an id column (id, student, sid, email...).
+
+    The email is from an ``email`` column beside another id column (else ""): a submission may be named by either.
+    """
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -60,7 +63,9 @@ def read_roster(path: str | Path) -> list[tuple[str, str]]:
                 raise BatchError(f"{path}: no id column; the header needs one of {', '.join(ROSTER_ID_COLUMNS)} "
                                  f"(found: {', '.join(reader.fieldnames or []) or 'nothing'})")
             name_column = columns.get("name")
-            rows = [(row[id_column].strip(), (row.get(name_column) or "").strip() if name_column else "")
+            email_column = columns.get("email") if columns.get("email") != id_column else None
+            rows = [(row[id_column].strip(), (row.get(name_column) or "").strip() if name_column else "",
+                     (row.get(email_column) or "").strip() if email_column else "")
                     for row in reader if (row.get(id_column) or "").strip()]
     except OSError as exc:
         raise BatchError(f"cannot read the roster {path}: {exc.strerror}") from None
@@ -71,11 +76,13 @@ def _tokens(text: str) -> set[str]:
     return {t.lower() for t in re.split(r"[^A-Za-z0-9@.]+", text) if t}
 
 
-def _student_of(entry_name: str, roster: list[tuple[str, str]]) -> tuple[str, str] | None:
+def _student_of(entry_name: str, roster: list[tuple[str, str, str]]) -> tuple[str, str] | None:
     tokens = _tokens(entry_name)
-    for student, name in roster:
+    for student, name, email in roster:
         sid = student.lower()
         if entry_name.lower() == sid or sid in tokens or sid.split("@")[0] in tokens:
+            return student, name
+        if email and (entry_name.lower() == email.lower() or email.lower() in tokens):
             return student, name
     return None
 
@@ -109,7 +116,7 @@ def discover(submissions: str | Path, roster: str | Path | None = None) -> Disco
                 continue
             entry.student, entry.name = student, name
             matched[student] = entry
-        missing = [(s, n) for s, n in rows if s not in matched]
+        missing = [(s, n) for s, n, _ in rows if s not in matched]
     seen: dict[str, int] = {}
     for entry in entries:  # two entries of one name (alice/ and alice.zip): keep both, apart
         seen[entry.student] = seen.get(entry.student, 0) + 1
@@ -211,7 +218,7 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
         reports = store.reports([e.student for e in found.entries])
     finally:
         store.close()
-    from grader.outputs.gradebook import write_outputs
+    from grader.outputs import write_outputs
     from grader.batch.integrity import class_flags
 
     flags = class_flags(spec, found.entries, reports)

@@ -39,6 +39,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.files import sha256_file
 from grader.report import MAX_OUTPUT, Report, fatal_report
 from grader.spec import Spec
 
@@ -442,8 +443,6 @@ def working_copy(run: str | Path, only: dict[str, str] | None = None) -> dict[st
     ``link:<target>`` of a symbolic link, or what else is there. Covers the copied submission and, for a zip, its
     unpacked files. With ``only``, just those paths, and a missing one is ``missing``. Never follows a link and
     never opens anything but a regular file (a FIFO planted by the code would block the reader)."""
-    import hashlib
-
     run = Path(run)
     if only is None:
         paths = []
@@ -461,11 +460,7 @@ def working_copy(run: str | Path, only: dict[str, str] | None = None) -> dict[st
             if stat.S_ISLNK(mode):
                 prints[relative] = "link:" + os.readlink(path)
             elif stat.S_ISREG(mode):
-                digest = hashlib.sha256()
-                with open(path, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(block)
-                prints[relative] = digest.hexdigest()
+                prints[relative] = sha256_file(path)
             else:
                 prints[relative] = "not a regular file"
         except FileNotFoundError:

@@ -91,14 +91,6 @@ def split_indices(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return order[: n - n_val].sort().values, order[n - n_val:].sort().values
 
 
-def to_float(images: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-    """uint8 (N, 3, 32, 32) -> float32 in [0, 1] (ToTensor), optionally normalised per channel."""
-    x = images.float().div_(255.0)
-    if normalize:
-        x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
-    return x
-
-
 def write_batches(folder, images: np.ndarray, labels: np.ndarray, test_images: np.ndarray,
                   test_labels: np.ndarray) -> Path:
     """Write images in torchvision's CIFAR-10 layout (five training batches, a test batch, batches.meta).

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from grader.data import to_float  # noqa: F401 - re-exported: the MNIST loops import it from here
+
 PACKAGED_DIR = Path(__file__).resolve().parent  # holds MNIST/raw/t10k-*.gz, shipped with the grader
 ENV_VAR = "GRADER_DATA_DIR"
 CACHE_DIR = Path.home() / ".cache" / "grader"
@@ -158,11 +160,3 @@ def _load_mnist(train: bool, data_dir, download: bool) -> Split:
     )
 
 
-def to_float(images: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
-    """uint8 (N, H, W) or (N, C, H, W) -> float32 (N, C, H, W) in [0, 1], as ToTensor does, then (x - mean) / std."""
-    x = images.float().div_(255.0)
-    if x.dim() == 3:
-        x = x.unsqueeze(1)
-    if mean != 0.0 or std != 1.0:
-        x = x.sub_(mean).div_(std)
-    return x

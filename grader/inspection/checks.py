@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from grader.inspection import messages as feedback
-from grader.inspection.align import align
+from grader.inspection.align import Alignment, align
 from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
 from grader.inspection.load import Submission, student_traceback
 from grader.report import CheckResult
@@ -45,6 +45,7 @@ class ModelContext:
     sites: dict = field(default_factory=dict)
     batch: int = DEFAULT_RECORD_BATCH
     student_batch_size: int | None = None  # the training batch size the student's code defines, if any
+    alignment: Alignment | None = None  # the table's rows matched with the records, once for shapes and params
     records: list[LayerRecord] = field(default_factory=list)
     output: torch.Tensor | None = None
     forward_error: str = ""
@@ -255,8 +256,15 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
     return _result(spec, "class", "pass", f"Using {ctx.class_name} ({place}): {ctx.why}.")
 
 
+def _aligned(spec: Spec, ctx: ModelContext) -> Alignment:
+    """The alignment of the table with the recorded layers, computed once per context."""
+    if ctx.alignment is None:
+        ctx.alignment = align(spec.rows, ctx.records)
+    return ctx.alignment
+
+
 def _row_status(spec: Spec, ctx: ModelContext):
-    alignment = align(spec.rows, ctx.records)
+    alignment = _aligned(spec, ctx)
     rows, problems, first_bad = [], [], None
     previous_expected = [ctx.batch, *spec.input_shape]
     reached = max((i for i, m in enumerate(alignment.rows) if m.output is not None), default=-1)
@@ -350,7 +358,7 @@ def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
     if ctx.model is None:
         return _no_model(spec, "params", ctx)
     total = sum(p.numel() for p in ctx.model.parameters())
-    alignment = align(spec.rows, ctx.records)
+    alignment = _aligned(spec, ctx)
     problems, checked, good = [], 0, 0
     for match in alignment.rows:
         if match.row.params is None:

@@ -1,1 +1,27 @@
-"""outputs"""
+"""The batch grader's outputs in OUT: gradebook.csv, feedback/*.md, gradescope/*/results.json, report.html.
+
+:mod:`grader.outputs.gradebook` renders the files for scripts and students, :mod:`grader.outputs.html_report` the
+instructor's page (it uses the gradebook's helpers, never the reverse); :func:`write_outputs` writes them all.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from grader.outputs.gradebook import feedback_markdown, gradebook_csv, gradescope_json, safe_name, write_atomic
+from grader.outputs.html_report import render_html
+from grader.report import Report
+from grader.spec import Spec
+
+
+def write_outputs(spec: Spec, out: Path, entries, reports: dict[str, Report], missing,
+                  flags: dict[str, list[str]]) -> None:
+    """Write every output file of the batch into ``out``."""
+    write_atomic(out / "gradebook.csv", gradebook_csv(spec, entries, reports, missing, flags))
+    for entry in entries:
+        report = reports.get(entry.student)
+        if report is None:
+            continue
+        name = safe_name(entry.student)
+        write_atomic(out / "feedback" / f"{name}.md", feedback_markdown(report))
+        write_atomic(out / "gradescope" / name / "results.json", gradescope_json(report))
+    write_atomic(out / "report.html", render_html(spec, entries, reports, missing, flags))

@@ -125,19 +125,3 @@ def gradescope_json(report: Report) -> str:
     output = report.fatal or ("All required checks pass." if report.passed else "Some checks failed: see each test.")
     return json.dumps({"score": report.score, "output": output, "tests": tests, "visibility": "visible",
                        "stdout_visibility": "hidden"}, indent=2) + "\n"
-
-
-def write_outputs(spec: Spec, out: Path, entries, reports: dict[str, Report], missing,
-                  flags: dict[str, list[str]]) -> None:
-    """Write every output file of the batch into ``out``."""
-    from grader.outputs.html_report import render_html
-
-    write_atomic(out / "gradebook.csv", gradebook_csv(spec, entries, reports, missing, flags))
-    for entry in entries:
-        report = reports.get(entry.student)
-        if report is None:
-            continue
-        name = safe_name(entry.student)
-        write_atomic(out / "feedback" / f"{name}.md", feedback_markdown(report))
-        write_atomic(out / "gradescope" / name / "results.json", gradescope_json(report))
-    write_atomic(out / "report.html", render_html(spec, entries, reports, missing, flags))

@@ -13,6 +13,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from grader.data import to_float
+from grader.data.cifar import MEAN as CIFAR_MEAN
+from grader.data.cifar import STD as CIFAR_STD
+from grader.files import sha256_file
 from grader.quiz.checkpoint import CheckpointError, find_checkpoints, load_checkpoint_file
 from grader.quiz.curves import read_curves
 from grader.report import CheckResult
@@ -23,7 +27,8 @@ NORMALIZE_VARIANTS = {"ToTensor": (0.0, 1.0), "Normalize((0.1307,), (0.3081,))":
 CIFAR_NORMALIZE_VARIANTS = {
     "ToTensor": (0.0, 1.0),
     "Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    "Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "Normalize(({}), ({}))".format(*(", ".join(f"{v:.4f}" for v in t) for t in (CIFAR_MEAN, CIFAR_STD))):
+        (CIFAR_MEAN, CIFAR_STD),
 }
 BATCH_MEAN_SIZES = (64, 32, 100, 128, 256, 1000, 1)
 
@@ -79,15 +84,6 @@ def _split_seed(files) -> int | None:
     return None
 
 
-def _to_float(images: torch.Tensor, mean, std) -> torch.Tensor:
-    x = images.float().div_(255.0)
-    if x.dim() == 3:
-        x = x.unsqueeze(1)
-    mean = torch.tensor(mean if isinstance(mean, tuple) else (mean,)).view(1, -1, 1, 1)
-    std = torch.tensor(std if isinstance(std, tuple) else (std,)).view(1, -1, 1, 1)
-    return (x - mean) / std
-
-
 def _loss_lower_bound(losses: list[torch.Tensor], n: int) -> float:
     """The least any of the loss variants (see ``_loss_variants``) over all ``n`` images can be, knowing only the
     per-image losses of the first images (the rest are at least 0)."""
@@ -124,12 +120,12 @@ def per_image_losses(model, log_probs: bool, mean, std, val=None,
     from grader.quiz.evaluate import VAL_BATCH_SIZE, inference_forward
 
     val = load_mnist(False) if val is None else val
-    forward = inference_forward(model, _to_float(val.images[:VAL_BATCH_SIZE], mean, std))
+    forward = inference_forward(model, to_float(val.images[:VAL_BATCH_SIZE], mean, std))
     losses, raw, correct = [], [], []
     all_log_probs = True
     with torch.inference_mode():
         for number, start in enumerate(range(0, len(val), VAL_BATCH_SIZE)):
-            out = forward(_to_float(val.images[start:start + VAL_BATCH_SIZE], mean, std))
+            out = forward(to_float(val.images[start:start + VAL_BATCH_SIZE], mean, std))
             y = val.labels[start:start + VAL_BATCH_SIZE]
             if log_probs:
                 raw.append(F.nll_loss(out, y, reduction="none"))
@@ -198,7 +194,7 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
         except CheckpointError as exc:
             results.append(_result(spec, "checkpoint", "fail", str(exc)))
     if ckpt is not None:
-        ckpt_details = {"file": sub.relative(ckpt.path), "sha256": _sha256(ckpt.path)}
+        ckpt_details = {"file": sub.relative(ckpt.path), "sha256": sha256_file(ckpt.path)}
         if make_model is None:
             results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built.",
                                    details=ckpt_details))
@@ -218,16 +214,6 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
     results.append(_epoch_check(spec, ckpt, usable_curves))
     results.append(_reeval_check(spec, ckpt, model, usable_curves, files))
     return results
-
-
-def _sha256(path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _state_problems(model, state: dict) -> list[str]:

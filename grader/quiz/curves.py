@@ -47,28 +47,80 @@ def write_curves(out_dir, val_loss: list[float], val_accuracy: list[float], **ex
 
 
 def _plot(path: Path, doc: dict, key: str, ylabel: str) -> None:
+    """One run's plot, carrying its curves in a PNG text chunk (the quiz can read a submitted plot back)."""
+    payload = json.dumps({"val_loss": doc["val_loss"], "val_accuracy": doc["val_accuracy"]})
+    _draw(path, {"": doc}, key, ylabel, {PNG_KEY: payload})
+
+
+def _draw(path: Path, runs: dict[str, dict], key: str, ylabel: str, metadata: dict | None = None) -> None:
+    """Plot ``key`` of each run (label -> curves document) against the epoch, each run's best.pt epoch starred."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    values = doc[key]
-    epochs = list(range(1, len(values) + 1))
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
-    ax.plot(epochs, values, marker="o")
-    best = min(range(len(values)), key=lambda i: doc["val_loss"][i]) if values else None
-    if best is not None:
-        ax.plot([epochs[best]], [values[best]], marker="*", markersize=14, color="tab:red", label="best.pt")
-        ax.legend()
+    fig, ax = plt.subplots(figsize=(5, 3.5) if len(runs) == 1 else (7, 4.5), dpi=100)
+    for label, doc in runs.items():
+        values = doc[key]
+        epochs = list(range(1, len(values) + 1))
+        line = ax.plot(epochs, values, marker="o", label=label or None)[0]
+        if values:
+            best = min(range(len(values)), key=lambda i: doc["val_loss"][i])
+            ax.plot([epochs[best]], [values[best]], marker="*", markersize=14,
+                    color="tab:red" if len(runs) == 1 else line.get_color(),
+                    label="best.pt" if len(runs) == 1 else None)
+    ax.legend()
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(runs) > 1:
+        ax.set_title("star: each run's best.pt epoch (minimum validation loss)", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    payload = json.dumps({"val_loss": doc["val_loss"], "val_accuracy": doc["val_accuracy"]})
     tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, format="png", metadata={PNG_KEY: payload, "Software": "grader"})
+    fig.savefig(tmp, format="png", metadata={**(metadata or {}), "Software": "grader"})
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def read_run_curves(run_dir) -> dict:
+    """The curves document of a training run folder (its curves.json); ValueError saying what is wrong."""
+    path = Path(run_dir) / CURVES_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{run_dir}: no {CURVES_FILE} (a folder written by 'grader reference train' has one)") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not readable as JSON ({exc})") from None
+    curves = _from_doc(doc, CURVES_FILE) if isinstance(doc, dict) else None
+    if curves is None or curves.problems or not curves.val_loss or len(curves.val_loss) != len(curves.val_accuracy):
+        raise ValueError(f"{path}: needs val_loss and val_accuracy, two lists of numbers of the same length")
+    return {**doc, "val_loss": curves.val_loss, "val_accuracy": curves.val_accuracy}
+
+
+def redraw_plots(run_dir) -> list[Path]:
+    """Draw a run's val_loss.png and val_acc.png again from its curves.json, without retraining."""
+    doc = read_run_curves(run_dir)
+    run_dir = Path(run_dir)
+    _plot(run_dir / LOSS_PLOT, doc, "val_loss", "validation loss")
+    _plot(run_dir / ACC_PLOT, doc, "val_accuracy", "validation accuracy (%)")
+    return [run_dir / LOSS_PLOT, run_dir / ACC_PLOT]
+
+
+def overlay_plots(run_dirs: list, out_dir) -> list[Path]:
+    """val_loss.png and val_acc.png in ``out_dir`` with one line per run (labelled by its folder), for slides."""
+    runs = {}
+    for run_dir in run_dirs:
+        label = Path(run_dir).resolve().name
+        while label in runs:
+            label += "'"
+        runs[label] = read_run_curves(run_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _draw(out_dir / LOSS_PLOT, runs, "val_loss", "validation loss")
+    _draw(out_dir / ACC_PLOT, runs, "val_accuracy", "validation accuracy (%)")
+    return [out_dir / LOSS_PLOT, out_dir / ACC_PLOT]
 
 
 def read_png_curves(path) -> dict | None:
