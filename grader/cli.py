@@ -4,6 +4,7 @@ Exit codes: 0 every required check passed, 1 some check failed, 2 usage or inter
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import click
 
 from grader.authoring.course import InstructorOnly
+from grader.report import render_text, to_json
+from grader.spec import SpecError, assignments_root, list_assignments, load_spec
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -71,7 +74,6 @@ def _cores() -> int:
 
 
 def _load_spec_or_usage(assignment: str):
-    from grader.spec import SpecError, load_spec
 
     try:
         return load_spec(assignment)
@@ -83,7 +85,6 @@ def check_command(path: str, assignment: str, as_json: bool = False, timeout: fl
                   use_cache: bool = True, isolation: str | None = None) -> int:
     """Check one submission in a child process, print the report, return the exit code (0 pass, 1 fail)."""
     from grader.batch.sandbox import check_in_child
-    from grader.report import render_text, to_json
 
     spec = _load_spec_or_usage(assignment)
     # This command's own process has run no torch computation, so its child may use every core (or
@@ -125,8 +126,6 @@ def grade_command(submissions: str, assignment: str, out: str, workers: int | No
                   timeout: float | None = None, memory: int = 4096, roster: str | None = None,
                   as_json: bool = False, progress: bool = True, isolation: str | None = None) -> int:
     """Grade a class into ``out``; print a summary; return 0 when every student passed, 1 otherwise."""
-    import json
-
     from grader.batch.pool import BatchError, grade
     from grader.outputs.gradebook import status_of
 
@@ -218,7 +217,6 @@ def assign(names, all_, check):
       grader assign --all --check     # in CI: fail when a starter in git has drifted
     """
     from grader.authoring.starters import AuthoringError, generate
-    from grader.spec import list_assignments
 
     if all_:
         names = [n for n in list_assignments() if _load_spec_or_usage(n).reference]
@@ -249,7 +247,6 @@ def list_command():
     Example:
       grader list
     """
-    from grader.spec import SpecError, assignments_root, list_assignments, load_spec
 
     names = list_assignments()
     if not names:
@@ -281,7 +278,6 @@ def release_cmd(out, names):
       grader release --out kit-week4/ -a mycnn -a simple-cnn
     """
     from grader.authoring.release import ReleaseError, release
-    from grader.spec import SpecError
 
     try:
         kit = release(out, list(names), log=lambda m: click.echo(m, err=True))
@@ -403,8 +399,6 @@ def reference_ensemble(checkpoints, data_dir, split, as_json):
       grader reference ensemble runs/vgg16/best.pt runs/vgg13/best.pt runs/vgg11/best.pt --data-dir ~/data
       grader reference ensemble runs/*/best.pt --split validation --json
     """
-    import json
-
     from grader.authoring.course import import_reference
     from grader.data.mnist import DataError
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from grader.spec import QUIZ_CHECKS
+
 STATUSES = ("pass", "fail", "error", "skip")
 MAX_OUTPUT = 4000  # characters of the student's own printed output kept in a report
 
@@ -87,8 +89,6 @@ def judged_text(report: Report) -> str:
 
 def fatal_report(spec, student: str, reason: str) -> Report:
     """The report of a check run that could not finish: ``reason`` for the student, every check an error at 0."""
-    from grader.spec import QUIZ_CHECKS
-
     report = Report(assignment=spec.name, student=student, fatal=reason)
     report.checks = [CheckResult(name, "error", 0.0, points, "Not run: the check could not finish (see above).")
                      for name, points in ((n, spec.points[n]) for n in spec.model_checks())]

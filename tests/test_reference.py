@@ -1,6 +1,7 @@
 """The reference side: networks against their tables, data, checkpointing, training, the reference CLI."""
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,36 @@ from grader.data.mnist import DataError, load_mnist
 from grader.quiz.evaluate import validate
 from reference.train import run
 from tests.conftest import run_cli
+
+def docstring_table(module) -> tuple[list[tuple], int]:
+    """The layer table a reference module's docstring shows: (label, output shape, params or None) rows and the total."""
+    lines = module.__doc__.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith("===")]
+    rows, label = [], None
+    for line in lines[rules[1] + 1:rules[2]]:
+        if not line.startswith(" "):
+            label = line.split()[0]  # a row's label; a wrapped row continues on indented lines
+        found = re.search(r"\(B((?:, \d+)+)\)\s*([\d,]*)\s*$", line)
+        if found and label != "input":
+            params = found.group(2).replace(",", "")
+            rows.append((label, ("B", *(int(d) for d in found.group(1).split(", ")[1:])), int(params) if params else None))
+    total = int(re.search(r"Total: ([\d,]+) parameters", module.__doc__).group(1).replace(",", ""))
+    return rows, total
+
+
+@pytest.mark.parametrize("name", ["mlp", "simple-cnn", "vgg-like", "mycnn", "lenet-320", "cnn-5x5"])
+def test_the_reference_docstring_shows_the_specs_table(name):
+    # the table is written in the spec (graded) and in the docstring (read by TAs): they must not drift apart
+    import importlib
+
+    from grader.spec import load_spec
+
+    module = importlib.import_module("reference." + name.replace("-", "_"))
+    rows, total = docstring_table(module)
+    spec = load_spec(name)
+    assert rows == [(r.label, r.shape, r.params) for r in spec.rows]
+    assert total == spec.params_total
+
 
 # (leaf module attribute -> output shape at B=2), total parameters: written from the course tables.
 TABLES = {

@@ -23,6 +23,7 @@ the ``process`` level runs the same checks in a plain child process with the wal
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import io
 import json
 import os
@@ -39,6 +40,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grader
 from grader.files import sha256_file
 from grader.report import MAX_OUTPUT, Report, fatal_report
 from grader.spec import Spec
@@ -213,8 +215,6 @@ def visible_paths() -> list[str]:
     """What a job's file system shows besides its own folder: the system, the interpreter and its installed
     packages, the grader, and the course's data folders, all read-only. Nothing else: not the submissions, not
     the output folder, not the home folder, not other jobs' folders, not the reference solutions."""
-    import grader
-
     wanted = ["/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc"]
     prefixes = {p for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix) if p}
     wanted += sorted(prefixes) + [os.path.realpath(p) for p in sorted(prefixes)]
@@ -664,8 +664,6 @@ def _writes(mode, flags) -> bool:
 
 def reference_locations() -> list[str]:
     """Where the reference solutions are installed on this machine (folders), found without importing them."""
-    import importlib.util
-
     try:
         found = importlib.util.find_spec(REFERENCE_PACKAGE)
     except (ImportError, ValueError):

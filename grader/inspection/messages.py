@@ -6,6 +6,7 @@ convolutions and pools the arithmetic with their own numbers: O = floor((I - K +
 from __future__ import annotations
 
 import difflib
+import importlib
 import linecache
 import math
 import re
@@ -170,8 +171,6 @@ def crash_text(exc: BaseException, tb_text: str, in_flight: dict | None, records
     elif isinstance(exc, AttributeError):
         match = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", str(exc))
         if match:
-            import importlib
-
             try:
                 module = importlib.import_module(match.group(1))
                 close = difflib.get_close_matches(match.group(2), dir(module), n=1, cutoff=0.6)

@@ -10,6 +10,8 @@ per-image mean and the mean of batch means at common batch sizes; ``correct_tol`
 """
 from __future__ import annotations
 
+import json
+
 import torch
 import torch.nn.functional as F
 
@@ -72,8 +74,6 @@ def validation_split(spec: Spec, files) -> tuple:
 
 
 def _split_seed(files) -> int | None:
-    import json
-
     for path in files:
         if path.name == "curves.json":
             try:
