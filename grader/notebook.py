@@ -137,7 +137,7 @@ def check_files(path: str | Path = ".", assignment: str | Spec = "mycnn", model_
     """
     import torch
 
-    from grader.inspection.load import discover
+    from grader.inspection.load import list_submission_files
     from grader.quiz.checks import run_quiz_checks
 
     spec = _spec(assignment)
@@ -152,7 +152,7 @@ def check_files(path: str | Path = ".", assignment: str | Spec = "mycnn", model_
         raise ValueError(f"no class named {' or '.join(spec.classes)} is defined here: run the cell that defines it, "
                          "or pass model_class=YourClass")
     torch.manual_seed(0)
-    sub = discover(folder)
+    sub = list_submission_files(folder)
     live = live_submission(model_class, folder)
     batch_size = next((getattr(m, n) for m in live.modules.values() for n in ("batch_size", "BATCH_SIZE")
                        if isinstance(getattr(m, n, None), int)), None)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ASSIGNMENTS_ENV = "GRADER_ASSIGNMENTS"
 OUTPUTS = ("log_probs", "logits")
-QUIZ_CHECKS = ("curves", "checkpoint", "optimizer", "epoch", "reeval")  # in report order, see grader.crosscheck
+QUIZ_CHECKS = ("curves", "checkpoint", "optimizer", "epoch", "reeval")  # in report order, see grader.quiz.checks
 DEFAULT_POINTS = {"class": 1.0, "shapes": 4.0, "params": 2.0, "batch": 1.0, "output": 1.0, "determinism": 1.0}
 OPTIONAL_POINTS = {"activations": 1.0}  # checks a spec turns on with its own field (``activations``)
 MODEL_CHECKS = tuple(DEFAULT_POINTS) + tuple(OPTIONAL_POINTS)  # every model check, in report order

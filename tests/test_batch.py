@@ -13,7 +13,7 @@ import zipfile
 import pytest
 import torch
 
-from grader.batch.pool import discover, grade
+from grader.batch.pool import find_entries, grade
 from grader.outputs.gradebook import gradescope_json
 from grader.batch.integrity import class_flags
 from grader.report import CheckResult, Report
@@ -193,7 +193,7 @@ def test_roster_matches_entries_and_lists_the_missing(tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text("Name,ID,Email\nAnna Smith,12345,smith@uni.edu\nBo Jones,67890,jones@uni.edu\n"
                       "Cy Lee,11111,lee@uni.edu\n")
-    found = discover(subs, roster)
+    found = find_entries(subs, roster)
     by_path = {e.path.name: e for e in found.entries}
     assert by_path["smith_12345_assignsubmission_file"].student == "12345"
     assert by_path["smith_12345_assignsubmission_file"].name == "Anna Smith"

@@ -1,6 +1,6 @@
 """Grade a whole class: find the submissions, grade each in a sandboxed fork, keep results in SQLite, write outputs.
 
-The flow of ``grade``: discover the entries (one per student, matched through a roster when given) -> look each
+The flow of ``grade``: find the entries (one per student, matched through a roster when given) -> look each
 up in ``OUT/results.sqlite`` by content key -> grade the rest with a pool of forked workers (``grader.sandbox``),
 one transaction per finished submission -> class-level integrity flags (``grader.integrity``) -> gradebook,
 feedback, Gradescope results and report.html (``grader.gradebook``, ``grader.html_report``), all rebuilt from the
@@ -87,7 +87,7 @@ def _student_of(entry_name: str, roster: list[tuple[str, str, str]]) -> tuple[st
     return None
 
 
-def discover(submissions: str | Path, roster: str | Path | None = None) -> Discovery:
+def find_entries(submissions: str | Path, roster: str | Path | None = None) -> Discovery:
     """One entry per student in ``submissions``: its folders, .zip, .ipynb and .py files (named after them)."""
     root = Path(submissions)
     if not root.is_dir():
@@ -199,7 +199,7 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    found = discover(submissions, roster)
+    found = find_entries(submissions, roster)
     for name in found.ignored:
         log(f"ignored: {name} (not a folder, .zip, .ipynb or .py)")
     workers = max(1, workers or os.cpu_count() or 1)

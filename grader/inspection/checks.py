@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from grader.inspection import messages as feedback
+from grader.inspection import messages
 from grader.inspection.align import Alignment, align
 from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
 from grader.inspection.load import Submission, student_traceback
@@ -123,7 +123,7 @@ def _build(cls: type, ctx: ModelContext, **override) -> nn.Module | str:
             model = instantiate(ctx.spec, cls, **override)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's __init__ may raise anything, sys.exit too
             text, _, _ = student_traceback(exc, ctx.sub.student_files)
-            return feedback.crash_text(exc, text, None, [], ctx.batch, ctx.sub.skipped_names)
+            return messages.crash_text(exc, text, None, [], ctx.batch, ctx.sub.skipped_names)
     ctx.sites = sites.sites
     return model
 
@@ -202,7 +202,7 @@ def record_model(spec: Spec, ctx: ModelContext) -> None:
     ctx.records, ctx.output = records, output
     if exc is not None:
         text, _, _ = student_traceback(exc, sub.student_files)
-        ctx.forward_error = feedback.crash_text(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
+        ctx.forward_error = messages.crash_text(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
 
 
 def _takes(cls: type, arg: str) -> bool:
@@ -248,7 +248,7 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
             lines.append("The submission holds no .py or .ipynb file.")
         lines.extend(ctx.load_errors)
         return _result(spec, "class", "fail", "\n".join(lines))
-    place = feedback.where(ctx.cls_file)
+    place = messages.where(ctx.cls_file)
     if ctx.build_error:
         status = "fail"
         return _result(spec, "class", status, f"Found {ctx.class_name} ({place}), but "
@@ -275,10 +275,10 @@ def _row_status(spec: Spec, ctx: ModelContext):
         issues = []
         for kinds in (match.missing if not (ctx.forward_error and index > reached) else []):
             present = [rec for _, rec, _ in match.layers if rec is not None]
-            issues.append(feedback.missing_text(kinds, match.row.label, present[-1] if present else None))
+            issues.append(messages.missing_text(kinds, match.row.label, present[-1] if present else None))
         for kinds, rec in match.wrong_kind:
             issues.append(f"Row '{match.row.label}' expects {' or '.join(kinds)}, found {rec.kind} at "
-                          f"{feedback.layer_name(rec)}.")
+                          f"{messages.layer_name(rec)}.")
         if out is None:
             if ctx.forward_error and index > reached:
                 issues = [f"Row '{match.row.label}' was not reached: forward() stopped with an error (below)."]
@@ -287,16 +287,16 @@ def _row_status(spec: Spec, ctx: ModelContext):
         elif found != expected:
             culprit = _shape_changer(match) or out
             if first_bad is None:
-                issues.append(feedback.shape_problem(culprit, expected, ctx.batch, previous_expected))
+                issues.append(messages.shape_problem(culprit, expected, ctx.batch, previous_expected))
             else:
-                issues.append(f"{feedback.layer_name(culprit)} gives {feedback.fmt_shape(found, ctx.batch)}, the "
-                              f"table needs {feedback.fmt_shape(expected, ctx.batch)} (follows from row '{first_bad}').")
+                issues.append(f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, ctx.batch)}, the "
+                              f"table needs {messages.fmt_shape(expected, ctx.batch)} (follows from row '{first_bad}').")
         ok = not issues
         if not ok and first_bad is None:
             first_bad = match.row.label
         names = " + ".join(rec.name for _, rec, _ in match.layers if rec is not None)
         rows.append({"label": match.row.label, "expected": match.row.shape_text(),
-                     "found": feedback.fmt_shape(found, ctx.batch), "layer": names,
+                     "found": messages.fmt_shape(found, ctx.batch), "layer": names,
                      "source": out.source if out else "", "ok": ok, "issues": issues})
         problems.extend(issues)
         previous_expected = expected
@@ -321,7 +321,7 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
     extra_lines, warnings = [], []
     for rec, after in alignment.extras:
         where = f"after row '{spec.rows[after].label}'" if after >= 0 else "before the first row"
-        text = f"{feedback.layer_name(rec)}: {rec.kind} {where} is not in the table"
+        text = f"{messages.layer_name(rec)}: {rec.kind} {where} is not in the table"
         if rec.kind in ("ReLU", "LeakyReLU") and after == len(spec.rows) - 1:
             text += " (a ReLU on the final outputs clips every negative score to 0)"
         if rec.kind in OUTPUT_NORMALIZERS and after == len(spec.rows) - 1 and rec.input_shape == rec.output_shape:
@@ -373,8 +373,8 @@ def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
         if count == match.row.params:
             good += 1
             continue
-        formulas = "; ".join(f for f in (feedback.param_formula(r) for r in recs) if f)
-        problems.append(f"Row '{match.row.label}' ({', '.join(feedback.layer_name(r) for r in recs) or 'no layer'}): "
+        formulas = "; ".join(f for f in (messages.param_formula(r) for r in recs) if f)
+        problems.append(f"Row '{match.row.label}' ({', '.join(messages.layer_name(r) for r in recs) or 'no layer'}): "
                         f"{count:,} parameters, the table needs {match.row.params:,}." + (f" {formulas}." if formulas else ""))
     checked += 1
     if spec.params_total is not None:
@@ -408,20 +408,20 @@ def check_batch(spec: Spec, ctx: ModelContext) -> CheckResult:
         lost = next((r for r in records if r.input_shape and r.output_shape and r.input_shape[0] == batch
                      and r.output_shape[0] != batch), None)
         if lost is not None:
-            problems.append(f"With a batch of {batch} images, {feedback.layer_name(lost)} turns "
-                            f"{feedback.fmt_shape(lost.input_shape)} into {feedback.fmt_shape(lost.output_shape)}: "
+            problems.append(f"With a batch of {batch} images, {messages.layer_name(lost)} turns "
+                            f"{messages.fmt_shape(lost.input_shape)} into {messages.fmt_shape(lost.output_shape)}: "
                             f"the first dimension must stay the batch ({batch}). Flatten with x.view(x.size(0), -1) "
                             "or torch.flatten(x, 1), never a fixed number or a global batch_size.")
         elif exc is not None:
             text, _, _ = student_traceback(exc, ctx.sub.student_files)
             problems.append(f"With a batch of {batch} images your forward fails:\n"
-                            + feedback.crash_text(exc, text, in_flight, records, batch, ctx.sub.skipped_names))
+                            + messages.crash_text(exc, text, in_flight, records, batch, ctx.sub.skipped_names))
         else:
             problems.append(f"With a batch of {batch} images your forward returns {shape}, expected "
                             f"[{batch}, {spec.num_classes}].")
     finding = ctx.batch_finding
     if finding is not None and not problems:
-        place = feedback.where(finding.source)
+        place = messages.where(finding.source)
         problems.append(f"Your forward only works for a batch of {ctx.batch} images"
                         + (f" ({place})" if place else "") + f": {finding.reason}. Keep the batch dimension "
                         "free: x.view(x.size(0), -1) or torch.flatten(x, 1), never a fixed number or a global "
@@ -497,7 +497,7 @@ def check_activations(spec: Spec, ctx: ModelContext) -> CheckResult:
         if exc is not None:
             text, _, _ = student_traceback(exc, ctx.sub.student_files)
             problems.append(f"{call}: forward() failed:\n"
-                            + feedback.crash_text(exc, text, in_flight, records, 2, ctx.sub.skipped_names))
+                            + messages.crash_text(exc, text, in_flight, records, 2, ctx.sub.skipped_names))
         elif not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, spec.num_classes):
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
             problems.append(f"{call} returns {shape}, not (2, {spec.num_classes}).")

@@ -79,7 +79,7 @@ class Submission:
             return str(path)
 
 
-def discover(path: str | Path) -> Submission:
+def list_submission_files(path: str | Path) -> Submission:
     """List a submission's files: a folder (searched recursively) or a single .py / .ipynb file."""
     path = Path(path)
     if path.is_file():
@@ -280,7 +280,7 @@ class _SubmissionFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def load_submission(path: str | Path) -> Submission:
     """Discover a submission and run the definitions of every code file into its own module."""
-    sub = discover(path)
+    sub = list_submission_files(path)
     runner = _Runner(sub)
     py_files: dict[str, tuple[Path, str]] = {}
     for file in sub.code_files:

@@ -1,7 +1,7 @@
 """Inspect a student's model: find the class, build it, and record every layer of one forward pass.
 
 The recorder is separate from the printer (as in torchinfo): it produces :class:`LayerRecord` items, and
-``grader.checks`` turns them into feedback. Modules are recorded with forward hooks on leaf modules;
+``grader.inspection.checks`` turns them into feedback. Modules are recorded with forward hooks on leaf modules;
 functional calls (``F.relu``, ``F.max_pool2d``, ``torch.flatten``, ``x.view``...) are recorded by a
 TorchFunctionMode when they run outside any leaf module, so both styles of writing a network count alike.
 """

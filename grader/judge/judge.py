@@ -15,7 +15,7 @@ import torch
 
 from grader.inspection.checks import DEFAULT_RECORD_BATCH, ModelContext, example_input, run_model_checks
 from grader.inspection.export import BatchFinding
-from grader.inspection.load import CodeUnit, Submission, code_units, discover, register_source
+from grader.inspection.load import CodeUnit, Submission, code_units, list_submission_files, register_source
 from grader.judge.graph import GraphError, load_graph, meta_graph
 from grader.pipeline import Observation
 from grader.report import Report
@@ -26,7 +26,7 @@ BATCH_NAMES = ("batch_size", "BATCH_SIZE")
 
 def read_submission(path: str | Path) -> tuple[Submission, list[CodeUnit]]:
     """The submission's files and code units, the student's source registered for quoting: nothing is executed."""
-    sub, units = discover(path), []
+    sub, units = list_submission_files(path), []
     for file in sub.code_files:
         try:
             units += code_units(file, sub.relative(file))
