@@ -95,6 +95,7 @@ class Observation:
     call: str = ""
     defined: list[str] = field(default_factory=list)
     build_error: str = ""
+    build_gist: str = ""  # the constructor's exception in one line
     errors: list[str] = field(default_factory=list)  # load errors with their tracebacks, for the 'class' check
     graph: dict | None = None  # ExportedModel.header(); its weights travel beside the observation
     takes_activation_arg: bool = True
@@ -169,7 +170,7 @@ def _observe(spec: Spec, sub: Submission, ctx: ModelContext, student: str) -> tu
     obs = Observation(student, notes=load_notes(sub))
     obs.errors = ctx.load_errors
     obs.class_name, obs.class_file, obs.why, obs.call = ctx.class_name, ctx.cls_file, ctx.why, ctx.call
-    obs.defined, obs.build_error = ctx.defined, ctx.build_error
+    obs.defined, obs.build_error, obs.build_gist = ctx.defined, ctx.build_error, ctx.build_gist
     obs.takes_activation_arg = ctx.takes_activation_arg
     weights = b""
     if ctx.model is not None:

@@ -21,6 +21,7 @@ class CheckResult:
     message: str
     required: bool = True
     details: dict | None = None
+    gist: str = ""  # one line on why it failed, for the gradebook's reason column ("" = the message's first line)
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -80,6 +81,12 @@ class Report:
                    changed_files=data.get("changed_files", []))
 
 
+def exception_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` of an exception, for a one-line gist."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}"[:200] if text else type(exc).__name__
+
+
 def judged_text(report: Report) -> str:
     """How the grade was computed, in words."""
     if report.judged == "graph":
@@ -100,17 +107,34 @@ def fatal_report(spec, student: str, reason: str) -> Report:
 
 
 CHANGED_COPY = "working copy changed during the run"
+# What an instructor can filter report.html by; every Flag has one of these kinds.
+FLAG_KINDS = ("identical checkpoint", "identical weights", "near-identical weights", "identical curves", "sandbox",
+              "graded in-process", CHANGED_COPY, "not on the roster", "duplicate submission", "no submission")
 
 
-def own_flags(report: Report | None) -> list[str]:
+class Flag(str):
+    """An instructor's flag: its text (it is a ``str``: the gradebook and JSON show the text) and ``kind``, one of
+    :data:`FLAG_KINDS`, for filtering. The kind is set where the flag is raised, never read back from the text."""
+
+    kind: str
+
+    def __new__(cls, kind: str, text: str | None = None) -> Flag:
+        if kind not in FLAG_KINDS:
+            raise ValueError(f"unknown flag kind {kind!r}")
+        flag = super().__new__(cls, kind if text is None else text)
+        flag.kind = kind
+        return flag
+
+
+def own_flags(report: Report | None) -> list[Flag]:
     """The instructor's flags that one report raises on its own: a grade that rests on the student's own process,
     a working copy the code changed, and what the sandbox refused."""
     if report is None:
         return []
-    flags = [f"graded {report.judged}"] if report.judged.startswith("in-process") else []
+    flags = [Flag("graded in-process", f"graded {report.judged}")] if report.judged.startswith("in-process") else []
     if report.changed_files:
-        flags.append(f"{CHANGED_COPY}: {', '.join(report.changed_files)}")
-    return flags + [f"sandbox: {event}" for event in report.sandbox_events]
+        flags.append(Flag(CHANGED_COPY, f"{CHANGED_COPY}: {', '.join(report.changed_files)}"))
+    return flags + [Flag("sandbox", f"sandbox: {event}") for event in report.sandbox_events]
 
 
 def changed_copy_text(report: Report) -> str:

@@ -74,6 +74,35 @@ def test_curves_missing(honest, tmp_path):
     assert checks["curves"].status == "fail" and "No validation curves" in checks["curves"].message
 
 
+def test_unusable_curves_fail_whatever_the_words(honest, tmp_path):
+    # an unreadable curves.json (and no other source) is an error of the curves, never a crash or a pass
+    folder = variant(honest, tmp_path)
+    for name in ("val_loss.png", "val_acc.png"):
+        (folder / name).unlink()
+    (folder / "curves.json").write_text("{not json")
+    report, checks = check(folder)
+    assert not report.fatal and checks["curves"].status == "fail", checks["curves"].message
+    assert "curves.json is not valid JSON" in checks["curves"].message
+
+
+def test_curve_sources_are_ranked_and_judged_by_kind(tmp_path):
+    from grader.quiz.curves import read_curves, write_curves
+
+    write_curves(tmp_path, [0.5, 0.4], [0.81, 0.85])  # accuracy as a fraction: a note, not an error
+    (tmp_path / "curves.csv").write_text("val_loss,val_accuracy\n0.5,81\n0.3,85\n")
+    files = sorted(tmp_path.iterdir())
+    curves = read_curves(files)
+    assert (curves.kind, curves.source) == ("json", "curves.json") and not curves.errors
+    assert curves.val_accuracy == [81.0, 85.0] and curves.notes == ["accuracy was given as a fraction; read as percent"]
+    assert curves.disagreements == ["curves.csv disagrees with curves.json"]
+    (tmp_path / "curves.json").unlink()
+    curves = read_curves(sorted(tmp_path.iterdir()), min_epochs=3)
+    assert curves.kind == "csv" and curves.errors == ["2 epochs recorded; the assignment asks for at least 3"]
+    (tmp_path / "curves.csv").unlink()
+    curves = read_curves(sorted(tmp_path.iterdir()))
+    assert (curves.kind, curves.source) == ("png", "the data stored in val_acc.png")
+
+
 class Marker:
     path = ""
 

@@ -11,7 +11,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from grader.report import Report
+from grader.report import Flag, Report
 from grader.spec import Spec
 
 DEFAULT_COSINE = 0.999
@@ -71,11 +71,11 @@ def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, "obj
     return vectors
 
 
-def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, list[str]]:
+def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, list[Flag]]:
     """student -> integrity flags, each naming the other student(s) and the evidence."""
     import torch
 
-    flags: dict[str, list[str]] = {e.student: [] for e in entries}
+    flags: dict[str, list[Flag]] = {e.student: [] for e in entries}
     students = [e.student for e in entries if e.student in reports]
 
     def pairs_by(value_of, label):
@@ -88,7 +88,7 @@ def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, li
             for student in members:
                 others = [m for m in members if m != student]
                 if others:
-                    flags[student].append(f"{label} as {', '.join(others)}")
+                    flags[student].append(Flag(label, f"{label} as {', '.join(others)}"))
 
     pairs_by(lambda r: (_detail(r, "checkpoint") or {}).get("sha256"), "identical checkpoint")
     pairs_by(lambda r: (lambda d: tuple(round(v, 6) for v in d["val_loss"] + d["val_accuracy"]) if d else None)
@@ -114,9 +114,11 @@ def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, li
             equal = [names[j] for j in range(len(names))
                      if j != i and weights[i] == weights[j] and files[i] != files[j]]
             if equal:
-                flags[student].append(f"identical weights (in a different file) as {', '.join(equal)}")
+                flags[student].append(Flag("identical weights",
+                                           f"identical weights (in a different file) as {', '.join(equal)}"))
             close = [f"{names[j]} ({cosine[i][j]:.4f})" for j in range(len(names))
                      if j != i and cosine[i][j] >= threshold and weights[i] != weights[j]]
             if close:
-                flags[student].append(f"near-identical weights (cosine >= {threshold:g}) to {', '.join(close)}")
+                flags[student].append(Flag("near-identical weights",
+                                           f"near-identical weights (cosine >= {threshold:g}) to {', '.join(close)}"))
     return flags

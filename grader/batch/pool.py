@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.batch import cache
-from grader.report import Report
+from grader.report import Flag, Report
 from grader.spec import Spec
 
 ENTRY_SUFFIXES = (".zip", ".ipynb", ".py")
@@ -38,7 +38,7 @@ class Entry:
     student: str
     path: Path
     name: str = ""  # from the roster
-    flags: list[str] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
 
 
 @dataclass
@@ -108,11 +108,11 @@ def find_entries(submissions: str | Path, roster: str | Path | None = None) -> D
         for entry in entries:
             found = _student_of(entry.student, rows)
             if found is None:
-                entry.flags.append("not on the roster")
+                entry.flags.append(Flag("not on the roster"))
                 continue
             student, name = found
             if student in matched:
-                entry.flags.append(f"second submission of {student}: graded under its own name")
+                entry.flags.append(Flag("duplicate submission", f"second submission of {student}: graded under its own name"))
                 continue
             entry.student, entry.name = student, name
             matched[student] = entry
@@ -121,7 +121,7 @@ def find_entries(submissions: str | Path, roster: str | Path | None = None) -> D
     for entry in entries:  # two entries of one name (alice/ and alice.zip): keep both, apart
         seen[entry.student] = seen.get(entry.student, 0) + 1
         if seen[entry.student] > 1:
-            entry.flags.append(f"another submission is also named {entry.student}")
+            entry.flags.append(Flag("duplicate submission", f"another submission is also named {entry.student}"))
             entry.student = f"{entry.student}~{seen[entry.student]}"
     return Discovery(entries, missing, ignored)
 

@@ -16,7 +16,7 @@ from grader.inspection import messages
 from grader.inspection.align import Alignment, align
 from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
 from grader.inspection.load import Submission, student_traceback
-from grader.report import CheckResult
+from grader.report import CheckResult, exception_line
 from grader.spec import Spec
 
 CHECKS: dict = {}
@@ -42,6 +42,8 @@ class ModelContext:
     why: str = ""
     model: nn.Module | None = None
     build_error: str = ""
+    build_gist: str = ""  # the exception the constructor raised, in one line
+    forward_gist: str = ""  # the exception the forward raised, in one line
     sites: dict = field(default_factory=dict)
     batch: int = DEFAULT_RECORD_BATCH
     student_batch_size: int | None = None  # the training batch size the student's code defines, if any
@@ -123,6 +125,7 @@ def _build(cls: type, ctx: ModelContext, **override) -> nn.Module | str:
             model = instantiate(ctx.spec, cls, **override)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's __init__ may raise anything, sys.exit too
             text, _, _ = student_traceback(exc, ctx.sub.student_files)
+            ctx.build_gist = exception_line(exc)
             return messages.crash_text(exc, text, None, [], ctx.batch, ctx.sub.skipped_names)
     ctx.sites = sites.sites
     return model
@@ -203,6 +206,7 @@ def record_model(spec: Spec, ctx: ModelContext) -> None:
     if exc is not None:
         text, _, _ = student_traceback(exc, sub.student_files)
         ctx.forward_error = messages.crash_text(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
+        ctx.forward_gist = exception_line(exc)
 
 
 def _takes(cls: type, arg: str) -> bool:
@@ -224,10 +228,11 @@ def _live_variant(spec: Spec, ctx: ModelContext, option):
     return call, LiveModel(built, ctx.sub.student_files, {}).record
 
 
-def _result(spec: Spec, name: str, status: str, message: str, fraction: float | None = None, details=None):
+def _result(spec: Spec, name: str, status: str, message: str, fraction: float | None = None, details=None,
+            gist: str = ""):
     points = spec.points.get(name, 1.0)
     score = points * (fraction if fraction is not None else (1.0 if status == "pass" else 0.0))
-    return CheckResult(name, status, round(score, 3), points, message, True, details)
+    return CheckResult(name, status, round(score, 3), points, message, True, details, gist)
 
 
 def _no_model(spec: Spec, name: str, ctx: ModelContext) -> CheckResult:
@@ -252,7 +257,8 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
     if ctx.build_error:
         status = "fail"
         return _result(spec, "class", status, f"Found {ctx.class_name} ({place}), but "
-                       f"{ctx.call} failed:\n{ctx.build_error}")
+                       f"{ctx.call} failed:\n{ctx.build_error}",
+                       gist=f"{ctx.call} failed: {ctx.build_gist}" if ctx.build_gist else "")
     return _result(spec, "class", "pass", f"Using {ctx.class_name} ({place}): {ctx.why}.")
 
 
@@ -349,7 +355,8 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
     head = (f"All {len(rows)} rows match the table (recorded at batch {ctx.batch})." if not failed else
             f"{good} of {len(rows)} rows match the table (recorded at batch {ctx.batch}, written B).")
     return _result(spec, "shapes", "fail" if failed else "pass", head + "\n" + "\n".join(lines).rstrip(),
-                   fraction, {"rows": rows, "records": [r.to_dict() for r in ctx.records]})
+                   fraction, {"rows": rows, "records": [r.to_dict() for r in ctx.records]},
+                   gist=f"forward() stopped: {ctx.forward_gist}" if ctx.forward_gist else "")
 
 
 @check("params")

@@ -18,7 +18,7 @@ from grader.inspection.export import BatchFinding
 from grader.inspection.load import CodeUnit, Submission, code_units, list_submission_files, register_source
 from grader.judge.graph import GraphError, load_graph, meta_graph
 from grader.pipeline import Observation
-from grader.report import Report
+from grader.report import Report, exception_line
 from grader.spec import Spec
 
 BATCH_NAMES = ("batch_size", "BATCH_SIZE")
@@ -77,7 +77,7 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
     report = Report(assignment=spec.name, student=obs.student, notes=list(obs.notes), judged="graph")
     batch_size = static_batch_size(units)
     ctx = ModelContext(sub, spec, class_name=obs.class_name, cls_file=obs.class_file, why=obs.why, call=obs.call,
-                       defined=list(obs.defined), build_error=obs.build_error,
+                       defined=list(obs.defined), build_error=obs.build_error, build_gist=obs.build_gist,
                        takes_activation_arg=obs.takes_activation_arg, student_batch_size=batch_size,
                        batch=batch_size or DEFAULT_RECORD_BATCH)
     ctx.load_errors = list(obs.errors)
@@ -99,6 +99,7 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
             from grader.inspection import messages
 
             ctx.forward_error = messages.crash_text(exc, "", in_flight, ctx.records, ctx.batch, {})
+            ctx.forward_gist = exception_line(exc)
     if spec.activations:
         ctx.variant = lambda option: _variant(spec, obs, option)
     results, notes, ctx = run_model_checks(spec, sub, ctx)

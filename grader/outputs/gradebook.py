@@ -88,8 +88,7 @@ def reason_of(report: Report | None) -> str:
     for check in report.checks:
         if check.status in ("fail", "error"):
             lines = [line.strip() for line in check.message.strip().splitlines() if line.strip()]
-            gist = lines[-1] if "Traceback" in check.message else lines[0] if lines else ""
-            return f"{check.name}: {gist}"
+            return f"{check.name}: {check.gist or (lines[0] if lines else '')}"
     return ""
 
 

@@ -11,12 +11,10 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from grader.outputs.gradebook import check_names, safe_name, status_of
-from grader.report import CHANGED_COPY, Report, own_flags
+from grader.report import FLAG_KINDS, Flag, Report, own_flags
 from grader.spec import Spec
 
 TEMPLATE = "report.html.j2"
-FLAG_KINDS = ("identical checkpoint", "near-identical weights", "identical curves", "sandbox", "graded in-process",
-              CHANGED_COPY, "not on the roster", "no submission")
 
 
 def _scale(values, low, high, size, pad, invert=False):
@@ -110,12 +108,12 @@ def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags:
                      "score": report.score, "max_score": report.max_score, "status": status_of(report),
                      "checks": [by_name.get(n) for n in names],
                      "failed": [c.name for c in report.checks if c.status in ("fail", "error")],
-                     "flags": student_flags, "kinds": [k for k in FLAG_KINDS if any(k in f for f in student_flags)],
+                     "flags": student_flags, "kinds": [k for k in FLAG_KINDS if any(f.kind == k for f in student_flags)],
                      "report": report, "charts": _charts(report)})
     for student, name in missing:
         rows.append({"student": student, "name": name, "anchor": safe_name(student), "score": 0.0,
                      "max_score": None, "status": "missing", "checks": [None] * len(names), "failed": [],
-                     "flags": ["no submission"], "kinds": ["no submission"], "report": None, "charts": []})
+                     "flags": [Flag("no submission")], "kinds": ["no submission"], "report": None, "charts": []})
     rows.sort(key=lambda r: r["student"])
     max_score = max([r["max_score"] for r in rows if r["max_score"]] or [1.0])
     counts = {s: sum(r["status"] == s for r in rows) for s in ("passed", "failed", "error", "missing")}

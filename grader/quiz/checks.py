@@ -172,11 +172,11 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
         results.append(_result(spec, "curves", "fail", "No validation curves found. Hand in curves.json "
                                "({\"val_loss\": [...], \"val_accuracy\": [...]}, one value per epoch), or curves.csv, "
                                "or the plots written by the course's plotting helper."))
-    elif curves.problems and any("NaN" in p or "values" in p or "epochs" in p for p in curves.problems):
-        results.append(_result(spec, "curves", "fail", f"Curves read from {curves.source}: " + "; ".join(curves.problems),
-                               details=_curve_details(curves)))
+    elif curves.errors:
+        results.append(_result(spec, "curves", "fail", f"Curves read from {curves.source}: "
+                               + "; ".join(curves.errors + curves.notes), details=_curve_details(curves)))
     else:
-        extra = "".join(f"\nNote: {p}." for p in curves.problems + curves.disagreements)
+        extra = "".join(f"\nNote: {p}." for p in curves.notes + curves.disagreements)
         status = "fail" if curves.disagreements else "pass"
         results.append(_result(spec, "curves", status, f"Curves read from {curves.source}: {len(curves.val_loss)} "
                                f"epochs, lowest validation loss {min(curves.val_loss):.4f} at epoch "

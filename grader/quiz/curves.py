@@ -94,7 +94,7 @@ def read_run_curves(run_dir) -> dict:
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not readable as JSON ({exc})") from None
     curves = _from_doc(doc, CURVES_FILE) if isinstance(doc, dict) else None
-    if curves is None or curves.problems or not curves.val_loss or len(curves.val_loss) != len(curves.val_accuracy):
+    if curves is None or curves.errors or not curves.val_loss or len(curves.val_loss) != len(curves.val_accuracy):
         raise ValueError(f"{path}: needs val_loss and val_accuracy, two lists of numbers of the same length")
     return {**doc, "val_loss": curves.val_loss, "val_accuracy": curves.val_accuracy}
 
@@ -137,30 +137,39 @@ LOG_LINE = re.compile(r"(?:Validation|Test|Val)[^\n]*?loss[:=\s]+([0-9.eE+-]+)[^
                       r"(?:(\d+)\s*/\s*(\d+)|([0-9.]+)\s*%?)", re.IGNORECASE)
 
 
+SOURCE_PREFERENCE = ("json", "csv", "png", "notebook")  # the kinds of source, most trusted first
+
+
 @dataclass
 class Curves:
-    """Per-epoch validation loss and accuracy (percent), with the source they were read from."""
+    """Per-epoch validation loss and accuracy (percent), with the source they were read from.
+
+    ``errors`` make the curves unusable (the ``curves`` check fails on them); ``notes`` are worth saying and change
+    nothing; ``disagreements`` name other submitted sources that do not match this one.
+    """
 
     val_loss: list[float]
     val_accuracy: list[float]
-    source: str
-    problems: list[str] = field(default_factory=list)
+    source: str  # for the student: "curves.json", "the data stored in val_loss.png"...
+    kind: str = "json"  # one of SOURCE_PREFERENCE
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     disagreements: list[str] = field(default_factory=list)
 
     @property
     def best_epoch(self) -> int:
-        """1-based epoch of the minimum validation loss."""
-        return min(range(len(self.val_loss)), key=self.val_loss.__getitem__) + 1
+        """1-based epoch of the minimum validation loss (0 when there is no epoch)."""
+        return min(range(len(self.val_loss)), key=self.val_loss.__getitem__) + 1 if self.val_loss else 0
 
 
-def _from_doc(doc: dict, source: str) -> Curves | None:
+def _from_doc(doc: dict, source: str, kind: str = "json") -> Curves | None:
     loss, acc = doc.get("val_loss"), doc.get("val_accuracy", doc.get("val_acc"))
     if not isinstance(loss, list) or not isinstance(acc, list):
         return None
     try:
-        return Curves([float(v) for v in loss], [float(v) for v in acc], source)
+        return Curves([float(v) for v in loss], [float(v) for v in acc], source, kind)
     except (TypeError, ValueError):
-        return Curves([], [], source, [f"{source} holds values that are not numbers"])
+        return Curves([], [], source, kind, errors=[f"{source} holds values that are not numbers"])
 
 
 def _csv(path: Path) -> Curves | None:
@@ -170,7 +179,7 @@ def _csv(path: Path) -> Curves | None:
         return None
     key = "val_accuracy" if "val_accuracy" in rows[0] else "val_acc"
     return _from_doc({"val_loss": [r["val_loss"] for r in rows], "val_accuracy": [r.get(key) for r in rows]},
-                     path.name)
+                     path.name, "csv")
 
 
 def _notebook_log(path: Path) -> Curves | None:
@@ -188,11 +197,11 @@ def _notebook_log(path: Path) -> Curves | None:
     for match in LOG_LINE.finditer("\n".join(text)):
         losses.append(float(match.group(1)))
         accs.append(100.0 * int(match.group(2)) / int(match.group(3)) if match.group(2) else float(match.group(4)))
-    return Curves(losses, accs, f"the printed log of {path.name}") if losses else None
+    return Curves(losses, accs, f"the printed log of {path.name}", "notebook") if losses else None
 
 
 def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
-    """The submitted curves from the most preferred source found, with sanity problems and source disagreements."""
+    """The submitted curves from the most preferred source found, with its errors, notes and source disagreements."""
     found: list[Curves] = []
     for file in sorted(files, key=lambda f: f.name):
         parsed = None
@@ -200,7 +209,7 @@ def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
             try:
                 parsed = _from_doc(json.loads(file.read_text()), file.name)
             except (ValueError, UnicodeDecodeError):
-                parsed = Curves([], [], file.name, ["curves.json is not valid JSON"])
+                parsed = Curves([], [], file.name, "json", errors=["curves.json is not valid JSON"])
         elif file.name == "curves.csv":
             parsed = _csv(file)
         elif file.suffix == ".png":
@@ -208,27 +217,26 @@ def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
                 doc = read_png_curves(file)
             except Exception:  # noqa: BLE001 - not a PNG after all
                 doc = None
-            parsed = _from_doc(doc, f"the data stored in {file.name}") if doc else None
+            parsed = _from_doc(doc, f"the data stored in {file.name}", "png") if doc else None
         elif file.suffix == ".ipynb":
             parsed = _notebook_log(file)
         if parsed is not None:
             found.append(parsed)
     if not found:
         return None
-    order = {"curves.json": 0, "curves.csv": 1}
-    found.sort(key=lambda c: order.get(c.source, 2 if c.source.startswith("the data") else 3))
+    found.sort(key=lambda c: SOURCE_PREFERENCE.index(c.kind))  # stable: two plots stay in name order
     chosen = found[0]
     if chosen.val_accuracy and all(0 <= a <= 1 for a in chosen.val_accuracy):
         chosen.val_accuracy = [100.0 * a for a in chosen.val_accuracy]
-        chosen.problems.append("accuracy was given as a fraction; read as percent")
+        chosen.notes.append("accuracy was given as a fraction; read as percent")
     for other in found[1:]:
         if len(other.val_loss) != len(chosen.val_loss) or any(
                 abs(a - b) > 1e-3 for a, b in zip(other.val_loss, chosen.val_loss)):
             chosen.disagreements.append(f"{other.source} disagrees with {chosen.source}")
     if len(chosen.val_loss) != len(chosen.val_accuracy):
-        chosen.problems.append(f"{len(chosen.val_loss)} loss values but {len(chosen.val_accuracy)} accuracy values")
+        chosen.errors.append(f"{len(chosen.val_loss)} loss values but {len(chosen.val_accuracy)} accuracy values")
     if not all(math.isfinite(v) for v in chosen.val_loss + chosen.val_accuracy):
-        chosen.problems.append("the curves hold NaN or infinite values")
+        chosen.errors.append("the curves hold NaN or infinite values")
     if len(chosen.val_loss) < min_epochs:
-        chosen.problems.append(f"{len(chosen.val_loss)} epochs recorded; the assignment asks for at least {min_epochs}")
+        chosen.errors.append(f"{len(chosen.val_loss)} epochs recorded; the assignment asks for at least {min_epochs}")
     return chosen
