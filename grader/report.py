@@ -101,7 +101,7 @@ def fatal_report(spec, student: str, reason: str) -> Report:
                      for name, points in ((n, spec.points[n]) for n in spec.model_checks())]
     if spec.quiz.get("enabled"):
         for name in QUIZ_CHECKS:
-            points = float(spec.quiz.get("points", {}).get(name, 1.0))
+            points = spec.quiz["points"][name]
             report.checks.append(CheckResult(name, "error", 0.0, points, "Not run: the check could not finish."))
     return report
 

@@ -22,8 +22,12 @@ DATASETS = ("mnist", "cifar10")
 # Training images per epoch when the quiz's [quiz] table does not say: MNIST's 60,000; the course's CIFAR-10 split
 # trains on 40,000 of the 50,000 (grader.data.cifar). Used for the optimizer's step-count warning.
 TRAIN_SIZES = {"mnist": 60000, "cifar10": 40000}
-QUIZ_FIELDS = ("enabled", "min_epochs", "loss_rel_tol", "correct_tol", "points", "train_size")
-INTEGRITY_FIELDS = ("weight_cosine",)
+# Each default of the [quiz] and [integrity] tables, in one place: a parsed spec holds every key.
+QUIZ_DEFAULTS = {"enabled": False, "min_epochs": 1, "loss_rel_tol": 0.002, "correct_tol": 3}
+QUIZ_POINTS_DEFAULT = 1.0  # per quiz check the [quiz].points table does not name
+QUIZ_FIELDS = (*QUIZ_DEFAULTS, "points", "train_size")
+INTEGRITY_DEFAULTS = {"weight_cosine": 0.999}  # flag two checkpoints whose flattened weights are this similar
+INTEGRITY_FIELDS = tuple(INTEGRITY_DEFAULTS)
 TOP_FIELDS = ("title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
               "batch_sizes", "timeout", "load_timeout", "checks_timeout", "quiz", "reference", "integrity", "dataset",
               "init_args", "activations")
@@ -243,6 +247,11 @@ def parse_spec(data: dict, path: Path) -> Spec:
     train_size = quiz.get("train_size", 1)
     if not isinstance(train_size, int) or isinstance(train_size, bool) or train_size < 1:
         raise SpecError(f"{path}: field 'quiz.train_size' must be a positive integer, found {train_size!r}")
+    for key, value in quiz.get("points", {}).items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise SpecError(f"{path}: field 'quiz.points.{key}' must be a non-negative number, found {value!r}")
+    quiz = {**QUIZ_DEFAULTS, **quiz,
+            "points": {name: float(quiz.get("points", {}).get(name, QUIZ_POINTS_DEFAULT)) for name in QUIZ_CHECKS}}
     dataset = data.get("dataset", "mnist")
     if dataset not in DATASETS:
         raise SpecError(f"{path}: field 'dataset' must be one of {DATASETS}, found {dataset!r}")
@@ -263,6 +272,7 @@ def parse_spec(data: dict, path: Path) -> Spec:
     if not isinstance(integrity, dict) or not all(isinstance(v, (int, float)) for v in integrity.values()):
         raise SpecError(f"{path}: field 'integrity' must be a table of numbers, e.g. {{ weight_cosine = 0.999 }}")
     _no_unknown(integrity, INTEGRITY_FIELDS, path, "integrity.")
+    integrity = {**INTEGRITY_DEFAULTS, **integrity}
     num_classes = data.get("num_classes", 10)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise SpecError(f"{path}: field 'num_classes' must be a positive integer, found {num_classes!r}")

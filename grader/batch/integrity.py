@@ -14,7 +14,6 @@ from pathlib import Path
 from grader.report import Flag, Report
 from grader.spec import Spec
 
-DEFAULT_COSINE = 0.999
 
 
 def _detail(report: Report, check: str) -> dict | None:
@@ -94,7 +93,7 @@ def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, li
     pairs_by(lambda r: (lambda d: tuple(round(v, 6) for v in d["val_loss"] + d["val_accuracy"]) if d else None)
              (_detail(r, "curves")), "identical curves")
 
-    threshold = float(spec.integrity.get("weight_cosine", DEFAULT_COSINE))
+    threshold = float(spec.integrity["weight_cosine"])
     vectors = _weights(entries, reports)
     by_signature: dict = {}
     for student, (signature, vector) in vectors.items():

@@ -62,7 +62,7 @@ def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flag
     """One row per student: id, name, score, max score, one column per check (its score), status, flags."""
     names = check_names(spec)
     max_total = sum(spec.points[n] for n in names if n in spec.points) + sum(
-        float(spec.quiz.get("points", {}).get(n, 1.0)) for n in names if n in QUIZ_CHECKS)
+        spec.quiz["points"][n] for n in names if n in QUIZ_CHECKS)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "name", "score", "max_score", *names, "status", "reason", "flags"])

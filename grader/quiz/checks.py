@@ -41,7 +41,7 @@ def _result(spec: Spec, name: str, status: str, message: str, required: bool = T
 
     ``details`` carries data the batch grader reuses (curves, recomputed point, checkpoint hash).
     """
-    points = float(spec.quiz.get("points", {}).get(name, 1.0))
+    points = spec.quiz["points"][name]
     return CheckResult(name, status, points if status == "pass" else 0.0, points, message, required, details)
 
 
@@ -167,7 +167,7 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
     quiz = spec.quiz
     results: list[CheckResult] = []
     files = sub.other_files + sub.code_files
-    curves = read_curves(files, int(quiz.get("min_epochs", 1)))
+    curves = read_curves(files, int(quiz["min_epochs"]))
     if curves is None:
         results.append(_result(spec, "curves", "fail", "No validation curves found. Hand in curves.json "
                                "({\"val_loss\": [...], \"val_accuracy\": [...]}, one value per epoch), or curves.csv, "
@@ -303,8 +303,8 @@ def _epoch_check(spec: Spec, ckpt, curves) -> CheckResult:
 def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
     if model is None or curves is None:
         return _result(spec, "reeval", "skip", "Skipped: needs a checkpoint that loads and usable curves.")
-    rel_tol = float(spec.quiz.get("loss_rel_tol", 0.002))
-    correct_tol = int(spec.quiz.get("correct_tol", 3))
+    rel_tol = float(spec.quiz["loss_rel_tol"])
+    correct_tol = int(spec.quiz["correct_tol"])
     best = curves.best_epoch
     want_loss, want_acc = min(curves.val_loss), curves.val_accuracy[best - 1]
     log_probs = spec.output == "log_probs"
