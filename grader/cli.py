@@ -304,7 +304,7 @@ def reference():
 @reference.command("train")
 @click.argument("name")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for best.pt, curves.json and the plots.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs to train  [default: the network's own, see README]")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs to train  [default: the network's own, see docs/reference.md]")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed for weights, data order and dropout.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder holding MNIST/raw/ or cifar-10-batches-py/ (torchvision's layout)  "

@@ -2,7 +2,7 @@
 
 A spec is data: the layer table, parameter counts, output convention, candidate class names, points and
 tolerances. Adding an assignment is adding a folder; a bad spec raises :class:`SpecError` naming file and field.
-The format is documented in README.md ("Writing an assignment spec").
+The format is documented in docs/spec-format.md.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Spec:
-    """A parsed assignment spec (see README for each field)."""
+    """A parsed assignment spec (see docs/spec-format.md for each field)."""
 
     name: str
     path: Path
