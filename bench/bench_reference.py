@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import seed_style  # noqa: E402
 
-from reference import get_network  # noqa: E402
 from grader.data.mnist import load_mnist  # noqa: E402
 from grader.quiz.evaluate import validate  # noqa: E402
+from reference import get_network  # noqa: E402
 from reference.train import train_epoch  # noqa: E402
 
 

@@ -29,11 +29,11 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from grader.data.mnist import Split, load_mnist  # noqa: E402
+from grader.quiz.curves import write_curves  # noqa: E402
+from grader.quiz.evaluate import validate  # noqa: E402
 from reference import get_network  # noqa: E402
 from reference.checkpoint import save_checkpoint, should_save  # noqa: E402
-from grader.quiz.curves import write_curves  # noqa: E402
-from grader.data.mnist import Split, load_mnist  # noqa: E402
-from grader.quiz.evaluate import validate  # noqa: E402
 from reference.train import train_epoch  # noqa: E402
 
 STAMP = ".made-by-make_demo_class"

@@ -72,7 +72,7 @@ class Report:
                 "judged": self.judged, "changed_files": self.changed_files}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Report":
+    def from_dict(cls, data: dict) -> Report:
         return cls(assignment=data["assignment"], student=data["student"],
                    checks=[CheckResult(**c) for c in data.get("checks", [])], notes=data.get("notes", []),
                    output=data.get("output", ""), timings=data.get("timings", {}), fatal=data.get("fatal", ""),

@@ -54,7 +54,7 @@ def evaluate(checkpoints: list[str | Path], data_dir=None, split: str = "test") 
         images, labels = everything.images[val_idx], everything.labels[val_idx]
     x = to_float(images)
     single = {}
-    for path, (name, model) in zip(checkpoints, models):
+    for path, (name, model) in zip(checkpoints, models, strict=True):
         single[f"{name} ({path})"] = 100.0 * (ensemble_predict([model], x).argmax(1) == labels).float().mean().item()
     together = ensemble_predict([m for _, m in models], x)
     return EnsembleResult(single, 100.0 * (together.argmax(1) == labels).float().mean().item(), split, len(labels))

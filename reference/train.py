@@ -20,6 +20,7 @@ from grader.quiz.evaluate import VAL_BATCH_SIZE, channels_last_works, inference_
 from reference import get_network
 from reference.checkpoint import load_checkpoint, save_checkpoint, should_save
 
+
 def train_epoch(model, optimizer, split: Split, batch_size: int, generator: torch.Generator, progress=None,
                 log_probs: bool = True) -> float:
     """One epoch over ``split`` in a seeded random order; returns the mean training loss per image.

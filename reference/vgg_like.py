@@ -32,6 +32,7 @@ fc3      Linear(100, 10)                                    (B, 10)             
 Total: 9,281,738 parameters. The table has no activation between the Linear layers and ends with logits
 (train it with CrossEntropyLoss).
 """
+import torch
 import torch.nn as nn
 
 

@@ -7,16 +7,27 @@ from pathlib import Path
 import pytest
 import torch
 
+from grader.data.mnist import load_mnist
+from grader.quiz.curves import write_curves
+from grader.quiz.evaluate import validate
 from reference import get_network
 from reference.checkpoint import save_checkpoint, should_save
-from grader.quiz.curves import write_curves
-from grader.data.mnist import load_mnist
-from grader.quiz.evaluate import validate
 from reference.train import train_epoch
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
 MNIST_DIR = Path(os.environ.get("GRADER_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
+
+
+# Fixtures that train a model or grade a whole class: every test that uses one is slow, whatever its own time.
+HEAVY_FIXTURES = {"honest", "hostile", "quiz_class", "forgery", "kit", "trained"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark slow every test that uses a heavy fixture (the rest carry ``@pytest.mark.slow`` themselves)."""
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)

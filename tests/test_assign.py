@@ -38,6 +38,7 @@ def test_solution_regions():
     assert strip_solutions(source, fill=True) == "a = 1\n    x = 2\ny = 3\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_untouched_starter_reads_not_implemented(name):
     report = check_in_child(load_spec(name), ROOT / "assignments" / name / "starter.py")
@@ -47,6 +48,7 @@ def test_untouched_starter_reads_not_implemented(name):
     assert not report.fatal
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_filled_starter_passes(name, tmp_path):
     (tmp_path / "starter.py").write_text(render_py(load_spec(name), fill=True))
@@ -56,6 +58,7 @@ def test_filled_starter_passes(name, tmp_path):
         "\n".join(c.message for c in report.checks)
 
 
+@pytest.mark.slow
 def test_filled_notebook_runs_and_passes_the_quiz(tmp_path, mnist_dir):
     import nbformat
     from nbclient import NotebookClient

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader.batch.pool import find_entries, grade
-from grader.outputs.gradebook import gradescope_json
 from grader.batch.integrity import class_flags
-from grader.report import CheckResult, Report
+from grader.batch.pool import find_entries, grade
 from grader.batch.sandbox import Limits
+from grader.outputs.gradebook import gradescope_json
+from grader.report import CheckResult, Report
 from grader.spec import load_spec
 from tests.conftest import ROOT, run_cli
 
@@ -79,6 +79,7 @@ def hostile(tmp_path_factory):
     return result, out, root, victim, time.monotonic() - began
 
 
+@pytest.mark.slow
 def test_hostile_class_completes_with_a_reason_per_student(hostile):
     result, out, root, victim, seconds = hostile
     book = rows(out)
@@ -118,6 +119,7 @@ def test_outputs_of_the_hostile_class(hostile):
     assert html.count('<tr data-failed=') == 13 and "<script>" in html and "http" not in html.split("<script>")[1]
 
 
+@pytest.mark.slow
 def test_unchanged_class_regrades_nothing_and_a_resubmission_only_itself(tmp_path):
     subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
@@ -133,6 +135,7 @@ def test_unchanged_class_regrades_nothing_and_a_resubmission_only_itself(tmp_pat
     assert third.graded_now == 1 and rows(out)["ben"]["status"] == "failed" and rows(out)["ann"]["status"] == "passed"
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_outputs(tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()
@@ -278,6 +281,7 @@ def quiz_class(honest, tmp_path_factory):
     return result, root / "out"
 
 
+@pytest.mark.slow
 def test_quiz_class_grades_and_flags(quiz_class):
     result, out = quiz_class
     book = rows(out)
@@ -298,6 +302,7 @@ def _chromium():
     return path
 
 
+@pytest.mark.slow
 def test_report_html_renders_sorts_and_filters_in_headless_chromium(quiz_class, hostile, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -336,6 +341,7 @@ def test_report_html_renders_sorts_and_filters_in_headless_chromium(quiz_class, 
     assert errors == []
 
 
+@pytest.mark.slow
 def test_cpu_limit_and_working_folder_size_give_their_reasons(tmp_path):
     from grader.batch.sandbox import check_in_child
 

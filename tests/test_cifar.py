@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from grader.inspection.checks import instantiate
 from grader.batch.sandbox import check_in_child
+from grader.data.cifar import load_cifar10, split_indices, write_batches
+from grader.data.mnist import DataError
+from grader.inspection.checks import instantiate
 from grader.spec import list_assignments, load_spec
 from reference import get_network
 from reference.cifar import VGG
-from grader.data.cifar import load_cifar10, split_indices, write_batches
-from grader.data.mnist import DataError
 from reference.ensemble import evaluate
 from reference.train import ensemble_predict, run
 from tests.conftest import ROOT
@@ -27,6 +27,7 @@ def test_there_is_a_spec_for_cnn1_and_every_cfg_with_and_without_batchnorm():
     assert set(CIFAR_SPECS) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CIFAR_SPECS)
 def test_reference_matches_its_table(name):
     spec = load_spec(name)
@@ -77,6 +78,7 @@ class VGG(nn.Module):
 '''
 
 
+@pytest.mark.slow
 def test_a_tanh_typo_is_caught_and_named(tmp_path):
     (tmp_path / "vgg.py").write_text(STUDENT_VGG)
     report = check_in_child(load_spec("cifar-vgg11-bn"), tmp_path)
@@ -148,6 +150,7 @@ def trained(cifar_dir, tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_short_training_lowers_the_loss_and_records_the_split(trained):
     out, result = trained
     assert min(result.val_loss[1:]) < result.val_loss[0]
@@ -158,6 +161,7 @@ def test_short_training_lowers_the_loss_and_records_the_split(trained):
     assert "square_avg" in next(iter(state["optimizer"]["state"].values()))  # RMSprop
 
 
+@pytest.mark.slow
 def test_ensemble_of_identical_checkpoints_equals_the_single_model(trained, cifar_dir):
     out, _ = trained
     model = get_network("cifar-vgg11-bn").build()
@@ -172,6 +176,7 @@ def test_ensemble_of_identical_checkpoints_equals_the_single_model(trained, cifa
     assert list(single.single.values())[0] == pytest.approx(single.ensemble)
 
 
+@pytest.mark.slow
 def test_quiz_works_on_a_cifar_submission(trained, cifar_dir, tmp_path, monkeypatch):
     out, result = trained
     monkeypatch.setenv("GRADER_CIFAR_DIR", str(cifar_dir))

@@ -103,6 +103,7 @@ def _book(out):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_honest_students_keep_full_marks_through_the_judge(forgery):
     result, _ = forgery
     for name in ("alice", "bob", '=HYPERLINK("x","y")'):
@@ -173,6 +174,7 @@ def test_a_changed_working_copy_is_flagged(forgery):
         assert "working copy" not in next(r for r in _book(out) if r["student"] == honest)["flags"]
 
 
+@pytest.mark.slow
 def test_the_process_level_flags_a_changed_working_copy_too(tmp_path):
     from grader.batch.sandbox import check_in_child
 

@@ -37,6 +37,7 @@ def test_grader_never_imports_reference():
                 f"{path.relative_to(ROOT)} line {node.lineno} imports the reference"
 
 
+@pytest.mark.slow
 def test_checks_run_with_the_reference_unimportable(tmp_path):
     """A check (shapes, params and the quiz's data) in a process where 'reference' cannot be imported at all."""
     (tmp_path / "model.py").write_text((ROOT / "reference" / "mycnn.py").read_text())
@@ -56,6 +57,7 @@ def test_checks_run_with_the_reference_unimportable(tmp_path):
     assert statuses["checkpoint"] == "fail"  # no best.pt handed in: the quiz ran without the reference
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("isolation", ["full", "process"])
 def test_subclassing_the_reference_fails_with_a_flag(tmp_path, isolation):
     (tmp_path / "model.py").write_text(SUBCLASS_ATTACK)
@@ -77,6 +79,7 @@ def test_reading_the_reference_files_is_blocked(tmp_path):
     assert report.score == 0 and sandbox.REFERENCE_EVENT in report.sandbox_events
 
 
+@pytest.mark.slow
 def test_grade_flags_the_reference_import(tmp_path):
     subs = tmp_path / "subs"
     (subs / "mallory").mkdir(parents=True)
@@ -132,6 +135,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_no_resource_module_and_no_unshare_still_check(tmp_path):
     """Windows has no 'resource'; macOS's libc has no 'unshare': the grader imports and picks the process level."""
     (tmp_path / "model.py").write_text((ROOT / "reference" / "simple_cnn.py").read_text())
@@ -144,6 +148,7 @@ def test_no_resource_module_and_no_unshare_still_check(tmp_path):
     assert done.stdout.split()[-2:] == ["process", "True"]
 
 
+@pytest.mark.slow
 def test_process_level_runs_the_whole_check(honest, tmp_path, monkeypatch):
     """GRADER_ISOLATION=process through a full check: shapes and params, the quiz, and a hang that times out."""
     monkeypatch.setenv("GRADER_ISOLATION", "process")
@@ -167,6 +172,7 @@ def test_process_level_runs_the_whole_check(honest, tmp_path, monkeypatch):
     assert hung["timings"]["wall_s"] < 30
 
 
+@pytest.mark.slow
 def test_instructor_commands_say_instructor_only(tmp_path):
     """Where the reference is not installed, 'grader reference' and 'grader assign' say so plainly, exit 2."""
     blocker = tmp_path / "sitecustomize.py"

@@ -23,12 +23,14 @@ def check(folder):
     return report, {c.name: c for c in report.checks}
 
 
+@pytest.mark.slow
 def test_honest_submission_passes(honest):
     report, checks = check(honest[0])
     assert report.passed, "\n".join(c.message for c in report.checks)
     assert "epoch 2" in checks["epoch"].message and "ToTensor" in checks["reeval"].message
 
 
+@pytest.mark.slow
 def test_checkpoint_from_another_epoch(honest, tmp_path):
     folder = variant(honest, tmp_path)
     state = torch.load(honest[1][1], weights_only=True)
@@ -39,6 +41,7 @@ def test_checkpoint_from_another_epoch(honest, tmp_path):
     assert f"{honest[2][0]:.4f}" in checks["reeval"].message and "epoch-1 value" in checks["reeval"].message
 
 
+@pytest.mark.slow
 def test_curves_edited(honest, tmp_path):
     folder = variant(honest, tmp_path)
     doc = json.loads((folder / "curves.json").read_text())
@@ -49,6 +52,7 @@ def test_curves_edited(honest, tmp_path):
     assert "disagrees" in checks["curves"].message  # the plots still carry the original data
 
 
+@pytest.mark.slow
 def test_epoch_field_wrong(honest, tmp_path):
     folder = variant(honest, tmp_path)
     state = torch.load(folder / "best.pt", weights_only=True)
@@ -58,6 +62,7 @@ def test_epoch_field_wrong(honest, tmp_path):
     assert checks["epoch"].status == "fail" and "says epoch 7" in checks["epoch"].message
 
 
+@pytest.mark.slow
 def test_saved_every_epoch_last_instead_of_best(honest, tmp_path):
     folder = variant(honest, tmp_path)
     shutil.copy(honest[1][3], folder / "best.pt")
@@ -150,6 +155,7 @@ def test_bad_checkpoints(honest, tmp_path, kind):
     assert checks["shapes"].status == "pass"  # the rest of the report still runs
 
 
+@pytest.mark.slow
 def test_bare_state_dict_and_prefixes_are_accepted(honest, tmp_path):
     folder = variant(honest, tmp_path)
     state = torch.load(folder / "best.pt", weights_only=True)["model"]
@@ -160,6 +166,7 @@ def test_bare_state_dict_and_prefixes_are_accepted(honest, tmp_path):
     assert checks["reeval"].status == "pass" and report.passed
 
 
+@pytest.mark.slow
 def test_unchanged_submission_is_answered_from_the_cache(honest, tmp_path):
     from tests.conftest import run_cli
 
@@ -177,6 +184,7 @@ def test_unchanged_submission_is_answered_from_the_cache(honest, tmp_path):
     assert "cached" not in fresh["timings"]
 
 
+@pytest.mark.slow
 def test_adam_step_count_warns_when_it_does_not_fit_the_batch_size(honest, tmp_path):
     folder = variant(honest, tmp_path)
     (folder / "model.py").write_text((folder / "model.py").read_text() + "\nbatch_size = 64\n")
@@ -186,6 +194,7 @@ def test_adam_step_count_warns_when_it_does_not_fit_the_batch_size(honest, tmp_p
     assert "epoch 2 means 1,876 steps, not 38" in message  # honest fixture: 1,200 images, so 19 steps per epoch
 
 
+@pytest.mark.slow
 def test_a_student_who_normalized_is_recognised(honest, tmp_path):
     from grader.data.mnist import load_mnist
     from grader.quiz.evaluate import validate
@@ -203,6 +212,7 @@ def test_a_student_who_normalized_is_recognised(honest, tmp_path):
     assert "Your preprocessing was Normalize((0.1307,), (0.3081,))" in checks["reeval"].message
 
 
+@pytest.mark.slow
 def test_a_last_epoch_checkpoint_is_named_without_trying_other_preprocessings(honest, tmp_path):
     folder = variant(honest, tmp_path)
     shutil.copy(honest[1][3], folder / "best.pt")  # epoch 3's weights (lr 0.05): a much higher loss
@@ -214,6 +224,7 @@ def test_a_last_epoch_checkpoint_is_named_without_trying_other_preprocessings(ho
     assert checks["reeval"].details["epoch"] == 3  # the report draws the point on epoch 3
 
 
+@pytest.mark.slow
 def test_other_preprocessings_stop_once_their_loss_is_provably_too_high(honest, tmp_path):
     folder = variant(honest, tmp_path)
     shutil.copy(honest[1][3], folder / "best.pt")
@@ -228,6 +239,7 @@ def test_other_preprocessings_stop_once_their_loss_is_provably_too_high(honest, 
     assert "Tried also" in message and "already from the first" in message
 
 
+@pytest.mark.slow
 def test_a_forward_that_returns_logits_is_re_evaluated_by_cross_entropy(honest, tmp_path):
     folder = variant(honest, tmp_path)
     code = (folder / "model.py").read_text()
@@ -240,8 +252,8 @@ def test_a_forward_that_returns_logits_is_re_evaluated_by_cross_entropy(honest, 
 
 
 def test_nll_of_raw_outputs_is_still_recognised():
-    from grader.quiz.checks import _loss_variants, per_image_losses
     from grader.data.mnist import Split, load_mnist
+    from grader.quiz.checks import _loss_variants, per_image_losses
     val = load_mnist(False)
     val = Split(val.images[:300], val.labels[:300], val.source)
     torch.manual_seed(0)
@@ -270,8 +282,8 @@ def test_loss_lower_bound_never_exceeds_a_loss_variant():
 
 
 def test_early_stop_only_for_log_probabilities():
-    from grader.quiz.checks import per_image_losses
     from grader.data.mnist import Split, load_mnist
+    from grader.quiz.checks import per_image_losses
     val = load_mnist(False)
     val = Split(val.images[:2000], val.labels[:2000], val.source)
     torch.manual_seed(0)

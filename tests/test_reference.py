@@ -9,14 +9,14 @@ import pytest
 import torch
 
 import grader.data.mnist
-
+from grader.data.mnist import DataError, load_mnist
+from grader.quiz.curves import read_png_curves
+from grader.quiz.evaluate import validate
 from reference import NETWORKS, get_network
 from reference.checkpoint import load_checkpoint, save_checkpoint, should_save
-from grader.quiz.curves import read_png_curves
-from grader.data.mnist import DataError, load_mnist
-from grader.quiz.evaluate import validate
 from reference.train import run
 from tests.conftest import run_cli
+
 
 def docstring_table(module) -> tuple[list[tuple], int]:
     """The layer table a reference module's docstring shows: (label, output shape, params or None) rows and the total."""
@@ -92,6 +92,7 @@ def test_reference_matches_its_table(name):
         assert torch.allclose(out.exp().sum(1), torch.ones(2), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_every_reference_batch_size_independent():
     for name, net in NETWORKS.items():
         model = net.build().eval()
@@ -123,6 +124,7 @@ def test_missing_training_data_names_where_it_looked(tmp_path, monkeypatch):
     assert "nowhere" in text and "--data-dir" in text and "GRADER_DATA_DIR" in text
 
 
+@pytest.mark.slow
 def test_corrupt_data_fails_its_checksum(tmp_path, mnist_dir):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -174,7 +176,7 @@ def test_checkpoint_round_trip_and_training_resumes(tmp_path):
         o.zero_grad()
         torch.nn.functional.nll_loss(m(x), y).backward()
         o.step()
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), restored.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), restored.state_dict().values(), strict=True))
 
 
 def test_short_training_lowers_loss_and_writes_artifacts(tmp_path, mnist_dir):
@@ -193,6 +195,7 @@ def test_short_training_lowers_loss_and_writes_artifacts(tmp_path, mnist_dir):
     assert loss == pytest.approx(result.val_loss[1], rel=1e-5) and acc == result.val_accuracy[1]
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_and_resume_reproduces_it(tmp_path, mnist_dir):
     kwargs = dict(train_limit=1500, data_dir=mnist_dir, progress=False, log=lambda *a: None)
     full = run("simple-cnn", tmp_path / "full", epochs=2, **kwargs)
@@ -203,6 +206,7 @@ def test_training_is_deterministic_and_resume_reproduces_it(tmp_path, mnist_dir)
     assert resumed.val_loss == full.val_loss and resumed.val_accuracy == full.val_accuracy
 
 
+@pytest.mark.slow
 def test_cli_reference_train(tmp_path, mnist_dir):
     done = run_cli("reference", "train", "lenet-320", "--out", tmp_path, "--epochs", "1", "--train-limit", "1000",
                    "--data-dir", mnist_dir, "--no-progress")
@@ -210,6 +214,7 @@ def test_cli_reference_train(tmp_path, mnist_dir):
     assert "Validation set: Average loss" in done.stdout and (tmp_path / "best.pt").is_file()
 
 
+@pytest.mark.slow
 def test_cli_reference_errors_exit_2(tmp_path):
     bad = run_cli("reference", "train", "nope", "--out", tmp_path)
     assert bad.returncode == 2 and "mlp" in bad.stderr
@@ -218,6 +223,7 @@ def test_cli_reference_errors_exit_2(tmp_path):
     assert missing.returncode == 2 and "--data-dir" in missing.stderr and "Traceback" not in missing.stderr
 
 
+@pytest.mark.slow
 def test_cli_reference_plot_redraws_and_overlays_without_training(tmp_path):
     from PIL import Image
 

@@ -35,6 +35,7 @@ def model_statuses(report):
     return {c.name: c.status for c in report.checks if c.name in MODEL_CHECKS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REFERENCE_FILES))
 def test_reference_passes_its_own_spec(name, tmp_path):
     (tmp_path / "solution.py").write_text((ROOT / "reference" / REFERENCE_FILES[name]).read_text())
@@ -47,6 +48,7 @@ def test_reference_passes_its_own_spec(name, tmp_path):
         assert report.passed and report.score == report.max_score > 0
 
 
+@pytest.mark.slow
 def test_an_output_normalization_after_the_last_row_is_the_output_checks_business(tmp_path):
     # The lab's MLP ends with log_softmax, so students end their CNNs with it too: shapes notes it, output judges it.
     case = CORPUS / "pass_log_softmax_cnn5x5.py"
@@ -61,6 +63,7 @@ def test_an_output_normalization_after_the_last_row_is_the_output_checks_busines
     assert "Remove the softmax" in next(c for c in report.checks if c.name == "output").message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,assignment", [
     ("pass_functional_lenet.py", "lenet-320"),
     ("pass_sequential_cnn5x5.py", "cnn-5x5"),
@@ -113,6 +116,7 @@ def test_failing_submissions_name_the_layer(case, assignment, failed, needles):
     assert "grader/" not in text  # the student's traceback, not the grader's internals
 
 
+@pytest.mark.slow
 def test_infinite_loop_at_import_is_stopped():
     report = check_in_child(load_spec("mycnn"), CORPUS / "fail_infinite_loop_mycnn.py", timeout=6)
     assert "did not finish within 6 s" in report.fatal
@@ -124,8 +128,8 @@ def test_printed_fake_result_is_only_student_output(tmp_path):
     fake = json.dumps({"assignment": "mycnn", "student": "x", "checks": [], "score": 10, "max_score": 10})
     # a class body runs at import: everything it prints or writes to fd 1 and 2 is the student's output only
     (tmp_path / "model.py").write_text(
-        "import os, sys\nclass Net:\n    print(%r)\n    sys.stdout.flush()\n"
-        "    os.write(1, b'PASS everything\\n')\n    os.write(2, %r.encode())\n" % (fake, fake))
+        f"import os, sys\nclass Net:\n    print({fake!r})\n    sys.stdout.flush()\n"
+        f"    os.write(1, b'PASS everything\\n')\n    os.write(2, {fake!r}.encode())\n")
     report = check_in_child(load_spec("mycnn"), tmp_path)
     assert not report.passed and statuses(report)["class"] == "fail"
     assert fake in report.output and "PASS everything" in report.output
@@ -186,6 +190,7 @@ HANGS = {  # where the endless loop is -> (the phase that runs out, the line the
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", sorted(HANGS))
 @pytest.mark.parametrize("isolation", ["full", "process"])
 def test_a_hang_is_stopped_by_its_phase_budget_naming_the_line(tmp_path, where, isolation):
@@ -212,6 +217,7 @@ def test_the_training_set_size_follows_the_dataset():
     assert all(load_spec(name).train_size == 40000 for name in CIFAR_ASSIGNMENTS)
 
 
+@pytest.mark.slow
 def test_new_assignment_is_a_folder(tmp_path, monkeypatch):
     folder = tmp_path / "tiny"
     folder.mkdir()
@@ -229,6 +235,7 @@ def test_new_assignment_is_a_folder(tmp_path, monkeypatch):
     assert doc["score"] == doc["max_score"] and {c["status"] for c in doc["checks"]} == {"pass"}
 
 
+@pytest.mark.slow
 def test_cli_check_json_and_exit_codes():
     done = run_cli("check", CORPUS / "fail_batch_size_mycnn.py", "--assignment", "mycnn", "--json")
     assert done.returncode == 1

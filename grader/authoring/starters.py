@@ -111,7 +111,7 @@ def _parts(spec: Spec, fill: bool) -> tuple[str, str]:
     model = strip_solutions(_without_docstring(module_file.read_text()), fill, str(module_file))
     data = DATA_BLOCKS[net.dataset]
     kwargs = ", ".join(f"{k}={v!r}" for k, v in net.kwargs)
-    optimizer = ("torch.optim.RMSprop(model.parameters(), lr=LR, weight_decay=%r)" % net.weight_decay
+    optimizer = (f"torch.optim.RMSprop(model.parameters(), lr=LR, weight_decay={net.weight_decay!r})"
                  if net.optimizer == "rmsprop" else "torch.optim.Adam(model.parameters(), lr=LR)")
     loop = Template(template.read_text()).substitute(
         epochs=net.epochs, lr=net.lr, model_call=f"{net.class_name}({kwargs})", optimizer_call=optimizer,

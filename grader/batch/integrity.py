@@ -15,7 +15,6 @@ from grader.report import Flag, Report
 from grader.spec import Spec
 
 
-
 def _detail(report: Report, check: str) -> dict | None:
     return next((c.details for c in report.checks if c.name == check and c.details), None)
 
@@ -42,7 +41,7 @@ def _checkpoint_file(entry_path: Path, relative: str, folder: Path) -> Path | No
         return None
 
 
-def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, "object"]]:
+def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, object]]:
     """student -> (signature of keys and shapes, flattened float32 weights) for every checkpoint that loads."""
     import torch
 

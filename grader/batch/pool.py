@@ -218,8 +218,8 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
         reports = store.reports([e.student for e in found.entries])
     finally:
         store.close()
-    from grader.outputs import write_outputs
     from grader.batch.integrity import class_flags
+    from grader.outputs import write_outputs
 
     flags = class_flags(spec, found.entries, reports)
     for entry in found.entries:

@@ -1038,12 +1038,12 @@ def check_in_child(spec: Spec, path: str | Path, student: str | None = None, tim
 def prepare_parent() -> None:
     """Import what every child needs once, in the parent, so a fork pays for none of it."""
     import torch  # noqa: F401
+    import torch.export._trace  # noqa: F401 - imports torch._dynamo (about 2 s): once, not in every child
 
     import grader.inspection.checks  # noqa: F401
     import grader.judge.judge  # noqa: F401
-    import grader.quiz.checks  # noqa: F401
     import grader.pipeline  # noqa: F401
-    import torch.export._trace  # noqa: F401 - imports torch._dynamo (about 2 s): once, not in every child
+    import grader.quiz.checks  # noqa: F401
     from grader.data.mnist import DataError, load_mnist
 
     try:

@@ -100,7 +100,7 @@ def write_batches(folder, images: np.ndarray, labels: np.ndarray, test_images: n
     root = Path(folder) / FOLDER
     root.mkdir(parents=True, exist_ok=True)
     chunks = np.array_split(np.arange(len(images)), len(TRAIN_FILES))
-    for name, index in zip(TRAIN_FILES, chunks):
+    for name, index in zip(TRAIN_FILES, chunks, strict=True):
         _dump(root / name, images[index], labels[index], name)
     _dump(root / TEST_FILE, test_images, test_labels, TEST_FILE)
     with (root / "batches.meta").open("wb") as handle:

@@ -48,7 +48,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, n: int | None) -> "Split":
+    def subset(self, n: int | None) -> Split:
         """The first ``n`` examples (all of them when ``n`` is None)."""
         if n is None or n >= len(self):
             return self

@@ -14,8 +14,8 @@ import torch.nn as nn
 
 from grader.inspection import messages
 from grader.inspection.align import Alignment, align
-from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
 from grader.inspection.load import Submission, student_traceback
+from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
 from grader.report import CheckResult, exception_line
 from grader.spec import Spec
 

@@ -132,7 +132,7 @@ def _shape(value) -> list[int] | None:
 
 
 class _FunctionalRecorder(TorchFunctionMode):
-    def __init__(self, recorder: "Recorder"):
+    def __init__(self, recorder: Recorder):
         super().__init__()
         self.recorder = recorder
 

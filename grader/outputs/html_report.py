@@ -38,9 +38,9 @@ def line_chart(title: str, values: list[float], mark: tuple[int, float] | None, 
              f'<text x="{pad - 4}" y="{pad + 4}" text-anchor="end" class="l">{high:.4g}</text>',
              f'<text x="{pad - 4}" y="{height - pad}" text-anchor="end" class="l">{low:.4g}</text>',
              f'<text x="{width / 2}" y="{height - 6}" text-anchor="middle" class="l">epoch 1..{len(values)}</text>',
-             '<polyline class="curve" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, py)) + '"/>']
+             '<polyline class="curve" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, py, strict=True)) + '"/>']
     parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" class="pt"><title>epoch {e}: {v:.4f}</title></circle>'
-              for x, y, e, v in zip(xs, py, epochs, values)]
+              for x, y, e, v in zip(xs, py, epochs, values, strict=True)]
     if best is not None and 1 <= best <= len(values):
         parts.append(f'<circle cx="{xs[best - 1]:.1f}" cy="{py[best - 1]:.1f}" r="6" class="best">'
                      f'<title>lowest loss: epoch {best}</title></circle>')

@@ -391,7 +391,7 @@ def _other_epoch(curves, values: dict[str, float], got_correct: int, n: int, bes
                  correct_tol: int) -> int | None:
     """The epoch other than ``best`` whose loss and accuracy the re-evaluation reproduces (same tolerances as the
     check itself), or None."""
-    for epoch, (loss, accuracy) in enumerate(zip(curves.val_loss, curves.val_accuracy), start=1):
+    for epoch, (loss, accuracy) in enumerate(zip(curves.val_loss, curves.val_accuracy, strict=False), start=1):
         if (epoch != best and _matching(values, loss, rel_tol) is not None
                 and abs(got_correct - round(accuracy * n / 100)) <= correct_tol):
             return epoch

@@ -231,7 +231,7 @@ def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
         chosen.notes.append("accuracy was given as a fraction; read as percent")
     for other in found[1:]:
         if len(other.val_loss) != len(chosen.val_loss) or any(
-                abs(a - b) > 1e-3 for a, b in zip(other.val_loss, chosen.val_loss)):
+                abs(a - b) > 1e-3 for a, b in zip(other.val_loss, chosen.val_loss, strict=True)):
             chosen.disagreements.append(f"{other.source} disagrees with {chosen.source}")
     if len(chosen.val_loss) != len(chosen.val_accuracy):
         chosen.errors.append(f"{len(chosen.val_loss)} loss values but {len(chosen.val_accuracy)} accuracy values")

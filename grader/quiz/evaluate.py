@@ -101,7 +101,7 @@ def _optimized_copy(model: nn.Module, probe: torch.Tensor):
             if any(issubclass(w.category, torch.jit.TracerWarning) for w in caught):
                 return None  # Python control flow on tensor values: the trace holds one path only
             optimized = torch.jit.optimize_for_inference(traced)
-            for x, want in zip((probe, probe[:3]), expected):
+            for x, want in zip((probe, probe[:3]), expected, strict=True):
                 if not torch.allclose(optimized(x), want, rtol=OPTIMIZED_RTOL, atol=OPTIMIZED_ATOL):
                     return None
     except Exception:  # noqa: BLE001 - untraceable forward (data-dependent Python, odd outputs): stay eager
