@@ -57,8 +57,8 @@ def _quiz_in_process(spec: Spec, sub: Submission, ctx: ModelContext, report: Rep
     from grader.quiz.checks import run_quiz_checks
 
     if spec.quiz.get("enabled"):
-        built = ctx.model is not None
-        report.checks.extend(run_quiz_checks(spec, sub, (lambda: instantiate(spec, ctx.cls)) if built else None,
+        cls = ctx.cls if ctx.model is not None else None
+        report.checks.extend(run_quiz_checks(spec, sub, (lambda: instantiate(spec, cls)) if cls is not None else None,
                                              ctx.class_name, ctx.student_batch_size))
 
 
@@ -116,10 +116,11 @@ def _variants(spec: Spec, ctx: ModelContext) -> dict:
     from grader.inspection.checks import _build, call_text, init_kwargs
 
     out = {}
-    arg = spec.activations["arg"]
+    arg, cls = spec.activations["arg"], ctx.cls
+    assert cls is not None  # variants are exported only of a built class
     for option in spec.activations["options"]:
-        entry = {"call": call_text(ctx.cls, init_kwargs(spec, ctx.cls, **{arg: option}))}
-        built = _build(ctx.cls, ModelContext(ctx.sub, spec), **{arg: option})
+        entry: dict[str, object] = {"call": call_text(cls, init_kwargs(spec, cls, **{arg: option}))}
+        built = _build(cls, ModelContext(ctx.sub, spec), **{arg: option})
         if isinstance(built, str):
             entry["error"] = built
         else:

@@ -214,7 +214,7 @@ def parse_spec(data: dict, path: Path) -> Spec:
         params_total = total
     elif isinstance(total, dict):
         params_min, params_max = total.get("min"), total.get("max")
-        if not all(isinstance(v, int) for v in (params_min, params_max)) or params_min > params_max:
+        if not isinstance(params_min, int) or not isinstance(params_max, int) or params_min > params_max:
             raise SpecError(f"{path}: field 'params_total' as a range must be {{min = N, max = M}} with N <= M, found {total!r}")
     elif total is not None:
         raise SpecError(f"{path}: field 'params_total' must be an integer or {{min = N, max = M}}, found {total!r}")

@@ -32,4 +32,4 @@ def import_reference(module: str = REFERENCE_PACKAGE) -> ModuleType:
 
 def reference_dir() -> Path:
     """The folder of the installed reference package (its sources and templates)."""
-    return Path(import_reference().__file__).resolve().parent
+    return Path(str(import_reference().__file__)).resolve().parent

@@ -49,7 +49,9 @@ def source_tree() -> Path:
 
 def _regions(text: str) -> tuple[set[str], set[str]]:
     """(stripped lines inside solution regions, stripped lines outside them) of one source."""
-    inside, outside, within = set(), set(), False
+    inside: set[str] = set()
+    outside: set[str] = set()
+    within = False
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith(BEGIN):

@@ -10,6 +10,7 @@ import hashlib
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from grader.report import Flag, Report
 from grader.spec import Spec
@@ -41,13 +42,13 @@ def _checkpoint_file(entry_path: Path, relative: str, folder: Path) -> Path | No
         return None
 
 
-def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, object]]:
+def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, Any]]:
     """student -> (signature of keys and shapes, flattened float32 weights) for every checkpoint that loads."""
     import torch
 
     from grader.quiz.checkpoint import CheckpointError, load_checkpoint_file
 
-    vectors = {}
+    vectors: dict[str, tuple[tuple, Any]] = {}
     with tempfile.TemporaryDirectory() as folder:
         for entry in entries:
             report = reports.get(entry.student)

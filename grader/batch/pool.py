@@ -166,7 +166,7 @@ class GradeResult:
     graded_now: int
     reused: int
     out: Path
-    flags: dict[str, list[str]]
+    flags: dict[str, list[Flag]]
     ignored: list[str]
 
     @property

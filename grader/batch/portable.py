@@ -23,6 +23,7 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from grader.batch import sandbox
@@ -42,7 +43,7 @@ class PortableJob:
     """A plain child process that is checking one submission."""
 
     process: multiprocessing.process.BaseProcess
-    conn: object  # the parent's end of the result pipe
+    conn: Connection  # the parent's end of the result pipe
     capture: str  # file receiving what the child prints
     work: str
     student: str
@@ -128,7 +129,8 @@ def finish(job: PortableJob, spec: Spec, limits) -> Report:
 
     frames = None if timed_out else sandbox.split_frames(job.frame)
     head = sandbox._head(frames)
-    if head is not None and head.get("kind") == "observation" and len(frames) == 2:
+    if frames is not None and head is not None and head.get("kind") == "observation" and len(frames) == 2 \
+            and job.source is not None:
         report = sandbox.judge_here(spec, job.source, job.student, head.get("data") or {}, frames[1], limits)
         report = sandbox.observed_into(report, {"output": output, "isolation": head.get("isolation"),
                                                 "events": head.get("events")}, "process")

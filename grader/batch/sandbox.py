@@ -39,6 +39,7 @@ import traceback
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import grader
 from grader.files import sha256_file
@@ -92,7 +93,7 @@ class Running:
 
     pid: int
     read_fd: int
-    capture: object
+    capture: IO[bytes]  # what the child prints
     work: str
     cgroup: Path | None
     student: str
@@ -787,7 +788,7 @@ def poll(job, spec: Spec | None = None, limits: Limits | None = None) -> bool:
     if not isinstance(job, Running):
         return job.poll(spec, limits)
     over = _poll_child(job)
-    if over and job.stage == "observe" and spec is not None and not job.timed_out:
+    if over and job.stage == "observe" and spec is not None and limits is not None and not job.timed_out:
         return not _start_judge(job, spec, limits)
     return over
 
@@ -797,7 +798,7 @@ def _start_judge(job: Running, spec: Spec, limits: Limits) -> bool:
     data, changed = take_trailer(b"".join(job.chunks))
     frames = split_frames(data)
     head = _head(frames)
-    if head is None or head.get("kind") != "observation" or len(frames) != 2:
+    if frames is None or head is None or head.get("kind") != "observation" or len(frames) != 2 or job.source is None:
         return False
     output = _collect(job)
     job.observed = {"output": output, "isolation": head.get("isolation") or [], "events": head.get("events") or [],
@@ -963,7 +964,8 @@ def _parse_frame(data: bytes, spec: Spec, student: str, judge_stage: bool = Fals
         return None
     frames = split_frames(data)
     head = _head(frames)
-    if head is None or len(frames) != 1 or head.get("kind") != "report" or not isinstance(head.get("data"), dict):
+    if frames is None or head is None or len(frames) != 1 or head.get("kind") != "report" \
+            or not isinstance(head.get("data"), dict):
         return fatal_report(spec, student, "the result channel was tampered with (it carried more or less than "
                              "one report): your code wrote to the grader's own pipe.")
     try:

@@ -101,6 +101,7 @@ def _load_from(roots: list[Path], prefix: str) -> Split:
             raise FileNotFoundError(stem)
         tensors.append(_parse_idx(_read_verified(path, stem), stem))
     images, labels = tensors
+    assert path is not None  # each missing file raised above
     return Split(images, labels.long(), str(path.parent))
 
 
@@ -120,6 +121,7 @@ def load_mnist(train: bool, data_dir: str | os.PathLike | None = None, download:
     if not train and data_dir is None and not os.environ.get(ENV_VAR):
         if _VALIDATION is None:  # kept in memory: a forked grader child inherits it instead of reading it again
             _set_validation(_load_mnist(False, None, download))
+        assert _VALIDATION is not None
         return _VALIDATION
     return _load_mnist(train, data_dir, download)
 

@@ -64,7 +64,7 @@ def align(rows: tuple[Row, ...] | list[Row], records: list[LayerRecord]) -> Alig
     """The best alignment of the table to ``records``, letting a max pool and an activation within a row swap."""
     spots = [(r, i) for r, row in enumerate(rows) for i in range(len(row.layers) - 1)
              if _swappable(row.layers[i], row.layers[i + 1])][:MAX_SWAPS]
-    best = None
+    best: Alignment | None = None
     for mask in range(1 << len(spots)):
         variant = list(rows)
         for bit, (r, i) in enumerate(spots):
@@ -75,6 +75,7 @@ def align(rows: tuple[Row, ...] | list[Row], records: list[LayerRecord]) -> Alig
         candidate = _align(variant, records)
         if best is None or candidate.cost < best.cost:
             best = candidate
+    assert best is not None  # mask 0 always runs
     return best
 
 
@@ -116,10 +117,11 @@ def _align(rows: list[Row], records: list[LayerRecord]) -> Alignment:
     last_row = -1
     for e, rec_index in pairs:
         if e is None:
+            assert rec_index is not None  # an "extra" step always consumes a record
             extras.append((records[rec_index], last_row))
             continue
         row_index, kinds = expected[e]
         last_row = row_index
-        rec = records[rec_index] if rec_index is not None else None
-        matches[row_index].layers.append((kinds, rec, rec is not None and rec.kind in kinds))
+        found = records[rec_index] if rec_index is not None else None
+        matches[row_index].layers.append((kinds, found, found is not None and found.kind in kinds))
     return Alignment(matches, extras, cost[n][m])

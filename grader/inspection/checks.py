@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from grader.inspection import messages
 from grader.inspection.align import Alignment, align
+from grader.inspection.export import BatchFinding
 from grader.inspection.load import Submission, student_traceback
 from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
 from grader.report import CheckResult, exception_line
@@ -60,7 +61,7 @@ class ModelContext:
     # variant(option) -> (call text, a recorder or the text of why it could not be built), for 'activations'
     variant: Callable | None = None
     takes_activation_arg: bool = True
-    batch_finding: object = None  # an export that fixed the batch size (grader.inspection.export.BatchFinding)
+    batch_finding: BatchFinding | None = None  # an export that fixed the batch size
     load_errors: list[str] = field(default_factory=list)  # errors while loading the code, with their tracebacks
 
 
@@ -101,7 +102,7 @@ def init_kwargs(spec: Spec, cls: type, **override) -> dict:
     if not wanted:
         return {}
     try:
-        params = inspect.signature(cls.__init__).parameters
+        params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # the class's own __init__
     except (TypeError, ValueError):
         return wanted
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -120,6 +121,7 @@ def instantiate(spec: Spec, cls: type, **override) -> nn.Module:
 
 
 def _build(cls: type, ctx: ModelContext, **override) -> nn.Module | str:
+    assert ctx.spec is not None
     with CreationSites(ctx.sub.student_files) as sites:
         try:
             model = instantiate(ctx.spec, cls, **override)
@@ -212,7 +214,7 @@ def record_model(spec: Spec, ctx: ModelContext) -> None:
 def _takes(cls: type, arg: str) -> bool:
     """Whether ``cls.__init__`` accepts ``arg`` by name (or any keyword)."""
     try:
-        params = inspect.signature(cls.__init__).parameters
+        params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # the class's own __init__
     except (TypeError, ValueError):
         return True
     return not params or arg in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -220,9 +222,10 @@ def _takes(cls: type, arg: str) -> bool:
 
 def _live_variant(spec: Spec, ctx: ModelContext, option):
     """(call text, recorder or error text) of the student's class built with activation ``option``."""
-    arg = spec.activations["arg"]
-    call = call_text(ctx.cls, init_kwargs(spec, ctx.cls, **{arg: option}))
-    built = _build(ctx.cls, ModelContext(ctx.sub, spec), **{arg: option})
+    arg, cls = spec.activations["arg"], ctx.cls
+    assert cls is not None  # a variant is asked for only of a built class
+    call = call_text(cls, init_kwargs(spec, cls, **{arg: option}))
+    built = _build(cls, ModelContext(ctx.sub, spec), **{arg: option})
     if isinstance(built, str):
         return call, built
     return call, LiveModel(built, ctx.sub.student_files, {}).record
@@ -324,7 +327,8 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
     if ctx.model is None:
         return _no_model(spec, "shapes", ctx)
     alignment, rows, problems = _row_status(spec, ctx)
-    extra_lines, warnings = [], []
+    extra_lines: list[str] = []
+    warnings: list[str] = []
     for rec, after in alignment.extras:
         where = f"after row '{spec.rows[after].label}'" if after >= 0 else "before the first row"
         text = f"{messages.layer_name(rec)}: {rec.kind} {where} is not in the table"
@@ -387,7 +391,7 @@ def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
     if spec.params_total is not None:
         total_ok = total == spec.params_total
         want = f"{spec.params_total:,}"
-    elif spec.params_min is not None:
+    elif spec.params_min is not None and spec.params_max is not None:
         total_ok = spec.params_min <= total <= spec.params_max
         want = f"between {spec.params_min:,} and {spec.params_max:,}"
     else:
@@ -406,6 +410,7 @@ def check_batch(spec: Spec, ctx: ModelContext) -> CheckResult:
     if ctx.model is None:
         return _no_model(spec, "batch", ctx)
     problems = []
+    assert ctx.record is not None  # set wherever a model is
     for batch in spec.batch_sizes:
         x = torch.zeros((batch, *spec.input_shape))
         records, out, exc, in_flight = ctx.record(x)
@@ -495,6 +500,7 @@ def check_activations(spec: Spec, ctx: ModelContext) -> CheckResult:
                        f"assignment builds it with {arg} = {' / '.join(map(repr, options))}.")
     problems, fine = [], []
     probe = example_input(spec, 2)
+    assert ctx.variant is not None  # set wherever the spec has activations
     for option in options:
         call, built = ctx.variant(option)
         if isinstance(built, str):

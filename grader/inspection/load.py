@@ -203,7 +203,7 @@ def student_traceback(exc: BaseException, student_files: set[str]) -> tuple[str,
     lines = ["Traceback (your code):\n"] + traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)
     last = frames[-1] if frames else None
-    return "".join(lines), (last.lineno if last else 0), (last.filename if last else "")
+    return "".join(lines), ((last.lineno or 0) if last else 0), (last.filename if last else "")
 
 
 class _Runner:

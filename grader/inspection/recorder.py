@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import types
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -115,7 +116,7 @@ class CreationSites:
 
 
 def _student_site(student_files: set[str]) -> str:
-    frame = sys._getframe(2)
+    frame: types.FrameType | None = sys._getframe(2)
     while frame is not None:
         if frame.f_code.co_filename in student_files:
             return f"{frame.f_code.co_filename}:{frame.f_lineno}"
@@ -207,12 +208,12 @@ def record_forward(model: nn.Module, x: torch.Tensor, student_files: set[str], s
         output = recorder.run(x)
         return recorder.records, output, None, None
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's forward may raise anything
-        in_flight = recorder.in_flight[-1] if recorder.in_flight else None
-        if in_flight is not None:
-            name, module, input_shape = in_flight
-            in_flight = {"name": name, "kind": type(module).__name__, "source": sites.get(id(module), ""),
-                         "input_shape": input_shape, "config": module_config(module)}
-        return recorder.records, None, exc, in_flight
+        flight = None
+        if recorder.in_flight:
+            name, module, input_shape = recorder.in_flight[-1]
+            flight = {"name": name, "kind": type(module).__name__, "source": sites.get(id(module), ""),
+                      "input_shape": input_shape, "config": module_config(module)}
+        return recorder.records, None, exc, flight
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil: bool = False) -> int:

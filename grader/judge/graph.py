@@ -124,7 +124,9 @@ def _nodes(header: dict, weight_names: set[str]) -> list[Node]:
     raw = header.get("nodes")
     if not isinstance(raw, list) or not raw or len(raw) > MAX_NODES:
         raise GraphError("the graph has no nodes, or too many")
-    nodes, defined, inputs = [], set(), 0
+    nodes: list[Node] = []
+    defined: set[str] = set()
+    inputs = 0
     for item in raw:
         if not isinstance(item, dict):
             raise GraphError("a node is not a record")
@@ -242,11 +244,11 @@ class GraphModel(nn.Module):
             if kind not in ("parameter", "buffer", "constant") or not NAME.match(name.replace(".", "_")):
                 raise GraphError(f"bad weight {name!r}")
             owner, _, leaf = name.rpartition(".")
-            module = self
+            module: nn.Module = self
             for part in owner.split(".") if owner else ():
                 if part not in module._modules:
                     module.add_module(part, nn.Module())
-                module = module._modules[part]
+                module = module._modules[part]  # type: ignore[assignment]  # added just above
             if kind == "parameter":
                 module.register_parameter(leaf, nn.Parameter(tensor, requires_grad=False))
             else:
@@ -305,7 +307,7 @@ class _RecordBuilder:
     def __init__(self, model: GraphModel):
         self.model = model
         self.records: list[LayerRecord] = []
-        self.group: list[tuple[Node, dict]] = []
+        self.group: list[tuple[Node, list[int] | None]] = []
         self.group_key = None
         self.pending: Node | None = None
         self.env: dict = {}

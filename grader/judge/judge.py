@@ -87,19 +87,20 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
             graph = load_graph(obs.graph, weights)
         except GraphError as exc:
             ctx.build_error = f"the grader could not read the exported model: {exc}"
-    if graph is not None:
+    if graph is not None and obs.graph is not None:
+        header = obs.graph
         if not graph.batch_dynamic:
             ctx.batch = graph.example_batch
-            finding = obs.graph.get("batch_finding") or {}
+            finding = header.get("batch_finding") or {}
             ctx.batch_finding = BatchFinding(str(finding.get("reason", "")), str(finding.get("source", "")))
         ctx.model = graph
         ctx.record = graph.record
-        ctx.records, ctx.output, exc, in_flight = graph.record(example_input(spec, ctx.batch))
-        if exc is not None:
+        ctx.records, ctx.output, raised, in_flight = graph.record(example_input(spec, ctx.batch))
+        if raised is not None:
             from grader.inspection import messages
 
-            ctx.forward_error = messages.crash_text(exc, "", in_flight, ctx.records, ctx.batch, {})
-            ctx.forward_gist = exception_line(exc)
+            ctx.forward_error = messages.crash_text(raised, "", in_flight, ctx.records, ctx.batch, {})
+            ctx.forward_gist = exception_line(raised)
     if spec.activations:
         ctx.variant = lambda option: _variant(spec, obs, option)
     results, notes, ctx = run_model_checks(spec, sub, ctx)
@@ -108,7 +109,8 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
     if spec.quiz.get("enabled"):
         from grader.quiz.checks import run_quiz_checks
 
-        make = (lambda: load_graph(obs.graph, weights)) if graph is not None else None
+        header_of_quiz = obs.graph
+        make = (lambda: load_graph(header_of_quiz, weights)) if graph is not None and header_of_quiz else None
         report.checks.extend(run_quiz_checks(spec, sub, make, obs.class_name, batch_size))
     report.timings = {**obs.timings, "judge_s": round(time.perf_counter() - began, 3)}
     return report

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from grader.outputs.gradebook import feedback_markdown, gradebook_csv, gradescope_json, safe_name, write_atomic
 from grader.outputs.html_report import render_html
-from grader.report import Report
+from grader.report import Flag, Report
 from grader.spec import Spec
 
 
 def write_outputs(spec: Spec, out: Path, entries, reports: dict[str, Report], missing,
-                  flags: dict[str, list[str]]) -> None:
+                  flags: dict[str, list[Flag]]) -> None:
     """Write every output file of the batch into ``out``."""
     write_atomic(out / "gradebook.csv", gradebook_csv(spec, entries, reports, missing, flags))
     for entry in entries:

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from grader.report import Report, changed_copy_text, own_flags
+from grader.report import Flag, Report, changed_copy_text, own_flags
 from grader.spec import QUIZ_CHECKS, Spec
 
 
@@ -58,7 +58,7 @@ def spreadsheet_safe(cell) -> str:
     return text
 
 
-def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[str]]) -> str:
+def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[Flag]]) -> str:
     """One row per student: id, name, score, max score, one column per check (its score), status, flags."""
     names = check_names(spec)
     max_total = sum(spec.points[n] for n in names if n in spec.points) + sum(
@@ -72,7 +72,7 @@ def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flag
         scores = {c.name: c.score for c in report.checks} if report else {}
         rows.append([entry.student, entry.name, f"{report.score:g}" if report else "0", f"{max_total:g}",
                      *[f"{scores[n]:g}" if n in scores else "" for n in names], status_of(report), reason_of(report),
-                     "; ".join(flags.get(entry.student, []) + own_flags(report))])
+                     "; ".join([*flags.get(entry.student, []), *own_flags(report)])])
     for student, name in missing:
         rows.append([student, name, "0", f"{max_total:g}", *["" for _ in names], "missing", "no submission", ""])
     writer.writerows([[spreadsheet_safe(cell) for cell in row] for row in sorted(rows, key=lambda r: r[0])])

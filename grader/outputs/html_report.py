@@ -92,7 +92,7 @@ def _charts(report: Report) -> list[Markup]:
             line_chart("validation accuracy (%)", curves["val_accuracy"], acc_mark, label, best)]
 
 
-def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[str]]) -> str:
+def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[Flag]]) -> str:
     """The whole report.html as a string."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 

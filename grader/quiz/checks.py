@@ -316,7 +316,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
         return _result(spec, "reeval", "skip", f"Not checked: the validation data is not available on the grading "
                        f"machine ({exc}).")
     variants = CIFAR_NORMALIZE_VARIANTS if spec.dataset == "cifar10" else NORMALIZE_VARIANTS
-    tried = []
+    tried: list[tuple[str, float | None, int | None, str]] = []  # (preprocessing, loss, correct, text)
     for label, (mean, std) in variants.items():
         # The assignment's own preprocessing is always evaluated in full (a failure quotes its loss); the others
         # stop as soon as their loss provably exceeds the curve's minimum.
@@ -370,7 +370,9 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
                            "the validation loss reaches a new minimum.",
                            details={"epoch": epoch, "loss": mean_loss, "accuracy": 100.0 * got_correct / n,
                                     "preprocessing": label})
-    label, loss, got_correct, text = tried[0]
+    label, first_loss, first_correct, text = tried[0]
+    assert first_loss is not None and first_correct is not None  # the first preprocessing always runs whole
+    loss, got_correct = first_loss, first_correct
     closest = min(range(len(curves.val_loss)), key=lambda i: abs(curves.val_loss[i] - loss)) + 1
     same = (f", which is your epoch-{closest} value ({curves.val_loss[closest - 1]:.4f})"
             if abs(curves.val_loss[closest - 1] - loss) <= rel_tol * 5 * abs(loss) else "")

@@ -146,7 +146,7 @@ def validate(model, split: Split, batch_size: int = VAL_BATCH_SIZE, mean: float 
         if not log_probs:
             output = F.log_softmax(output, dim=1)
         loss_sum += F.nll_loss(output, target, reduction="sum").item()
-        correct += (output.argmax(dim=1) == target).sum().item()
+        correct += int((output.argmax(dim=1) == target).sum().item())
     model.train(was_training)
     n = len(split)
     return loss_sum / n, correct, 100.0 * correct / n
