@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 import torch
@@ -356,29 +355,3 @@ def test_cpu_limit_and_working_folder_size_give_their_reasons(tmp_path):
     (big / "dataset.bin").write_bytes(os.urandom(3 * 1024 * 1024))
     report = check_in_child(spec, big, limits=Limits(wall_s=60, disk_mb=1))
     assert "does not fit the 1 MB working folder" in report.fatal
-
-
-def test_flags_carry_their_kind_into_the_gradebook_and_report_html():
-    # report.html filters by a flag's kind, which is set where the flag is raised, never read back from its text
-    import re
-
-    from grader.batch.pool import Entry
-    from grader.outputs.gradebook import gradebook_csv
-    from grader.outputs.html_report import render_html
-    from grader.report import Flag, Report
-
-    spec = load_spec("simple-cnn")
-    entries = [Entry("ann", Path("ann")), Entry("ben", Path("ben"))]
-    reports = {"ann": Report("simple-cnn", "ann", judged="in-process: export failed (x)", changed_files=["best.pt"]),
-               "ben": Report("simple-cnn", "ben", sandbox_events=["ran a program: /bin/sh"])}
-    flags = {"ann": [Flag("identical weights", "identical weights (in a different file) as ben")],
-             "ben": [Flag("not on the roster")]}
-    html = render_html(spec, entries, reports, [("cy", "Cy Lee")], flags)
-    rows = re.findall(r'<tr[^>]*data-kinds="([^"]*)"', html)
-    assert "identical weights|graded in-process|working copy changed during the run" in rows
-    assert "sandbox|not on the roster" in rows and "no submission" in rows
-    book = gradebook_csv(spec, entries, reports, [("cy", "Cy Lee")], flags)
-    assert ("identical weights (in a different file) as ben; graded in-process: export failed (x); "
-            "working copy changed during the run: best.pt") in book
-    with pytest.raises(ValueError, match="unknown flag kind"):
-        Flag("made up")

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from grader.batch.sandbox import check_in_child
-from grader.spec import SpecError, list_assignments, load_spec, parse_spec
+from grader.spec import list_assignments, load_spec
 from tests.conftest import CORPUS, ROOT, run_cli
 
 REFERENCE_FILES = {"mlp": "mlp.py", "simple-cnn": "simple_cnn.py", "vgg-like": "vgg_like.py", "mycnn": "mycnn.py",
@@ -141,41 +141,6 @@ def test_sys_exit_at_import_does_not_end_the_check(tmp_path):
     assert set(model_statuses(report).values()) == {"pass"}  # sys.exit is a call: that statement never runs
 
 
-def test_bad_spec_names_file_and_field(tmp_path):
-    good = (ROOT / "assignments" / "mycnn" / "spec.toml").read_text()
-    bad = tmp_path / "broken" / "spec.toml"
-    bad.parent.mkdir()
-    bad.write_text(good.replace('shape = ["B", 32, 26, 26]', 'shape = ["B", 32, -26, 26]'))
-    with pytest.raises(SpecError, match=r"broken/spec.toml: field 'rows\[0\].shape' entry 2"):
-        load_spec(bad)
-    with pytest.raises(SpecError, match="field 'title' is missing"):
-        parse_spec({"input_shape": [1, 28, 28]}, bad)
-    with pytest.raises(SpecError, match="unknown assignment 'nope'; valid names: cifar-cnn1, cifar-vgg11, .*, cnn-5x5, lenet-320"):
-        load_spec("nope")
-
-
-@pytest.mark.parametrize("change,message", [
-    (("loss_rel_tol = 0.002", "loss_rel_tolerance = 0.002"),
-     "unknown field 'quiz.loss_rel_tolerance': did you mean 'loss_rel_tol'?"),
-    (("[points]", "[points]\nshape = 6"), "unknown field 'points.shape': did you mean 'shapes'?"),
-    (("reeval = 3", "re_eval = 3"), "unknown field 'quiz.points.re_eval': did you mean 'reeval'?"),
-    (("weight_cosine = 0.999", "weight_cosin = 0.999"),
-     "unknown field 'integrity.weight_cosin': did you mean 'weight_cosine'?"),
-    (('title = "', 'titel = "x"\ntitle = "'), "unknown field 'titel': did you mean 'title'?"),
-    (('shape = ["B", 32, 26, 26]', 'shape = ["B", 32, 26, 26], param = 320'),
-     r"unknown field 'rows\[0\].param': did you mean 'params'?"),
-    (("min_epochs = 1", "min_epochs = 1\ntrain_size = 0"), "field 'quiz.train_size' must be a positive integer"),
-])
-def test_a_spec_with_an_unknown_or_bad_key_is_an_error_naming_file_and_key(tmp_path, change, message):
-    good = (ROOT / "assignments" / "mycnn" / "spec.toml").read_text()
-    assert change[0] in good
-    bad = tmp_path / "typo" / "spec.toml"
-    bad.parent.mkdir()
-    bad.write_text(good.replace(change[0], change[1], 1))
-    with pytest.raises(SpecError, match="typo/spec.toml: " + message):
-        load_spec(bad)
-
-
 HANGS = {  # where the endless loop is -> (the phase that runs out, the line the message must name)
     "class body": ("class MyCNN(nn.Module):\n    steps = 0\n    while True:\n        steps += 1\n",
                    "loading your code and building the class took over 2 s", "model.py line 5 (in MyCNN): while True:"),
@@ -210,11 +175,6 @@ def test_a_hang_is_stopped_by_its_phase_budget_naming_the_line(tmp_path, where, 
     assert report.timings["wall_s"] < 60  # not the 300 s the quiz is given
     assert report.score == 0 and {c.status for c in report.checks} == {"error"}
 
-
-def test_the_training_set_size_follows_the_dataset():
-    # the optimizer check's step count: MNIST trains on 60,000 images, the course's CIFAR-10 split on 40,000
-    assert load_spec("mycnn").train_size == 60000
-    assert all(load_spec(name).train_size == 40000 for name in CIFAR_ASSIGNMENTS)
 
 
 @pytest.mark.slow

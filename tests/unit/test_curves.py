@@ -1,0 +1,46 @@
+"""Unit layer: reading the submitted validation curves from each kind of source."""
+import json
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from grader.quiz.curves import read_curves, read_png_curves, write_curves
+
+
+def test_curves_json_and_its_plots_carry_the_same_data(tmp_path):
+    doc = write_curves(tmp_path, [0.31, 0.12, 0.15], [90.5, 96.0, 95.2], seed=3)
+    assert json.loads((tmp_path / "curves.json").read_text()) == doc and doc["seed"] == 3
+    for plot in ("val_loss.png", "val_acc.png"):
+        assert read_png_curves(tmp_path / plot) == {"val_loss": [0.31, 0.12, 0.15], "val_accuracy": [90.5, 96.0, 95.2]}
+    curves = read_curves(sorted(tmp_path.iterdir()))
+    assert (curves.kind, curves.best_epoch, curves.errors, curves.disagreements) == ("json", 2, [], [])
+
+
+def test_a_csv_with_an_epoch_column_and_val_acc_is_read(tmp_path):
+    (tmp_path / "curves.csv").write_text("epoch,val_loss,val_acc\n1,0.5,0.81\n2,0.4,0.85\n")
+    curves = read_curves([tmp_path / "curves.csv"])
+    assert curves.kind == "csv" and curves.val_loss == [0.5, 0.4] and curves.val_accuracy == [81.0, 85.0]
+    assert curves.notes == ["accuracy was given as a fraction; read as percent"] and not curves.errors
+
+
+def test_the_printed_log_of_an_executed_notebook_is_read(tmp_path):
+    log = "".join(f"\nValidation set: Average loss: {loss:.4f}, Accuracy: {correct}/10000 ({correct // 100}%)\n"
+                  for loss, correct in ((0.0912, 9712), (0.0483, 9846)))
+    cell = new_code_cell("train()", outputs=[new_output("stream", name="stdout", text=log)])
+    nbformat.write(new_notebook(cells=[cell]), str(tmp_path / "lab.ipynb"))
+    curves = read_curves([tmp_path / "lab.ipynb"])
+    assert curves.kind == "notebook" and curves.source == "the printed log of lab.ipynb"
+    assert curves.val_loss == [0.0912, 0.0483] and curves.val_accuracy == [97.12, 98.46]
+
+
+def test_broken_curves_are_errors_not_crashes(tmp_path):
+    (tmp_path / "curves.json").write_text('{"val_loss": [0.5, NaN], "val_accuracy": [80, 81]}')
+    assert read_curves([tmp_path / "curves.json"]).errors == ["the curves hold NaN or infinite values"]
+    (tmp_path / "curves.json").write_text('{"val_loss": [0.5, "x"], "val_accuracy": [80, 81]}')
+    assert read_curves([tmp_path / "curves.json"]).errors[0] == "curves.json holds values that are not numbers"
+    (tmp_path / "curves.json").write_text('{"val_loss": [0.5, 0.4], "val_accuracy": [80]}')
+    assert read_curves([tmp_path / "curves.json"]).errors == ["2 loss values but 1 accuracy values"]
+    (tmp_path / "curves.json").write_text("{nope")
+    broken = read_curves([tmp_path / "curves.json"])
+    assert broken.errors[0] == "curves.json is not valid JSON" and broken.best_epoch == 0
+    assert read_curves([tmp_path / "nothing.txt"]) is None
