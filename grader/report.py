@@ -2,11 +2,58 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from grader.spec import QUIZ_CHECKS
 
 STATUSES = ("pass", "fail", "error", "skip")
+
+
+@dataclass
+class ShapesDetails:
+    """The ``shapes`` check's rows (label, expected, found, layer, source, ok, issues) and every recorded layer."""
+
+    rows: list[dict]
+    records: list[dict]
+
+
+@dataclass
+class ParamsDetails:
+    """The ``params`` check's count of the model's trainable parameters (shared ones once)."""
+
+    total: int
+
+
+@dataclass
+class CurvesDetails:
+    """The submitted curves the ``curves`` check read: report.html draws them, the integrity flags compare them."""
+
+    val_loss: list[float]
+    val_accuracy: list[float]
+    source: str
+    best_epoch: int
+
+
+@dataclass
+class CheckpointDetails:
+    """The submitted best.pt: its path in the submission and the SHA-256 of its bytes (identical-checkpoint flag)."""
+
+    file: str
+    sha256: str
+
+
+@dataclass
+class ReevalDetails:
+    """What best.pt re-evaluated to: report.html draws it over the curves at ``epoch``."""
+
+    epoch: int | None
+    loss: float
+    accuracy: float
+    preprocessing: str
+
+
+# The declared shape of each check's ``details`` (a check not listed here has none).
+DETAILS = {"shapes": ShapesDetails, "params": ParamsDetails, "curves": CurvesDetails, "checkpoint": CheckpointDetails, "reeval": ReevalDetails}
 MAX_OUTPUT = 4000  # characters of the student's own printed output kept in a report
 
 
@@ -26,6 +73,15 @@ class CheckResult:
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+        if self.details is not None:
+            shape = DETAILS.get(self.name)
+            if shape is None or not isinstance(self.details, dict) \
+                    or set(self.details) != {f.name for f in fields(shape)}:
+                raise ValueError(f"the details of check {self.name!r} do not have their declared shape")
+
+    def typed_details(self):
+        """``details`` as its declared dataclass (:data:`DETAILS`), or None."""
+        return DETAILS[self.name](**self.details) if self.details is not None else None
 
 
 @dataclass
@@ -79,6 +135,11 @@ class Report:
                    isolation=data.get("isolation", []), isolation_level=data.get("isolation_level", ""),
                    sandbox_events=data.get("sandbox_events", []), judged=data.get("judged", ""),
                    changed_files=data.get("changed_files", []))
+
+
+def details_of(report: Report, check: str):
+    """The typed details of ``report``'s check named ``check`` (see :data:`DETAILS`), or None."""
+    return next((c.typed_details() for c in report.checks if c.name == check and c.details is not None), None)
 
 
 def exception_line(exc: BaseException) -> str:

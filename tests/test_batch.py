@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from grader.batch.integrity import class_flags
 from grader.batch.pool import find_entries, grade
 from grader.batch.sandbox import Limits
 from grader.outputs.gradebook import gradescope_json
-from grader.report import CheckResult, Report
+from grader.report import CheckpointDetails, CheckResult, CurvesDetails, Report
 from grader.spec import load_spec
 from tests.conftest import ROOT, run_cli
 
@@ -224,10 +225,10 @@ def test_roster_email_matches(tmp_path):
 
 def _report_with_checkpoint(student_id: str, path: str, sha: str, curves=None) -> Report:
     report = Report("mycnn", student_id)
-    report.checks.append(CheckResult("checkpoint", "pass", 2, 2, "ok", details={"file": path, "sha256": sha}))
+    report.checks.append(CheckResult("checkpoint", "pass", 2, 2, "ok", details=asdict(CheckpointDetails(path, sha))))
     if curves:
-        report.checks.append(CheckResult("curves", "pass", 1, 1, "ok", details={"val_loss": curves[0],
-                                                                               "val_accuracy": curves[1]}))
+        details = asdict(CurvesDetails(curves[0], curves[1], "curves.json", 1))
+        report.checks.append(CheckResult("curves", "pass", 1, 1, "ok", details=details))
     return report
 
 

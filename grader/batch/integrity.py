@@ -12,12 +12,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from grader.report import Flag, Report
+from grader.report import CheckpointDetails, CurvesDetails, Flag, Report, details_of
 from grader.spec import Spec
-
-
-def _detail(report: Report, check: str) -> dict | None:
-    return next((c.details for c in report.checks if c.name == check and c.details), None)
 
 
 def _checkpoint_file(entry_path: Path, relative: str, folder: Path) -> Path | None:
@@ -42,6 +38,16 @@ def _checkpoint_file(entry_path: Path, relative: str, folder: Path) -> Path | No
         return None
 
 
+def _checkpoint_hash(report: Report) -> str | None:
+    detail: CheckpointDetails | None = details_of(report, "checkpoint")
+    return detail.sha256 if detail else None
+
+
+def _curves_key(report: Report) -> tuple | None:
+    curves: CurvesDetails | None = details_of(report, "curves")
+    return tuple(round(v, 6) for v in curves.val_loss + curves.val_accuracy) if curves else None
+
+
 def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, Any]]:
     """student -> (signature of keys and shapes, flattened float32 weights) for every checkpoint that loads."""
     import torch
@@ -52,10 +58,10 @@ def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, Any]
     with tempfile.TemporaryDirectory() as folder:
         for entry in entries:
             report = reports.get(entry.student)
-            detail = _detail(report, "checkpoint") if report else None
-            if not detail:
+            detail: CheckpointDetails | None = details_of(report, "checkpoint") if report else None
+            if detail is None:
                 continue
-            path = _checkpoint_file(entry.path, detail["file"], Path(folder))
+            path = _checkpoint_file(entry.path, detail.file, Path(folder))
             if path is None:
                 continue
             try:
@@ -89,9 +95,8 @@ def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, li
                 if others:
                     flags[student].append(Flag(label, f"{label} as {', '.join(others)}"))
 
-    pairs_by(lambda r: (_detail(r, "checkpoint") or {}).get("sha256"), "identical checkpoint")
-    pairs_by(lambda r: (lambda d: tuple(round(v, 6) for v in d["val_loss"] + d["val_accuracy"]) if d else None)
-             (_detail(r, "curves")), "identical curves")
+    pairs_by(lambda r: _checkpoint_hash(r), "identical checkpoint")
+    pairs_by(lambda r: _curves_key(r), "identical curves")
 
     threshold = float(spec.integrity["weight_cosine"])
     vectors = _weights(entries, reports)
@@ -104,7 +109,7 @@ def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, li
         names = [s for s, _ in group]
         matrix = torch.stack([v for _, v in group]).double()
         weights = [hashlib.sha256(v.numpy().tobytes()).digest() for _, v in group]  # equal weights, by hash
-        files = [(_detail(reports[s], "checkpoint") or {}).get("sha256") for s in names]
+        files = [_checkpoint_hash(reports[s]) for s in names]
         matrix = matrix / matrix.norm(dim=1, keepdim=True).clamp_min(1e-12)
         cosine = (matrix @ matrix.T).tolist()
         for i, student in enumerate(names):

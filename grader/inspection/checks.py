@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
@@ -17,7 +17,7 @@ from grader.inspection.align import Alignment, align
 from grader.inspection.export import BatchFinding
 from grader.inspection.load import Submission, student_traceback
 from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
-from grader.report import CheckResult, exception_line
+from grader.report import CheckResult, ParamsDetails, ShapesDetails, exception_line
 from grader.spec import Spec
 
 CHECKS: dict = {}
@@ -359,7 +359,7 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
     head = (f"All {len(rows)} rows match the table (recorded at batch {ctx.batch})." if not failed else
             f"{good} of {len(rows)} rows match the table (recorded at batch {ctx.batch}, written B).")
     return _result(spec, "shapes", "fail" if failed else "pass", head + "\n" + "\n".join(lines).rstrip(),
-                   fraction, {"rows": rows, "records": [r.to_dict() for r in ctx.records]},
+                   fraction, asdict(ShapesDetails(rows, [r.to_dict() for r in ctx.records])),
                    gist=f"forward() stopped: {ctx.forward_gist}" if ctx.forward_gist else "")
 
 
@@ -401,7 +401,7 @@ def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
         problems.append(f"In total your model has {total:,} parameters; the assignment needs {want}.")
     status = "pass" if not problems else "fail"
     head = f"{total:,} parameters in total (needs {want})." if not problems else "Parameter counts differ:"
-    return _result(spec, "params", status, "\n".join([head, *problems]), good / checked, {"total": total})
+    return _result(spec, "params", status, "\n".join([head, *problems]), good / checked, asdict(ParamsDetails(total)))
 
 
 @check("batch")

@@ -11,7 +11,7 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from grader.outputs.gradebook import check_names, safe_name, status_of
-from grader.report import FLAG_KINDS, Flag, Report, own_flags
+from grader.report import FLAG_KINDS, CurvesDetails, Flag, ReevalDetails, Report, details_of, own_flags
 from grader.spec import Spec
 
 TEMPLATE = "report.html.j2"
@@ -78,18 +78,17 @@ def histogram(scores: list[float], max_score: float, bins: int = 10) -> Markup:
 
 
 def _charts(report: Report) -> list[Markup]:
-    curves = next((c.details for c in report.checks if c.name == "curves" and c.details), None)
-    if not curves:
+    curves: CurvesDetails | None = details_of(report, "curves")
+    if curves is None:
         return []
-    point = next((c.details for c in report.checks if c.name == "reeval" and c.details), None)
-    epoch = point.get("epoch") if point else None
-    label = (f"best.pt re-evaluated ({point['preprocessing']}): loss {point['loss']:.4f}, "
-             f"{point['accuracy']:.2f}%") if point else ""
-    best = curves.get("best_epoch")
-    loss_mark = (epoch, point["loss"]) if point and isinstance(epoch, int) else None
-    acc_mark = (epoch, point["accuracy"]) if point and isinstance(epoch, int) else None
-    return [line_chart("validation loss", curves["val_loss"], loss_mark, label, best),
-            line_chart("validation accuracy (%)", curves["val_accuracy"], acc_mark, label, best)]
+    point: ReevalDetails | None = details_of(report, "reeval")
+    label = (f"best.pt re-evaluated ({point.preprocessing}): loss {point.loss:.4f}, "
+             f"{point.accuracy:.2f}%") if point else ""
+    epoch = point.epoch if point else None
+    loss_mark = (epoch, point.loss) if point and isinstance(epoch, int) else None
+    acc_mark = (epoch, point.accuracy) if point and isinstance(epoch, int) else None
+    return [line_chart("validation loss", curves.val_loss, loss_mark, label, curves.best_epoch),
+            line_chart("validation accuracy (%)", curves.val_accuracy, acc_mark, label, curves.best_epoch)]
 
 
 def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[Flag]]) -> str:

@@ -11,6 +11,7 @@ per-image mean and the mean of batch means at common batch sizes; ``correct_tol`
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,7 @@ from grader.data.cifar import STD as CIFAR_STD
 from grader.files import sha256_file
 from grader.quiz.checkpoint import CheckpointError, find_checkpoints, load_checkpoint_file
 from grader.quiz.curves import read_curves
-from grader.report import CheckResult
+from grader.report import CheckpointDetails, CheckResult, CurvesDetails, ReevalDetails
 from grader.spec import Spec
 
 NORMALIZE_VARIANTS = {"ToTensor": (0.0, 1.0), "Normalize((0.1307,), (0.3081,))": (0.1307, 0.3081),
@@ -46,8 +47,7 @@ def _result(spec: Spec, name: str, status: str, message: str, required: bool = T
 
 
 def _curve_details(curves) -> dict:
-    return {"val_loss": list(curves.val_loss), "val_accuracy": list(curves.val_accuracy), "source": curves.source,
-            "best_epoch": curves.best_epoch}
+    return asdict(CurvesDetails(list(curves.val_loss), list(curves.val_accuracy), curves.source, curves.best_epoch))
 
 
 def validation_split(spec: Spec, files) -> tuple:
@@ -194,7 +194,7 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
         except CheckpointError as exc:
             results.append(_result(spec, "checkpoint", "fail", str(exc)))
     if ckpt is not None:
-        ckpt_details = {"file": sub.relative(ckpt.path), "sha256": sha256_file(ckpt.path)}
+        ckpt_details = asdict(CheckpointDetails(sub.relative(ckpt.path), sha256_file(ckpt.path)))
         if make_model is None:
             results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built.",
                                    details=ckpt_details))
@@ -346,7 +346,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
         tried.append((label, mean_loss, got_correct, text))
         match = _matching(values, want_loss, rel_tol)
         if match is not None:
-            point = {"epoch": best, "loss": values[match], "accuracy": 100.0 * got_correct / n, "preprocessing": label}
+            point = asdict(ReevalDetails(best, values[match], 100.0 * got_correct / n, label))
             if abs(got_correct - want_correct) > correct_tol:
                 return _result(spec, "reeval", "fail", f"Re-evaluated with {label}: loss {values[match]:.4f} matches "
                                f"your epoch-{best} minimum ({want_loss:.4f}), but {got_correct}/{n} images are correct "
@@ -368,8 +368,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
                            f"({curves.val_loss[epoch - 1]:.4f}, {curves.val_accuracy[epoch - 1]:.2f}%): best.pt holds "
                            f"the weights of epoch {epoch}, not those of your lowest validation loss. Save it only when "
                            "the validation loss reaches a new minimum.",
-                           details={"epoch": epoch, "loss": mean_loss, "accuracy": 100.0 * got_correct / n,
-                                    "preprocessing": label})
+                           details=asdict(ReevalDetails(epoch, mean_loss, 100.0 * got_correct / n, label)))
     label, first_loss, first_correct, text = tried[0]
     assert first_loss is not None and first_correct is not None  # the first preprocessing always runs whole
     loss, got_correct = first_loss, first_correct
@@ -380,8 +379,8 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
                    f"({want_loss:.4f}); the checkpoint re-evaluates to {text} with {label}{same} "
                    f"({got_correct}/{len(val)} correct). Tried also: "
                    + ", ".join(f"{lab}: {text}" for lab, _, _, text in tried[1:]) + ".",
-                   details={"epoch": ckpt.epoch if isinstance(ckpt.epoch, int) else None, "loss": loss,
-                            "accuracy": 100.0 * got_correct / len(val), "preprocessing": label})
+                   details=asdict(ReevalDetails(ckpt.epoch if isinstance(ckpt.epoch, int) else None, loss,
+                                                100.0 * got_correct / len(val), label)))
 
 
 def _matching(values: dict[str, float], want: float, rel_tol: float) -> str | None:

@@ -70,3 +70,20 @@ def test_gradebook_rows_reasons_and_feedback_markdown():
     text = feedback_markdown(crashed)
     assert "**Score: 0 / 5**" in text and "ZeroDivisionError: division by zero" in text
     assert "## Your working copy" in text and "hello from dan" in text
+
+
+def test_check_details_have_their_declared_shape():
+    from dataclasses import asdict
+
+    from grader.report import CheckResult, CurvesDetails, Report, details_of
+
+    good = asdict(CurvesDetails([0.5, 0.4], [80.0, 85.0], "curves.json", 2))
+    report = Report("mycnn", "ann", checks=[CheckResult("curves", "pass", 1, 1, "ok", details=good)])
+    assert details_of(report, "curves") == CurvesDetails([0.5, 0.4], [80.0, 85.0], "curves.json", 2)
+    assert details_of(Report.from_dict(report.to_dict()), "curves").best_epoch == 2  # through JSON and back
+    assert details_of(report, "reeval") is None
+    for bad in ({**good, "extra": 1}, {"val_loss": [0.5]}):  # a child cannot send details of another shape
+        with pytest.raises(ValueError, match="declared shape"):
+            CheckResult("curves", "pass", 1, 1, "ok", details=bad)
+    with pytest.raises(ValueError, match="declared shape"):
+        CheckResult("output", "pass", 1, 1, "ok", details={"anything": 1})  # a check with no details
