@@ -18,9 +18,20 @@ from pathlib import Path
 import torch
 
 from grader.inspection.budget import PhaseTimeout, phase_budget, timeout_text
-from grader.inspection.checks import ModelContext, example_input, prepare, record_model, run_model_checks
+from grader.inspection.checks import (
+    ModelContext,
+    _build,
+    call_text,
+    example_input,
+    init_kwargs,
+    instantiate,
+    prepare,
+    record_model,
+    run_model_checks,
+)
 from grader.inspection.export import ExportFailed, export_model
 from grader.inspection.load import Submission, load_submission
+from grader.quiz.checks import run_quiz_checks
 from grader.report import Report, fatal_report
 from grader.spec import Spec
 
@@ -53,9 +64,6 @@ def _model_checks_in_process(spec: Spec, sub: Submission, ctx: ModelContext | No
 
 
 def _quiz_in_process(spec: Spec, sub: Submission, ctx: ModelContext, report: Report) -> None:
-    from grader.inspection.checks import instantiate
-    from grader.quiz.checks import run_quiz_checks
-
     if spec.quiz.get("enabled"):
         cls = ctx.cls if ctx.model is not None else None
         report.checks.extend(run_quiz_checks(spec, sub, (lambda: instantiate(spec, cls)) if cls is not None else None,
@@ -113,7 +121,6 @@ class Observation:
 
 def _variants(spec: Spec, ctx: ModelContext) -> dict:
     """Each activation option of the spec, built and exported (the judge runs them on meta tensors: no weights travel)."""
-    from grader.inspection.checks import _build, call_text, init_kwargs
 
     out = {}
     arg, cls = spec.activations["arg"], ctx.cls

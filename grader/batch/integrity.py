@@ -12,6 +12,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from grader.quiz.checkpoint import MAX_BYTES, CheckpointError, load_checkpoint_file
 from grader.report import CheckpointDetails, CurvesDetails, Flag, Report, details_of
 from grader.spec import Spec
 
@@ -23,7 +26,6 @@ def _checkpoint_file(entry_path: Path, relative: str, folder: Path) -> Path | No
         return path if path.is_file() else None
     if entry_path.suffix.lower() != ".zip":
         return None
-    from grader.quiz.checkpoint import MAX_BYTES
 
     try:
         with zipfile.ZipFile(entry_path) as archive:
@@ -50,9 +52,7 @@ def _curves_key(report: Report) -> tuple | None:
 
 def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, Any]]:
     """student -> (signature of keys and shapes, flattened float32 weights) for every checkpoint that loads."""
-    import torch
 
-    from grader.quiz.checkpoint import CheckpointError, load_checkpoint_file
 
     vectors: dict[str, tuple[tuple, Any]] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -78,7 +78,6 @@ def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, Any]
 
 def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, list[Flag]]:
     """student -> integrity flags, each naming the other student(s) and the evidence."""
-    import torch
 
     flags: dict[str, list[Flag]] = {e.student: [] for e in entries}
     students = [e.student for e in entries if e.student in reports]

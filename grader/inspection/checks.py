@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 
+from grader.data.mnist import load_mnist, to_float
 from grader.inspection import messages
 from grader.inspection.align import Alignment, align
 from grader.inspection.export import BatchFinding
@@ -78,8 +79,6 @@ class LiveModel:
 def example_input(spec: Spec, batch: int) -> torch.Tensor:
     """Real validation images when the input is MNIST-shaped, else seeded uniform noise."""
     if tuple(spec.input_shape) == (1, 28, 28):
-        from grader.data.mnist import load_mnist, to_float
-
         return to_float(load_mnist(False).images[:batch])
     generator = torch.Generator().manual_seed(0)
     return torch.rand((batch, *spec.input_shape), generator=generator)

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import torch
 
+from grader.inspection import messages
 from grader.inspection.checks import DEFAULT_RECORD_BATCH, ModelContext, example_input, run_model_checks
 from grader.inspection.export import BatchFinding
 from grader.inspection.load import CodeUnit, Submission, code_units, list_submission_files, register_source
 from grader.judge.graph import GraphError, load_graph, meta_graph
 from grader.pipeline import Observation
+from grader.quiz.checks import run_quiz_checks
 from grader.report import Report, exception_line
 from grader.spec import Spec
 
@@ -97,8 +99,6 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
         ctx.record = graph.record
         ctx.records, ctx.output, raised, in_flight = graph.record(example_input(spec, ctx.batch))
         if raised is not None:
-            from grader.inspection import messages
-
             ctx.forward_error = messages.crash_text(raised, "", in_flight, ctx.records, ctx.batch, {})
             ctx.forward_gist = exception_line(raised)
     if spec.activations:
@@ -107,8 +107,6 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
     report.checks.extend(results)
     report.notes.extend(notes)
     if spec.quiz.get("enabled"):
-        from grader.quiz.checks import run_quiz_checks
-
         header_of_quiz = obs.graph
         make = (lambda: load_graph(header_of_quiz, weights)) if graph is not None and header_of_quiz else None
         report.checks.extend(run_quiz_checks(spec, sub, make, obs.class_name, batch_size))

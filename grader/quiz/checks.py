@@ -19,9 +19,12 @@ import torch.nn.functional as F
 from grader.data import to_float
 from grader.data.cifar import MEAN as CIFAR_MEAN
 from grader.data.cifar import STD as CIFAR_STD
+from grader.data.cifar import load_cifar10, split_indices
+from grader.data.mnist import Split, load_mnist
 from grader.files import sha256_file
 from grader.quiz.checkpoint import CheckpointError, find_checkpoints, load_checkpoint_file
 from grader.quiz.curves import read_curves
+from grader.quiz.evaluate import PROBE_IMAGES, VAL_BATCH_SIZE, inference_forward
 from grader.report import CheckpointDetails, CheckResult, CurvesDetails, ReevalDetails
 from grader.spec import Spec
 
@@ -57,18 +60,14 @@ def validation_split(spec: Spec, files) -> tuple:
     recorded in the submitted curves.json (raises ValueError when it is missing).
     """
     if spec.dataset == "cifar10":
-        from grader.data.cifar import load_cifar10, split_indices
-
         seed = _split_seed(files)
         if seed is None:
             raise ValueError("curves.json records no split_seed, so the validation images cannot be rebuilt: "
                              "write the seed of your 40,000 / 10,000 split as \"split_seed\" in curves.json.")
         train = load_cifar10(True)
         _, val_idx = split_indices(len(train), seed)
-        from grader.data.mnist import Split
 
         return Split(train.images[val_idx], train.labels[val_idx], f"split_seed {seed}"), f"split_seed {seed}"
-    from grader.data.mnist import load_mnist
 
     return load_mnist(False), "MNIST t10k"
 
@@ -116,8 +115,6 @@ def per_image_losses(model, log_probs: bool, mean, std, val=None,
     then shorter than the split). That proof needs losses that are never negative, so it is not made when there
     are raw losses.
     """
-    from grader.data.mnist import load_mnist
-    from grader.quiz.evaluate import VAL_BATCH_SIZE, inference_forward
 
     val = load_mnist(False) if val is None else val
     forward = inference_forward(model, to_float(val.images[:VAL_BATCH_SIZE], mean, std))
@@ -324,7 +321,6 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
         try:
             losses, correct, raw = per_image_losses(model, log_probs, mean, std, val, stop_above)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's forward may raise anything
-            from grader.quiz.evaluate import PROBE_IMAGES, VAL_BATCH_SIZE
 
             last = len(val) % VAL_BATCH_SIZE
             return _result(spec, "reeval", "fail", f"Re-evaluating best.pt on the validation images (batches of "
