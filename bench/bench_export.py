@@ -2,8 +2,8 @@
 
 Runs the sandbox's observe stage (load, build, torch.export) on every submission of the test corpus, the demo
 class and each assignment's reference solution (what a filled-in starter holds), each in a fresh interpreter, and
-prints the share exported. A model whose forward raises cannot be exported by any means; those are listed apart,
-and the goal (at least 95%) is over the models whose forward runs.
+prints the share exported (goal: at least 95%). A forward that raises in a Linear (the input does not fit it) is
+exported with that layer standing in; those are listed apart.
 
     python bench/bench_export.py
 """
@@ -28,7 +28,9 @@ result, _ = observe_submission(load_spec(sys.argv[1]), _unpack(run))
 if isinstance(result, Report):
     print(json.dumps({"path": "in-process", "why": result.judged}))
 else:
-    print(json.dumps({"path": "export" if result.graph else "no model", "why": result.build_error[:80]}))
+    stand_in = (result.graph or {}).get("stand_in")
+    print(json.dumps({"path": "export" if result.graph else "no model",
+                      "why": f"a Linear stands in: {stand_in}" if stand_in else result.build_error[:80]}))
 '''
 CORPUS_NAMES = {"simplecnn": "simple-cnn", "cnn5x5": "cnn-5x5", "lenet": "lenet-320", "vgglike": "vgg-like"}
 
@@ -69,16 +71,14 @@ def main() -> None:
         counts[result["path"]] = counts.get(result["path"], 0) + 1
         why = next(iter(str(result["why"]).strip().splitlines()), "")
         print(f"{group:18} {assignment:14} {path.name:34} {result['path']:10} {why[:90]}")
-        if result["path"] == "in-process" and "RuntimeError" in str(result["why"]):
+        if result["path"] == "export" and "stands in" in str(result["why"]):
             raised.append(path.name)
     built = counts.get("export", 0) + counts.get("in-process", 0)
-    running = built - len(raised)
     print(f"\nexported: {counts.get('export', 0)} of {built} built models "
-          f"({100 * counts.get('export', 0) / max(built, 1):.0f}%); of the {running} whose forward runs: "
-          f"{100 * counts.get('export', 0) / max(running, 1):.0f}% (goal 95%)")
-    print(f"forwards that raise (graded in-process, flagged): {', '.join(raised) or 'none'}")
+          f"({100 * counts.get('export', 0) / max(built, 1):.0f}%, goal 95%); graded in-process (flagged): "
+          f"{counts.get('in-process', 0)}")
+    print(f"exported with a failing Linear standing in (the forward raises there): {', '.join(raised) or 'none'}")
     print(f"no model to export (no class, or it does not build): {counts.get('no model', 0)}")
-
 
 if __name__ == "__main__":
     main()

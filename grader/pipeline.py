@@ -171,6 +171,20 @@ def observe_submission(spec: Spec, path: str | Path, student: str | None = None
     return result, weights
 
 
+def _export(spec: Spec, sub: Submission, ctx: ModelContext):
+    """The built model exported; when its forward raises inside a leaf Linear (the input does not fit it, the
+    classic ``Linear(320, 10)`` mistake), exported with that layer standing in, so the judge still grades it."""
+    assert ctx.model is not None
+    example = example_input(spec, ctx.batch)
+    try:
+        return export_model(ctx.model, example, sub.student_files, ctx.sites)
+    except ExportFailed:
+        layer = ctx.failed_layer
+        if not ctx.forward_error or layer is None or layer.get("kind") != "Linear":
+            raise
+    return export_model(ctx.model, example, sub.student_files, ctx.sites, stand_in=str(layer["name"]))
+
+
 def _observe(spec: Spec, sub: Submission, ctx: ModelContext, student: str) -> tuple[Observation | Report, bytes]:
     """Record and export the built model: (the observation, the weights), or the in-process report of the model
     checks when it cannot be exported."""
@@ -183,7 +197,7 @@ def _observe(spec: Spec, sub: Submission, ctx: ModelContext, student: str) -> tu
     weights = b""
     if ctx.model is not None:
         try:
-            exported = export_model(ctx.model, example_input(spec, ctx.batch), sub.student_files, ctx.sites)
+            exported = _export(spec, sub, ctx)
         except ExportFailed as exc:
             report = Report(assignment=spec.name, student=student, notes=list(obs.notes))
             _model_checks_in_process(spec, sub, ctx, report)

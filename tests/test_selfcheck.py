@@ -99,7 +99,8 @@ def test_relu_on_logits_is_named_as_a_note():
     ("fail_batch_size_mycnn.py", "mycnn", "batch",
      ["line 22: x = x.view(batch_size, -1)", "(3, 64, 12, 12) into (64, 432)", "x.view(x.size(0), -1)"]),
     ("fail_in_features_lenet.py", "lenet-320", "shapes",
-     ["fc (fail_in_features_lenet.py line 11", "20 x 4 x 4 = 320, not 100", "Set in_features=320"]),
+     ["fc (fail_in_features_lenet.py line 11", "20 x 4 x 4 = 320, not 100", "Set in_features=320",
+      'File "fail_in_features_lenet.py", line 18, in forward\n    x = self.fc(x)']),
     ("fail_missing_relu_mycnn.py", "mycnn", "shapes", ["Missing ReLU in row 'conv1'", "line 9"]),
     ("fail_extra_layer_mlp.py", "mlp", "shapes", ["Extra layer: fc_extra (fail_extra_layer_mlp.py line 11"]),
     ("fail_tanh_typo_mlp.py", "mlp", "class", ["did you mean torch.nn.Tanh?", "fail_tanh_typo_mlp.py\", line 7"]),
@@ -114,6 +115,31 @@ def test_failing_submissions_name_the_layer(case, assignment, failed, needles):
     for needle in needles:
         assert needle in text, f"{needle!r} not in:\n{text}"
     assert "grader/" not in text  # the student's traceback, not the grader's internals
+    # every model that builds is judged from its exported graph, a forward that fails in a Linear included
+    assert report.judged == "graph", report.judged
+
+
+@pytest.mark.parametrize("case,assignment,layer", [
+    ("fail_wrong_kernel_simplecnn.py", "simple-cnn", "fc1"),
+    ("fail_missing_pool_simplecnn.py", "simple-cnn", "fc1"),
+    ("fail_in_features_lenet.py", "lenet-320", "fc"),
+])
+def test_a_forward_that_fails_in_a_linear_is_judged_like_the_live_model(tmp_path, case, assignment, layer):
+    # exported with that Linear standing in; the judge runs the layer itself and fails where the model fails
+    from grader.judge.judge import judge
+    from grader.pipeline import Observation, check_submission, observe_submission
+
+    spec = load_spec(assignment)
+    observation, weights = observe_submission(spec, CORPUS / case)
+    assert isinstance(observation, Observation) and observation.graph["stand_in"] == layer
+    judged = judge(spec, CORPUS / case, observation, weights)
+    live_copy = tmp_path / ("live_" + case)  # another module name: this process already loaded the case
+    live_copy.write_text((CORPUS / case).read_text())
+    live = check_submission(spec, live_copy)
+    assert [(c.name, c.status, c.score) for c in judged.checks] == [(c.name, c.status, c.score) for c in live.checks]
+    for mine, theirs in zip(judged.checks, live.checks, strict=True):  # the same words but the caret line
+        expected = "\n".join(line for line in theirs.message.splitlines() if set(line.strip()) != {"^"})
+        assert mine.message == expected.replace("live_" + case, case)
 
 
 @pytest.mark.slow

@@ -46,6 +46,9 @@ class ModelContext:
     build_error: str = ""
     build_gist: str = ""  # the exception the constructor raised, in one line
     forward_gist: str = ""  # the exception the forward raised, in one line
+    failed_layer: dict | None = None  # the leaf layer the forward raised in ({name, kind, ...}), if any
+    # trace_text(exc, in_flight) -> the student's traceback of a failed forward; default: from the live frames
+    trace_text: Callable | None = None
     sites: dict = field(default_factory=dict)
     batch: int = DEFAULT_RECORD_BATCH
     student_batch_size: int | None = None  # the training batch size the student's code defines, if any
@@ -196,6 +199,12 @@ def prepare(spec: Spec, sub: Submission, record: bool = True) -> ModelContext:
     return ctx
 
 
+def _trace_text(ctx: ModelContext, exc: BaseException, in_flight: dict | None) -> str:
+    if ctx.trace_text is not None:
+        return ctx.trace_text(exc, in_flight)
+    return student_traceback(exc, ctx.sub.student_files)[0]
+
+
 def record_model(spec: Spec, ctx: ModelContext) -> None:
     """Run the built model's forward once on the example input, recording each layer (no-op without a model)."""
     if ctx.model is None or ctx.record is not None:
@@ -205,6 +214,7 @@ def record_model(spec: Spec, ctx: ModelContext) -> None:
     records, output, exc, in_flight = ctx.record(example_input(spec, ctx.batch))
     ctx.records, ctx.output = records, output
     if exc is not None:
+        ctx.failed_layer = in_flight
         text, _, _ = student_traceback(exc, sub.student_files)
         ctx.forward_error = messages.crash_text(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
         ctx.forward_gist = exception_line(exc)
@@ -424,7 +434,7 @@ def check_batch(spec: Spec, ctx: ModelContext) -> CheckResult:
                             f"the first dimension must stay the batch ({batch}). Flatten with x.view(x.size(0), -1) "
                             "or torch.flatten(x, 1), never a fixed number or a global batch_size.")
         elif exc is not None:
-            text, _, _ = student_traceback(exc, ctx.sub.student_files)
+            text = _trace_text(ctx, exc, in_flight)
             problems.append(f"With a batch of {batch} images your forward fails:\n"
                             + messages.crash_text(exc, text, in_flight, records, batch, ctx.sub.skipped_names))
         else:
@@ -507,7 +517,7 @@ def check_activations(spec: Spec, ctx: ModelContext) -> CheckResult:
             continue
         records, output, exc, in_flight = built(probe)
         if exc is not None:
-            text, _, _ = student_traceback(exc, ctx.sub.student_files)
+            text = _trace_text(ctx, exc, in_flight)
             problems.append(f"{call}: forward() failed:\n"
                             + messages.crash_text(exc, text, in_flight, records, 2, ctx.sub.skipped_names))
         elif not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, spec.num_classes):

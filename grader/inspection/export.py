@@ -16,6 +16,7 @@ import io
 import logging
 import operator
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -50,12 +51,13 @@ class ExportedModel:
     batch_finding: BatchFinding | None = None
     tensor_kinds: dict[str, str] = field(default_factory=dict)  # weight name -> parameter / buffer / constant
     tensor_shapes: dict[str, list] = field(default_factory=dict)  # weight name -> [shape, dtype name]
+    stand_in: str = ""  # the Linear the forward fails in, exported standing in (see export_model)
 
     def header(self) -> dict:
         """Everything but the weights, as plain data."""
         return {"nodes": self.nodes, "modules": self.modules, "example_batch": self.example_batch,
                 "batch_dynamic": self.batch_dynamic, "tensor_kinds": self.tensor_kinds,
-                "tensor_shapes": self.tensor_shapes,
+                "tensor_shapes": self.tensor_shapes, "stand_in": self.stand_in,
                 "batch_finding": None if self.batch_finding is None else
                 {"reason": self.batch_finding.reason, "source": self.batch_finding.source}}
 
@@ -146,13 +148,42 @@ def _trace(model: nn.Module, example: torch.Tensor, dynamic: bool):
         return export(model, (example,), dynamic_shapes=shapes, strict=False)
 
 
+@contextmanager
+def _standing_in(model: nn.Module, path: str):
+    """While tracing, the Linear at ``path`` returns a tensor of its output's shape made from its input (``sum``,
+    ``expand``, ``clone``, in its own module scope), so the rest of the forward traces; its weights stay in the model.
+    The judge turns that ``clone`` back into the layer's own ``aten.linear`` of the ``sum``'s input."""
+    layer = model.get_submodule(path)
+    width = layer.out_features
+
+    def stand_in(x, *args, **kwargs):
+        return x.sum(dim=-1, keepdim=True).expand(*x.shape[:-1], width).clone()
+
+    layer.forward = stand_in  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del layer.forward
+
+
 def export_model(model: nn.Module, example: torch.Tensor, student_files: set[str],
-                 sites: dict[int, str]) -> ExportedModel:
+                 sites: dict[int, str], stand_in: str = "") -> ExportedModel:
     """Export ``model`` (in eval mode) traced on ``example``; ExportFailed saying why when it cannot be done.
 
     The batch dimension is dynamic when the forward allows it. When only a fixed batch size traces (a
     ``view(64, -1)``), the graph is exported for ``example``'s batch and carries a :class:`BatchFinding`.
+
+    ``stand_in`` names a leaf ``nn.Linear`` whose input does not fit it (the forward raises there, so no tracer can
+    follow it): the model is exported with that layer standing in (see :func:`_standing_in`), so that the judge runs
+    the layer itself on what reaches it and fails there as the student's model does.
     """
+    if stand_in:
+        if type(model.get_submodule(stand_in)) is not nn.Linear:  # a subclass may fail for its own reasons
+            raise ExportFailed(f"{stand_in} is not an nn.Linear")
+        with _standing_in(model, stand_in):
+            exported = export_model(model, example, student_files, sites)
+        exported.stand_in = stand_in
+        return exported
     model.eval()
     finding = None
     try:

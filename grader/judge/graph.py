@@ -167,6 +167,27 @@ def _nodes(header: dict, weight_names: set[str]) -> list[Node]:
     return nodes
 
 
+def _restore_stand_in(nodes: list[Node], path, labels: dict, weight_names: set[str]) -> None:
+    """Turn the node that stood in for the Linear at ``path`` (see grader.inspection.export.export_model) back into
+    that Linear: ``aten.linear`` of what reaches it with its own weights. Run on the student's input, it fails as the
+    student's forward does; whatever the child claimed, the judge computes what the layer computes."""
+    label = labels.get(path) if isinstance(path, str) else None
+    if not isinstance(label, dict) or label.get("type") != "Linear" or not label.get("leaf"):
+        raise GraphError("the layer standing in is not a leaf Linear of the model")
+    scoped = [n for n in nodes if n.op == "call" and n.module and n.module["path"] == path]
+    tensors = [n for n in scoped if n.op_name not in ("sym_size", "sym_numel") and n.fn not in OPERATORS.values()]
+    holders = {n.weight: n.name for n in nodes if n.op == "placeholder" and n.weight is not None}
+    if [n.op_name for n in tensors] != ["sum", "expand", "clone"] or f"{path}.weight" not in holders \
+            or not tensors[0].args or not isinstance(tensors[0].args[0], _Ref):
+        raise GraphError(f"the stand-in for {path} is not in the graph as expected")
+    bias = holders.get(f"{path}.bias")
+    node = tensors[-1]
+    node.fn, node.op_name, node.kwargs = torch.ops.aten.linear.default, "linear", {}
+    node.args = [tensors[0].args[0], _Ref(holders[f"{path}.weight"]), _Ref(bias) if bias else None]
+    if f"{path}.bias" in weight_names and bias is None:
+        raise GraphError(f"the stand-in for {path} lost its bias")
+
+
 def _shape(value) -> list[int] | None:
     return list(value.shape) if isinstance(value, torch.Tensor) else None
 
@@ -236,6 +257,8 @@ class GraphModel(nn.Module):
         self.graph_nodes = _nodes(header, set(tensors))
         modules = header.get("modules") or {}
         self.module_labels = modules if isinstance(modules, dict) else {}
+        if header.get("stand_in"):
+            _restore_stand_in(self.graph_nodes, header["stand_in"], self.module_labels, set(tensors))
         self.batch_dynamic = bool(header.get("batch_dynamic", True))
         self.example_batch = int(header.get("example_batch") or 0)
         self.tensor_kinds = {}
@@ -297,7 +320,9 @@ class GraphModel(nn.Module):
             return builder.records, output, None, None
         except Exception as exc:  # noqa: BLE001 - a graph that fails at this batch size fails like the model
             in_flight = builder.in_flight()
-            builder.flush()
+            if in_flight is None:
+                builder.flush()
+            # else the layer that failed is not recorded, as the live recorder records a layer once it returned
             return builder.records, None, exc, in_flight
 
 
@@ -390,7 +415,7 @@ class _RecordBuilder:
             self._input_shape(failed, self.env)
         return {"name": leaf["path"], "kind": str(label.get("type") or leaf["type"]),
                 "source": str(label.get("site") or ""), "input_shape": input_shape,
-                "config": _config(failed, self.env)}
+                "config": _config(failed, self.env), "line": failed.line}
 
 
 def _refs(value):

@@ -8,6 +8,7 @@ their lines in the feedback.
 from __future__ import annotations
 
 import ast
+import linecache
 import time
 from pathlib import Path
 
@@ -71,6 +72,18 @@ def _variant(spec: Spec, obs: Observation, option):
     return call, lambda x: graph.record(x.to("meta"))
 
 
+def _traceback_of(exc: BaseException, in_flight: dict | None) -> str:
+    """The student's line where the graph failed, as the traceback of their own code reads (no frames of theirs
+    ran here: the line is where the exported operator came from)."""
+    where = (in_flight or {}).get("line") or ""
+    file, _, number = str(where).rpartition(":")
+    if not file or not number.isdigit():
+        return ""
+    code = linecache.getline(file, int(number)).rstrip()
+    return (f'Traceback (your code):\n  File "{file}", line {number}, in forward\n'
+            + (f"    {code.strip()}\n" if code else "") + f"{type(exc).__name__}: {exc}")
+
+
 def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Report:
     """The report of the submission at ``path`` from the child's observation ``obs`` and exported ``weights``."""
     torch.manual_seed(0)
@@ -97,9 +110,11 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
             ctx.batch_finding = BatchFinding(str(finding.get("reason", "")), str(finding.get("source", "")))
         ctx.model = graph
         ctx.record = graph.record
+        ctx.trace_text = _traceback_of
         ctx.records, ctx.output, raised, in_flight = graph.record(example_input(spec, ctx.batch))
         if raised is not None:
-            ctx.forward_error = messages.crash_text(raised, "", in_flight, ctx.records, ctx.batch, {})
+            ctx.forward_error = messages.crash_text(raised, _traceback_of(raised, in_flight), in_flight, ctx.records,
+                                                    ctx.batch, {})
             ctx.forward_gist = exception_line(raised)
     if spec.activations:
         ctx.variant = lambda option: _variant(spec, obs, option)
