@@ -288,6 +288,50 @@ def release_cmd(out, names):
     click.echo(f"wrote {kit.out}/: {kit.wheel.name}, README.md, starters/ for {len(kit.assignments)} assignment(s)")
 
 
+@cli.group("quiz")
+def quiz_group():
+    """The quiz bank: CNN questions with a variant per student, for Moodle and Canvas (answers computed by torch).
+
+    \b
+    Example:
+      grader quiz build --roster roster.csv --out quiz/
+    """
+
+
+@quiz_group.command("build")
+@click.argument("bank", required=False, type=click.Path(dir_okay=False, exists=True))
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="CSV with an id column (id, student, sid, email...): each student gets their own variants.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the exports (created).")
+@click.option("--pool", type=click.IntRange(min=1, max=500), default=20, show_default=True,
+              help="Variants per template in the Moodle and Canvas exports.")
+def quiz_build(bank, roster, out, pool):
+    """Write a quiz from BANK (default: the course's bank, CNN arithmetic) for the students of ROSTER.
+
+    \b
+    Writes into OUT: moodle.xml and gift.txt (a category of POOL variants per template: Moodle draws one),
+    canvas-qti.zip (a question group per template), key.json and key.csv (each student's own variant, seeded
+    by their id: the same student always gets the same questions).
+
+    \b
+    Examples:
+      grader quiz build --roster roster.csv --out quiz/
+      grader quiz build my-bank.toml --roster roster.csv --out quiz/ --pool 50
+    """
+    from grader.batch.pool import BatchError, read_roster
+    from grader.quizbank import build
+    from grader.quizbank.bank import BankError, load_bank
+
+    try:
+        loaded = load_bank(bank or assignments_root() / "quiz-bank" / "cnn.toml")
+        students = [student for student, _, _ in read_roster(roster)]
+        built = build(loaded, students, out, pool)
+    except (BankError, BatchError) as exc:
+        raise UsageError(str(exc)) from None
+    click.echo(f"{loaded.title}: {built.questions} questions for {built.students} students; wrote "
+               + ", ".join(f.name for f in built.files) + f" in {built.out}")
+
+
 @cli.group()
 def reference():
     """Reference solutions (instructors and TAs): train them, write what a student would submit.

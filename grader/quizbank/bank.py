@@ -1,0 +1,175 @@
+"""A quiz bank: question templates as data, and reproducible variants of them.
+
+A bank is a TOML file::
+
+    title = "Week 4: CNN arithmetic"
+    seed = 2026                       # with the student id, decides each student's variant
+
+    [[template]]
+    id = "conv-output"
+    kind = "conv_output"              # an answer kind of grader.quizbank.kinds
+    text = "A Conv2d with kernel {kernel}, stride {stride} and padding {padding} runs on a {input} x {input} image. Output height?"
+    points = 1
+    constraints = ["answer >= 1"]     # comparisons of parameters, numbers and the answer
+    [template.params]
+    input = [20, 32]                  # an integer drawn from the range, both ends included
+    stride = { choices = [1, 2] }     # one of these values (numbers, lists, layer stacks)
+    logits = { size = 3, low = -2.0, high = 3.0, step = 0.5 }   # a list of numbers on a grid
+
+Every answer comes from :mod:`grader.quizbank.kinds` (torch computes it). A draw whose answer is invalid, or that
+breaks a constraint, is drawn again (up to ``MAX_DRAWS`` times).
+"""
+from __future__ import annotations
+
+import difflib
+import random
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.quizbank.kinds import KINDS, Answer, Unanswerable
+
+MAX_DRAWS = 500
+TEMPLATE_FIELDS = ("id", "kind", "text", "points", "constraints", "params", "tolerance")
+CONSTRAINT = re.compile(r"^\s*(\w+|-?\d+(?:\.\d+)?)\s*(<=|>=|==|!=|<|>)\s*(\w+|-?\d+(?:\.\d+)?)\s*$")
+OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+       "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+class BankError(ValueError):
+    """A bank file is unreadable or has a bad field; the message names the file and the field."""
+
+
+@dataclass
+class Template:
+    id: str
+    kind: str
+    text: str
+    params: dict
+    points: float = 1.0
+    constraints: list[str] = field(default_factory=list)
+    tolerance: float | None = None  # overrides the kind's own
+
+
+@dataclass
+class Variant:
+    """One drawn question: the template it comes from, its parameters, its text and its answer."""
+
+    template: str
+    params: dict
+    text: str
+    answer: Answer
+    points: float
+
+
+@dataclass
+class Bank:
+    title: str
+    seed: int
+    templates: list[Template]
+    path: Path
+
+
+def load_bank(path: str | Path) -> Bank:
+    """Read and validate a bank file; BankError naming the file and the field on the first problem."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BankError(f"{path}: cannot read the bank: {exc}") from None
+    unknown = set(data) - {"title", "seed", "template"}
+    if unknown:
+        raise BankError(f"{path}: unknown field {sorted(unknown)[0]!r}")
+    templates, seen = [], set()
+    for i, raw in enumerate(data.get("template", [])):
+        where = f"{path}: template[{i}]"
+        for key in raw:
+            if key not in TEMPLATE_FIELDS:
+                close = difflib.get_close_matches(key, TEMPLATE_FIELDS, n=1)
+                raise BankError(f"{where}: unknown field {key!r}" + (f": did you mean {close[0]!r}?" if close else ""))
+        if not isinstance(raw.get("id"), str) or raw["id"] in seen:
+            raise BankError(f"{where}: 'id' must be a unique string")
+        if raw.get("kind") not in KINDS:
+            raise BankError(f"{where}: 'kind' must be one of {', '.join(KINDS)}, found {raw.get('kind')!r}")
+        if not isinstance(raw.get("text"), str):
+            raise BankError(f"{where}: 'text' must be a string")
+        params = raw.get("params", {})
+        missing = set(re.findall(r"\{(\w+)\}", raw["text"])) - set(params)
+        if missing:
+            raise BankError(f"{where}: the text uses {sorted(missing)} but 'params' does not define them")
+        for constraint in raw.get("constraints", []):
+            if not CONSTRAINT.match(constraint):
+                raise BankError(f"{where}: constraint {constraint!r} is not 'a <op> b'")
+        seen.add(raw["id"])
+        templates.append(Template(raw["id"], raw["kind"], raw["text"], params, float(raw.get("points", 1.0)),
+                                  list(raw.get("constraints", [])), raw.get("tolerance")))
+    if not templates:
+        raise BankError(f"{path}: the bank has no [[template]]")
+    return Bank(str(data.get("title", path.stem)), int(data.get("seed", 0)), templates, path)
+
+
+def _draw_value(spec, rng: random.Random):
+    if isinstance(spec, list) and len(spec) == 2 and all(isinstance(v, int) for v in spec):
+        return rng.randint(spec[0], spec[1])
+    if isinstance(spec, dict) and "choices" in spec:
+        return rng.choice(spec["choices"])
+    if isinstance(spec, dict) and "size" in spec:
+        steps = int(round((spec["high"] - spec["low"]) / spec["step"]))
+        return [round(spec["low"] + spec["step"] * rng.randint(0, steps), 6) for _ in range(int(spec["size"]))]
+    return spec  # a constant
+
+
+def _holds(constraint: str, values: dict) -> bool:
+    left, op, right = CONSTRAINT.match(constraint).groups()  # type: ignore[union-attr]  # validated when loaded
+
+    def value(token):
+        return values[token] if token in values else float(token)
+
+    return OPS[op](value(left), value(right))
+
+
+def draw(template: Template, rng: random.Random) -> Variant:
+    """A variant of ``template`` whose answer exists and meets the constraints."""
+    for _ in range(MAX_DRAWS):
+        params = {name: _draw_value(spec, rng) for name, spec in template.params.items()}
+        if "index" in params and "logits" in params:
+            params["index"] = min(params["index"], len(params["logits"]) - 1)
+        if "target" in params and "logits" in params:
+            params["target"] = min(params["target"], len(params["logits"]) - 1)
+        try:
+            answer = KINDS[template.kind](params)
+        except Unanswerable:
+            continue
+        if template.tolerance is not None:
+            answer.tolerance = float(template.tolerance)
+        if all(_holds(c, {**params, "answer": answer.value}) for c in template.constraints):
+            text = template.text.format(**{k: _show(v) for k, v in params.items()})
+            return Variant(template.id, params, text, answer, template.points)
+    raise BankError(f"template {template.id!r}: no valid variant in {MAX_DRAWS} draws; loosen its ranges or constraints")
+
+
+def _show(value) -> str:
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return ", ".join(f"{k}({', '.join(map(str, args))})" for layer in value for k, args in layer.items())
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + "]"
+    return str(value)
+
+
+def student_variants(bank: Bank, student: str) -> list[Variant]:
+    """The variant of every template a student gets: the same student always gets the same ones."""
+    return [draw(t, random.Random(f"{bank.seed}:{student}:{t.id}")) for t in bank.templates]
+
+
+def pool_variants(bank: Bank, template: Template, count: int) -> list[Variant]:
+    """``count`` distinct variants of a template, for an LMS to draw from (Moodle categories, Canvas groups)."""
+    rng, found, texts = random.Random(f"{bank.seed}:pool:{template.id}"), [], set()
+    for _ in range(count * 20):
+        variant = draw(template, rng)
+        if variant.text not in texts:
+            texts.add(variant.text)
+            found.append(variant)
+        if len(found) == count:
+            break
+    return found
