@@ -332,6 +332,35 @@ def quiz_build(bank, roster, out, pool):
                + ", ".join(f.name for f in built.files) + f" in {built.out}")
 
 
+@quiz_group.command("grade")
+@click.argument("responses", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="key.json written by 'grader quiz build'.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the results (created).")
+def quiz_grade(responses, key, out):
+    """Grade RESPONSES (a CSV: a student column, one column per question id) against the quiz's key.
+
+    \b
+    Writes OUT/quiz-grades.csv (the points per question, the total, missing students) and
+    OUT/quiz-feedback/<student>.md (each answer, the right one and the worked arithmetic with their numbers).
+    Exit code: 0 when every student answered everything right, 1 otherwise, 2 on a usage error.
+
+    \b
+    Example:
+      grader quiz grade responses.csv --key quiz/key.json --out quiz-grades/
+    """
+    from grader.quizbank.grading import QuizGradeError, grade_responses, write_quiz_grades
+
+    try:
+        results, missing = grade_responses(key, responses)
+    except QuizGradeError as exc:
+        raise UsageError(str(exc)) from None
+    path = write_quiz_grades(results, missing, out)
+    perfect = sum(r.score == r.max_score for r in results)
+    click.echo(f"{len(results)} students graded ({perfect} all right), {len(missing)} missing; wrote {path}")
+    sys.exit(EXIT_OK if perfect == len(results) and not missing else EXIT_FAIL)
+
+
 @cli.group()
 def reference():
     """Reference solutions (instructors and TAs): train them, write what a student would submit.

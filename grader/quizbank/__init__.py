@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.quizbank.bank import Bank, pool_variants, student_variants
-from grader.quizbank.exports import canvas_qti, gift, key_csv, key_json, moodle_xml
+from grader.quizbank.exports import canvas_qti, gift, key_csv, key_json, moodle_xml, practice_html
 
 DEFAULT_POOL = 20  # variants per template in the Moodle and Canvas exports
 
@@ -24,13 +24,15 @@ class Built:
 
 def build(bank: Bank, students: list[str], out: str | Path, pool: int = DEFAULT_POOL) -> Built:
     """Write into ``out``: moodle.xml and gift.txt (a category of ``pool`` variants per template), canvas-qti.zip (a
-    question group per template), and key.json / key.csv (each student's own variants, seeded by their id)."""
+    question group per template), key.json / key.csv (each student's own variants, seeded by their id), and
+    practice.html (a self-contained page that checks answers, for the student kit)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pools = {t.id: pool_variants(bank, t, pool) for t in bank.templates}
     per_student = {student: student_variants(bank, student) for student in students}
     files = {"moodle.xml": moodle_xml(bank, pools), "gift.txt": gift(bank, pools),
-             "key.json": key_json(bank, per_student), "key.csv": key_csv(per_student)}
+             "key.json": key_json(bank, per_student), "key.csv": key_csv(per_student),
+             "practice.html": practice_html(bank, pools)}
     written = []
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")

@@ -22,6 +22,8 @@ breaks a constraint, is drawn again (up to ``MAX_DRAWS`` times).
 from __future__ import annotations
 
 import difflib
+import functools
+import json
 import random
 import re
 import tomllib
@@ -120,6 +122,12 @@ def _draw_value(spec, rng: random.Random):
     return spec  # a constant
 
 
+@functools.lru_cache(maxsize=4096)
+def _answer(kind: str, params_json: str) -> Answer:
+    """The kind's answer; many students draw the same numbers, and torch need not build their layers again."""
+    return KINDS[kind](json.loads(params_json))
+
+
 def _holds(constraint: str, values: dict) -> bool:
     left, op, right = CONSTRAINT.match(constraint).groups()  # type: ignore[union-attr]  # validated when loaded
 
@@ -138,9 +146,10 @@ def draw(template: Template, rng: random.Random) -> Variant:
         if "target" in params and "logits" in params:
             params["target"] = min(params["target"], len(params["logits"]) - 1)
         try:
-            answer = KINDS[template.kind](params)
+            answer = _answer(template.kind, json.dumps(params, sort_keys=True))
         except Unanswerable:
             continue
+        answer = Answer(answer.value, answer.tolerance, answer.working)  # a copy: the cached one stays as computed
         if template.tolerance is not None:
             answer.tolerance = float(template.tolerance)
         if all(_holds(c, {**params, "answer": answer.value}) for c in template.constraints):

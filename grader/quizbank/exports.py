@@ -15,6 +15,7 @@ import html
 import io
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from grader.quizbank.bank import Bank, Variant
 
@@ -118,3 +119,15 @@ def canvas_qti(bank: Bank, pools: dict[str, list[Variant]]) -> bytes:
             fixed.compress_type = zipfile.ZIP_DEFLATED
             target.writestr(fixed, source.read(info.filename))
     return out.getvalue()
+
+
+def practice_html(bank: Bank, pools: dict[str, list[Variant]], per_template: int = 3) -> str:
+    """A self-contained practice page for the student kit: questions checked in the page, with the working."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    questions = [{"template": v.template, "text": v.text, "answer": _number(v.answer.value),
+                  "tolerance": _number(v.answer.tolerance), "working": v.answer.working}
+                 for variants in pools.values() for v in variants[:per_template]]
+    return env.get_template("practice.html.j2").render(title=bank.title, questions=questions)

@@ -27,19 +27,24 @@ class Answer:
     working: str
 
 
+META = torch.device("meta")  # shapes and parameter counts need no weights: no initialisation to pay for
+
+
 def _layers(spec: list[dict]) -> list[nn.Module]:
-    """Modules from plain layer descriptions: {"conv": [in, out, k, stride, padding]}, {"pool": [k, stride]}, ..."""
+    """Modules (on the meta device) from plain layer descriptions: {"conv": [in, out, k, stride, padding]},
+    {"pool": [k, stride]}, {"linear": [in, out]}, {"relu": []}."""
     made: list[nn.Module] = []
     for layer in spec:
         (kind, args), = layer.items()
         if kind == "conv":
             cin, cout, k, *rest = args
-            made.append(nn.Conv2d(cin, cout, k, stride=rest[0] if rest else 1, padding=rest[1] if len(rest) > 1 else 0))
+            made.append(nn.Conv2d(cin, cout, k, stride=rest[0] if rest else 1, padding=rest[1] if len(rest) > 1 else 0,
+                                  device=META))
         elif kind == "pool":
             k, *rest = args
             made.append(nn.MaxPool2d(k, stride=rest[0] if rest else k))
         elif kind == "linear":
-            made.append(nn.Linear(*args))
+            made.append(nn.Linear(args[0], args[1], device=META))
         elif kind == "relu":
             made.append(nn.ReLU())
         else:
@@ -48,7 +53,7 @@ def _layers(spec: list[dict]) -> list[nn.Module]:
 
 
 def _run(modules: list[nn.Module], shape: tuple) -> torch.Size:
-    x = torch.zeros(shape)
+    x = torch.zeros(shape, device=META)
     try:
         with torch.no_grad():
             for module in modules:
@@ -61,7 +66,7 @@ def _run(modules: list[nn.Module], shape: tuple) -> torch.Size:
 def conv_output(p: dict) -> Answer:
     """The output height of Conv2d(k, stride s, padding pad) on an I x I input: O = floor((I - K + 2P) / S) + 1."""
     i, k, s, pad = p["input"], p["kernel"], p.get("stride", 1), p.get("padding", 0)
-    out = _run([nn.Conv2d(1, 1, k, stride=s, padding=pad)], (1, 1, i, i))[-1]
+    out = _run([nn.Conv2d(1, 1, k, stride=s, padding=pad, device=META)], (1, 1, i, i))[-1]
     return Answer(out, 0, f"O = floor((I - K + 2P) / S) + 1 = floor(({i} - {k} + 2*{pad}) / {s}) + 1 = {out}")
 
 
@@ -76,7 +81,7 @@ def pool_output(p: dict) -> Answer:
 def conv_params(p: dict) -> Answer:
     """Trainable parameters of Conv2d(in, out, k): (k*k*in + 1) * out (the Week 4 slide's formula is wrong)."""
     cin, cout, k = p["in_channels"], p["out_channels"], p["kernel"]
-    count = sum(t.numel() for t in nn.Conv2d(cin, cout, k).parameters())
+    count = sum(t.numel() for t in nn.Conv2d(cin, cout, k, device=META).parameters())
     return Answer(count, 0, f"(K*K*in + 1) * out = ({k}*{k}*{cin} + 1) * {cout} = {count}: {k}x{k}x{cin} weights "
                             f"and one bias per output channel")
 
@@ -84,7 +89,7 @@ def conv_params(p: dict) -> Answer:
 def linear_params(p: dict) -> Answer:
     """Trainable parameters of Linear(in, out): (in + 1) * out."""
     cin, cout = p["in_features"], p["out_features"]
-    count = sum(t.numel() for t in nn.Linear(cin, cout).parameters())
+    count = sum(t.numel() for t in nn.Linear(cin, cout, device=META).parameters())
     return Answer(count, 0, f"(in + 1) * out = ({cin} + 1) * {cout} = {count}")
 
 

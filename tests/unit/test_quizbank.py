@@ -64,12 +64,19 @@ def independent(kind: str, p: dict) -> float:
         return -math.log(math.exp(p["logits"][p["target"]]) / sum(math.exp(v) for v in p["logits"]))
     if kind == "best_epoch":
         return p["val_loss"].index(min(p["val_loss"])) + 1
+    if kind == "table_params":
+        total = 0
+        for layer in p["layers"]:
+            (name, args), = layer.items()
+            total += (args[2] ** 2 * args[0] + 1) * args[1] if name == "conv" else \
+                (args[0] + 1) * args[1] if name == "linear" else 0
+        return total
     raise AssertionError(kind)
 
 
 def test_many_variants_of_every_template_agree_with_the_hand_formulas():
     bank = load_bank(BANK)
-    assert {t.kind for t in bank.templates} == set(KINDS) - {"table_params"}
+    assert {t.kind for t in bank.templates} == set(KINDS)
     rng = random.Random(7)
     for template in bank.templates:
         for _ in range(40):
@@ -102,7 +109,8 @@ def test_a_student_always_gets_the_same_variants_and_builds_are_byte_identical(t
     assert [v.text for v in student_variants(bank, "1001")] == [v.text for v in student_variants(bank, "1001")]
     assert [v.text for v in student_variants(bank, "1001")] != [v.text for v in student_variants(bank, "1002")]
     first, second = build(bank, ["1001", "1002"], tmp_path / "a", 5), build(bank, ["1001", "1002"], tmp_path / "b", 5)
-    assert [f.name for f in first.files] == ["moodle.xml", "gift.txt", "key.json", "key.csv", "canvas-qti.zip"]
+    assert [f.name for f in first.files] == ["moodle.xml", "gift.txt", "key.json", "key.csv", "practice.html",
+                                             "canvas-qti.zip"]
     for a, b in zip(first.files, second.files, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
 
@@ -179,6 +187,45 @@ def test_cli_quiz_build(tmp_path):
     roster.write_text("id,name\n1001,Ann\n1002,Ben\n")
     done = run_cli("quiz", "build", "--roster", roster, "--out", tmp_path / "quiz", "--pool", "3")
     assert done.returncode == 0, done.stderr
-    assert "9 questions for 2 students" in done.stdout and (tmp_path / "quiz" / "canvas-qti.zip").exists()
+    assert "10 questions for 2 students" in done.stdout and (tmp_path / "quiz" / "canvas-qti.zip").exists()
     missing = run_cli("quiz", "build", tmp_path / "roster.csv", "--roster", roster, "--out", tmp_path / "q2")
     assert missing.returncode == 2 and "cannot read the bank" in missing.stderr
+
+
+def test_responses_are_graded_with_tolerance_and_feedback_shows_the_working(tmp_path):
+    import csv
+
+    bank = load_bank(BANK)
+    build(bank, ["1001", "1002", "1003"], tmp_path / "quiz", 2)
+    key = json.loads((tmp_path / "quiz" / "key.json").read_text())["students"]
+    ids = [q["template"] for q in key["1001"]]
+    rows = [{"student": "1001", **{q["template"]: str(q["answer"] + q["tolerance"] * 0.9) for q in key["1001"]}},
+            {"student": "1002", **{q["template"]: str(q["answer"] + 1) for q in key["1002"]}, ids[0]: "oops"}]
+    with open(tmp_path / "responses.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["student", *ids])
+        writer.writeheader()
+        writer.writerows(rows)
+    done = run_cli("quiz", "grade", tmp_path / "responses.csv", "--key", tmp_path / "quiz" / "key.json",
+                   "--out", tmp_path / "out")
+    assert done.returncode == 1 and "2 students graded (1 all right), 1 missing" in done.stdout, done.stderr
+    grades = {r["student"]: r for r in csv.DictReader(open(tmp_path / "out" / "quiz-grades.csv"))}
+    assert grades["1001"]["score"] == grades["1001"]["max_score"] == str(len(ids))
+    assert grades["1002"]["score"] == "0" and grades["1003"]["status"] == "missing"
+    feedback = (tmp_path / "out" / "quiz-feedback" / "1002.md").read_text()
+    first = key["1002"][0]
+    assert f"Your answer: oops. The answer: {first['answer']:g}." in feedback and first["working"] in feedback
+
+
+def test_the_practice_page_holds_the_pooled_questions_and_checks_them_in_the_page(tmp_path):
+    import html as html_lib
+
+    bank = load_bank(BANK)
+    build(bank, ["1001"], tmp_path, 4)
+    page = (tmp_path / "practice.html").read_text()
+    found = re.findall(r'<div class="q" data-answer="([^"]+)" data-tolerance="([^"]+)">\s*<p><strong>([^<]+)</strong>: '
+                       r'([^<]+)</p>', page)
+    moodle = _pool_answers(tmp_path)
+    assert len(found) == 3 * len(bank.templates)  # three per template
+    for answer, tolerance, template, text in found:
+        assert (html_lib.unescape(text), float(answer), float(tolerance)) in moodle[template]
+    assert "addEventListener" in page and "<script src" not in page and "<link" not in page  # self-contained
