@@ -19,7 +19,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 import seed_style  # noqa: E402
+from bench_reference import best_rate  # noqa: E402
 
 from grader.data.mnist import load_mnist  # noqa: E402
 from grader.inspection.export import export_model  # noqa: E402
@@ -53,15 +53,6 @@ DYNAMO = r'''
 import time, torch, grader.pipeline, grader.judge.judge
 t = time.perf_counter(); import torch.export._trace; print(time.perf_counter() - t)
 '''
-
-
-def best_rate(fn, images: int, repeats: int) -> float:
-    rates = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        rates.append(images / (time.perf_counter() - began))
-    return max(rates)
 
 
 def reevaluation(data_dir: str, repeats: int) -> None:

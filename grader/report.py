@@ -53,7 +53,8 @@ class ReevalDetails:
 
 
 # The declared shape of each check's ``details`` (a check not listed here has none).
-DETAILS = {"shapes": ShapesDetails, "params": ParamsDetails, "curves": CurvesDetails, "checkpoint": CheckpointDetails, "reeval": ReevalDetails}
+DETAILS = {"shapes": ShapesDetails, "params": ParamsDetails, "curves": CurvesDetails, "checkpoint": CheckpointDetails,
+           "reeval": ReevalDetails}
 MAX_OUTPUT = 4000  # characters of the student's own printed output kept in a report
 
 

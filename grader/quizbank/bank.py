@@ -141,10 +141,6 @@ def draw(template: Template, rng: random.Random) -> Variant:
     """A variant of ``template`` whose answer exists and meets the constraints."""
     for _ in range(MAX_DRAWS):
         params = {name: _draw_value(spec, rng) for name, spec in template.params.items()}
-        if "index" in params and "logits" in params:
-            params["index"] = min(params["index"], len(params["logits"]) - 1)
-        if "target" in params and "logits" in params:
-            params["target"] = min(params["target"], len(params["logits"]) - 1)
         try:
             answer = _answer(template.kind, json.dumps(params, sort_keys=True))
         except Unanswerable:

@@ -15,6 +15,7 @@ import html
 import io
 import json
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 from grader.quizbank.bank import Bank, Variant
@@ -105,9 +106,7 @@ def _qti_text(bank: Bank, pools: dict[str, list[Variant]]) -> str:
 def canvas_qti(bank: Bank, pools: dict[str, list[Variant]]) -> bytes:
     """A QTI 1.2 zip Canvas imports (written by text2qti), repacked with fixed timestamps so that the same bank
     gives the same bytes."""
-    import zipfile
-
-    from text2qti.config import Config
+    from text2qti.config import Config  # its markdown set-up is only needed here
     from text2qti.qti import QTI
     from text2qti.quiz import Quiz
 

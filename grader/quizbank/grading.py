@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.outputs.gradebook import safe_name, spreadsheet_safe
+
 
 class QuizGradeError(ValueError):
     """The key or the responses cannot be used; the message says which file and why."""
@@ -97,8 +99,6 @@ def feedback_markdown(result: StudentResult) -> str:
 
 def write_quiz_grades(results: list[StudentResult], missing: list[str], out: str | Path) -> Path:
     """OUT/quiz-grades.csv (a column per question, the total) and OUT/quiz-feedback/<student>.md."""
-    from grader.outputs.gradebook import safe_name, spreadsheet_safe
-
     out = Path(out)
     (out / "quiz-feedback").mkdir(parents=True, exist_ok=True)
     templates = [q.template for q in results[0].questions] if results else []

@@ -134,9 +134,15 @@ def receptive_field(p: dict) -> Answer:
     return Answer(width, 0, f"one output pixel depends on a {width} x {width} patch of the input")
 
 
+def _class_in_range(index: int, logits: list) -> None:
+    if not 0 <= index < len(logits):
+        raise Unanswerable(f"class {index} is not one of the {len(logits)} logits")
+
+
 def softmax_prob(p: dict) -> Answer:
     """The softmax probability of class ``index`` for the given logits."""
     logits = torch.tensor(p["logits"], dtype=torch.float64)
+    _class_in_range(p["index"], p["logits"])
     prob = float(torch.softmax(logits, dim=0)[p["index"]])
     exps = " + ".join(f"e^{v:g}" for v in p["logits"])
     return Answer(round(prob, 4), 0.001, f"e^{p['logits'][p['index']]:g} / ({exps}) = {prob:.4f}")
@@ -145,6 +151,7 @@ def softmax_prob(p: dict) -> Answer:
 def cross_entropy(p: dict) -> Answer:
     """The cross-entropy loss of the given logits for the true class ``target``: -log softmax(logits)[target]."""
     logits = torch.tensor([p["logits"]], dtype=torch.float64)
+    _class_in_range(p["target"], p["logits"])
     loss = float(F.cross_entropy(logits, torch.tensor([p["target"]])))
     return Answer(round(loss, 4), 0.001, f"-log(softmax(logits)[{p['target']}]) = {loss:.4f}")
 

@@ -102,6 +102,8 @@ def test_the_parameter_count_of_each_assignment_table():
     assert KINDS["conv_params"]({"in_channels": 32, "out_channels": 64, "kernel": 3}).value == 18496  # not (3+1)*32*64
     with pytest.raises(Unanswerable):
         KINDS["conv_output"]({"input": 3, "kernel": 5})
+    with pytest.raises(Unanswerable, match="class 3 is not one of the 3 logits"):
+        KINDS["softmax_prob"]({"logits": [1.0, 2.0, 0.5], "index": 3})
 
 
 def test_a_student_always_gets_the_same_variants_and_builds_are_byte_identical(tmp_path):
