@@ -199,6 +199,64 @@ def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as
                            progress=not no_progress, isolation=isolation))
 
 
+def export_command(grades: str, lms: str, lms_roster: str | None = None, file: str | None = None,
+                   as_json: bool = False) -> int:
+    """Write the gradebook of ``grades`` for ``lms``; print the file and the unmatched students; return 0."""
+    from grader.outputs.lms import LmsExportError, export_lms
+
+    try:
+        done = export_lms(grades, lms, lms_roster, file)
+    except LmsExportError as exc:
+        raise UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"file": str(done.path), "lms": lms, "rows": done.rows,
+                               "columns": [{"title": c.title, "points": c.points} for c in done.columns],
+                               "missing": done.missing, "unknown": done.unknown}, indent=2))
+        return EXIT_OK
+    click.echo(f"wrote {done.path}: {done.rows} students, columns " + ", ".join(
+        f"{c.title!r} ({c.points:g} points)" for c in done.columns))
+    if done.missing:
+        click.echo(f"on the LMS roster but not in the gradebook (exported with empty grades): {', '.join(done.missing)}")
+    if done.unknown:
+        click.echo(f"in the gradebook but not on the LMS roster (not exported): {', '.join(done.unknown)}")
+    if lms_roster is None:
+        column = "SIS Login ID" if lms == "canvas" else "the first column"
+        click.echo(f"no --lms-roster: the LMS matches students by {column}, which holds the gradebook's ids")
+    if lms == "moodle":
+        click.echo("in Moodle: Grades > Import > CSV file; under 'Identify user by' map the identity column, and "
+                   "map each grade column to its grade item (or 'new grade item')")
+    else:
+        click.echo("in Canvas: Grades > Import; a new column title creates an assignment")
+    return EXIT_OK
+
+
+@cli.command("export")
+@click.argument("grades", type=click.Path(exists=True, file_okay=False))
+@click.option("--to", "lms", required=True, type=click.Choice(["canvas", "moodle"]), help="The LMS's import format.")
+@click.option("--lms-roster", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The LMS's own student list: Canvas's gradebook export, or Moodle's grade export or participants "
+                   "CSV. Students are matched by its ids (Canvas: ID, SIS User ID, SIS Login ID; Moodle: ID number, "
+                   "Username, Email address).")
+@click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
+              help="Where to write  [default: GRADES/lms/canvas-gradebook.csv or moodle-grades.csv]")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (file, columns, missing, unknown).")
+def export_cmd(grades, lms, lms_roster, file, as_json):
+    """Write the class gradebook in GRADES (the OUT of 'grader grade') for import into Canvas or Moodle.
+
+    \b
+    One grade column for the assignment and one per quiz joined with 'grader quiz grade --gradebook'.
+    With --lms-roster, every student of the LMS gets a row with their LMS identity; those with no grade here
+    are listed as missing (their cells stay empty, which the LMS leaves unchanged), and gradebook students
+    the LMS does not know are listed as unknown. Gradescope's results.json files are not touched.
+
+    \b
+    Examples:
+      grader export grades/ --to canvas --lms-roster canvas-export.csv
+      grader export grades/ --to moodle --lms-roster moodle-participants.csv --file moodle.csv
+    """
+    sys.exit(export_command(grades, lms, lms_roster, file, as_json))
+
+
 @cli.command("assign")
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every assignment whose spec names a reference.")
@@ -330,6 +388,10 @@ def quiz_build(bank, roster, out, pool):
         raise UsageError(str(exc)) from None
     click.echo(f"{loaded.title}: {built.questions} questions for {built.students} students; wrote "
                + ", ".join(f.name for f in built.files) + f" in {built.out}")
+    if built.full_credit_only_in_canvas:
+        click.echo("canvas-qti.zip gives full credit only (text2qti writes one numerical answer per question); the "
+                   "partial credit of " + ", ".join(built.full_credit_only_in_canvas) + " is in moodle.xml, "
+                   "gift.txt and the key ('grader quiz grade' applies it)", err=True)
 
 
 @quiz_group.command("grade")
@@ -337,27 +399,40 @@ def quiz_build(bank, roster, out, pool):
 @click.option("--key", "key", required=True, type=click.Path(exists=True, dir_okay=False),
               help="key.json written by 'grader quiz build'.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the results (created).")
-def quiz_grade(responses, key, out):
+@click.option("--gradebook", "gradebook", type=click.Path(file_okay=False), default=None,
+              help="Also join the class gradebook: the OUT folder of 'grader grade' gets a column 'quiz: NAME'.")
+@click.option("--name", "name", default=None, help="The quiz's column name  [default: the bank's title, from KEY]")
+def quiz_grade(responses, key, out, gradebook, name):
     """Grade RESPONSES (a CSV: a student column, one column per question id) against the quiz's key.
 
     \b
     Writes OUT/quiz-grades.csv (the points per question, the total, missing students) and
     OUT/quiz-feedback/<student>.md (each answer, the right one and the worked arithmetic with their numbers).
+    A response within the question's tolerance earns its points; within a wider 'partial' tolerance of the
+    template, its share of them. With --gradebook, the totals become a column of the class gradebook (kept when
+    'grader grade' runs again; graded again, the quiz replaces its column).
     Exit code: 0 when every student answered everything right, 1 otherwise, 2 on a usage error.
 
     \b
-    Example:
+    Examples:
       grader quiz grade responses.csv --key quiz/key.json --out quiz-grades/
+      grader quiz grade responses.csv --key quiz/key.json --out quiz-grades/ --gradebook grades/ --name "Quiz 1"
     """
-    from grader.quizbank.grading import QuizGradeError, grade_responses, write_quiz_grades
+    from grader.quizbank.grading import QuizGradeError, grade_responses, join_gradebook, quiz_title, write_quiz_grades
 
     try:
         results, missing = grade_responses(key, responses)
+        quiz = name or quiz_title(key)
     except QuizGradeError as exc:
         raise UsageError(str(exc)) from None
     path = write_quiz_grades(results, missing, out)
     perfect = sum(r.score == r.max_score for r in results)
     click.echo(f"{len(results)} students graded ({perfect} all right), {len(missing)} missing; wrote {path}")
+    if gradebook:
+        book = join_gradebook(results, missing, gradebook, quiz)
+        joined = f"column 'quiz: {quiz}' in {book}" if book.exists() else \
+            f"{gradebook}/results.sqlite (the gradebook gets the column when 'grader grade' writes it)"
+        click.echo(f"joined the class gradebook: {joined}")
     sys.exit(EXIT_OK if perfect == len(results) and not missing else EXIT_FAIL)
 
 

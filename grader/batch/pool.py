@@ -14,12 +14,12 @@ import json
 import os
 import re
 import selectors
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.batch import cache
+from grader.batch.store import Store
 from grader.report import Flag, Report
 from grader.spec import Spec
 
@@ -126,36 +126,6 @@ def find_entries(submissions: str | Path, roster: str | Path | None = None) -> D
     return Discovery(entries, missing, ignored)
 
 
-class Store:
-    """Results in ``OUT/results.sqlite``: WAL mode, one row per student, one transaction per result."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.db = sqlite3.connect(path)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS results (student TEXT PRIMARY KEY, key TEXT NOT NULL, "
-                        "entry TEXT NOT NULL, report TEXT NOT NULL, graded_at REAL NOT NULL)")
-        self.db.commit()
-
-    def key_of(self, student: str) -> str | None:
-        row = self.db.execute("SELECT key FROM results WHERE student = ?", (student,)).fetchone()
-        return row[0] if row else None
-
-    def put(self, student: str, key: str, entry: str, report: Report) -> None:
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
-                            (student, key, entry, json.dumps(report.to_dict()), time.time()))
-
-    def reports(self, students: list[str]) -> dict[str, Report]:
-        rows = self.db.execute("SELECT student, report FROM results").fetchall()
-        wanted = set(students)
-        return {s: Report.from_dict(json.loads(r)) for s, r in rows if s in wanted}
-
-    def close(self) -> None:
-        self.db.close()
-
-
 @dataclass
 class GradeResult:
     """What ``grade`` did: the reports by student, how many were graded now, and where the outputs are."""
@@ -206,6 +176,7 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
     limits = limits or sandbox.Limits(wall_s=spec.timeout)
     store = Store(out / "results.sqlite")
     try:
+        store.set_meta(assignment=spec.name, title=spec.title)
         todo = []
         for entry in found.entries:
             key = job_key(spec, entry, limits)
@@ -216,6 +187,7 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
         todo.sort(key=lambda job: -_size(job[0].path))
         graded = _run_pool(spec, todo, store, workers, limits, progress, len(found.entries)) if todo else 0
         reports = store.reports([e.student for e in found.entries])
+        quizzes = store.quizzes()
     finally:
         store.close()
     from grader.batch.integrity import class_flags
@@ -224,7 +196,7 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
     flags = class_flags(spec, found.entries, reports)
     for entry in found.entries:
         flags.setdefault(entry.student, [])[:0] = entry.flags
-    write_outputs(spec, out, found.entries, reports, found.missing, flags)
+    write_outputs(spec, out, found.entries, reports, found.missing, flags, quizzes)
     return GradeResult(reports, found.entries, found.missing, graded, len(found.entries) - len(todo), out, flags,
                        found.ignored)
 

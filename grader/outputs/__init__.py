@@ -14,9 +14,9 @@ from grader.spec import Spec
 
 
 def write_outputs(spec: Spec, out: Path, entries, reports: dict[str, Report], missing,
-                  flags: dict[str, list[Flag]]) -> None:
-    """Write every output file of the batch into ``out``."""
-    write_atomic(out / "gradebook.csv", gradebook_csv(spec, entries, reports, missing, flags))
+                  flags: dict[str, list[Flag]], quizzes: dict[str, dict] | None = None) -> None:
+    """Write every output file of the batch into ``out`` (``quizzes``: the quiz scores that join the gradebook)."""
+    write_atomic(out / "gradebook.csv", gradebook_csv(spec, entries, reports, missing, flags, quizzes))
     for entry in entries:
         report = reports.get(entry.student)
         if report is None:

@@ -58,14 +58,18 @@ def spreadsheet_safe(cell) -> str:
     return text
 
 
-def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[Flag]]) -> str:
-    """One row per student: id, name, score, max score, one column per check (its score), status, flags."""
+QUIZ_COLUMN = "quiz: "  # a quiz's column in the gradebook is "quiz: <its name>"
+QUIZ_ONLY = "quiz only: no submission of this student was graded"
+
+
+def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[Flag]],
+                  quizzes: dict[str, dict] | None = None) -> str:
+    """One row per student: id, name, score, max score, one column per check (its score), one per quiz (its
+    total, from ``grader quiz grade``), status, reason, flags."""
     names = check_names(spec)
     max_total = sum(spec.points[n] for n in names if n in spec.points) + sum(
         spec.quiz["points"][n] for n in names if n in QUIZ_CHECKS)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "name", "score", "max_score", *names, "status", "reason", "flags"])
+    header = ["student", "name", "score", "max_score", *names, "status", "reason", "flags"]
     rows = []
     for entry in entries:
         report = reports.get(entry.student)
@@ -75,8 +79,41 @@ def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flag
                      "; ".join([*flags.get(entry.student, []), *own_flags(report)])])
     for student, name in missing:
         rows.append([student, name, "0", f"{max_total:g}", *["" for _ in names], "missing", "no submission", ""])
-    writer.writerows([[spreadsheet_safe(cell) for cell in row] for row in sorted(rows, key=lambda r: r[0])])
+    return render_gradebook(header, rows, quizzes or {}, f"{max_total:g}")
+
+
+def render_gradebook(header: list[str], rows: list[list[str]], quizzes: dict[str, dict], max_total: str) -> str:
+    """The gradebook's text from rows without quiz columns: a column per quiz before ``status``, and a row for a
+    student who took a quiz but has no row. The one renderer, whether ``grade`` or ``quiz grade`` writes it."""
+    at = header.index("status")
+    header = header[:at] + [QUIZ_COLUMN + quiz for quiz in quizzes] + header[at:]
+    known = {row[0] for row in rows}
+    quiz_only = sorted({student for scores in quizzes.values() for student in scores} - known)
+    rows = rows + [[student, "", "0", max_total, *["" for _ in range(at - 4)], "missing", QUIZ_ONLY, ""]
+                   for student in quiz_only]
+    merged: list[list[str]] = []
+    for row in rows:
+        cells = [f"{quizzes[q][row[0]].score:g}" if row[0] in quizzes[q] else "" for q in quizzes]
+        merged.append([spreadsheet_safe(cell) for cell in row[:at] + cells + row[at:]])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    merged.sort(key=lambda r: r[0])
+    writer.writerows(merged)
     return buffer.getvalue()
+
+
+def add_quizzes(path: Path, quizzes: dict[str, dict]) -> None:
+    """Rewrite the gradebook at ``path`` with ``quizzes`` as its quiz columns (replacing the ones it had): the
+    same bytes as ``grade`` writes when the quiz scores were stored before it ran."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    keep = [i for i, name in enumerate(header) if not name.startswith(QUIZ_COLUMN)]
+    reason = header.index("reason")
+    rows = [[row[i] for i in keep] for row in rows if row[reason] != QUIZ_ONLY]
+    header = [header[i] for i in keep]
+    max_total = rows[0][3] if rows else ""
+    write_atomic(path, render_gradebook(header, rows, quizzes, max_total))
 
 
 def reason_of(report: Report | None) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.quizbank.bank import Bank, pool_variants, student_variants
-from grader.quizbank.exports import canvas_qti, gift, key_csv, key_json, moodle_xml, practice_html
+from grader.quizbank.exports import canvas_qti, gift, key_csv, key_json, moodle_xml, partial_credit_lost, practice_html
 
 DEFAULT_POOL = 20  # variants per template in the Moodle and Canvas exports
 
@@ -20,6 +20,7 @@ class Built:
     files: list[Path]
     students: int
     questions: int
+    full_credit_only_in_canvas: list[str]  # templates with partial credit, which the Canvas export cannot carry
 
 
 def build(bank: Bank, students: list[str], out: str | Path, pool: int = DEFAULT_POOL) -> Built:
@@ -39,4 +40,4 @@ def build(bank: Bank, students: list[str], out: str | Path, pool: int = DEFAULT_
         written.append(out / name)
     (out / "canvas-qti.zip").write_bytes(canvas_qti(bank, pools))
     written.append(out / "canvas-qti.zip")
-    return Built(out, written, len(students), len(bank.templates))
+    return Built(out, written, len(students), len(bank.templates), partial_credit_lost(pools))

@@ -10,6 +10,8 @@ A bank is a TOML file::
     kind = "conv_output"              # an answer kind of grader.quizbank.kinds
     text = "A Conv2d with kernel {kernel}, stride {stride} and padding {padding} runs on a {input} x {input} image. Output height?"
     points = 1
+    tolerance = 0                     # optional: how far off a full-credit answer may be (else the kind's own)
+    partial = [{ tolerance = 1, credit = 0.5 }]   # optional: half the points within 1 of the answer
     constraints = ["answer >= 1"]     # comparisons of parameters, numbers and the answer
     [template.params]
     input = [20, 32]                  # an integer drawn from the range, both ends included
@@ -33,7 +35,7 @@ from pathlib import Path
 from grader.quizbank.kinds import KINDS, Answer, Unanswerable
 
 MAX_DRAWS = 500
-TEMPLATE_FIELDS = ("id", "kind", "text", "points", "constraints", "params", "tolerance")
+TEMPLATE_FIELDS = ("id", "kind", "text", "points", "constraints", "params", "tolerance", "partial")
 CONSTRAINT = re.compile(r"^\s*(\w+|-?\d+(?:\.\d+)?)\s*(<=|>=|==|!=|<|>)\s*(\w+|-?\d+(?:\.\d+)?)\s*$")
 OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
        "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
@@ -52,6 +54,16 @@ class Template:
     points: float = 1.0
     constraints: list[str] = field(default_factory=list)
     tolerance: float | None = None  # overrides the kind's own
+    partial: list[Partial] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Partial credit: a response within ``tolerance`` of the answer (but not within the full-credit one) earns
+    ``credit`` (a fraction) of the question's points."""
+
+    tolerance: float
+    credit: float
 
 
 @dataclass
@@ -63,6 +75,22 @@ class Variant:
     text: str
     answer: Answer
     points: float
+    partial: list[Partial] = field(default_factory=list)
+
+    def credit(self, response: float | None) -> float:
+        """The fraction of the points ``response`` earns: 1 within the answer's tolerance, else the best partial
+        credit whose tolerance covers it, else 0."""
+        return credit_of(response, self.answer.value, self.answer.tolerance, self.partial)
+
+
+def credit_of(response: float | None, answer: float, tolerance: float, partial: list[Partial]) -> float:
+    """1 when ``response`` is within ``tolerance`` of ``answer``, else the largest partial credit that covers it."""
+    if response is None:
+        return 0.0
+    off = abs(response - answer)
+    if off <= tolerance + 1e-12:
+        return 1.0
+    return max((p.credit for p in partial if off <= p.tolerance + 1e-12), default=0.0)
 
 
 @dataclass
@@ -103,12 +131,31 @@ def load_bank(path: str | Path) -> Bank:
         for constraint in raw.get("constraints", []):
             if not CONSTRAINT.match(constraint):
                 raise BankError(f"{where}: constraint {constraint!r} is not 'a <op> b'")
+        tolerance = raw.get("tolerance")
+        if tolerance is not None and (not isinstance(tolerance, int | float) or tolerance < 0):
+            raise BankError(f"{where}: 'tolerance' must be a number >= 0, found {tolerance!r}")
         seen.add(raw["id"])
         templates.append(Template(raw["id"], raw["kind"], raw["text"], params, float(raw.get("points", 1.0)),
-                                  list(raw.get("constraints", [])), raw.get("tolerance")))
+                                  list(raw.get("constraints", [])), tolerance,
+                                  _partial(raw.get("partial", []), where)))
     if not templates:
         raise BankError(f"{path}: the bank has no [[template]]")
     return Bank(str(data.get("title", path.stem)), int(data.get("seed", 0)), templates, path)
+
+
+def _partial(raw, where: str) -> list[Partial]:
+    """The template's partial-credit tiers, validated: each a wider tolerance and a credit between 0 and 1."""
+    if not isinstance(raw, list):
+        raise BankError(f"{where}: 'partial' must be a list like [{{ tolerance = 1, credit = 0.5 }}]")
+    tiers = []
+    for i, tier in enumerate(raw):
+        ok = isinstance(tier, dict) and set(tier) == {"tolerance", "credit"} and all(
+            isinstance(tier[k], int | float) and not isinstance(tier[k], bool) for k in tier)
+        if not ok or not 0 < tier["credit"] < 1 or tier["tolerance"] <= 0:
+            raise BankError(f"{where}: partial[{i}] must be {{ tolerance = <number > 0>, credit = <between 0 and 1> }}"
+                            f", found {tier!r}")
+        tiers.append(Partial(float(tier["tolerance"]), float(tier["credit"])))
+    return sorted(tiers, key=lambda p: p.tolerance)
 
 
 def _draw_value(spec, rng: random.Random):
@@ -150,7 +197,8 @@ def draw(template: Template, rng: random.Random) -> Variant:
             answer.tolerance = float(template.tolerance)
         if all(_holds(c, {**params, "answer": answer.value}) for c in template.constraints):
             text = template.text.format(**{k: _show(v) for k, v in params.items()})
-            return Variant(template.id, params, text, answer, template.points)
+            wider = [p for p in template.partial if p.tolerance > answer.tolerance]
+            return Variant(template.id, params, text, answer, template.points, wider)
     raise BankError(f"template {template.id!r}: no valid variant in {MAX_DRAWS} draws; loosen its ranges or constraints")
 
 

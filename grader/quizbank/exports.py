@@ -4,9 +4,12 @@ Formats followed (no LMS instance is available to the tests, which parse every e
 
 * Moodle XML: https://docs.moodle.org/en/Moodle_XML_format (``<question type="category">`` then
   ``<question type="numerical">`` with ``<answer fraction="100">``, ``<tolerance>``);
+  (partial credit: a further ``<answer fraction="50">`` with the wider tolerance);
 * GIFT: https://docs.moodle.org/en/GIFT_format (``$CATEGORY:``, ``::name:: text {#answer:tolerance}``, special
-  characters ``~ = # { } :`` escaped with a backslash);
+  characters ``~ = # { } :`` escaped with a backslash; partial credit as ``{#=%100%a:t =%50%a:t2}``);
 * Canvas: QTI 1.2 as text2qti writes it (https://github.com/gpoore/text2qti), one question group per template.
+  text2qti writes one numerical answer per question, so the Canvas export carries full credit only:
+  :func:`partial_credit_lost` names the templates whose partial credit it cannot carry.
 """
 from __future__ import annotations
 
@@ -43,10 +46,13 @@ def moodle_xml(bank: Bank, pools: dict[str, list[Variant]]) -> str:
             ET.SubElement(question, "defaultgrade").text = _number(variant.points)
             ET.SubElement(question, "penalty").text = "0"
             ET.SubElement(question, "hidden").text = "0"
-            answer = ET.SubElement(question, "answer", fraction="100", format="moodle_auto_format")
-            ET.SubElement(answer, "text").text = _number(variant.answer.value)
-            ET.SubElement(answer, "tolerance").text = _number(variant.answer.tolerance)
-            ET.SubElement(ET.SubElement(answer, "feedback", format="html"), "text").text = ""
+            tiers = [(100.0, variant.answer.tolerance)] + [(p.credit * 100, p.tolerance) for p in variant.partial]
+            for fraction, tolerance in tiers:
+                answer = ET.SubElement(question, "answer", fraction=_number(round(fraction, 5)),
+                                       format="moodle_auto_format")
+                ET.SubElement(answer, "text").text = _number(variant.answer.value)
+                ET.SubElement(answer, "tolerance").text = _number(tolerance)
+                ET.SubElement(ET.SubElement(answer, "feedback", format="html"), "text").text = ""
     ET.indent(quiz)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n"
 
@@ -61,8 +67,14 @@ def gift(bank: Bank, pools: dict[str, list[Variant]]) -> str:
     for template_id, variants in pools.items():
         lines += [f"$CATEGORY: top/{_gift_escape(bank.title)}/{_gift_escape(template_id)}", ""]
         for i, variant in enumerate(variants, start=1):
-            lines.append(f"::{_gift_escape(template_id)} {i}::{_gift_escape(variant.text)} "
-                         f"{{#{_number(variant.answer.value)}:{_number(variant.answer.tolerance)}}}")
+            value = _number(variant.answer.value)
+            if variant.partial:
+                tiers = [f"=%100%{value}:{_number(variant.answer.tolerance)}"] + [
+                    f"=%{_number(round(p.credit * 100, 5))}%{value}:{_number(p.tolerance)}" for p in variant.partial]
+                answer = "#" + " ".join(tiers)
+            else:
+                answer = f"#{value}:{_number(variant.answer.tolerance)}"
+            lines.append(f"::{_gift_escape(template_id)} {i}::{_gift_escape(variant.text)} {{{answer}}}")
             lines.append("")
     return "\n".join(lines)
 
@@ -71,7 +83,8 @@ def key_json(bank: Bank, students: dict[str, list[Variant]]) -> str:
     """Each student's questions and answers: what ``grader quiz grade`` marks responses against."""
     doc = {"bank": bank.title, "seed": bank.seed, "students": {
         student: [{"template": v.template, "text": v.text, "params": v.params, "answer": v.answer.value,
-                   "tolerance": v.answer.tolerance, "points": v.points, "working": v.answer.working}
+                   "tolerance": v.answer.tolerance, "points": v.points, "working": v.answer.working,
+                   "partial": [[p.tolerance, p.credit] for p in v.partial]}
                   for v in variants] for student, variants in students.items()}}
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
@@ -80,11 +93,12 @@ def key_csv(students: dict[str, list[Variant]]) -> str:
     """The key as one row per student and question."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["student", "template", "question", "answer", "tolerance", "points"])
+    writer.writerow(["student", "template", "question", "answer", "tolerance", "points", "partial"])
     for student, variants in students.items():
         for v in variants:
+            partial = "; ".join(f"{_number(p.credit)} within {_number(p.tolerance)}" for p in v.partial)
             writer.writerow([student, v.template, v.text, _number(v.answer.value), _number(v.answer.tolerance),
-                             _number(v.points)])
+                             _number(v.points), partial])
     return out.getvalue()
 
 
@@ -101,6 +115,11 @@ def _qti_text(bank: Bank, pools: dict[str, list[Variant]]) -> str:
                       f"=   {_number(variant.answer.value)} +- {_number(variant.answer.tolerance)}", ""]
         lines += ["END_GROUP", ""]
     return "\n".join(lines)
+
+
+def partial_credit_lost(pools: dict[str, list[Variant]]) -> list[str]:
+    """The templates whose partial credit the Canvas export cannot carry (text2qti: one numerical answer)."""
+    return [template for template, variants in pools.items() if any(v.partial for v in variants)]
 
 
 def canvas_qti(bank: Bank, pools: dict[str, list[Variant]]) -> bytes:
@@ -127,6 +146,7 @@ def practice_html(bank: Bank, pools: dict[str, list[Variant]], per_template: int
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     questions = [{"template": v.template, "text": v.text, "answer": _number(v.answer.value),
-                  "tolerance": _number(v.answer.tolerance), "working": v.answer.working}
+                  "tolerance": _number(v.answer.tolerance), "working": v.answer.working,
+                  "partial": json.dumps([[p.tolerance, p.credit] for p in v.partial])}
                  for variants in pools.values() for v in variants[:per_template]]
     return env.get_template("practice.html.j2").render(title=bank.title, questions=questions)

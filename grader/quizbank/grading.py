@@ -11,7 +11,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.outputs.gradebook import safe_name, spreadsheet_safe
+from grader.batch.store import QuizScore, Store
+from grader.outputs.gradebook import add_quizzes, safe_name, spreadsheet_safe
+from grader.quizbank.bank import Partial, credit_of
 
 
 class QuizGradeError(ValueError):
@@ -27,10 +29,20 @@ class QuestionResult:
     points: float
     max_points: float
     working: str
+    tolerance: float = 0.0
 
     @property
     def correct(self) -> bool:
         return self.points == self.max_points
+
+    @property
+    def verdict(self) -> str:
+        """right, partly right (with the share of the points) or wrong."""
+        if self.correct:
+            return "right"
+        if self.points > 0:
+            return f"partly right ({self.points:g} of {self.max_points:g} points)"
+        return "wrong"
 
 
 @dataclass
@@ -52,6 +64,14 @@ def _number(text: str) -> float | None:
         return float(text.strip().replace(",", ".")) if text and text.strip() else None
     except ValueError:
         return None
+
+
+def quiz_title(key_path: str | Path) -> str:
+    """The bank's title recorded in a key (the quiz's default name in the gradebook)."""
+    try:
+        return str(json.loads(Path(key_path).read_text(encoding="utf-8"))["bank"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QuizGradeError(f"{key_path}: not a key written by 'grader quiz build' ({exc})") from None
 
 
 def grade_responses(key_path: str | Path, responses_path: str | Path) -> tuple[list[StudentResult], list[str]]:
@@ -76,11 +96,11 @@ def grade_responses(key_path: str | Path, responses_path: str | Path) -> tuple[l
         result = StudentResult(student)
         for question in key[student]:
             response = (row.get(question["template"]) or "").strip()
-            value = _number(response)
-            right = value is not None and abs(value - question["answer"]) <= question["tolerance"] + 1e-12
+            partial = [Partial(*tier) for tier in question.get("partial", [])]
+            credit = credit_of(_number(response), question["answer"], question["tolerance"], partial)
             result.questions.append(QuestionResult(question["template"], question["text"], response,
-                                                   question["answer"], question["points"] if right else 0.0,
-                                                   question["points"], question["working"]))
+                                                   question["answer"], round(question["points"] * credit, 4),
+                                                   question["points"], question["working"], question["tolerance"]))
         results.append(result)
     answered = {r.student for r in results}
     return results, [s for s in key if s not in answered]
@@ -90,10 +110,10 @@ def feedback_markdown(result: StudentResult) -> str:
     """The student's feedback: each question, their number, the right one and the working with their numbers."""
     lines = [f"# Quiz: {result.student}", "", f"**Score: {result.score:g} / {result.max_score:g}**", ""]
     for q in result.questions:
-        mark = "right" if q.correct else "wrong"
         given = q.response if q.response else "no answer"
-        lines += [f"## {q.template}: {mark}", "", q.text, "",
-                  f"Your answer: {given}. The answer: {q.answer:g}.", "", f"Working: {q.working}.", ""]
+        within = f" (full points within {q.tolerance:g})" if q.tolerance else ""
+        lines += [f"## {q.template}: {q.verdict}", "", q.text, "",
+                  f"Your answer: {given}. The answer: {q.answer:g}{within}.", "", f"Working: {q.working}.", ""]
     return "\n".join(lines)
 
 
@@ -112,3 +132,24 @@ def write_quiz_grades(results: list[StudentResult], missing: list[str], out: str
         for student in missing:
             writer.writerow([spreadsheet_safe(student), *["" for _ in templates], "0", "", "missing"])
     return out / "quiz-grades.csv"
+
+
+def join_gradebook(results: list[StudentResult], missing: list[str], grades: str | Path, quiz: str) -> Path:
+    """Store the quiz's totals in ``grades``/results.sqlite (the OUT of ``grader grade``) as the gradebook column
+    "quiz: <quiz>" (a student given the quiz who did not answer scores 0), and rewrite its gradebook.csv when it
+    has one; ``grader grade`` keeps the column whenever it writes the gradebook again."""
+    grades = Path(grades)
+    grades.mkdir(parents=True, exist_ok=True)
+    max_score = results[0].max_score if results else 0.0
+    scores = {r.student: QuizScore(r.score, r.max_score, "answered") for r in results}
+    scores.update({student: QuizScore(0.0, max_score, "missing") for student in missing})
+    store = Store(grades / "results.sqlite")
+    try:
+        store.put_quiz(quiz, scores)
+        quizzes = store.quizzes()
+    finally:
+        store.close()
+    book = grades / "gradebook.csv"
+    if book.exists():
+        add_quizzes(book, quizzes)
+    return book

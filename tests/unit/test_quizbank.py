@@ -118,7 +118,8 @@ def test_a_student_always_gets_the_same_variants_and_builds_are_byte_identical(t
 
 
 def _pool_answers(key_dir):
-    """What the pools hold, from the Moodle export: {template: [(text, answer, tolerance)]}."""
+    """What the pools hold, from the Moodle export: {template: [(text, answer, tolerance, partial)]}, where partial
+    is ((tolerance, credit), ...) from the further answers with a fraction below 100."""
     root = ET.parse(key_dir / "moodle.xml").getroot()
     pools, current = {}, None
     for question in root:
@@ -128,9 +129,12 @@ def _pool_answers(key_dir):
         else:
             assert question.get("type") == "numerical"
             text = re.sub(r"</?p>", "", question.find("questiontext/text").text)
-            answer = question.find("answer")
+            answer, *partial = question.findall("answer")
             assert answer.get("fraction") == "100"
-            pools[current].append((text, float(answer.find("text").text), float(answer.find("tolerance").text)))
+            assert all(a.find("text").text == answer.find("text").text for a in partial)
+            pools[current].append((text, float(answer.find("text").text), float(answer.find("tolerance").text),
+                                   tuple((float(a.find("tolerance").text), float(a.get("fraction")) / 100)
+                                         for a in partial)))
     return pools
 
 
@@ -141,17 +145,29 @@ def test_every_export_parses_back_to_the_same_questions_and_answers(tmp_path):
     assert list(moodle) == [t.id for t in bank.templates] and all(len(v) == 4 for v in moodle.values())
     for template in bank.templates:  # each pooled question carries its own answer, as the hand formula gives it
         pooled = pool_variants(bank, template, 4)
-        assert moodle[template.id] == [(v.text, float(v.answer.value), float(v.answer.tolerance)) for v in pooled]
+        assert moodle[template.id] == [(v.text, float(v.answer.value), float(v.answer.tolerance),
+                                        tuple((p.tolerance, p.credit) for p in v.partial)) for v in pooled]
         for variant in pooled:
             assert abs(variant.answer.value - independent(template.kind, variant.params)) <= 5e-4
 
     gift = (tmp_path / "gift.txt").read_text()
     categories = re.findall(r"^\$CATEGORY: top/CNN arithmetic/(\S+)$", gift, re.M)
-    questions = re.findall(r"^::(\S+) (\d+)::(.*) \{#([-\d.e]+):([\d.e-]+)\}$", gift, re.M)
+    questions = re.findall(r"^::(\S+) (\d+)::(.*) \{#(.*)\}$", gift, re.M)
     assert categories == list(moodle) and len(questions) == 4 * len(bank.templates)
     unescape = lambda text: re.sub(r"\\(.)", r"\1", text)  # noqa: E731
-    for template_id, number, text, answer, tolerance in questions:
-        assert moodle[template_id][int(number) - 1] == (unescape(text), float(answer), float(tolerance))
+    with_partial = 0
+    for template_id, number, text, answers in questions:
+        tiers = re.findall(r"=%([\d.]+)%([-\d.e]+):([\d.e-]+)", answers)  # {#=%100%a:t =%50%a:t2}
+        if tiers:
+            with_partial += 1
+            assert tiers[0][0] == "100" and len({t[1] for t in tiers}) == 1
+            found = (unescape(text), float(tiers[0][1]), float(tiers[0][2]),
+                     tuple((float(t[2]), float(t[0]) / 100) for t in tiers[1:]))
+        else:
+            answer, tolerance = re.fullmatch(r"([-\d.e]+):([\d.e-]+)", answers).groups()
+            found = (unescape(text), float(answer), float(tolerance), ())
+        assert moodle[template_id][int(number) - 1] == found
+    assert with_partial == 8  # the softmax and cross-entropy templates: half the points for a rounding slip
 
     with zipfile.ZipFile(tmp_path / "canvas-qti.zip") as archive:
         name = next(n for n in archive.namelist() if n.endswith(".xml") and "meta" not in n and "manifest" not in n)
@@ -164,12 +180,13 @@ def test_every_export_parses_back_to_the_same_questions_and_answers(tmp_path):
         items = group.findall("q:item", ns)
         got = [(re.sub(r"</?p>", "", i.find(".//q:mattext", ns).text), float(i.find(".//q:varequal", ns).text))
                for i in items]
-        assert got == [(text, answer) for text, answer, _ in moodle[template_id]]
+        assert got == [(text, answer) for text, answer, _, _ in moodle[template_id]]
 
     key = json.loads((tmp_path / "key.json").read_text())
     assert sorted(key["students"]) == ["1001", "1002", "1003"]
     rows = (tmp_path / "key.csv").read_text().splitlines()
-    assert len(rows) == 1 + 3 * len(bank.templates) and rows[0] == "student,template,question,answer,tolerance,points"
+    assert len(rows) == 1 + 3 * len(bank.templates)
+    assert rows[0] == "student,template,question,answer,tolerance,points,partial"
     for student, questions in key["students"].items():
         assert [q["text"] for q in questions] == [v.text for v in student_variants(bank, student)]
 
@@ -190,6 +207,7 @@ def test_cli_quiz_build(tmp_path):
     done = run_cli("quiz", "build", "--roster", roster, "--out", tmp_path / "quiz", "--pool", "3")
     assert done.returncode == 0, done.stderr
     assert "10 questions for 2 students" in done.stdout and (tmp_path / "quiz" / "canvas-qti.zip").exists()
+    assert "partial credit of softmax, cross-entropy is in moodle.xml" in done.stderr
     missing = run_cli("quiz", "build", tmp_path / "roster.csv", "--roster", roster, "--out", tmp_path / "q2")
     assert missing.returncode == 2 and "cannot read the bank" in missing.stderr
 
@@ -224,10 +242,11 @@ def test_the_practice_page_holds_the_pooled_questions_and_checks_them_in_the_pag
     bank = load_bank(BANK)
     build(bank, ["1001"], tmp_path, 4)
     page = (tmp_path / "practice.html").read_text()
-    found = re.findall(r'<div class="q" data-answer="([^"]+)" data-tolerance="([^"]+)">\s*<p><strong>([^<]+)</strong>: '
-                       r'([^<]+)</p>', page)
+    found = re.findall(r'<div class="q" data-answer="([^"]+)" data-tolerance="([^"]+)" data-partial="([^"]+)">\s*'
+                       r'<p><strong>([^<]+)</strong>: ([^<]+)</p>', page)
     moodle = _pool_answers(tmp_path)
     assert len(found) == 3 * len(bank.templates)  # three per template
-    for answer, tolerance, template, text in found:
-        assert (html_lib.unescape(text), float(answer), float(tolerance)) in moodle[template]
+    for answer, tolerance, partial, template, text in found:
+        tiers = tuple(tuple(t) for t in json.loads(html_lib.unescape(partial)))
+        assert (html_lib.unescape(text), float(answer), float(tolerance), tiers) in moodle[template]
     assert "addEventListener" in page and "<script src" not in page and "<link" not in page  # self-contained
