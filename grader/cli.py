@@ -124,20 +124,26 @@ def check(path, assignment, as_json, timeout, no_cache, isolation):
 
 def grade_command(submissions: str, assignment: str, out: str, workers: int | None = None,
                   timeout: float | None = None, memory: int = 4096, roster: str | None = None,
-                  as_json: bool = False, progress: bool = True, isolation: str | None = None) -> int:
+                  as_json: bool = False, progress: bool = True, isolation: str | None = None,
+                  cluster: str | None = None, device: str = "cpu") -> int:
     """Grade a class into ``out``; print a summary; return 0 when every student passed, 1 otherwise."""
     from grader.batch.pool import BatchError, grade
     from grader.outputs.gradebook import status_of
+    from grader.quiz.evaluate import DeviceError, resolve_device
 
     spec = _load_spec_or_usage(assignment)
     cores = _cores()
+    try:
+        local_device = "cpu" if cluster else resolve_device(device)  # a cluster places its tasks itself
+    except DeviceError as exc:
+        raise UsageError(str(exc)) from None
     # A fresh command: no torch computation before the forks, so each child may use its share of the cores.
     limits = _limits(isolation, wall_s=timeout or spec.timeout, memory_mb=memory,
-                     threads=max(1, cores // min(workers or cores, cores)))
+                     threads=max(1, cores // min(workers or cores, cores)), device=local_device)
     try:
         result = grade(spec, submissions, out, workers=workers, limits=limits, roster=roster, progress=progress,
-                       log=lambda m: click.echo(m, err=True))
-    except BatchError as exc:
+                       log=lambda m: click.echo(m, err=True), cluster=cluster, device=device)
+    except BatchError as exc:  # a ClusterError too (unreachable scheduler, missing extra)
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: every finished submission is kept in {out}/results.sqlite; run the same "
@@ -169,7 +175,8 @@ def grade_command(submissions: str, assignment: str, out: str, workers: int | No
 @click.argument("submissions", type=click.Path(exists=True, file_okay=False))
 @click.option("--assignment", "-a", required=True, help="Assignment name (see 'grader list') or a spec.toml path.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the results (created).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Submissions graded at once  [default: CPU count]")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Submissions graded at once  [default: CPU count]; with --cluster slurm / pbs: the worker jobs to "
+                   "start  [default: 1]")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Wall-clock seconds per submission  [default: the spec's]")
 @click.option("--memory", type=click.IntRange(min=64), default=4096, show_default=True,
               help="Address space in MB a submission may add to the grader's own.")
@@ -179,7 +186,14 @@ def grade_command(submissions: str, assignment: str, out: str, workers: int | No
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the readable one.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--isolation", type=click.Choice(["full", "process"]), default=None, help=ISOLATION_HELP)
-def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as_json, no_progress, isolation):
+@click.option("--cluster", default=None, metavar="ADDRESS|slurm|pbs",
+              help="Grade on a Dask cluster: a running scheduler (tcp://HOST:8786), or slurm / pbs to start "
+                   "--workers worker jobs through dask-jobqueue (needs 'cnn-grader[cluster]').")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where the quiz re-evaluates best.pt. On a cluster, GPU tasks go to workers declaring the Dask "
+                   "resource GPU (auto: the CIFAR-10 ones).")
+def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as_json, no_progress, isolation,
+              cluster, device):
     """Grade a whole class: SUBMISSIONS holds one folder, .zip or notebook per student.
 
     \b
@@ -188,15 +202,19 @@ def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as
     OUT/results.sqlite: running the same command again grades only new or changed submissions, and a
     run killed part-way finishes where it stopped. Writes OUT/gradebook.csv, OUT/feedback/<student>.md,
     OUT/gradescope/<student>/results.json and OUT/report.html.
+    With --cluster, each submission is sent (its bytes, no shared file system needed) to a Dask worker that
+    sandboxes it the same way; this command alone writes the results, and the outputs equal a local run's.
     Exit code: 0 when every student passes, 1 when one fails or is missing, 2 on a usage error.
 
     \b
     Examples:
       grader grade submissions/ --assignment mycnn --out grades/
       grader grade submissions/ -a mycnn --out grades/ --roster roster.csv --workers 2 --timeout 120
+      grader grade submissions/ -a cifar-vgg16 --out grades/ --cluster tcp://head-node:8786 --device auto
+      grader grade submissions/ -a mycnn --out grades/ --cluster slurm --workers 8
     """
     sys.exit(grade_command(submissions, assignment, out, workers, timeout, memory, roster, as_json,
-                           progress=not no_progress, isolation=isolation))
+                           progress=not no_progress, isolation=isolation, cluster=cluster, device=device))
 
 
 def export_command(grades: str, lms: str, lms_roster: str | None = None, file: str | None = None,

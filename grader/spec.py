@@ -141,6 +141,16 @@ def load_spec(name_or_path: str | os.PathLike, root: Path | None = None) -> Spec
     return parse_spec(data, path)
 
 
+def parse_spec_text(text: str, name: str) -> Spec:
+    """A spec from the text of a spec.toml, named ``name`` (a cluster worker gets the spec as text, not a file)."""
+    path = Path(f"<{name}>") / name / "spec.toml"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc}") from None
+    return parse_spec(data, path)
+
+
 def _need(data: dict, key: str, kind, path: Path, where: str = ""):
     if key not in data:
         raise SpecError(f"{path}: field {where}{key!r} is missing")

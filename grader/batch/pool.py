@@ -163,8 +163,14 @@ def _size(path: Path) -> int:
 
 
 def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | None = None, limits=None,
-          roster: str | Path | None = None, progress: bool = True, log=print) -> GradeResult:
-    """Grade every submission in ``submissions`` against ``spec`` into ``out``; resumable, see the module doc."""
+          roster: str | Path | None = None, progress: bool = True, log=print, cluster: str | None = None,
+          device: str = "cpu") -> GradeResult:
+    """Grade every submission in ``submissions`` against ``spec`` into ``out``; resumable, see the module doc.
+
+    ``cluster``: a Dask scheduler's address, or slurm / pbs (:mod:`grader.batch.cluster`; ``workers`` is then the
+    number of jobqueue worker jobs); None grades on this machine's cores. ``device`` (auto, cpu, cuda) is where the
+    cluster's tasks re-evaluate; a local run takes it from ``limits.device``.
+    """
     from grader.batch import sandbox
 
     out = Path(out)
@@ -172,6 +178,7 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
     found = find_entries(submissions, roster)
     for name in found.ignored:
         log(f"ignored: {name} (not a folder, .zip, .ipynb or .py)")
+    jobs = workers  # with slurm / pbs: the worker jobs to start
     workers = max(1, workers or os.cpu_count() or 1)
     limits = limits or sandbox.Limits(wall_s=spec.timeout)
     store = Store(out / "results.sqlite")
@@ -185,7 +192,16 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
         # Largest first: a submission with a checkpoint is re-evaluated (seconds), one without is not, and a long
         # job started last would leave the other workers idle at the end.
         todo.sort(key=lambda job: -_size(job[0].path))
-        graded = _run_pool(spec, todo, store, workers, limits, progress, len(found.entries)) if todo else 0
+        if todo and cluster:
+            from grader.batch.cluster import connect, run_on_cluster
+
+            connection = connect(cluster, jobs=jobs)
+            try:
+                graded = run_on_cluster(spec, todo, store, limits, connection, device, progress, len(found.entries))
+            finally:
+                connection.close()
+        else:
+            graded = _run_pool(spec, todo, store, workers, limits, progress, len(found.entries)) if todo else 0
         reports = store.reports([e.student for e in found.entries])
         quizzes = store.quizzes()
     finally:

@@ -175,7 +175,10 @@ def child_main(spec: Spec, student: str, limits, run: str, capture: str, conn, r
         os.chdir(run)
         import torch
 
+        from grader.quiz.evaluate import use_device
+
         torch.set_num_threads(max(1, limits.threads))
+        use_device(limits.device)
         me = os.getpid()
         events = sandbox._watch(run, reference_dirs)
         kind, result, weights = sandbox.run_task(spec, student, run, ("observe",))

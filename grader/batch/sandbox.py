@@ -82,6 +82,7 @@ class Limits:
     threads: int = 1
     # "full": forked into Linux namespaces (above); "process": a plain child process with the wall-clock limit.
     isolation: str = field(default_factory=lambda: default_isolation())
+    device: str = "cpu"  # where the quiz re-evaluates best.pt: cpu or cuda (resolved from --device before)
 
     def cpu(self) -> int:
         return int(self.cpu_s if self.cpu_s is not None else self.wall_s * 2 + 10)
@@ -241,6 +242,13 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
 MNT_DETACH = 2
 
 
+def gpu_devices() -> tuple[str, ...]:
+    """The NVIDIA device files a CUDA re-evaluation needs inside the sandbox (bound only with --device cuda)."""
+    import glob
+
+    return tuple(sorted(glob.glob("/dev/nvidia*")))
+
+
 def _new_root(work: str, run: str, limits: Limits) -> None:
     """Make a tmpfs the job's whole file system: :func:`visible_paths` bound read-only, the devices a program
     needs, an empty /tmp, and a copy of the submission in ``run`` (the same path as outside). Then pivot into it,
@@ -264,7 +272,7 @@ def _new_root(work: str, run: str, limits: Limits) -> None:
             open(target, "a").close()
         _mount(path, target, None, MS_BIND | MS_REC)
         _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
-    for device in DEVICES:
+    for device in DEVICES + (gpu_devices() if limits.device == "cuda" else ()):
         if os.path.exists(device):
             os.makedirs(root + "/dev", exist_ok=True)
             open(root + device, "a").close()
@@ -636,7 +644,10 @@ def _checker(spec: Spec, student: str, limits: Limits, run: str, missing: list[s
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
         import torch
 
+        from grader.quiz.evaluate import use_device
+
         torch.set_num_threads(max(1, limits.threads))
+        use_device(limits.device)
         me = os.getpid()
         events = _watch(run)
         kind, result, weights = run_task(spec, student, run, task)
@@ -906,6 +917,9 @@ def judge_here(spec: Spec, source: Path, student: str, observation: dict, weight
     work = tempfile.mkdtemp(prefix=f"cnn-grader-{os.getpid()}-")
     try:
         copy_submission(Path(source), Path(work))
+        from grader.quiz.evaluate import use_device
+
+        use_device(limits.device)
         kind, result, _ = run_task(spec, student, work, ("judge", observation, weights))
         report = Report.from_dict(result)
     except Exception as exc:  # noqa: BLE001 - the judge's own failure is an internal error, said as such

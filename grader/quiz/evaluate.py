@@ -16,6 +16,44 @@ import torch.nn.functional as F
 from grader.data.mnist import Split, to_float
 
 VAL_BATCH_SIZE = 64  # the fastest evaluation batch for these models on a 2-core CPU (see docs/benchmarks.md)
+DEVICES = ("auto", "cpu", "cuda")
+_DEVICE = torch.device("cpu")  # where validate() runs: set by use_device() in the process that evaluates
+
+
+class DeviceError(ValueError):
+    """A device that does not exist, or cuda where torch sees no GPU."""
+
+
+def resolve_device(requested: str, cuda_available: bool | None = None) -> str:
+    """``cpu`` or ``cuda`` for a requested ``auto``, ``cpu`` or ``cuda``: auto takes the GPU when torch sees one;
+    cuda without one is an error saying so (never a silent CPU run)."""
+    if requested not in DEVICES:
+        raise DeviceError(f"unknown device {requested!r}: one of {', '.join(DEVICES)}")
+    available = torch.cuda.is_available() if cuda_available is None else cuda_available
+    if requested == "cuda" and not available:
+        raise DeviceError("--device cuda, but torch sees no GPU here (torch.cuda.is_available() is False): use "
+                          "--device auto or cpu")
+    if requested == "auto":
+        return "cuda" if available else "cpu"
+    return requested
+
+
+def use_device(name: str) -> torch.device:
+    """Make ``validate`` run on ``name`` (auto, cpu or cuda) in this process; return the device.
+
+    On a GPU, TF32 is turned off so that matrix products keep float32 precision: the quiz's tolerances then cover
+    the GPU's other summation order (see docs/cluster.md)."""
+    global _DEVICE
+    _DEVICE = torch.device(resolve_device(name))
+    if _DEVICE.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return _DEVICE
+
+
+def current_device() -> torch.device:
+    """Where ``validate`` runs in this process (cpu unless :func:`use_device` said otherwise)."""
+    return _DEVICE
 
 
 def has_conv(model: nn.Module) -> bool:
@@ -133,15 +171,21 @@ def validate(model, split: Split, batch_size: int = VAL_BATCH_SIZE, mean: float 
 
     ``mean``/``std`` apply a Normalize after ToTensor's scaling. With ``log_probs=False`` the model's outputs are
     taken as logits (log_softmax is applied before the NLL loss, i.e. CrossEntropyLoss). The forward pass is
-    :func:`inference_forward`'s (``optimize=False``: eager mode, channels_last where it works).
+    :func:`inference_forward`'s (``optimize=False``: eager mode, channels_last where it works). It runs on
+    :func:`current_device` (on a GPU without the CPU-only inference-optimized copy), and the model is left there.
     """
     was_training = model.training
+    device = current_device()
+    on_gpu = device.type != "cpu"
+    if on_gpu:
+        model.to(device)
     with torch.inference_mode(False):
-        forward = inference_forward(model, to_float(split.images[:batch_size], mean, std), optimize)
+        forward = inference_forward(model, to_float(split.images[:batch_size], mean, std).to(device),
+                                    optimize and not on_gpu)
     loss_sum, correct = 0.0, 0
     for start in range(0, len(split), batch_size):
-        data = to_float(split.images[start:start + batch_size], mean, std)
-        target = split.labels[start:start + batch_size]
+        data = to_float(split.images[start:start + batch_size], mean, std).to(device)
+        target = split.labels[start:start + batch_size].to(device)
         output = forward(data)
         if not log_probs:
             output = F.log_softmax(output, dim=1)

@@ -1,0 +1,212 @@
+"""A grading process resident on a cluster worker: torch and the grader are imported once, and every submission
+the worker is given is sandboxed from it exactly as ``grader grade`` does on one machine.
+
+The Dask worker itself is multi-threaded (its event loop, its task threads), and a fork from a threaded process
+may inherit locks held by other threads. So the worker starts this single-threaded process once per task thread
+(:func:`resident`) and hands it submissions over a pipe; the sandbox forks from here. The protocol is length-
+prefixed frames: a JSON request, then the submission's bytes (a tar); the answer is the report's JSON. Nothing the
+student's code prints can reach the channel: the sandbox's children get their own stdout and close every other
+file descriptor, and this process moves its own stdout away from the channel.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+from dataclasses import asdict, fields
+from pathlib import Path
+
+HEADER = struct.Struct(">Q")
+
+
+class ResidentError(RuntimeError):
+    """The resident process died or broke the protocol (the worker then fails the task, and Dask retries it)."""
+
+
+def pack(path: Path) -> bytes:
+    """The submission at ``path`` (a folder or one file) as tar bytes, links kept as links, named as it is."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(path, arcname=path.name, recursive=True)
+    return buffer.getvalue()
+
+
+def unpack(payload: bytes, folder: Path) -> Path:
+    """Unpack :func:`pack`'s bytes into ``folder``; return the submission's path there."""
+    with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as tar:
+        names = tar.getnames()
+        tar.extractall(folder, filter="tar")  # links stay links, nothing lands outside ``folder``
+    top = {name.split("/", 1)[0] for name in names}
+    if len(top) != 1:
+        raise ResidentError(f"a packed submission holds {len(top)} top-level entries, not one")
+    return folder / top.pop()
+
+
+def _read_exactly(stream, size: int) -> bytes | None:
+    """``size`` bytes from ``stream`` (a pipe may return fewer per read), None at the end of the stream."""
+    chunks, left = [], size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(stream) -> bytes | None:
+    head = _read_exactly(stream, HEADER.size)
+    if head is None:
+        return None
+    (size,) = HEADER.unpack(head)
+    return _read_exactly(stream, size)
+
+
+def _write_frame(stream, data: bytes) -> None:
+    stream.write(HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def full_isolation_works() -> bool:
+    """Whether this machine can really enter the full sandbox's user namespace (a container may forbid it even
+    where the C library has ``unshare``): tried in a throw-away child."""
+    from grader.batch import sandbox
+
+    if not sandbox.full_isolation_available():
+        return False
+    if os.geteuid() == 0:
+        return True
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os._exit(0 if sandbox._LIBC.unshare(sandbox.CLONE_NEWUSER) == 0 else 1)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def grade_request(request: dict, payload: bytes, full_works: bool) -> dict:
+    """Grade one packed submission in the sandbox (the portable level where namespaces do not work here)."""
+    from grader.batch import sandbox
+    from grader.quiz.evaluate import use_device
+    from grader.report import fatal_report
+    from grader.spec import SpecError, parse_spec_text
+
+    try:
+        spec = parse_spec_text(request["spec_toml"], request["spec_name"])
+    except SpecError as exc:
+        return {"fatal_internal": f"the worker cannot read the assignment's spec: {exc}"}
+    known = {f.name for f in fields(sandbox.Limits)}
+    limits = sandbox.Limits(**{k: v for k, v in request["limits"].items() if k in known})
+    if limits.isolation == "full" and not full_works:
+        limits.isolation = "process"  # the report's isolation_level says so
+    use_device(request.get("device", "cpu"))
+    folder = Path(tempfile.mkdtemp(prefix=f"grader-resident-{os.getpid()}-"))
+    try:
+        source = unpack(payload, folder)
+        report = sandbox.check_in_child(spec, source, request["student"], limits=limits)
+    except (ResidentError, tarfile.TarError, OSError) as exc:
+        report = fatal_report(spec, request["student"], f"the grader could not unpack the submission on its "
+                                                        f"worker: {exc}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return report.to_dict()
+
+
+def main() -> None:
+    """The resident's loop: one request at a time until the worker closes the channel."""
+    channel_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    channel_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print (a warning, a progress bar) goes to stderr, never into the channel
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    from grader.batch import sandbox
+
+    sandbox.prepare_parent()
+    sandbox.clean_stale()
+    full_works = full_isolation_works()
+    _write_frame(channel_out, json.dumps({"ready": True, "full_isolation": full_works}).encode())
+    while True:
+        head = _read_frame(channel_in)
+        payload = _read_frame(channel_in) if head is not None else None
+        if head is None or payload is None:
+            return
+        answer = grade_request(json.loads(head), payload, full_works)
+        try:
+            _write_frame(channel_out, json.dumps(answer).encode())
+        except BrokenPipeError:
+            return
+
+
+class Resident:
+    """The worker's handle on its resident process: started on first use, started again if it died."""
+
+    def __init__(self):
+        self.process: subprocess.Popen | None = None
+        self.info: dict = {}
+
+    def _start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "grader.batch.resident"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, start_new_session=True)
+        ready = _read_frame(self.process.stdout)
+        if ready is None:
+            self.close()
+            raise ResidentError("the grading process on this worker did not start (see the worker's log)")
+        self.info = json.loads(ready)
+
+    def grade(self, request: dict, payload: bytes) -> dict:
+        """The report (as a dict) of one submission."""
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        assert self.process is not None and self.process.stdin is not None
+        try:
+            _write_frame(self.process.stdin, json.dumps(request).encode())
+            _write_frame(self.process.stdin, payload)
+            answer = _read_frame(self.process.stdout)
+        except (BrokenPipeError, OSError) as exc:
+            answer = None
+            error: Exception | None = exc
+        else:
+            error = None
+        if answer is None:
+            self.close()
+            raise ResidentError(f"the grading process on this worker ended mid-submission ({error or 'no answer'})")
+        return json.loads(answer)
+
+    def close(self) -> None:
+        if self.process is not None:
+            try:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            self.process = None
+
+
+_LOCAL = threading.local()
+
+
+def resident() -> Resident:
+    """The resident process of the calling thread (one per task thread of a worker)."""
+    found = getattr(_LOCAL, "resident", None)
+    if found is None:
+        found = _LOCAL.resident = Resident()
+    return found
+
+
+def request_for(spec, student: str, limits, device: str = "cpu") -> dict:
+    """The JSON request for one submission: the spec travels as text, so workers need no course folder."""
+    return {"spec_name": spec.name, "spec_toml": Path(spec.path).read_text(encoding="utf-8"), "student": student,
+            "limits": asdict(limits), "device": device}
+
+
+if __name__ == "__main__":
+    main()
