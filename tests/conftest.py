@@ -20,7 +20,7 @@ MNIST_DIR = Path(os.environ.get("GRADER_TEST_MNIST", ROOT.parent / "shared" / "d
 
 
 # Fixtures that train a model or grade a whole class: every test that uses one is slow, whatever its own time.
-HEAVY_FIXTURES = {"honest", "hostile", "quiz_class", "forgery", "kit", "trained"}
+HEAVY_FIXTURES = {"honest", "hostile", "quiz_class", "forgery", "kit", "trained", "dask_cluster", "classes"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1056,6 +1056,12 @@ def prepare_parent() -> None:
     import torch  # noqa: F401
     import torch.export._trace  # noqa: F401 - imports torch._dynamo (about 2 s): once, not in every child
 
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.font_manager  # noqa: F401 - the font list, read once: a child importing pyplot would build
+    # it again (running fc-list, a program the sandbox reports), so a report would depend on the parent's state.
+
     import grader.inspection.checks  # noqa: F401
     import grader.judge.judge  # noqa: F401
     import grader.pipeline  # noqa: F401
