@@ -1053,15 +1053,14 @@ def check_in_child(spec: Spec, path: str | Path, student: str | None = None, tim
 
 def prepare_parent() -> None:
     """Import what every child needs once, in the parent, so a fork pays for none of it."""
+    import matplotlib
     import torch  # noqa: F401
     import torch.export._trace  # noqa: F401 - imports torch._dynamo (about 2 s): once, not in every child
 
-    import matplotlib
-
     matplotlib.use("Agg")
     import matplotlib.font_manager  # noqa: F401 - the font list, read once: a child importing pyplot would build
-    # it again (running fc-list, a program the sandbox reports), so a report would depend on the parent's state.
 
+    # it again (running fc-list, a program the sandbox reports), so a report would depend on the parent's state.
     import grader.inspection.checks  # noqa: F401
     import grader.judge.judge  # noqa: F401
     import grader.pipeline  # noqa: F401
