@@ -60,6 +60,19 @@ def _limits(isolation: str | None, **values):
         raise UsageError(str(exc)) from None
 
 
+DEVICE_HELP = "Where best.pt is re-evaluated (auto: the GPU when torch sees one)."
+
+
+def _device_or_usage(device: str) -> str:
+    """cpu or cuda for --device; a usage error when cuda is asked for and torch sees no GPU."""
+    from grader.quiz.evaluate import DeviceError, resolve_device
+
+    try:
+        return resolve_device(device)
+    except DeviceError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _instructor_only(exc) -> None:
     click.secho(f"error: {exc}", fg="red", err=True)
     sys.exit(EXIT_USAGE)
@@ -82,14 +95,14 @@ def _load_spec_or_usage(assignment: str):
 
 
 def check_command(path: str, assignment: str, as_json: bool = False, timeout: float | None = None,
-                  use_cache: bool = True, isolation: str | None = None) -> int:
+                  use_cache: bool = True, isolation: str | None = None, device: str = "cpu") -> int:
     """Check one submission in a child process, print the report, return the exit code (0 pass, 1 fail)."""
     from grader.batch.sandbox import check_in_child
 
     spec = _load_spec_or_usage(assignment)
     # This command's own process has run no torch computation, so its child may use every core (or
     # $OMP_NUM_THREADS of them, when set).
-    limits = _limits(isolation, wall_s=timeout or spec.timeout, threads=_cores())
+    limits = _limits(isolation, wall_s=timeout or spec.timeout, threads=_cores(), device=_device_or_usage(device))
     report = check_in_child(spec, path, use_cache=use_cache, limits=limits)
     if as_json:
         click.echo(to_json(report))
@@ -105,7 +118,9 @@ def check_command(path: str, assignment: str, as_json: bool = False, timeout: fl
 @click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds before the check is stopped  [default: the spec's, 60]")
 @click.option("--no-cache", is_flag=True, help="Check again even if this exact submission was checked before.")
 @click.option("--isolation", type=click.Choice(["full", "process"]), default=None, help=ISOLATION_HELP)
-def check(path, assignment, as_json, timeout, no_cache, isolation):
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
+              help=DEVICE_HELP)
+def check(path, assignment, as_json, timeout, no_cache, isolation, device):
     """Check a submission (a folder, a .py or an .ipynb) against an assignment's layer table.
 
     \b
@@ -119,7 +134,8 @@ def check(path, assignment, as_json, timeout, no_cache, isolation):
       grader check week4.ipynb -a mycnn --json > report.json
       grader check lab1/ -a simple-cnn --isolation process
     """
-    sys.exit(check_command(path, assignment, as_json, timeout, use_cache=not no_cache, isolation=isolation))
+    sys.exit(check_command(path, assignment, as_json, timeout, use_cache=not no_cache, isolation=isolation,
+                           device=device))
 
 
 def grade_command(submissions: str, assignment: str, out: str, workers: int | None = None,
@@ -129,14 +145,10 @@ def grade_command(submissions: str, assignment: str, out: str, workers: int | No
     """Grade a class into ``out``; print a summary; return 0 when every student passed, 1 otherwise."""
     from grader.batch.pool import BatchError, grade
     from grader.outputs.gradebook import status_of
-    from grader.quiz.evaluate import DeviceError, resolve_device
 
     spec = _load_spec_or_usage(assignment)
     cores = _cores()
-    try:
-        local_device = "cpu" if cluster else resolve_device(device)  # a cluster places its tasks itself
-    except DeviceError as exc:
-        raise UsageError(str(exc)) from None
+    local_device = "cpu" if cluster else _device_or_usage(device)  # a cluster places its tasks itself
     # A fresh command: no torch computation before the forks, so each child may use its share of the cores.
     limits = _limits(isolation, wall_s=timeout or spec.timeout, memory_mb=memory,
                      threads=max(1, cores // min(workers or cores, cores)), device=local_device)
@@ -480,7 +492,9 @@ def reference():
 @click.option("--lr", type=float, default=None, help="Learning rate  [default: the network's own]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size  [default: 64]")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def reference_train(name, out, epochs, seed, data_dir, resume, train_limit, lr, batch_size, no_progress):
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where to train and validate (auto: the GPU when torch sees one).")
+def reference_train(name, out, epochs, seed, data_dir, resume, train_limit, lr, batch_size, no_progress, device):
     """Train reference network NAME deterministically; save best.pt only on a new minimum validation loss.
 
     \b
@@ -508,7 +522,8 @@ def reference_train(name, out, epochs, seed, data_dir, resume, train_limit, lr, 
         raise UsageError(f"unknown network {name!r}; choose one of: {', '.join(NETWORKS)}")
     try:
         result = run(name, out, epochs=epochs, seed=seed, data_dir=data_dir, resume=resume, train_limit=train_limit,
-                     lr=lr, batch_size=batch_size, progress=not no_progress, log=click.echo)
+                     lr=lr, batch_size=batch_size, progress=not no_progress, log=click.echo,
+                     device=_device_or_usage(device))
     except (DataError, ValueError) as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(EXIT_USAGE)

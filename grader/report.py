@@ -36,10 +36,15 @@ class CurvesDetails:
 
 @dataclass
 class CheckpointDetails:
-    """The submitted best.pt: its path in the submission and the SHA-256 of its bytes (identical-checkpoint flag)."""
+    """The submitted best.pt: its path in the submission and the SHA-256 of its bytes (identical-checkpoint flag),
+    and what the near-identical-weights flag compares (:mod:`grader.quiz.sketch`): the tensors' layout, the
+    SHA-256 of the weights and their fixed-size sketch."""
 
     file: str
     sha256: str
+    signature: str = ""
+    weights_sha256: str = ""
+    sketch: list[float] = field(default_factory=list)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from grader.data.mnist import Split, load_mnist, to_float
 from grader.quiz.curves import write_curves
-from grader.quiz.evaluate import VAL_BATCH_SIZE, channels_last_works, inference_forward, prepare, validate
+from grader.quiz.evaluate import VAL_BATCH_SIZE, channels_last_works, inference_forward, prepare, use_device, validate
 from reference import get_network
 from reference.checkpoint import load_checkpoint, save_checkpoint, should_save
 
@@ -28,13 +28,14 @@ def train_epoch(model, optimizer, split: Split, batch_size: int, generator: torc
     ``log_probs=False`` means the model returns logits: the loss is then cross-entropy.
     """
     model.train()
-    channels_last = channels_last_works(model, to_float(split.images[:2]))
+    device = next(model.parameters()).device
+    channels_last = channels_last_works(model, to_float(split.images[:2]).to(device))
     order = torch.randperm(len(split), generator=generator)
     total, seen = 0.0, 0
     for start in range(0, len(split), batch_size):
         idx = order[start:start + batch_size]
-        data = prepare(to_float(split.images[idx]), channels_last)
-        target = split.labels[idx]
+        data = prepare(to_float(split.images[idx]).to(device), channels_last)
+        target = split.labels[idx].to(device)
         optimizer.zero_grad()
         output = model(data)
         loss = F.nll_loss(output, target) if log_probs else F.cross_entropy(output, target)
@@ -101,12 +102,13 @@ def ensemble_predict(models, images: torch.Tensor, batch_size: int = VAL_BATCH_S
 
 def run(name: str, out, epochs: int | None = None, seed: int = 1, data_dir=None, resume=None,
         train_limit: int | None = None, lr: float | None = None, batch_size: int | None = None,
-        progress: bool = True, log=print) -> TrainResult:
+        progress: bool = True, log=print, device: str = "cpu") -> TrainResult:
     """Train reference ``name`` and write best.pt, curves.json, val_loss.png and val_acc.png into ``out``.
 
     Deterministic for a given seed on a given machine. ``best.pt`` is written only when the epoch's validation loss
     is a new minimum. ``resume`` continues from a checkpoint this function wrote (its curves so far, optimizer
-    state and random-number state included), so a resumed run reproduces the uninterrupted one.
+    state and random-number state included), so a resumed run reproduces the uninterrupted one. ``device`` (cpu or
+    cuda) is where training and validation run.
     """
     from tqdm import tqdm
 
@@ -121,7 +123,7 @@ def run(name: str, out, epochs: int | None = None, seed: int = 1, data_dir=None,
     train_split = train_split.subset(train_limit)
 
     torch.manual_seed(seed)
-    model = net.build()
+    model = net.build().to(use_device(device))
     optimizer = make_optimizer(net, model, lr)
     val_loss: list[float] = []
     val_accuracy: list[float] = []

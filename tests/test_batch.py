@@ -223,9 +223,15 @@ def test_roster_email_matches(tmp_path):
     assert book["lee@uni.edu"]["status"] == "missing" and not result.all_passed
 
 
-def _report_with_checkpoint(student_id: str, path: str, sha: str, curves=None) -> Report:
+def _report_with_checkpoint(student_id: str, path: str, sha: str, curves=None, state=None) -> Report:
+    """A report whose checkpoint check holds what grading computes: the file's hash and the weights' sketch."""
+    from grader.quiz.sketch import sketch_state
+
+    weights = sketch_state(state) if state is not None else None
+    details = CheckpointDetails(path, sha, *((weights.signature, weights.weights_sha256, weights.sketch)
+                                             if weights else ()))
     report = Report("mycnn", student_id)
-    report.checks.append(CheckResult("checkpoint", "pass", 2, 2, "ok", details=asdict(CheckpointDetails(path, sha))))
+    report.checks.append(CheckResult("checkpoint", "pass", 2, 2, "ok", details=asdict(details)))
     if curves:
         details = asdict(CurvesDetails(curves[0], curves[1], "curves.json", 1))
         report.checks.append(CheckResult("curves", "pass", 1, 1, "ok", details=details))
@@ -237,10 +243,11 @@ def test_integrity_flags_identical_near_identical_and_curves(tmp_path):
     base = {"w": torch.randn(1000, 50), "b": torch.randn(50)}
     near = {k: v + 1e-3 * torch.randn_like(v) for k, v in base.items()}
     other = {k: torch.randn_like(v) for k, v in base.items()}
-    entries = []
+    entries, states = [], {}
     from grader.batch.pool import Entry
 
     for name, state, epoch in (("a", base, 1), ("b", base, 1), ("c", near, 1), ("d", other, 1), ("e", base, 2)):
+        states[name] = state
         folder = tmp_path / name
         folder.mkdir()
         torch.save({"model": state, "epoch": epoch}, folder / "best.pt")  # e: a's weights, re-saved
@@ -248,7 +255,7 @@ def test_integrity_flags_identical_near_identical_and_curves(tmp_path):
     sha = {"a": "x", "b": "x", "c": "y", "d": "z", "e": "v"}
     curves = {"a": ([0.5, 0.4], [80.0, 85.0]), "b": ([0.5, 0.4], [80.0, 85.0]), "c": ([0.6, 0.3], [70.0, 90.0]),
               "d": ([0.7, 0.2], [60.0, 95.0]), "e": ([0.8, 0.1], [50.0, 97.0])}
-    reports = {n: _report_with_checkpoint(n, "best.pt", sha[n], curves[n]) for n in sha}
+    reports = {n: _report_with_checkpoint(n, "best.pt", sha[n], curves[n], states[n]) for n in sha}
     flags = class_flags(load_spec("mycnn"), entries, reports)
     assert "identical checkpoint as b" in flags["a"] and "identical curves as b" in flags["a"]
     assert any(f.startswith("near-identical weights") and "c (" in f for f in flags["a"])

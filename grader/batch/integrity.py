@@ -1,20 +1,24 @@
 """Class-level integrity flags: identical checkpoints, near-identical weights, identical curves.
 
 Flags are never scored: they list pairs for the instructor to look at (in the gradebook and report.html).
-The checkpoints are read again here with the same safe loader as the quiz (``weights_only=True``, size cap);
-thresholds come from the spec's ``[integrity]`` table (``weight_cosine``, default 0.999).
+Near-identical weights are found from each report's fixed-size sketch (:mod:`grader.quiz.sketch`, computed when the
+submission was graded); only candidate pairs are read again, with the same safe loader as the quiz
+(``weights_only=True``, size cap), and confirmed on their exact weights. So the step's memory does not grow with
+the class beyond the sketches. Thresholds come from the spec's ``[integrity]`` table (``weight_cosine``, default
+0.999).
 """
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from grader.quiz.checkpoint import MAX_BYTES, CheckpointError, load_checkpoint_file
+from grader.quiz.sketch import CANDIDATE_MARGIN, cosine, float_tensors
 from grader.report import CheckpointDetails, CurvesDetails, Flag, Report, details_of
 from grader.spec import Spec
 
@@ -50,30 +54,67 @@ def _curves_key(report: Report) -> tuple | None:
     return tuple(round(v, 6) for v in curves.val_loss + curves.val_accuracy) if curves else None
 
 
-def _weights(entries, reports: dict[str, Report]) -> dict[str, tuple[tuple, Any]]:
-    """student -> (signature of keys and shapes, flattened float32 weights) for every checkpoint that loads."""
+LOADED_VECTORS = 4  # exact weight vectors held at once while confirming candidate pairs
 
 
-    vectors: dict[str, tuple[tuple, Any]] = {}
+def _exact_vector(entry, detail: CheckpointDetails, folder: Path):
+    """The flattened float32 weights of one submitted checkpoint (for a candidate pair only), or None."""
+    path = _checkpoint_file(entry.path, detail.file, folder)
+    if path is None:
+        return None
+    try:
+        state = load_checkpoint_file(path).state_dict
+    except CheckpointError:
+        return None
+    finally:
+        if path.parent == folder:
+            path.unlink(missing_ok=True)
+    keys = float_tensors(state)
+    return torch.cat([state[k].detach().reshape(-1).float() for k in keys]) if keys else None
+
+
+def near_identical(spec: Spec, entries, reports: dict[str, Report]) -> tuple[dict, dict]:
+    """({student: [(other, exact cosine)]} for pairs at least ``weight_cosine`` alike, {student: [others with the
+    same weights in another file]}), from the sketches in the reports; only candidate pairs are loaded."""
+    threshold = float(spec.integrity["weight_cosine"])
+    sketched = []
+    for entry in entries:
+        report = reports.get(entry.student)
+        detail: CheckpointDetails | None = details_of(report, "checkpoint") if report else None
+        if detail is not None and detail.sketch:
+            sketched.append((entry, detail))
+    close: dict[str, list] = {}
+    equal: dict[str, list] = {}
+    by_signature: dict[str, list] = {}
+    for entry, detail in sketched:
+        by_signature.setdefault(detail.signature, []).append((entry, detail))
+    candidates = []
+    for group in by_signature.values():
+        for i, (a, da) in enumerate(group):
+            for b, db in group[i + 1:]:
+                if da.weights_sha256 == db.weights_sha256:
+                    if da.sha256 != db.sha256:  # same file: already "identical checkpoint"
+                        equal.setdefault(a.student, []).append(b.student)
+                        equal.setdefault(b.student, []).append(a.student)
+                elif cosine(da.sketch, db.sketch) >= threshold - CANDIDATE_MARGIN:
+                    candidates.append((a, da, b, db))
     with tempfile.TemporaryDirectory() as folder:
-        for entry in entries:
-            report = reports.get(entry.student)
-            detail: CheckpointDetails | None = details_of(report, "checkpoint") if report else None
-            if detail is None:
-                continue
-            path = _checkpoint_file(entry.path, detail.file, Path(folder))
-            if path is None:
-                continue
-            try:
-                state = load_checkpoint_file(path).state_dict
-            except CheckpointError:
-                continue
-            keys = sorted(k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point())
-            if not keys:
-                continue
-            signature = tuple((k, tuple(state[k].shape)) for k in keys)
-            vectors[entry.student] = (signature, torch.cat([state[k].detach().reshape(-1).float() for k in keys]))
-    return vectors
+        loaded: OrderedDict[str, Any] = OrderedDict()  # the last few vectors: pairs come sorted by their first
+        for a, da, b, db in candidates:
+            for entry, detail in ((a, da), (b, db)):
+                if entry.student not in loaded:
+                    loaded[entry.student] = _exact_vector(entry, detail, Path(folder))
+                    if len(loaded) > LOADED_VECTORS:
+                        loaded.popitem(last=False)
+                loaded.move_to_end(entry.student)
+            va, vb = loaded[a.student], loaded[b.student]
+            if va is not None and vb is not None and va.shape == vb.shape:
+                va64, vb64 = va.double(), vb.double()
+                value = float(va64 @ vb64 / (va64.norm() * vb64.norm()).clamp_min(1e-12))
+                if value >= threshold:
+                    close.setdefault(a.student, []).append((b.student, value))
+                    close.setdefault(b.student, []).append((a.student, value))
+    return close, equal
 
 
 def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, list[Flag]]:
@@ -98,30 +139,15 @@ def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, li
     pairs_by(lambda r: _curves_key(r), "identical curves")
 
     threshold = float(spec.integrity["weight_cosine"])
-    vectors = _weights(entries, reports)
-    by_signature: dict = {}
-    for student, (signature, vector) in vectors.items():
-        by_signature.setdefault(signature, []).append((student, vector))
-    for group in by_signature.values():
-        if len(group) < 2:
-            continue
-        names = [s for s, _ in group]
-        matrix = torch.stack([v for _, v in group]).double()
-        weights = [hashlib.sha256(v.numpy().tobytes()).digest() for _, v in group]  # equal weights, by hash
-        files = [_checkpoint_hash(reports[s]) for s in names]
-        matrix = matrix / matrix.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        cosine = (matrix @ matrix.T).tolist()
-        for i, student in enumerate(names):
-            # Same file: already "identical checkpoint". Same weights in another file (re-saved, epoch changed):
-            # said as such, as it is stronger than any cosine.
-            equal = [names[j] for j in range(len(names))
-                     if j != i and weights[i] == weights[j] and files[i] != files[j]]
-            if equal:
-                flags[student].append(Flag("identical weights",
-                                           f"identical weights (in a different file) as {', '.join(equal)}"))
-            close = [f"{names[j]} ({cosine[i][j]:.4f})" for j in range(len(names))
-                     if j != i and cosine[i][j] >= threshold and weights[i] != weights[j]]
-            if close:
-                flags[student].append(Flag("near-identical weights",
-                                           f"near-identical weights (cosine >= {threshold:g}) to {', '.join(close)}"))
+    close, equal = near_identical(spec, entries, reports)
+    order = {e.student: i for i, e in enumerate(entries)}
+    for student in students:
+        if equal.get(student):
+            names = sorted(equal[student], key=order.__getitem__)
+            flags[student].append(Flag("identical weights",
+                                       f"identical weights (in a different file) as {', '.join(names)}"))
+        if close.get(student):
+            pairs = sorted(close[student], key=lambda pair: order[pair[0]])
+            flags[student].append(Flag("near-identical weights", f"near-identical weights (cosine >= {threshold:g}) "
+                                       f"to {', '.join(f'{name} ({value:.4f})' for name, value in pairs)}"))
     return flags

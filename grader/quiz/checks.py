@@ -25,6 +25,7 @@ from grader.files import sha256_file
 from grader.quiz.checkpoint import CheckpointError, find_checkpoints, load_checkpoint_file
 from grader.quiz.curves import read_curves
 from grader.quiz.evaluate import PROBE_IMAGES, VAL_BATCH_SIZE, inference_forward
+from grader.quiz.sketch import sketch_state
 from grader.report import CheckpointDetails, CheckResult, CurvesDetails, ReevalDetails
 from grader.spec import Spec
 
@@ -191,7 +192,10 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
         except CheckpointError as exc:
             results.append(_result(spec, "checkpoint", "fail", str(exc)))
     if ckpt is not None:
-        ckpt_details = asdict(CheckpointDetails(sub.relative(ckpt.path), sha256_file(ckpt.path)))
+        weights = sketch_state(ckpt.state_dict)
+        ckpt_details = asdict(CheckpointDetails(sub.relative(ckpt.path), sha256_file(ckpt.path),
+                                                *((weights.signature, weights.weights_sha256, weights.sketch)
+                                                  if weights else ())))
         if make_model is None:
             results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built.",
                                    details=ckpt_details))

@@ -48,6 +48,8 @@ def use_device(name: str) -> torch.device:
     if _DEVICE.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.deterministic = True  # seeded reference runs repeat on the same GPU
+        torch.backends.cudnn.benchmark = False
     return _DEVICE
 
 
