@@ -53,7 +53,9 @@ def dask_cluster(tmp_path_factory):
     scheduler = subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
                                   "--no-dashboard"], stdout=open(logs / "scheduler.log", "ab"),
                                  stderr=subprocess.STDOUT, start_new_session=True, env=env)
-    workers = [_start_worker(address, logs / f"worker{i}.log") for i in (1, 2)]
+    # One worker as the README starts them (its resident grading process preloaded), one that starts it lazily.
+    workers = [_start_worker(address, logs / "worker1.log", ("--preload", "grader.batch.resident")),
+               _start_worker(address, logs / "worker2.log")]
     try:
         _wait_for_workers(address, 2)
         yield address, logs

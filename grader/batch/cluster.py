@@ -114,8 +114,9 @@ def placement(spec: Spec, device: str, gpus: int) -> tuple[str, dict]:
 
 
 def grade_on_worker(request: dict, payload: bytes) -> str:
-    """The task run on a worker: the report's JSON, from this worker thread's resident grading process."""
-    return json.dumps(resident().grade(request, payload))
+    """The task run on a worker: the report's JSON, from one of this worker's resident grading processes."""
+    with resident() as grader:
+        return json.dumps(grader.grade(request, payload))
 
 
 def _lost_report(spec: Spec, student: str, exc: BaseException) -> Report:

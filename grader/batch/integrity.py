@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from grader.quiz.checkpoint import MAX_BYTES, CheckpointError, load_checkpoint_file
-from grader.quiz.sketch import CANDIDATE_MARGIN, cosine, float_tensors
+from grader.quiz.sketch import CANDIDATE_MARGIN, float_tensors
 from grader.report import CheckpointDetails, CurvesDetails, Flag, Report, details_of
 from grader.spec import Spec
 
@@ -90,13 +90,19 @@ def near_identical(spec: Spec, entries, reports: dict[str, Report]) -> tuple[dic
         by_signature.setdefault(detail.signature, []).append((entry, detail))
     candidates = []
     for group in by_signature.values():
+        if len(group) < 2:
+            continue
+        sketches = torch.tensor([detail.sketch for _, detail in group], dtype=torch.float64)
+        sketches = sketches / sketches.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        similar = (sketches @ sketches.T).tolist()  # students x students, from the sketches alone
         for i, (a, da) in enumerate(group):
-            for b, db in group[i + 1:]:
+            for j in range(i + 1, len(group)):
+                b, db = group[j]
                 if da.weights_sha256 == db.weights_sha256:
                     if da.sha256 != db.sha256:  # same file: already "identical checkpoint"
                         equal.setdefault(a.student, []).append(b.student)
                         equal.setdefault(b.student, []).append(a.student)
-                elif cosine(da.sketch, db.sketch) >= threshold - CANDIDATE_MARGIN:
+                elif similar[i][j] >= threshold - CANDIDATE_MARGIN:
                     candidates.append((a, da, b, db))
     with tempfile.TemporaryDirectory() as folder:
         loaded: OrderedDict[str, Any] = OrderedDict()  # the last few vectors: pairs come sorted by their first

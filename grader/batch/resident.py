@@ -2,8 +2,9 @@
 the worker is given is sandboxed from it exactly as ``grader grade`` does on one machine.
 
 The Dask worker itself is multi-threaded (its event loop, its task threads), and a fork from a threaded process
-may inherit locks held by other threads. So the worker starts this single-threaded process once per task thread
-(:func:`resident`) and hands it submissions over a pipe; the sandbox forks from here. The protocol is length-
+may inherit locks held by other threads. So the worker keeps single-threaded resident processes, one per task
+thread (:func:`resident`; started with the worker by ``--preload grader.batch.resident``, else on the first task),
+and hands them submissions over a pipe; the sandbox forks from here. The protocol is length-
 prefixed frames: a JSON request, then the submission's bytes (a tar); the answer is the report's JSON. Nothing the
 student's code prints can reach the channel: the sandbox's children get their own stdout and close every other
 file descriptor, and this process moves its own stdout away from the channel.
@@ -20,10 +21,13 @@ import sys
 import tarfile
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 
 HEADER = struct.Struct(">Q")
+COPY_BUFFER = 4 << 20  # tar copies a checkpoint in a few large pieces, not thousands of 16 KB ones
 
 
 class ResidentError(RuntimeError):
@@ -33,7 +37,7 @@ class ResidentError(RuntimeError):
 def pack(path: Path) -> bytes:
     """The submission at ``path`` (a folder or one file) as tar bytes, links kept as links, named as it is."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+    with tarfile.open(fileobj=buffer, mode="w", copybufsize=COPY_BUFFER) as tar:
         tar.add(path, arcname=path.name, recursive=True)
     return buffer.getvalue()
 
@@ -147,25 +151,37 @@ def main() -> None:
 
 
 class Resident:
-    """The worker's handle on its resident process: started on first use, started again if it died."""
+    """The worker's handle on one resident process: started on first use (or by the preload), started again if
+    it died."""
 
     def __init__(self):
         self.process: subprocess.Popen | None = None
-        self.info: dict = {}
+        self.info: dict | None = None  # its ready message, once read
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the process; return at once (it imports torch and the grader while the worker goes on)."""
+        # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which suits a worker holding data frames
+        # but makes glibc hand memory back after each of torch's large allocations: the re-evaluation then spends
+        # a third of its time in the kernel. The resident takes the machine's default, as a local grader does.
+        env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
         self.process = subprocess.Popen([sys.executable, "-m", "grader.batch.resident"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, start_new_session=True)
-        ready = _read_frame(self.process.stdout)
-        if ready is None:
-            self.close()
-            raise ResidentError("the grading process on this worker did not start (see the worker's log)")
-        self.info = json.loads(ready)
+                                        stdout=subprocess.PIPE, start_new_session=True, env=env)
+        self.info = None
+
+    def _ready(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        assert self.process is not None
+        if self.info is None:
+            ready = _read_frame(self.process.stdout)
+            if ready is None:
+                self.close()
+                raise ResidentError("the grading process on this worker did not start (see the worker's log)")
+            self.info = json.loads(ready)
 
     def grade(self, request: dict, payload: bytes) -> dict:
         """The report (as a dict) of one submission."""
-        if self.process is None or self.process.poll() is not None:
-            self._start()
+        self._ready()
         assert self.process is not None and self.process.stdin is not None
         try:
             _write_frame(self.process.stdin, json.dumps(request).encode())
@@ -191,15 +207,46 @@ class Resident:
             self.process = None
 
 
-_LOCAL = threading.local()
+_IDLE: list[Resident] = []  # this worker's residents not grading right now
+_IDLE_LOCK = threading.Lock()
 
 
-def resident() -> Resident:
-    """The resident process of the calling thread (one per task thread of a worker)."""
-    found = getattr(_LOCAL, "resident", None)
-    if found is None:
-        found = _LOCAL.resident = Resident()
-    return found
+@contextmanager
+def resident() -> Iterator[Resident]:
+    """An idle resident process of this worker for the duration of one task (a new one if none is idle)."""
+    with _IDLE_LOCK:
+        found = _IDLE.pop() if _IDLE else Resident()
+    try:
+        yield found
+    finally:
+        with _IDLE_LOCK:
+            _IDLE.append(found)
+
+
+def dask_setup(worker) -> None:
+    """``dask worker ADDRESS --preload grader.batch.resident``: start one resident per task thread as the worker
+    starts, so that importing torch and the grader is done before the first submission arrives."""
+    for _ in range(max(1, int(getattr(worker, "nthreads", 1) or 1))):
+        started = Resident()
+        started.start()
+        with _IDLE_LOCK:
+            _IDLE.append(started)
+
+
+def wait_ready() -> int:
+    """Block until this worker's idle residents have imported torch and the grader; how many there are (for a
+    benchmark that must not time their start-up, with ``client.run(wait_ready)``)."""
+    with _IDLE_LOCK:
+        idle = list(_IDLE)
+    for found in idle:
+        found._ready()
+    return len(idle)
+
+
+def dask_teardown(worker) -> None:
+    with _IDLE_LOCK:
+        while _IDLE:
+            _IDLE.pop().close()
 
 
 def request_for(spec, student: str, limits, device: str = "cpu") -> dict:
