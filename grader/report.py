@@ -44,7 +44,7 @@ class CheckpointDetails:
     sha256: str
     signature: str = ""
     weights_sha256: str = ""
-    sketch: list[float] = field(default_factory=list)
+    sketch: str = ""  # base64 float32 (grader.quiz.sketch.decode)
 
 
 @dataclass

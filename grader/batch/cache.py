@@ -7,6 +7,7 @@ Reports that ended in a timeout or crash are not cached. The cache lives in ``$G
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -29,13 +30,21 @@ def _hash_file(digest, path: Path, label: str) -> None:
     digest.update(b"\0")
 
 
+@functools.lru_cache(maxsize=1)
+def grader_code_key() -> str:
+    """SHA-256 of the grader's own source (its .py and template files), read once per process."""
+    digest = hashlib.sha256()
+    for source in sorted(list(GRADER_DIR.rglob("*.py")) + list(GRADER_DIR.rglob("*.j2"))):
+        _hash_file(digest, source, "grader:" + source.name)
+    return digest.hexdigest()
+
+
 def submission_key(spec_path: Path, submission: Path, student: str) -> str:
     """SHA-256 over the submission's files (names and bytes), the spec, and the grader's own code."""
     digest = hashlib.sha256()
     digest.update(student.encode() + b"\0")
     _hash_file(digest, Path(spec_path), "spec")
-    for source in sorted(list(GRADER_DIR.rglob("*.py")) + list(GRADER_DIR.rglob("*.j2"))):
-        _hash_file(digest, source, "grader:" + source.name)
+    digest.update(b"grader:" + grader_code_key().encode() + b"\0")
     submission = Path(submission)
     files = [submission] if submission.is_file() else sorted(p for p in submission.rglob("*") if p.is_file())
     for path in files:

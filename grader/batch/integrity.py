@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from grader.quiz.checkpoint import MAX_BYTES, CheckpointError, load_checkpoint_file
-from grader.quiz.sketch import CANDIDATE_MARGIN, float_tensors
+from grader.quiz.sketch import CANDIDATE_MARGIN, decode, float_tensors
 from grader.report import CheckpointDetails, CurvesDetails, Flag, Report, details_of
 from grader.spec import Spec
 
@@ -92,7 +92,10 @@ def near_identical(spec: Spec, entries, reports: dict[str, Report]) -> tuple[dic
     for group in by_signature.values():
         if len(group) < 2:
             continue
-        sketches = torch.tensor([detail.sketch for _, detail in group], dtype=torch.float64)
+        try:
+            sketches = torch.stack([decode(detail.sketch) for _, detail in group])
+        except ValueError:  # a report from another grader version: flag nothing rather than guess
+            continue
         sketches = sketches / sketches.norm(dim=1, keepdim=True).clamp_min(1e-300)
         similar = (sketches @ sketches.T).tolist()  # students x students, from the sketches alone
         for i, (a, da) in enumerate(group):

@@ -37,7 +37,7 @@ class ResidentError(RuntimeError):
 def pack(path: Path) -> bytes:
     """The submission at ``path`` (a folder or one file) as tar bytes, links kept as links, named as it is."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", copybufsize=COPY_BUFFER) as tar:
+    with tarfile.TarFile(fileobj=buffer, mode="w", copybufsize=COPY_BUFFER) as tar:
         tar.add(path, arcname=path.name, recursive=True)
     return buffer.getvalue()
 

@@ -12,8 +12,8 @@ the weights' bytes beside the sketch finds identical weights saved in different 
 """
 from __future__ import annotations
 
+import base64
 import hashlib
-import math
 from dataclasses import dataclass
 
 import torch
@@ -30,7 +30,7 @@ class WeightSketch:
 
     signature: str  # SHA-256 of the float tensors' names and shapes: only equal layouts are compared
     weights_sha256: str  # of the float32 bytes of the flattened weights
-    sketch: list[float]
+    sketch: str  # SKETCH_SIZE float32 numbers, little-endian, base64 (2.7 KB in a report): see decode()
 
 
 def float_tensors(state_dict: dict) -> list[str]:
@@ -69,11 +69,20 @@ def sketch_state(state_dict: dict) -> WeightSketch | None:
                               values[start:start + take].to(torch.float64) * signs[within:within + take])
             start += take
         offset += values.numel()
-    return WeightSketch(layout.hexdigest(), exact.hexdigest(), sketch.tolist())
+    encoded = base64.b64encode(sketch.to(torch.float32).numpy().astype("<f4").tobytes()).decode("ascii")
+    return WeightSketch(layout.hexdigest(), exact.hexdigest(), encoded)
 
 
-def cosine(a: list[float], b: list[float]) -> float:
+def decode(text: str) -> torch.Tensor:
+    """A sketch as SKETCH_SIZE float64 numbers (ValueError when the text is not one)."""
+    data = base64.b64decode(text.encode("ascii"), validate=True)
+    if len(data) != 4 * SKETCH_SIZE:
+        raise ValueError(f"a sketch holds {SKETCH_SIZE} float32 numbers, not {len(data) / 4:g}")
+    return torch.frombuffer(bytearray(data), dtype=torch.float32).to(torch.float64)
+
+
+def cosine(a: str, b: str) -> float:
     """The cosine of two sketches (0 when one is all zeros)."""
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm > 0 else 0.0
+    x, y = decode(a), decode(b)
+    norm = float(x.norm() * y.norm())
+    return float(x @ y) / norm if norm > 0 else 0.0
