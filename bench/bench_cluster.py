@@ -139,6 +139,8 @@ def main() -> None:
         # The local pool runs in a process of its own, between the 2-worker Dask runs (this machine's speed drifts:
         # alternating keeps the drift out of the ratio); the idle Dask processes stay up meanwhile (about 3% of a
         # core, to the local pool's cost).
+        import grader.batch.cluster  # noqa: F401 - imports distributed: a one-off of the client, not per submission
+
         for workers in (2, 1):
             cluster = LoopbackCluster(workers, tmp_path)
             try:
