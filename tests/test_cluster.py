@@ -307,3 +307,14 @@ def test_device_cuda_without_a_gpu_is_a_usage_error(tmp_path):
         pytest.skip("this machine has a GPU: the error path cannot happen here")
     done = run_cli("grade", CORPUS, "-a", "mycnn", "--out", tmp_path / "o", "--device", "cuda")
     assert done.returncode == 2 and "torch sees no GPU" in done.stderr
+
+
+def test_a_worker_that_cannot_read_the_spec_answers_a_report_saying_so():
+    from grader.batch.resident import grade_request
+    from grader.report import Report
+
+    answer = grade_request({"spec_toml": "title = 1", "spec_name": "mycnn", "student": "ann", "limits": {}}, b"",
+                           full_works=False)
+    report = Report.from_dict(answer)
+    assert report.student == "ann" and not report.passed
+    assert "the grader on the worker cannot read the assignment's spec" in report.fatal and "'title'" in report.fatal

@@ -139,6 +139,7 @@ def run_on_cluster(spec: Spec, todo: list, store, limits, connection: Connection
     client = connection.client
     task_device, resources = placement(spec, device, gpu_workers(client))
     limits = replace(limits, device=task_device, threads=1)
+    spec_toml = Path(spec.path).read_text(encoding="utf-8")
     total = len(todo) if total is None else total
     bar = tqdm(total=total, initial=total - len(todo), desc="grading", unit="student", disable=not progress,
                dynamic_ncols=True)
@@ -151,7 +152,7 @@ def run_on_cluster(spec: Spec, todo: list, store, limits, connection: Connection
         threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values()) or 1
         while pending and len(running) < IN_FLIGHT_PER_THREAD * threads:
             entry, key = pending.pop(0)
-            request = request_for(spec, entry.student, limits, task_device)
+            request = request_for(spec, spec_toml, entry.student, limits, task_device)
             future = client.submit(grade_on_worker, request, pack(Path(entry.path)), pure=False, retries=1,
                                    key=f"grade-{key[:20]}-{time.monotonic_ns()}", resources=resources or None)
             running[future.key] = (entry, key, future)

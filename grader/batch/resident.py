@@ -101,13 +101,14 @@ def grade_request(request: dict, payload: bytes, full_works: bool) -> dict:
     """Grade one packed submission in the sandbox (the portable level where namespaces do not work here)."""
     from grader.batch import sandbox
     from grader.quiz.evaluate import use_device
-    from grader.report import fatal_report
+    from grader.report import Report, fatal_report
     from grader.spec import SpecError, parse_spec_text
 
     try:
         spec = parse_spec_text(request["spec_toml"], request["spec_name"])
-    except SpecError as exc:
-        return {"fatal_internal": f"the worker cannot read the assignment's spec: {exc}"}
+    except SpecError as exc:  # a worker with another grader version: a report that says so, with the error's text
+        return Report(request["spec_name"], request["student"],
+                      fatal=f"the grader on the worker cannot read the assignment's spec: {exc}").to_dict()
     known = {f.name for f in fields(sandbox.Limits)}
     limits = sandbox.Limits(**{k: v for k, v in request["limits"].items() if k in known})
     if limits.isolation == "full" and not full_works:
@@ -249,9 +250,10 @@ def dask_teardown(worker) -> None:
             _IDLE.pop().close()
 
 
-def request_for(spec, student: str, limits, device: str = "cpu") -> dict:
-    """The JSON request for one submission: the spec travels as text, so workers need no course folder."""
-    return {"spec_name": spec.name, "spec_toml": Path(spec.path).read_text(encoding="utf-8"), "student": student,
+def request_for(spec, spec_toml: str, student: str, limits, device: str = "cpu") -> dict:
+    """The JSON request for one submission: the spec travels as text (``spec_toml``, read once per run), so
+    workers need no course folder."""
+    return {"spec_name": spec.name, "spec_toml": spec_toml, "student": student,
             "limits": asdict(limits), "device": device}
 
 
