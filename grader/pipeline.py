@@ -11,6 +11,7 @@ Where the model cannot be exported, the child grades it the older way, in its ow
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +32,20 @@ from grader.inspection.checks import (
 )
 from grader.inspection.export import ExportFailed, export_model
 from grader.inspection.load import Submission, load_submission
+from grader.inspection.pywarnings import StudentWarnings
 from grader.quiz.checks import run_quiz_checks
 from grader.report import Report, fatal_report
 from grader.spec import Spec
 
 MAX_SKIP_NOTES = 8
+
+
+_EXPORT_SYMBOL = re.compile(r"\bs\d+\b")
+
+
+def plain_symbols(text: str) -> str:
+    """An export error with torch.export's symbolic sizes (``20*s77``) written as the batch: ``20*B``."""
+    return _EXPORT_SYMBOL.sub("B", text)
 
 
 def load_notes(sub: Submission) -> list[str]:
@@ -79,10 +89,14 @@ def check_submission(spec: Spec, path: str | Path, student: str | None = None) -
     began = time.perf_counter()
     path = Path(path)
     report = Report(assignment=spec.name, student=student or path.stem)
-    sub = load_submission(path)
-    loaded = time.perf_counter()
-    report.notes.extend(load_notes(sub))
-    _in_process(spec, sub, None, report)
+    caught = StudentWarnings(set())
+    with caught:
+        sub = load_submission(path)
+        caught.student_files = sub.student_files
+        loaded = time.perf_counter()
+        report.notes.extend(load_notes(sub))
+        _in_process(spec, sub, None, report)
+    report.notes.extend(f"warning: {note}" for note in caught.notes)
     report.timings = {"load_s": round(loaded - began, 3), "checks_s": round(time.perf_counter() - loaded, 3)}
     return report
 
@@ -109,6 +123,9 @@ class Observation:
     takes_activation_arg: bool = True
     variants: dict = field(default_factory=dict)  # repr(option) -> {"call", "error" or "graph", "shapes"}
     timings: dict = field(default_factory=dict)
+    considered: list[dict] = field(default_factory=list)  # every class the choice looked at (ModelContext.considered)
+    stubs: list[str] = field(default_factory=list)  # attributes still NotImplemented
+    warnings: list[str] = field(default_factory=list)  # Python warnings raised by the student's code, at their line
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -154,15 +171,18 @@ def observe_submission(spec: Spec, path: str | Path, student: str | None = None
     path = Path(path)
     student = student or path.stem
     budgets = spec.budgets()
+    caught = StudentWarnings(set())
     try:
-        with phase_budget("load", budgets["load"]):
+        with caught, phase_budget("load", budgets["load"]):
             sub = load_submission(path)
+            caught.student_files = sub.student_files
             loaded = time.perf_counter()
             ctx = prepare(spec, sub, record=False)
-        with phase_budget("checks", budgets["checks"]):
+        with caught, phase_budget("checks", budgets["checks"]):
             result, weights = _observe(spec, sub, ctx, student)
     except PhaseTimeout as exc:
         return fatal_report(spec, student, timeout_text(exc, budgets)), b""
+    result.notes.extend(f"warning: {note}" for note in caught.notes)
     if isinstance(result, Report):  # the in-process fallback: its quiz runs under the job's own limit
         _quiz_in_process(spec, sub, ctx, result)
         result.timings = {"load_s": round(loaded - began, 3), "checks_s": round(time.perf_counter() - loaded, 3)}
@@ -194,6 +214,7 @@ def _observe(spec: Spec, sub: Submission, ctx: ModelContext, student: str) -> tu
     obs.class_name, obs.class_file, obs.why, obs.call = ctx.class_name, ctx.cls_file, ctx.why, ctx.call
     obs.defined, obs.build_error, obs.build_gist = ctx.defined, ctx.build_error, ctx.build_gist
     obs.takes_activation_arg = ctx.takes_activation_arg
+    obs.considered, obs.stubs = ctx.considered, ctx.stubs
     weights = b""
     if ctx.model is not None:
         try:
@@ -201,7 +222,7 @@ def _observe(spec: Spec, sub: Submission, ctx: ModelContext, student: str) -> tu
         except ExportFailed as exc:
             report = Report(assignment=spec.name, student=student, notes=list(obs.notes))
             _model_checks_in_process(spec, sub, ctx, report)
-            report.judged = f"in-process: export failed ({exc})"
+            report.judged = f"in-process: export failed ({plain_symbols(str(exc))})"
             return report, b""
         obs.graph, weights = exported.header(), exported.weights
         if spec.activations and ctx.takes_activation_arg:

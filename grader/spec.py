@@ -30,7 +30,7 @@ INTEGRITY_DEFAULTS = {"weight_cosine": 0.999}  # flag two checkpoints whose flat
 INTEGRITY_FIELDS = tuple(INTEGRITY_DEFAULTS)
 TOP_FIELDS = ("title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
               "batch_sizes", "timeout", "load_timeout", "checks_timeout", "quiz", "reference", "integrity", "dataset",
-              "init_args", "activations")
+              "init_args", "activations", "model_class")
 ROW_FIELDS = ("label", "layers", "shape", "params")
 
 
@@ -78,6 +78,7 @@ class Spec:
     dataset: str = "mnist"  # where the quiz re-evaluates best.pt: mnist (t10k) or cifar10 (the seed's split)
     init_args: dict = field(default_factory=dict)  # keyword arguments the student's class is built with
     activations: dict = field(default_factory=dict)  # {arg, options}: build the class once per option
+    model_class: str = ""  # pins the class to grade by name; "" chooses by the table (grader.inspection.choose)
 
     def model_checks(self) -> list[str]:
         """The model checks this spec runs, in report order."""
@@ -283,6 +284,9 @@ def parse_spec(data: dict, path: Path) -> Spec:
         raise SpecError(f"{path}: field 'integrity' must be a table of numbers, e.g. {{ weight_cosine = 0.999 }}")
     _no_unknown(integrity, INTEGRITY_FIELDS, path, "integrity.")
     integrity = {**INTEGRITY_DEFAULTS, **integrity}
+    model_class = data.get("model_class", "")
+    if not isinstance(model_class, str) or (model_class and not model_class.isidentifier()):
+        raise SpecError(f"{path}: field 'model_class' must be a class name like \"SimpleVGG\", found {model_class!r}")
     num_classes = data.get("num_classes", 10)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise SpecError(f"{path}: field 'num_classes' must be a positive integer, found {num_classes!r}")
@@ -291,4 +295,4 @@ def parse_spec(data: dict, path: Path) -> Spec:
                 classes=tuple(classes), output=output, num_classes=num_classes, params_total=params_total,
                 params_min=params_min, params_max=params_max, batch_sizes=tuple(batch_sizes), **timeouts,
                 points=points, quiz=quiz, reference=data.get("reference"), integrity=integrity, dataset=dataset,
-                init_args=init_args, activations=activations)
+                init_args=init_args, activations=activations, model_class=model_class)

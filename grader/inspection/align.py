@@ -8,7 +8,7 @@ layer stands for it (or that it is missing), and which recorded layers are extra
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from grader.inspection.recorder import BENIGN_KINDS, LayerRecord
 from grader.spec import Row
@@ -60,26 +60,58 @@ def _swappable(kinds_a: tuple[str, ...], kinds_b: tuple[str, ...]) -> bool:
     return (a <= POOLS and b <= MONOTONE) or (a <= MONOTONE and b <= POOLS)
 
 
-def align(rows: tuple[Row, ...] | list[Row], records: list[LayerRecord]) -> Alignment:
-    """The best alignment of the table to ``records``, letting a max pool and an activation within a row swap."""
-    spots = [(r, i) for r, row in enumerate(rows) for i in range(len(row.layers) - 1)
-             if _swappable(row.layers[i], row.layers[i + 1])][:MAX_SWAPS]
-    best: Alignment | None = None
-    for mask in range(1 << len(spots)):
-        variant = list(rows)
-        for bit, (r, i) in enumerate(spots):
-            if mask >> bit & 1:
-                layers = list(variant[r].layers)
-                layers[i], layers[i + 1] = layers[i + 1], layers[i]
-                variant[r] = Row(variant[r].label, tuple(layers), variant[r].shape, variant[r].params)
-        candidate = _align(variant, records)
-        if best is None or candidate.cost < best.cost:
-            best = candidate
-    assert best is not None  # mask 0 always runs
+def _table_pairs(rows) -> set[tuple[str, str]]:
+    """Adjacent (kind, kind) pairs of the table read as one sequence of layers, across row boundaries."""
+    flat = [kinds for row in rows for kinds in row.layers]
+    return {(a, b) for first, second in zip(flat, flat[1:], strict=False) for a in first for b in second}
+
+
+def _swap_records(records: list[LayerRecord], j: int) -> list[LayerRecord]:
+    """``records`` with the pool and the activation at j, j+1 exchanged; the activation takes the shape it would
+    have on the other side of the pool, so the pair computes the same thing in the table's order."""
+    first, second = records[j], records[j + 1]
+    if first.kind in POOLS:  # pool, act -> act, pool
+        act = replace(second, input_shape=first.input_shape, output_shape=first.input_shape)
+        pool = replace(first)
+        return [*records[:j], act, pool, *records[j + 2:]]
+    act = replace(first, input_shape=second.output_shape, output_shape=second.output_shape)  # act, pool -> pool, act
+    return [*records[:j], second, act, *records[j + 2:]]
+
+
+def align(rows: tuple[Row, ...] | list[Row], records: list[LayerRecord], open_end: bool = False) -> Alignment:
+    """The best alignment of the table to ``records``, letting a max pool and a monotone activation swap (within
+    a row, and across rows: ``F.relu(F.max_pool2d(conv(x), 2))`` for a table that lists ReLU, then the pool).
+
+    ``open_end``: the forward stopped early, so ``records`` cover only the start of the table; the rows after
+    the last recorded layer cost nothing and come back with no layers (not reached, rather than missing).
+    Swaps are tried one at a time, each kept when it lowers the cost (they are independent in practice).
+    """
+    row_spots = [(r, i) for r, row in enumerate(rows) for i in range(len(row.layers) - 1)
+                 if _swappable(row.layers[i], row.layers[i + 1])][:MAX_SWAPS]
+    pairs = _table_pairs(rows)
+    record_spots = [j for j in range(len(records) - 1)
+                    if (records[j].kind in POOLS and records[j + 1].kind in MONOTONE
+                        and (records[j + 1].kind, records[j].kind) in pairs
+                        and (records[j].kind, records[j + 1].kind) not in pairs)][:MAX_SWAPS]
+    variant, recs = list(rows), list(records)
+    best = _align(variant, recs, open_end)
+    for r, i in row_spots:
+        layers = list(variant[r].layers)
+        layers[i], layers[i + 1] = layers[i + 1], layers[i]
+        trial = [*variant[:r], Row(variant[r].label, tuple(layers), variant[r].shape, variant[r].params),
+                 *variant[r + 1:]]
+        candidate = _align(trial, recs, open_end)
+        if candidate.cost < best.cost:
+            best, variant = candidate, trial
+    for j in record_spots:
+        trial_records = _swap_records(recs, j)
+        candidate = _align(variant, trial_records, open_end)
+        if candidate.cost < best.cost:
+            best, recs = candidate, trial_records
     return best
 
 
-def _align(rows: list[Row], records: list[LayerRecord]) -> Alignment:
+def _align(rows: list[Row], records: list[LayerRecord], open_end: bool = False) -> Alignment:
     """Edit-distance alignment of the table's layers (in row order) to ``records`` (see module docstring)."""
     expected = [(r, kinds) for r, row in enumerate(rows) for kinds in row.layers]
     n, m = len(expected), len(records)
@@ -102,6 +134,10 @@ def _align(rows: list[Row], records: list[LayerRecord]) -> Alignment:
             move[i][j] = "diag" if best == diag else ("miss" if best == miss else "extra")
     pairs: list[tuple[int | None, int | None]] = []
     i, j = n, m
+    if open_end:  # the table's tail after the last record is free: end where the records are best explained
+        i = min(range(n + 1), key=lambda k: (cost[k][m], -k))
+        pairs = [(k, None) for k in range(n - 1, i - 1, -1)]
+    total = cost[i][m]
     while i > 0 or j > 0:
         step = move[i][j]
         if step == "diag":
@@ -124,4 +160,4 @@ def _align(rows: list[Row], records: list[LayerRecord]) -> Alignment:
         last_row = row_index
         found = records[rec_index] if rec_index is not None else None
         matches[row_index].layers.append((kinds, found, found is not None and found.kind in kinds))
-    return Alignment(matches, extras, cost[n][m])
+    return Alignment(matches, extras, total)

@@ -15,7 +15,9 @@ import torch.nn as nn
 from grader.data.mnist import load_mnist, to_float
 from grader.inspection import messages
 from grader.inspection.align import Alignment, align
+from grader.inspection.choose import call_text, choose_class, constructor_problem, init_kwargs, student_classes
 from grader.inspection.export import BatchFinding
+from grader.inspection.hints import class_hints, stub_lines
 from grader.inspection.load import Submission, student_traceback
 from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
 from grader.report import CheckResult, ParamsDetails, ShapesDetails, exception_line
@@ -67,6 +69,9 @@ class ModelContext:
     takes_activation_arg: bool = True
     batch_finding: BatchFinding | None = None  # an export that fixed the batch size
     load_errors: list[str] = field(default_factory=list)  # errors while loading the code, with their tracebacks
+    considered: list[dict] = field(default_factory=list)  # every class the choice looked at: {name, rows, problem, chosen}
+    stubs: list[str] = field(default_factory=list)  # attributes of the built model still set to NotImplemented
+    hints: list[str] = field(default_factory=list)  # likely typos in the class (def init, super(Other, self))
 
 
 class LiveModel:
@@ -87,36 +92,6 @@ def example_input(spec: Spec, batch: int) -> torch.Tensor:
     return torch.rand((batch, *spec.input_shape), generator=generator)
 
 
-def student_classes(sub: Submission) -> list[tuple[str, type, str]]:
-    """(name, class, module) of every nn.Module subclass the student's code defines, in definition order."""
-    found = []
-    for module_name, module in sub.modules.items():
-        for name, obj in vars(module).items():
-            if isinstance(obj, type) and issubclass(obj, nn.Module) and obj.__module__ == module_name:
-                found.append((name, obj, module_name))
-    return found
-
-
-def init_kwargs(spec: Spec, cls: type, **override) -> dict:
-    """The keyword arguments the class is built with: the spec's ``init_args`` (and ``override``) that its
-    ``__init__`` accepts by name (all of them when it takes ``**kwargs``)."""
-    wanted = {**spec.init_args, **override}
-    if not wanted:
-        return {}
-    try:
-        params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # the class's own __init__
-    except (TypeError, ValueError):
-        return wanted
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return wanted
-    return {k: v for k, v in wanted.items() if k in params}
-
-
-def call_text(cls: type, kwargs: dict) -> str:
-    """How the grader called the class, as the student would write it: ``VGG(model_code='VGG16', act='relu')``."""
-    return f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-
-
 def instantiate(spec: Spec, cls: type, **override) -> nn.Module:
     """A fresh instance of the student's class built as the spec says (exceptions propagate)."""
     return cls(**init_kwargs(spec, cls, **override))
@@ -124,44 +99,32 @@ def instantiate(spec: Spec, cls: type, **override) -> nn.Module:
 
 def _build(cls: type, ctx: ModelContext, **override) -> nn.Module | str:
     assert ctx.spec is not None
+    if not override:
+        problem = constructor_problem(ctx.spec, cls)
+        if problem:
+            ctx.build_gist = "__init__ needs arguments the assignment does not pass"
+            return problem
     with CreationSites(ctx.sub.student_files) as sites:
         try:
             model = instantiate(ctx.spec, cls, **override)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's __init__ may raise anything, sys.exit too
             text, _, _ = student_traceback(exc, ctx.sub.student_files)
             ctx.build_gist = exception_line(exc)
-            return messages.crash_text(exc, text, None, [], ctx.batch, ctx.sub.skipped_names)
+            hints = "".join(f"{hint}\n" for hint in ctx.hints)
+            return hints + messages.crash_text(exc, text, None, [], ctx.batch, ctx.sub.skipped_names)
     ctx.sites = sites.sites
     return model
 
 
 def pick_class(spec: Spec, ctx: ModelContext) -> None:
-    """Choose the student's model class: by the spec's names first, then any class that accepts the input."""
-    classes = student_classes(ctx.sub)
-    by_name = {name: cls for name, cls, _ in classes}
-    for wanted in spec.classes:
-        if wanted in by_name:
-            ctx.cls, ctx.why = by_name[wanted], f"its name {wanted} is one the assignment expects ({', '.join(spec.classes)})"
-            return
-    probe = example_input(spec, 2)
-    fits = []
-    for name, cls, _ in classes:
-        model = _build(cls, ModelContext(ctx.sub, ctx.spec))
-        if isinstance(model, str):
-            continue
-        try:
-            with torch.no_grad():
-                out = model.eval()(probe)
-        except (Exception, SystemExit):  # noqa: BLE001
-            continue
-        if isinstance(out, torch.Tensor) and tuple(out.shape) == (2, spec.num_classes):
-            fits.append(name)
-    if fits:
-        chosen = fits[-1]
-        ctx.cls = by_name[chosen]
-        others = f" (also fitting: {', '.join(fits[:-1])}; the last defined was taken)" if len(fits) > 1 else ""
-        ctx.why = (f"no class is named {' / '.join(spec.classes)}, and {chosen} is an nn.Module that takes "
-                   f"(B, {', '.join(map(str, spec.input_shape))}) and returns (B, {spec.num_classes}){others}")
+    """Choose the student's model class by what it is (:func:`grader.inspection.choose.choose_class`)."""
+    choice = choose_class(spec, ctx.sub, ctx.batch)
+    ctx.considered = [{"name": c.name, "rows": c.rows, "problem": c.problem, "chosen": c is choice.chosen}
+                      for c in choice.considered]
+    if choice.chosen is not None:
+        ctx.cls, ctx.why = choice.chosen.cls, choice.why
+    elif choice.why:
+        ctx.why = choice.why
 
 
 def prepare(spec: Spec, sub: Submission, record: bool = True) -> ModelContext:
@@ -186,14 +149,19 @@ def prepare(spec: Spec, sub: Submission, record: bool = True) -> ModelContext:
     ctx.class_name = ctx.cls.__name__
     ctx.call = call_text(ctx.cls, init_kwargs(spec, ctx.cls))
     ctx.cls_file = sub.class_sites.get((ctx.cls.__module__, ctx.cls.__name__), "")
+    ctx.hints = class_hints(ctx.cls_file, ctx.class_name)
     if spec.activations:
         ctx.takes_activation_arg = _takes(ctx.cls, spec.activations["arg"])
         ctx.variant = lambda option: _live_variant(spec, ctx, option)
+    state = torch.get_rng_state()
+    torch.manual_seed(0)  # the chosen class is built as if it were the only one
     built = _build(ctx.cls, ctx)
+    torch.set_rng_state(state)
     if isinstance(built, str):
         ctx.build_error = built
         return ctx
     ctx.model = built
+    ctx.stubs = [name for name, value in vars(built).items() if value is NotImplemented]
     if record:
         record_model(spec, ctx)
     return ctx
@@ -248,7 +216,14 @@ def _result(spec: Spec, name: str, status: str, message: str, fraction: float | 
 
 
 def _no_model(spec: Spec, name: str, ctx: ModelContext) -> CheckResult:
+    if ctx.model is not None and ctx.stubs:
+        return _result(spec, name, "skip", f"Skipped: {', '.join(ctx.stubs)} still NotImplemented (see 'shapes').")
     return _result(spec, name, "skip", "Skipped: the model could not be built (see the 'class' check).")
+
+
+def _stubbed(ctx: ModelContext) -> bool:
+    """A built model with NotImplemented layers whose forward stopped: only the shapes check has news for it."""
+    return bool(ctx.stubs and ctx.forward_error)
 
 
 @check("class")
@@ -258,6 +233,8 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
         defined = ctx.defined
         lines = [f"No model class found. The assignment expects a class named {' or '.join(spec.classes)} "
                  f"(an nn.Module taking (B, {', '.join(map(str, spec.input_shape))}))."]
+        if spec.model_class:
+            lines = [f"No class named {spec.model_class}: {ctx.why}."]
         if defined:
             lines.append(f"Your code defines: {', '.join(defined)}, but none of them builds with no arguments and "
                          f"returns (B, {spec.num_classes}).")
@@ -271,45 +248,57 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
         return _result(spec, "class", status, f"Found {ctx.class_name} ({place}), but "
                        f"{ctx.call} failed:\n{ctx.build_error}",
                        gist=f"{ctx.call} failed: {ctx.build_gist}" if ctx.build_gist else "")
-    return _result(spec, "class", "pass", f"Using {ctx.class_name} ({place}): {ctx.why}.")
+    text = f"Using {ctx.class_name} ({place}): {ctx.why}."
+    text += "".join(f"\nNote: {hint}" for hint in ctx.hints)
+    return _result(spec, "class", "pass", text)
 
 
 def _aligned(spec: Spec, ctx: ModelContext) -> Alignment:
     """The alignment of the table with the recorded layers, computed once per context."""
     if ctx.alignment is None:
-        ctx.alignment = align(spec.rows, ctx.records)
+        ctx.alignment = align(spec.rows, ctx.records, open_end=bool(ctx.forward_error))
     return ctx.alignment
 
 
 def _row_status(spec: Spec, ctx: ModelContext):
     alignment = _aligned(spec, ctx)
     rows, problems, first_bad = [], [], None
+    followers: list[str] = []  # rows whose shape is wrong only because of the first bad row
+    unreached: list[str] = []  # rows after the layer where forward() stopped
     previous_expected = [ctx.batch, *spec.input_shape]
+    previous_out: LayerRecord | None = None
     reached = max((i for i, m in enumerate(alignment.rows) if m.output is not None), default=-1)
     for index, match in enumerate(alignment.rows):
         expected = [ctx.batch if d == "B" else d for d in match.row.shape]
         out = match.output
         found = out.output_shape if out is not None else None
         issues = []
-        for kinds in (match.missing if not (ctx.forward_error and index > reached) else []):
+        follows = False
+        not_reached = bool(ctx.forward_error) and index > reached
+        for kinds in (match.missing if not not_reached else []):
             present = [rec for _, rec, _ in match.layers if rec is not None]
-            issues.append(messages.missing_text(kinds, match.row.label, present[-1] if present else None))
+            issues.append(messages.missing_text(kinds, match.row.label, present[-1] if present else previous_out))
         for kinds, rec in match.wrong_kind:
             issues.append(f"Row '{match.row.label}' expects {' or '.join(kinds)}, found {rec.kind} at "
                           f"{messages.layer_name(rec)}.")
         if out is None:
-            if ctx.forward_error and index > reached:
-                issues = [f"Row '{match.row.label}' was not reached: forward() stopped with an error (below)."]
+            if not_reached:
+                issues = []
+                unreached.append(match.row.label)
             elif not issues:
                 issues.append(f"Row '{match.row.label}' has no matching layer.")
         elif found != expected:
             culprit = _shape_changer(match) or out
             if first_bad is None:
                 issues.append(messages.shape_problem(culprit, expected, ctx.batch, previous_expected))
-            else:
+            elif culprit.kind == "Flatten" and found and found[0] != ctx.batch:
                 issues.append(f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, ctx.batch)}, the "
-                              f"table needs {messages.fmt_shape(expected, ctx.batch)} (follows from row '{first_bad}').")
-        ok = not issues
+                              f"table needs {messages.fmt_shape(expected, ctx.batch)}. "
+                              + messages.flatten_rows_text(culprit, ctx.batch))
+            else:
+                follows = True
+                followers.append(match.row.label)
+        ok = not issues and not follows and not (not_reached and out is None)
         if not ok and first_bad is None:
             first_bad = match.row.label
         names = " + ".join(rec.name for _, rec, _ in match.layers if rec is not None)
@@ -318,12 +307,29 @@ def _row_status(spec: Spec, ctx: ModelContext):
                      "source": out.source if out else "", "ok": ok, "issues": issues})
         problems.extend(issues)
         previous_expected = expected
+        previous_out = out or previous_out
+    if unreached:
+        problems.append(f"Row{'s' if len(unreached) > 1 else ''} {', '.join(repr(u) for u in unreached)} "
+                        f"{'were' if len(unreached) > 1 else 'was'} not reached: forward() stopped with an error "
+                        "(below).")
+    if followers:
+        problems.append(f"Row{'s' if len(followers) > 1 else ''} {', '.join(repr(f) for f in followers)} "
+                        f"{'differ' if len(followers) > 1 else 'differs'} only because of the rows above: fix "
+                        f"row '{first_bad}' first.")
     return alignment, rows, problems
 
 
+SHAPE_SETTERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Flatten"}
+
+
 def _shape_changer(match) -> LayerRecord | None:
-    """The layer of a row that sets its shape: the last one whose output shape differs from its input."""
-    changers = [rec for _, rec, _ in match.layers if rec is not None and rec.input_shape != rec.output_shape]
+    """The layer of a row that sets its shape: the last layer of a kind that sets one (a Linear(512, 512) keeps
+    its input's shape, yet its out_features decides the row's), else the last whose output differs from its input."""
+    present = [rec for _, rec, _ in match.layers if rec is not None]
+    setters = [rec for rec in present if rec.kind in SHAPE_SETTERS]
+    if setters:
+        return setters[-1]
+    changers = [rec for rec in present if rec.input_shape != rec.output_shape]
     return changers[-1] if changers else None
 
 
@@ -353,20 +359,31 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
     for r in rows:
         lines.append(f"{r['label']:10} {r['expected']:18} {r['found']:18} {r['layer']}{'' if r['ok'] else '   <-- '}")
     lines.append("")
-    lines.extend(problems)
-    if ctx.forward_error:
-        first_bad = next((r["label"] for r in rows if not r["ok"]), None)
-        upstream = (f" It follows from the problem in row '{first_bad}' above: fix that first."
-                    if first_bad and rows[0]["label"] != first_bad and any(r["found"] != "nothing" and not r["ok"]
-                                                                             for r in rows) else "")
+    stubbed = _stubbed(ctx)
+    if stubbed:  # the forward stops at the first stub: what each stub needs says more than the TypeError
+        lines.extend(stub_lines(spec, ctx.cls_file, ctx.class_name, ctx.stubs))
+        lines.append("Your forward() stops at the first of them; fill them in and check again.")
+    else:
+        lines.extend(problems)
+    if ctx.forward_error and not stubbed:
+        first_bad = next((r["label"] for r in rows if not r["ok"] and r["found"] != "nothing"), None)
+        upstream = f" It follows from the problem in row '{first_bad}' above: fix that first." if first_bad else ""
         lines.append("\nYour forward() stopped with an error after the last layer shown." + upstream + "\n"
-                     + ctx.forward_error)
+                     + "".join(f"{hint}\n" for hint in ctx.hints) + ctx.forward_error)
     lines.extend(f"Extra layer: {t}" for t in extra_lines)
     lines.extend(f"Note: {t}" for t in warnings)
     failed = bool(problems or extra_lines or ctx.forward_error)
-    fraction = good / len(rows) if not extra_lines else max(0.0, (good - len(extra_lines)) / len(rows))
-    head = (f"All {len(rows)} rows match the table (recorded at batch {ctx.batch})." if not failed else
-            f"{good} of {len(rows)} rows match the table (recorded at batch {ctx.batch}, written B).")
+    counted = max(0, good - len(extra_lines))
+    fraction = counted / len(rows)
+    where = f"recorded at batch {ctx.batch}" + (", written B" if failed else "")
+    if not failed:
+        head = f"All {len(rows)} rows match the table ({where})."
+    elif extra_lines:
+        head = (f"{good} of {len(rows)} rows match the table ({where}); each of the {len(extra_lines)} extra "
+                f"layer{'s' if len(extra_lines) > 1 else ''} not in the table takes one off: {counted} of "
+                f"{len(rows)} rows count, {counted}/{len(rows)} of the points.")
+    else:
+        head = f"{good} of {len(rows)} rows match the table ({where}): {good}/{len(rows)} of the points."
     return _result(spec, "shapes", "fail" if failed else "pass", head + "\n" + "\n".join(lines).rstrip(),
                    fraction, asdict(ShapesDetails(rows, [r.to_dict() for r in ctx.records])),
                    gist=f"forward() stopped: {ctx.forward_gist}" if ctx.forward_gist else "")
@@ -375,7 +392,7 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
 @check("params")
 def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
     """Parameters per row (where the table gives them) and in total, from parameters() so sharing counts once."""
-    if ctx.model is None:
+    if ctx.model is None or _stubbed(ctx):
         return _no_model(spec, "params", ctx)
     total = sum(p.numel() for p in ctx.model.parameters())
     alignment = _aligned(spec, ctx)
@@ -416,7 +433,7 @@ def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
 @check("batch")
 def check_batch(spec: Spec, ctx: ModelContext) -> CheckResult:
     """The forward works for unusual batch sizes: catches x.view(batch_size, -1) and wrong view(-1, N)."""
-    if ctx.model is None:
+    if ctx.model is None or _stubbed(ctx):
         return _no_model(spec, "batch", ctx)
     problems = []
     assert ctx.record is not None  # set wherever a model is
@@ -459,6 +476,9 @@ def check_output(spec: Spec, ctx: ModelContext) -> CheckResult:
     if ctx.model is None or ctx.output is None:
         return _result(spec, "output", "skip", "Skipped: the forward pass did not complete (see 'shapes').")
     out = ctx.output
+    if isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[0] != ctx.batch:
+        return _result(spec, "output", "skip", f"Skipped: the forward returns {messages.fmt_shape(list(out.shape), ctx.batch)}"
+                       f" for a batch of {ctx.batch}, not (B, {spec.num_classes}) (see 'shapes').")
     if not isinstance(out, torch.Tensor) or out.dim() != 2:
         return _result(spec, "output", "fail", f"The forward returns {type(out).__name__} "
                        f"{list(out.shape) if isinstance(out, torch.Tensor) else ''}; expected a (B, {spec.num_classes}) tensor.")
@@ -480,6 +500,10 @@ def check_output(spec: Spec, ctx: ModelContext) -> CheckResult:
     if is_probs:
         return _result(spec, "output", "fail", "The outputs are probabilities (softmax); this assignment expects "
                        "logits: CrossEntropyLoss applies log_softmax itself. Remove the softmax.")
+    if is_log_probs:
+        return _result(spec, "output", "pass", "The outputs are log-probabilities (exp sums to 1 per image), where "
+                       "this assignment expects logits. That still trains the same: CrossEntropyLoss applies "
+                       "log_softmax, which leaves log-probabilities as they are.")
     return _result(spec, "output", "pass", "The outputs are logits (CrossEntropyLoss applies log_softmax itself).")
 
 
@@ -544,4 +568,9 @@ def run_model_checks(spec: Spec, sub: Submission, ctx: ModelContext | None = Non
     notes = []
     if ctx.class_name:
         notes.append(f"model class: {ctx.class_name} ({ctx.cls_file.replace(':', ' line ')})")
+    if len(ctx.considered) > 1:
+        total = len(spec.rows)
+        notes.append("classes considered: " + "; ".join(
+            f"{c['name']} {c['rows']} of {total} rows" + (" (graded)" if c["chosen"] else "")
+            + (f" ({c['problem']})" if c["problem"] and not c["chosen"] else "") for c in ctx.considered))
     return results, notes, ctx

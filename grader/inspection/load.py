@@ -14,6 +14,7 @@ import ast
 import importlib.abc
 import importlib.util
 import linecache
+import re
 import sys
 import traceback
 import types
@@ -24,6 +25,16 @@ from grader.inspection.budget import PhaseTimeout
 
 CODE_SUFFIXES = (".py", ".ipynb")
 TAG_RUN, TAG_SKIP = "grader:run", "grader:skip"
+# A comment on a class's line, or the line above it, that pins the class to grade: ``class SimpleVGG(nn.Module):
+# # grader: model``. See docs/checks.md ("Which class is graded").
+MODEL_MARKER = re.compile(r"#\s*grader:\s*model\b")
+# Cell magics whose body is Python: the body is read under the definitions-only rule like any cell.
+PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
+WRITEFILE_MAGICS = {"writefile", "file"}
+# IPython line syntax that is not Python: ``!cmd``, ``%magic``, ``x = !cmd``, ``nn.Conv2d?``, ``?nn.Conv2d``.
+_SHELL_ASSIGN = re.compile(r"^\s*[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*\s*=\s*[!%]")
+_HELP = re.compile(r"^\s*(\?{1,2}\s*[\w.]+|[\w.]+\s*\?{1,2})\s*$")
+_CARET_LINE = re.compile(r"^\s*[\^~]+\s*$")
 IGNORED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git", "__MACOSX", "data", ".venv", "venv"}
 
 # Calls allowed on the right of a kept assignment: they build values, they do not train or touch files.
@@ -70,6 +81,7 @@ class Submission:
     skipped_names: dict[str, Skipped] = field(default_factory=dict)  # name -> the skipped statement assigning it
     student_files: set[str] = field(default_factory=set)  # filenames as they appear in tracebacks
     class_sites: dict[tuple[str, str], str] = field(default_factory=dict)  # (module, class) -> "file:line"
+    marked: set[tuple[str, str]] = field(default_factory=set)  # (module, class) carrying the MODEL_MARKER comment
 
     def relative(self, path: str | Path) -> str:
         """A path as the student knows it: relative to the submission root."""
@@ -152,11 +164,16 @@ def keep_reason(stmt: ast.stmt) -> str | None:
     return f"top-level {type(stmt).__name__.lower()} statement"
 
 
+def is_magic_line(line: str) -> bool:
+    """True for an IPython line that is not Python: ``!cmd``, ``%magic``, ``x = !cmd``, ``nn.Conv2d?``."""
+    return line.lstrip().startswith(("!", "%")) or bool(_SHELL_ASSIGN.match(line)) or bool(_HELP.match(line))
+
+
 def strip_magics(source: str) -> tuple[str, list[int]]:
-    """Blank out IPython lines (``!cmd``, ``%magic``) keeping line numbers; return the source and those lines."""
+    """Blank out IPython lines (see :func:`is_magic_line`) keeping line numbers; return the source and those lines."""
     lines, magic = [], []
     for number, line in enumerate(source.splitlines(), start=1):
-        if line.lstrip().startswith(("!", "%")):
+        if is_magic_line(line):
             magic.append(number)
             lines.append("")
         else:
@@ -171,6 +188,27 @@ class CodeUnit:
     filename: str  # as shown in tracebacks: "model.py" or "lab.ipynb [cell 3]"
     source: str
     tags: tuple[str, ...] = ()
+    magic: str = ""  # the cell magic of its first line ("time", "writefile"...), "" for none
+    writes: str = ""  # for a %%writefile cell: the file it writes ("model.py")
+    append: bool = False  # %%writefile -a
+
+    @property
+    def body(self) -> str:
+        """The source with a cell magic's line blanked (line numbers stay those of the cell)."""
+        if not self.magic:
+            return self.source
+        lines = self.source.splitlines()
+        first = next(i for i, line in enumerate(lines) if line.strip())
+        return "\n".join("" if i <= first else line for i, line in enumerate(lines)) + "\n"
+
+
+def _cell_magic(source: str) -> tuple[str, list[str]]:
+    """(magic name, its arguments) of a cell starting with ``%%name args``, else ("", [])."""
+    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    if not first.startswith("%%"):
+        return "", []
+    words = first[2:].split()
+    return (words[0], words[1:]) if words else ("", [])
 
 
 def code_units(path: Path, display: str) -> list[CodeUnit]:
@@ -184,7 +222,13 @@ def code_units(path: Path, display: str) -> list[CodeUnit]:
     for index, cell in enumerate(notebook.cells, start=1):
         if cell.cell_type == "code":
             tags = tuple(cell.get("metadata", {}).get("tags", []))
-            units.append(CodeUnit(f"{display} [cell {index}]", cell.source, tags))
+            magic, args = _cell_magic(cell.source)
+            unit = CodeUnit(f"{display} [cell {index}]", cell.source, tags, magic)
+            if magic in WRITEFILE_MAGICS:
+                names = [a for a in args if not a.startswith("-")]
+                unit.writes = names[-1].strip("'\"") if names else ""
+                unit.append = "-a" in args or "--append" in args
+            units.append(unit)
     return units
 
 
@@ -200,10 +244,29 @@ def student_traceback(exc: BaseException, student_files: set[str]) -> tuple[str,
     if isinstance(exc, SyntaxError) and exc.filename in student_files:
         text = "".join(traceback.format_exception_only(type(exc), exc))
         return text, exc.lineno or 0, exc.filename
-    lines = ["Traceback (your code):\n"] + traceback.format_list(frames)
+    lines = (["Traceback (your code):\n"] + traceback.format_list(frames)) if frames else []
     lines += traceback.format_exception_only(type(exc), exc)
     last = frames[-1] if frames else None
-    return "".join(lines), ((last.lineno or 0) if last else 0), (last.filename if last else "")
+    # Python's ^^^^ markers under the failing expression read as noise once the text is quoted in a sentence.
+    text = "\n".join(line for line in "".join(lines).splitlines() if not _CARET_LINE.match(line)) + "\n"
+    return text, ((last.lineno or 0) if last else 0), (last.filename if last else "")
+
+
+def _is_unavailable_import(stmt: ast.stmt, exc: BaseException) -> bool:
+    """An import of a module that is not installed where the grader runs (seaborn, google.colab...).
+
+    The reference solutions are refused with an ImportError of their own kind: that stays an error.
+    """
+    return type(exc) is ModuleNotFoundError and isinstance(stmt, (ast.Import, ast.ImportFrom))
+
+
+def _bound_names(stmt: ast.stmt) -> list[str]:
+    """The plain names a top-level statement binds (assignment targets, imported names)."""
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return [(alias.asname or alias.name).split(".")[0] for alias in stmt.names if alias.name != "*"]
+    targets = getattr(stmt, "targets", None) or [getattr(stmt, "target", None)]
+    return [node.id for target in targets if target is not None for node in ast.walk(target)
+            if isinstance(node, ast.Name)]
 
 
 class _Runner:
@@ -212,14 +275,27 @@ class _Runner:
     def __init__(self, sub: Submission):
         self.sub = sub
 
+    def _skip(self, unit: CodeUnit, stmt: ast.stmt, source: str, reason: str) -> None:
+        text = ast.get_source_segment(source, stmt) or ""
+        skipped = Skipped(unit.filename, stmt.lineno, reason, text.splitlines()[0][:100] if text else "")
+        self.sub.skipped.append(skipped)
+        for name in _bound_names(stmt):
+            self.sub.skipped_names.setdefault(name, skipped)
+
     def run_unit(self, unit: CodeUnit, module: types.ModuleType) -> None:
         if TAG_SKIP in unit.tags:
             self.sub.skipped.append(Skipped(unit.filename, 1, f"cell tagged {TAG_SKIP}"))
             return
-        if unit.source.lstrip().startswith("%%"):
-            self.sub.skipped.append(Skipped(unit.filename, 1, "cell magic (%%) cell"))
+        if unit.magic in WRITEFILE_MAGICS and module.__name__.startswith(NOTEBOOK_PREFIX):
+            # the .py file it writes is a module of its own (see load_submission)
+            what = (f"writes {unit.writes}: loaded as the module {Path(unit.writes).stem}"
+                    if unit.writes.endswith(".py") else f"writes {unit.writes or 'a file'} (not Python)")
+            self.sub.skipped.append(Skipped(unit.filename, 1, f"%%{unit.magic} cell: {what}"))
             return
-        source, magic_lines = strip_magics(unit.source)
+        if unit.magic and unit.magic not in PYTHON_CELL_MAGICS and unit.magic not in WRITEFILE_MAGICS:
+            self.sub.skipped.append(Skipped(unit.filename, 1, f"%%{unit.magic} cell (not Python)"))
+            return
+        source, magic_lines = strip_magics(unit.body)
         for line in magic_lines:
             self.sub.skipped.append(Skipped(unit.filename, line, "shell command or IPython magic",
                                             unit.source.splitlines()[line - 1].strip()))
@@ -232,69 +308,130 @@ class _Runner:
             self.sub.errors.append(LoadError(unit.filename, line, "SyntaxError", exc.msg or "invalid syntax", text))
             return
         run_all = TAG_RUN in unit.tags
+        lines = unit.source.splitlines()
         for stmt in tree.body:
             reason = None if run_all else keep_reason(stmt)
             if reason is not None:
-                text = ast.get_source_segment(source, stmt) or ""
-                skipped = Skipped(unit.filename, stmt.lineno, reason, text.splitlines()[0][:100] if text else "")
-                self.sub.skipped.append(skipped)
-                for target in getattr(stmt, "targets", [getattr(stmt, "target", None)]):
-                    for node in ast.walk(target) if target is not None else []:
-                        if isinstance(node, ast.Name):
-                            self.sub.skipped_names.setdefault(node.id, skipped)
+                self._skip(unit, stmt, source, reason)
                 continue
             if isinstance(stmt, ast.ClassDef):
                 self.sub.class_sites[(module.__name__, stmt.name)] = f"{unit.filename}:{stmt.lineno}"
+                around = lines[max(stmt.lineno - 2, 0):stmt.lineno]
+                if any(MODEL_MARKER.search(line) for line in around):
+                    self.sub.marked.add((module.__name__, stmt.name))
             code = compile(ast.Module(body=[stmt], type_ignores=[]), unit.filename, "exec")
             try:
                 exec(code, module.__dict__)
             except BaseException as exc:  # noqa: BLE001 - student code may raise anything, SystemExit included
                 if isinstance(exc, (KeyboardInterrupt, PhaseTimeout)):
                     raise
+                if _is_unavailable_import(stmt, exc):
+                    self._skip(unit, stmt, source, f"imports {getattr(exc, 'name', None) or 'a module'}, which is "
+                               "not installed where the grader runs; nothing graded needs it")
+                    continue
+                name = getattr(exc, "name", None)
+                if isinstance(exc, NameError) and name in self.sub.skipped_names \
+                        and not isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    origin = self.sub.skipped_names[name]
+                    self._skip(unit, stmt, source, f"uses {name}, set at {origin.file} line {origin.line}, "
+                               "which does not run")
+                    continue
                 text, line, _ = student_traceback(exc, self.sub.student_files)
                 self.sub.errors.append(LoadError(unit.filename, line or stmt.lineno, type(exc).__name__,
                                                  str(exc), text))
 
 
+NOTEBOOK_PREFIX = "student_notebook_"
+FILE_PREFIX = "student_file_"
+
+
+@dataclass
+class ModuleSource:
+    """The code of one student module: a .py file, or what a notebook's ``%%writefile`` cells write."""
+
+    origin: Path
+    units: list[CodeUnit]
+
+
 class _SubmissionFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Lets student files import each other (``from model import MyCNN``) under the same definitions-only rule."""
 
-    def __init__(self, runner: _Runner, files: dict[str, tuple[Path, str]]):
-        self.runner, self.files = runner, files
+    def __init__(self, runner: _Runner, sources: dict[str, ModuleSource]):
+        self.runner, self.sources = runner, sources
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname in self.files:
-            return importlib.util.spec_from_loader(fullname, self, origin=str(self.files[fullname][0]))
+        if fullname in self.sources:
+            return importlib.util.spec_from_loader(fullname, self, origin=str(self.sources[fullname].origin))
         return None
 
     def create_module(self, spec):
         return None
 
     def exec_module(self, module):
-        file, display = self.files[module.__name__]
-        module.__file__ = str(file)
+        source = self.sources[module.__name__]
+        module.__file__ = str(source.origin)
         self.runner.sub.modules[module.__name__] = module
-        for unit in code_units(file, display):
+        for unit in source.units:
             self.runner.run_unit(unit, module)
 
 
+def _read_units(sub: Submission, file: Path) -> list[CodeUnit] | None:
+    """The code units of one file, or None (with a load error) when the notebook cannot be read."""
+    display = sub.relative(file)
+    try:
+        return code_units(file, display)
+    except Exception as exc:  # noqa: BLE001 - nbformat refuses the file
+        sub.errors.append(LoadError(display, 0, type(exc).__name__, f"not a readable notebook: {exc}", ""))
+        return None
+
+
+def _written_files(notebooks: dict[Path, list[CodeUnit]]) -> dict[str, list[CodeUnit]]:
+    """What the ``%%writefile NAME.py`` cells of the notebooks write, by module name, in cell order."""
+    written: dict[str, list[CodeUnit]] = {}
+    for units in notebooks.values():
+        for unit in units:
+            if unit.magic in WRITEFILE_MAGICS and unit.writes.endswith(".py"):
+                stem = Path(unit.writes).stem
+                written[stem] = [*written.get(stem, []), unit] if unit.append else [unit]
+    return written
+
+
 def load_submission(path: str | Path) -> Submission:
-    """Discover a submission and run the definitions of every code file into its own module."""
+    """Discover a submission and run the definitions of every code file into its own module.
+
+    Any .py loads, whatever its name (``10_1_cnn_mnist.py``, ``Lab 1.py``): a file whose name is a free Python
+    identifier can also be imported by the others (``from model import MyCNN``); the rest load under a private
+    module name. A notebook's ``%%writefile model.py`` cell is that file: importable as ``model``, and code of the
+    submission (a real model.py beside the notebook wins).
+    """
     sub = list_submission_files(path)
     runner = _Runner(sub)
-    py_files: dict[str, tuple[Path, str]] = {}
+    importable: dict[str, ModuleSource] = {}
+    private: list[ModuleSource] = []
+    notebooks: dict[Path, list[CodeUnit]] = {}
     for file in sub.code_files:
-        if file.suffix == ".py":
-            stem = file.stem
-            if stem in sys.modules or not stem.isidentifier() or stem in py_files:
-                sub.skipped.append(Skipped(sub.relative(file), 1, f"file name {file.name!r} would shadow a Python module"
-                                           if stem in sys.modules else f"file name {file.name!r} is not importable"))
-                continue
-            py_files[stem] = (file, sub.relative(file))
-    finder = _SubmissionFinder(runner, py_files)
+        units = _read_units(sub, file)
+        if units is None:
+            continue
+        if file.suffix == ".ipynb":
+            notebooks[file] = units
+            continue
+        stem = file.stem
+        if stem.isidentifier() and stem not in sys.modules and stem not in importable:
+            importable[stem] = ModuleSource(file, units)
+        else:
+            if stem in sys.modules:
+                sub.skipped.append(Skipped(sub.relative(file), 1, f"file name {file.name!r} is also a Python module's: "
+                                           f"it loads, but 'import {stem}' gets the installed module"))
+            private.append(ModuleSource(file, units))
+    for stem, units in _written_files(notebooks).items():
+        if stem in importable or stem in sys.modules or not stem.isidentifier():
+            continue
+        importable[stem] = ModuleSource(next(f for f, us in notebooks.items() if units[0] in us), units)
+    finder = _SubmissionFinder(runner, importable)
     sys.meta_path.insert(0, finder)
     try:
-        for stem in py_files:
+        for stem in importable:
             if stem not in sub.modules:
                 try:
                     importlib.import_module(stem)
@@ -303,17 +440,13 @@ def load_submission(path: str | Path) -> Submission:
                         raise
                     text, line, filename = student_traceback(exc, sub.student_files)
                     sub.errors.append(LoadError(filename or stem, line, type(exc).__name__, str(exc), text))
-        for index, file in enumerate(f for f in sub.code_files if f.suffix == ".ipynb"):
-            display = sub.relative(file)
-            module = types.ModuleType(f"student_notebook_{index}")
+        loose = [(FILE_PREFIX, source.origin, source.units) for source in private]
+        loose += [(NOTEBOOK_PREFIX, file, units) for file, units in notebooks.items()]
+        for index, (prefix, file, units) in enumerate(loose):
+            module = types.ModuleType(f"{prefix}{index}")
             module.__file__ = str(file)
             sys.modules[module.__name__] = module
             sub.modules[module.__name__] = module
-            try:
-                units = code_units(file, display)
-            except Exception as exc:  # nbformat refuses the file
-                sub.errors.append(LoadError(display, 0, type(exc).__name__, f"not a readable notebook: {exc}", ""))
-                continue
             for unit in units:
                 runner.run_unit(unit, module)
     finally:

@@ -34,7 +34,13 @@ def fmt_shape(shape, batch: int | None = None) -> str:
     """(B, 32, 26, 26) with the batch dimension written B when it equals ``batch``."""
     if shape is None:
         return "nothing"
-    dims = ["B" if (i == 0 and batch is not None and d == batch) else str(d) for i, d in enumerate(shape)]
+    def first(d: int) -> str:
+        if batch is None or batch < 1:
+            return str(d)
+        if d == batch:
+            return "B"
+        return f"{d // batch}B" if d > batch and d % batch == 0 else str(d)
+    dims = [first(d) if i == 0 else str(d) for i, d in enumerate(shape)]
     return "(" + ", ".join(dims) + ")"
 
 
@@ -66,15 +72,43 @@ def spatial_arithmetic(rec: LayerRecord, expected: list[int] | None) -> list[str
         want = expected[2 + axis] if expected and len(expected) == 4 else None
         if want is not None and want != out:
             line += f", but the table needs {want}"
-            fix = size + 2 * p - s * (want - 1)
-            if d == 1 and fix >= 1 and rec.kind == "Conv2d":
-                line += f" (with S={s} and P={p}, that takes K = I + 2P - S*(O-1) = {fix})"
-            elif d == 1 and rec.kind == "Conv2d" and s == 1:
-                pad = (want - 1 - size + k)
-                if pad >= 0 and pad % 2 == 0:
-                    line += f" (with K={k} and S=1, that takes P = {pad // 2})"
+            fix = conv_fix(size, k, s, p, want) if d == 1 and rec.kind == "Conv2d" else ""
+            if fix:
+                line += f" ({fix})"
         lines.append(line)
     return lines
+
+
+MAX_PLAUSIBLE_KERNEL = 11
+
+
+def conv_fix(size: int, k: int, s: int, p: int, want: int) -> str:
+    """Which of K, P or S to change so a convolution gives ``want``, with the arithmetic for the likeliest one.
+
+    Padding the table does not want is the likeliest slip when P = 0 fixes it (Conv2d(1, 10, 5, padding=2) for a
+    table that shrinks the side); a side that stays or grows takes padding; with no padding, the kernel size; then
+    any plausible padding, kernel or stride.
+    """
+    def gives(k_: int, s_: int, p_: int) -> bool:
+        return k_ >= 1 and s_ >= 1 and p_ >= 0 and conv_output_size(size, k_, s_, p_) == want
+    k_fix = size + 2 * p - s * (want - 1)
+    k_ok = 1 <= k_fix <= MAX_PLAUSIBLE_KERNEL and k_fix != k and gives(k_fix, s, p)
+    p_fix = next((q for q in range(0, k + 1) if q != p and gives(k, s, q)), None)
+    s_fix = next((t for t in range(1, k + 1) if t != s and gives(k, t, p)), None)
+    k_text = (f"change K: with S={s} and P={p}, that takes K = I + 2P - S*(O-1) = {k_fix}") if k_ok else ""
+    p_text = (f"change P: keeping K={k} and S={s}, P = {p_fix} gives floor(({size} - {k} + 2*{p_fix}) / {s}) + 1 "
+              f"= {want}") if p_fix is not None else ""
+    s_text = (f"change S: keeping K={k} and P={p}, S = {s_fix} gives floor(({size} - {k} + 2*{p}) / {s_fix}) + 1 "
+              f"= {want}") if s_fix is not None else ""
+    if p != 0 and p_fix == 0:
+        return p_text
+    if want >= size and p_text:  # the table keeps or grows the side: only padding does that
+        return p_text
+    if p == 0 and k_text:
+        return k_text
+    if p_text and p_fix is not None and p_fix <= k // 2:
+        return p_text
+    return k_text or p_text or s_text
 
 
 def shape_problem(rec: LayerRecord, expected: list[int], batch: int, input_expected: list[int] | None) -> str:
@@ -86,6 +120,9 @@ def shape_problem(rec: LayerRecord, expected: list[int], batch: int, input_expec
                      f"{fmt_shape(input_expected, batch)}: fix the earlier layer first.")
         return " ".join(parts)
     cfg = rec.config
+    if rec.kind == "Flatten" and rec.input_shape and found and found[0] != batch:
+        parts.append(flatten_rows_text(rec, batch))
+        return " ".join(parts)
     if rec.kind == "Conv2d" and cfg and found and len(found) == 4 and len(expected) == 4:
         if found[1] != expected[1]:
             parts.append(f"Its out_channels is {cfg['out_channels']}; the table needs {expected[1]}.")
@@ -95,13 +132,24 @@ def shape_problem(rec: LayerRecord, expected: list[int], batch: int, input_expec
     elif rec.kind == "Linear" and cfg and found and found[-1] != expected[-1]:
         parts.append(f"Its out_features is {cfg['out_features']}; the table needs {expected[-1]}.")
     elif rec.kind == "Flatten" and rec.input_shape and found:
-        if found[0] != batch:
-            parts.append(f"It turns {fmt_shape(rec.input_shape, batch)} into {found[0]} rows instead of the batch of "
-                         f"{batch}: flatten with x.view(x.size(0), -1) or torch.flatten(x, 1).")
-        else:
-            parts.append(f"Flattening {fmt_shape(rec.input_shape, batch)} gives {product_text(rec.input_shape)} "
-                         "values per image.")
+        parts.append(f"Flattening {fmt_shape(rec.input_shape, batch)} gives {product_text(rec.input_shape)} "
+                     "values per image.")
     return " ".join(parts)
+
+
+def flatten_rows_text(rec: LayerRecord, batch: int) -> str:
+    """Why a flatten made other than one row per image: 'its input (B, 512, 2, 2) holds 512 x 2 x 2 = 2048 values
+    per image, so view(-1, 512) cuts each image into 4 rows'."""
+    assert rec.input_shape is not None and rec.output_shape is not None
+    found = rec.output_shape
+    per_image = math.prod(rec.input_shape[1:])
+    row = math.prod(found[1:])
+    if found[0] > batch and found[0] % batch == 0:
+        return (f"Its input {fmt_shape(rec.input_shape, batch)} holds {product_text(rec.input_shape)} values per "
+                f"image, so rows of {row} cut each image into {found[0] // batch} rows. "
+                f"The table's rows before it make {row} values per image: compare them with the layers above.")
+    return (f"It turns {fmt_shape(rec.input_shape, batch)} ({per_image} values per image) into {found[0]} rows "
+            f"instead of the batch of {batch}: flatten with x.view(x.size(0), -1) or torch.flatten(x, 1).")
 
 
 def missing_text(kinds: tuple[str, ...], row_label: str, after: LayerRecord | None) -> str:
@@ -157,11 +205,8 @@ def crash_text(exc: BaseException, tb_text: str, in_flight: dict | None, records
         elif len(in_flight["input_shape"]) == 4:
             hint = (f"{layer_name(in_flight)} gets {fmt_shape(in_flight['input_shape'], batch)}: the feature map is "
                     "smaller than the kernel. A layer before it shrinks the image too much.")
-    elif isinstance(exc, RuntimeError) and re.search(r"shape '\[.*\]' is invalid for input of size", str(exc)):
-        line = tb_text.strip().splitlines()[-2].strip() if tb_text.count("\n") >= 2 else ""
-        hint = (f"A view/reshape asks for a shape that does not fit the data of a batch of {batch} images"
-                + (f" ({line})" if line else "") + ". Use x.view(x.size(0), -1) (or torch.flatten(x, 1)): the batch "
-                "size is x.size(0), never a fixed number or a global batch_size.")
+    elif isinstance(exc, RuntimeError) and VIEW_ERROR.search(str(exc)):
+        hint = view_hint(exc, tb_text, records, batch)
     elif isinstance(exc, NameError):
         name = getattr(exc, "name", None) or (re.findall(r"name '(\w+)'", str(exc)) or [None])[0]
         if name in skipped_names:
@@ -183,6 +228,65 @@ def crash_text(exc: BaseException, tb_text: str, in_flight: dict | None, records
     parts = [hint] if hint else []
     parts.append(tb_text.rstrip() or message)
     return "\n".join(parts)
+
+
+VIEW_ERROR = re.compile(r"shape '\[([-\d, ]*)\]' is invalid for input of size (\d+)")
+
+
+def _failing_line(tb_text: str) -> str:
+    """Where the traceback ends, in the student's code ('model.py line 15: x = x.view(-1, 180)'), or ''."""
+    lines = [line for line in tb_text.strip().splitlines() if line.strip()]
+    if len(lines) < 3:
+        return ""
+    place = re.match(r'\s*File "(.+)", line (\d+)', lines[-3])
+    return f"{place.group(1)} line {place.group(2)}: {lines[-2].strip()}" if place else ""
+
+
+BATCH_NAMES = ("batch_size", "BATCH_SIZE", "bs")
+_ASSIGN = re.compile(r"^(\w+)\s*=\s*(\d+)\s*(#.*)?$")
+
+
+def batch_constant(value: int, code: str, files=None) -> str:
+    """' (batch_size = 32, set at model.py line 5)' when the failing code line uses a top-level constant of that
+    value, found in the student's registered source; '' otherwise."""
+    names = [n for n in re.findall(r"\b\w+\b", code) if n in BATCH_NAMES or n.lower() == "batch_size"]
+    if not names:
+        return ""
+    for file in list(files if files is not None else linecache.cache):
+        for number, text in enumerate(linecache.getlines(file), start=1):
+            match = _ASSIGN.match(text.strip()) if not text[:1].isspace() else None
+            if match and match.group(1) in names and int(match.group(2)) == value and _is_student(file):
+                return f" ({match.group(1)} = {value}, set at {file} line {number})"
+    return f" ({names[0]})"
+
+
+def _is_student(file: str) -> bool:
+    # registered student sources are relative names ("model.py", "lab.ipynb [cell 3]"); library files are absolute
+    return not file.startswith(("/", "<"))
+
+
+def view_hint(exc: BaseException, tb_text: str, records: list[LayerRecord], batch: int) -> str:
+    """Why a view/reshape does not fit, with the numbers: the values per image it gets against those it asks for."""
+    match = VIEW_ERROR.search(str(exc))
+    assert match is not None
+    dims = [int(d) for d in match.group(1).replace(" ", "").split(",") if d]
+    line = _failing_line(tb_text)
+    code = f" ({line})" if line else ""
+    source = records[-1] if records and records[-1].output_shape else None
+    if dims and dims[0] != -1 and dims[0] != batch:
+        constant = batch_constant(dims[0], line)
+        return (f"A view/reshape{code} fixes the first dimension to {dims[0]}{constant}, but the batch holds {batch} "
+                "images. Use x.view(x.size(0), -1) (or torch.flatten(x, 1)): the batch size is x.size(0), never a "
+                "fixed number or a global batch_size.")
+    if source is not None and dims and dims[0] == -1 and source.output_shape:
+        want = math.prod(d for d in dims[1:])
+        return (f"The view/reshape{code} asks for rows of {want} values, but its input, the output of "
+                f"{layer_name(source)}, is {fmt_shape(source.output_shape, batch)}: {product_text(source.output_shape)} "
+                f"values per image, not {want}. Fix the layer whose shape differs from the table (above), or the "
+                "number in the view.")
+    return (f"A view/reshape{code} asks for a shape that does not fit the data of a batch of {batch} images. "
+            "Use x.view(x.size(0), -1) (or torch.flatten(x, 1)): the batch size is x.size(0), never a fixed number "
+            "or a global batch_size.")
 
 
 def _last_4d(records: list[LayerRecord]) -> LayerRecord | None:

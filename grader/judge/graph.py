@@ -320,7 +320,7 @@ class GraphModel(nn.Module):
             return builder.records, output, None, None
         except Exception as exc:  # noqa: BLE001 - a graph that fails at this batch size fails like the model
             in_flight = builder.in_flight()
-            if in_flight is None:
+            if in_flight is None or in_flight.get("functional"):
                 builder.flush()
             # else the layer that failed is not recorded, as the live recorder records a layer once it returned
             return builder.records, None, exc, in_flight
@@ -402,14 +402,16 @@ class _RecordBuilder:
         return [n.weight for n in self.model.graph_nodes if n.op == "placeholder" and n.weight and n.name in used]
 
     def in_flight(self) -> dict | None:
-        """The layer that was running when the graph failed: its module when it is a leaf's, else None."""
+        """The layer that was running when the graph failed: its module when it is a leaf's; for a function
+        (``x.view``) only its line, marked ``functional``; None when nothing failed."""
         done = set(self.env)
         failed = next((n for n in self.model.graph_nodes if n.op == "call" and n.name not in done), None)
         if failed is None:
             return None
         leaf = self._leaf(failed)
         if leaf is None:
-            return None
+            return {"name": "", "kind": "", "source": "", "input_shape": None, "config": {}, "line": failed.line,
+                    "functional": True}
         label = self.model.module_labels.get(leaf["path"], {})
         input_shape = self.group[0][1] if self.group and self.group_key == leaf["key"] else \
             self._input_shape(failed, self.env)

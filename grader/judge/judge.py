@@ -17,6 +17,7 @@ import torch
 from grader.inspection import messages
 from grader.inspection.checks import DEFAULT_RECORD_BATCH, ModelContext, example_input, run_model_checks
 from grader.inspection.export import BatchFinding
+from grader.inspection.hints import class_hints
 from grader.inspection.load import CodeUnit, Submission, code_units, list_submission_files, register_source
 from grader.judge.graph import GraphError, load_graph, meta_graph
 from grader.pipeline import Observation
@@ -96,6 +97,8 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
                        takes_activation_arg=obs.takes_activation_arg, student_batch_size=batch_size,
                        batch=batch_size or DEFAULT_RECORD_BATCH)
     ctx.load_errors = list(obs.errors)
+    ctx.considered, ctx.stubs = list(obs.considered), list(obs.stubs)
+    ctx.hints = class_hints(obs.class_file, obs.class_name)  # read from the source here, not taken from the child
     graph = None
     if obs.graph is not None:
         try:

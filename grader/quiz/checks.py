@@ -277,6 +277,13 @@ def _optimizer_check(spec: Spec, ckpt, model, batch_size: int | None) -> CheckRe
     return _result(spec, "optimizer", "pass", message)
 
 
+def _says_epoch(ckpt) -> str:
+    """'best.pt says epoch 3', or 'model_best.pth stores no epoch': the file the student handed in, by its name."""
+    if ckpt.epoch is None:
+        return f"{ckpt.path.name} stores no epoch"
+    return f"{ckpt.path.name} says epoch {ckpt.epoch}"
+
+
 def _epoch_check(spec: Spec, ckpt, curves) -> CheckResult:
     if ckpt is None:
         return _result(spec, "epoch", "skip", "Skipped: no usable checkpoint.")
@@ -289,15 +296,15 @@ def _epoch_check(spec: Spec, ckpt, curves) -> CheckResult:
         return _result(spec, "epoch", "skip", "Skipped: no usable curves to compare with.")
     best = curves.best_epoch
     if ckpt.epoch == best:
-        return _result(spec, "epoch", "pass", f"best.pt says epoch {ckpt.epoch}, where your loss curve is lowest "
+        return _result(spec, "epoch", "pass", f"{_says_epoch(ckpt)}, where your loss curve is lowest "
                        f"({min(curves.val_loss):.4f}): saved only when validation loss is minimum.")
     if ckpt.epoch == best - 1:
-        return _result(spec, "epoch", "pass", f"best.pt says epoch {ckpt.epoch}, which counting from 0 is epoch "
+        return _result(spec, "epoch", "pass", f"{_says_epoch(ckpt)}, which counting from 0 is epoch "
                        f"{best}, where your loss curve is lowest ({min(curves.val_loss):.4f}).")
     last = len(curves.val_loss)
     hint = (" That is your last epoch: was best.pt saved every epoch, or after the loop, instead of only on a new "
             "minimum?" if ckpt.epoch in (last, last - 1) else "")
-    return _result(spec, "epoch", "fail", f"best.pt says epoch {ckpt.epoch}; your loss curve is lowest at epoch {best} "
+    return _result(spec, "epoch", "fail", f"{_says_epoch(ckpt)}; your loss curve is lowest at epoch {best} "
                    f"({min(curves.val_loss):.4f}).{hint}")
 
 
@@ -321,7 +328,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
     for label, (mean, std) in variants.items():
         # The assignment's own preprocessing is always evaluated in full (a failure quotes its loss); the others
         # stop as soon as their loss provably exceeds the curve's minimum.
-        stop_above = None if not tried else want_loss * (1 + rel_tol)
+        stop_above = None if not tried else max(curves.val_loss) * (1 + rel_tol)
         try:
             losses, correct, raw = per_image_losses(model, log_probs, mean, std, val, stop_above)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's forward may raise anything
@@ -334,7 +341,8 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
                            f"size of {VAL_BATCH_SIZE} against a smaller batch, your forward() assumes a fixed batch "
                            "size: flatten with torch.flatten(x, 1) or x.view(x.size(0), -1).")
         if len(losses) < len(val):
-            tried.append((label, None, None, f"over {want_loss:.4f} already from the first {len(losses):,} images"))
+            tried.append((label, None, None, f"over {max(curves.val_loss):.4f} (your curve's highest) already "
+                                             f"from the first {len(losses):,} images"))
             continue
         n = len(losses)
         values = _loss_variants(losses, raw)
@@ -358,15 +366,16 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
             return _result(spec, "reeval", "pass", f"Re-evaluated on {n} validation images with {label}: loss "
                            f"{values[match]:.4f} ({match}) vs your curve's minimum {want_loss:.4f} at epoch {best}; "
                            f"{got_correct}/{n} correct vs your {want_acc:.2f}%.{note}", details=point)
-        epoch = _other_epoch(curves, values, got_correct, n, best, rel_tol, correct_tol) if len(tried) == 1 else None
+        epoch = _other_epoch(curves, values, got_correct, n, best, rel_tol, correct_tol)
         if epoch is not None:
-            # The assignment's preprocessing reproduces another epoch, loss and accuracy: that identifies both the
-            # preprocessing the curves were made with and the weights in best.pt, so nothing else is tried.
-            return _result(spec, "reeval", "fail", f"best.pt says epoch {ckpt.epoch}; your loss curve is lowest at "
-                           f"epoch {best} ({want_loss:.4f}); the checkpoint re-evaluates to {text} with {label} "
-                           f"({got_correct}/{n} correct), which is your epoch-{epoch} value "
-                           f"({curves.val_loss[epoch - 1]:.4f}, {curves.val_accuracy[epoch - 1]:.2f}%): best.pt holds "
-                           f"the weights of epoch {epoch}, not those of your lowest validation loss. Save it only when "
+            # This preprocessing reproduces another epoch, loss and accuracy: that identifies both the preprocessing
+            # the curves were made with and the weights in best.pt, so nothing else is tried. It leads the message.
+            yours = "" if label == "ToTensor" else " (your preprocessing: it reproduces your own curve)"
+            return _result(spec, "reeval", "fail", f"Re-evaluated with {label}{yours}, {ckpt.path.name} gives loss "
+                           f"{text} ({got_correct}/{n} correct), which is your epoch-{epoch} value "
+                           f"({curves.val_loss[epoch - 1]:.4f}, {curves.val_accuracy[epoch - 1]:.2f}%). But your loss "
+                           f"curve is lowest at epoch {best} ({want_loss:.4f}), and {_says_epoch(ckpt)}: it holds the "
+                           f"weights of epoch {epoch}, not those of your lowest validation loss. Save it only when "
                            "the validation loss reaches a new minimum.",
                            details=asdict(ReevalDetails(epoch, mean_loss, 100.0 * got_correct / n, label)))
     label, first_loss, first_correct, text = tried[0]
@@ -375,7 +384,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
     closest = min(range(len(curves.val_loss)), key=lambda i: abs(curves.val_loss[i] - loss)) + 1
     same = (f", which is your epoch-{closest} value ({curves.val_loss[closest - 1]:.4f})"
             if abs(curves.val_loss[closest - 1] - loss) <= rel_tol * 5 * abs(loss) else "")
-    return _result(spec, "reeval", "fail", f"best.pt says epoch {ckpt.epoch}; your loss curve is lowest at epoch {best} "
+    return _result(spec, "reeval", "fail", f"{_says_epoch(ckpt)}; your loss curve is lowest at epoch {best} "
                    f"({want_loss:.4f}); the checkpoint re-evaluates to {text} with {label}{same} "
                    f"({got_correct}/{len(val)} correct). Tried also: "
                    + ", ".join(f"{lab}: {text}" for lab, _, _, text in tried[1:]) + ".",

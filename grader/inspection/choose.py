@@ -1,0 +1,268 @@
+"""Choose the class to grade among every nn.Module class a submission defines: by what it is, not its name alone.
+
+Interface:
+    choose_class(spec, sub, batch) -> Choice      the class to grade, why, and every candidate considered
+    Candidate                                     one class: rows of the table its forward reproduces, its problem
+    name_rank(spec, name) -> tuple | None         how well a class name matches the spec's list (lower is better)
+    constructor_problem(spec, cls) -> str         why the class cannot be built as the assignment builds it, or ""
+
+The rule (docs/checks.md, "Which class is graded"):
+1. a class the spec pins (``model_class``), else a class the student marks with ``# grader: model``;
+2. else the class whose forward reproduces the most rows of the table, when it reproduces a clear share of the
+   rows that tell networks apart (rows shaped (B, num_classes) do not: every classifier ends with one);
+3. else the class whose name the spec lists (exactly, then as a part: SimpleVGG for VGG), so a stub of the
+   assignment's class is graded as that class and told what to fill in;
+4. else any class whose forward returns (B, num_classes).
+
+Each candidate is built and run on the meta device (shapes only, no arithmetic: a few milliseconds, even for a
+VGG), and on the CPU when the meta device cannot run it. Runs student code: call it in the sandboxed child only.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from grader.inspection.load import Submission
+from grader.inspection.recorder import record_forward
+from grader.report import exception_line
+from grader.spec import Spec
+
+MIN_TELLING_SHARE = 0.25  # of the rows that tell networks apart, the share a class must reproduce to win on shape
+MIN_TELLING_ROWS = 2
+
+
+@dataclass
+class Candidate:
+    """One nn.Module class of the submission, as the choice saw it."""
+
+    name: str
+    module: str
+    cls: type = field(repr=False)
+    site: str = ""  # "model.py:12"
+    order: int = 0  # definition order across the submission
+    rows: int = 0  # table rows whose output shape its forward produces, in order
+    telling: int = 0  # of those, the rows not shaped (B, num_classes)
+    params: int | None = None
+    problem: str = ""  # why it did not build or run to the end, in one line
+    rank: tuple | None = None  # name_rank
+    marked: bool = False
+
+    def summary(self, total_rows: int) -> str:
+        """'SimpleVGG: 16 of 16 rows' (the report's notes add each candidate's problem)."""
+        return f"{self.name}: {self.rows} of {total_rows} rows"
+
+
+@dataclass
+class Choice:
+    """The chosen candidate (None when there is nothing to grade), why, and every class considered."""
+
+    chosen: Candidate | None
+    why: str
+    considered: list[Candidate]
+
+
+def student_classes(sub: Submission) -> list[tuple[str, type, str]]:
+    """(name, class, module) of every nn.Module subclass the student's code defines, in definition order."""
+    found = []
+    for module_name, module in sub.modules.items():
+        for name, obj in vars(module).items():
+            if isinstance(obj, type) and issubclass(obj, nn.Module) and obj.__module__ == module_name:
+                found.append((name, obj, module_name))
+    return found
+
+
+def name_rank(spec: Spec, name: str) -> tuple | None:
+    """(position in the spec's list, 0 for the exact name or 1 for a part of it), or None when no name fits."""
+    ranks = []
+    for index, wanted in enumerate(spec.classes):
+        if name == wanted:
+            ranks.append((index, 0))
+        elif len(wanted) >= 3 and wanted.lower() in name.lower():
+            ranks.append((index, 1))
+    return min(ranks) if ranks else None
+
+
+def init_kwargs(spec: Spec, cls: type, **override) -> dict:
+    """The keyword arguments the class is built with: the spec's ``init_args`` (and ``override``) that its
+    ``__init__`` accepts by name (all of them when it takes ``**kwargs``)."""
+    wanted = {**spec.init_args, **override}
+    if not wanted:
+        return {}
+    try:
+        params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # the class's own __init__
+    except (TypeError, ValueError):
+        return wanted
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return wanted
+    return {k: v for k, v in wanted.items() if k in params}
+
+
+def call_text(cls: type, kwargs: dict) -> str:
+    """How the grader calls the class, as the student would write it: ``VGG(model_code='VGG16', act='relu')``."""
+    return f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+
+def constructor_problem(spec: Spec, cls: type) -> str:
+    """Why ``cls`` cannot be built as the assignment builds it (its ``__init__`` needs arguments the spec does not
+    give), naming the student's ``__init__`` line; "" when the call fits the signature."""
+    init = cls.__init__  # type: ignore[misc]
+    if init is nn.Module.__init__:
+        return ""
+    try:
+        signature = inspect.signature(init)
+    except (TypeError, ValueError):
+        return ""
+    kwargs = init_kwargs(spec, cls)
+    try:
+        signature.bind(None, **kwargs)
+        return ""
+    except TypeError:
+        pass
+    needed = [n for n, p in list(signature.parameters.items())[1:] if p.default is inspect.Parameter.empty
+              and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in kwargs]
+    try:
+        lines, first = inspect.getsourcelines(init)
+        place = f" ({inspect.getsourcefile(init)} line {first}: {lines[0].strip()})"
+    except (OSError, TypeError):
+        place = ""
+    call = call_text(cls, kwargs)
+    names = ", ".join(needed)
+    if spec.init_args:
+        given = ", ".join(spec.init_args)
+        return (f"{cls.__name__}.__init__{place} needs {names}, but the assignment builds your class as {call}: "
+                f"it passes {given} by name. Name your parameters as the assignment does (or give {names} a "
+                "default).")
+    return (f"{cls.__name__}.__init__{place} needs {names}, but the assignment builds your class with no arguments, "
+            f"as {call}. Give {'each' if len(needed) > 1 else 'it'} a default (for example "
+            f"def __init__(self, {needed[0]}=10)), or build everything inside __init__.")
+
+
+def _shape_rows(spec: Spec, shapes: list[list[int] | None], batch: int) -> tuple[int, int]:
+    """(rows, telling rows) of the table whose output shapes appear in ``shapes`` in order (their longest common
+    subsequence), with the batch written B."""
+    expected = [[batch if d == "B" else d for d in row.shape] for row in spec.rows]
+    telling = [shape != [batch, spec.num_classes] for shape in expected]
+    n, m = len(expected), len(shapes)
+    # best[i][j]: (rows, telling rows) matched between the first i rows and the first j shapes
+    best = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            options = [best[i - 1][j], best[i][j - 1]]
+            if shapes[j - 1] == expected[i - 1]:
+                rows, tell = best[i - 1][j - 1]
+                options.append((rows + 1, tell + telling[i - 1]))
+            best[i][j] = max(options, key=lambda pair: (pair[1], pair[0]))
+    return best[n][m]
+
+
+def _run(spec: Spec, cls: type, batch: int, device: str) -> tuple[list[list[int] | None], int | None, str]:
+    """(output shape of every recorded layer, parameter count, problem) of ``cls`` built and run on ``device``."""
+    with torch.device(device):
+        try:
+            model = cls(**init_kwargs(spec, cls))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's __init__ may raise anything
+            return [], None, f"{call_text(cls, init_kwargs(spec, cls))} failed: {exception_line(exc)}"
+        params = sum(p.numel() for p in model.parameters()) if isinstance(model, nn.Module) else None
+        x = torch.zeros((batch, *spec.input_shape))
+        records, out, exc, _ = record_forward(model, x, set(), {})
+    shapes = [rec.output_shape for rec in records]
+    if exc is not None:
+        return shapes, params, f"forward() stopped: {exception_line(exc)}"
+    if not (isinstance(out, torch.Tensor) and tuple(out.shape) == (batch, spec.num_classes)):
+        found = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        return shapes, params, f"returns {found}, not (B, {spec.num_classes})"
+    return shapes, params, ""
+
+
+def _evaluate(spec: Spec, cand: Candidate, batch: int) -> None:
+    problem = constructor_problem(spec, cand.cls)
+    if problem:
+        cand.problem = f"needs arguments the assignment does not pass: {call_text(cand.cls, init_kwargs(spec, cand.cls))}"
+        return
+    shapes, params, problem = _run(spec, cand.cls, batch, "meta")
+    if problem:  # the meta device cannot run data-dependent code (.item(), numpy): the CPU decides
+        state = torch.get_rng_state()
+        try:
+            shapes, params, problem = _run(spec, cand.cls, batch, "cpu")
+        finally:
+            torch.set_rng_state(state)
+    cand.rows, cand.telling = _shape_rows(spec, shapes, batch)
+    cand.params, cand.problem = params, problem
+
+
+def _param_distance(spec: Spec, cand: Candidate) -> float:
+    if cand.params is None:
+        return math.inf
+    if spec.params_total is not None:
+        return abs(cand.params - spec.params_total)
+    if spec.params_min is not None and spec.params_max is not None:
+        return max(spec.params_min - cand.params, cand.params - spec.params_max, 0)
+    return 0.0
+
+
+def _telling_rows(spec: Spec) -> int:
+    return sum(1 for row in spec.rows if list(row.shape) != ["B", spec.num_classes])
+
+
+def choose_class(spec: Spec, sub: Submission, batch: int) -> Choice:
+    """The class of ``sub`` to grade against ``spec`` (see the module docstring for the rule), with why."""
+    found = student_classes(sub)
+    candidates = [Candidate(name, module, cls, sub.class_sites.get((module, name), ""), order,
+                            rank=name_rank(spec, name), marked=(module, name) in sub.marked)
+                  for order, (name, cls, module) in enumerate(found)]
+    total = len(spec.rows)
+    pinned = spec.model_class
+    if pinned:
+        hits = [c for c in candidates if c.name == pinned]
+        if hits:
+            return Choice(hits[-1], f"the assignment grades the class named {pinned}", candidates)
+        return Choice(None, f"the assignment grades the class named {pinned}", candidates)
+    marked = [c for c in candidates if c.marked]
+    if marked:
+        return Choice(marked[-1], "you marked it with # grader: model", candidates)
+    for cand in candidates:
+        _evaluate(spec, cand, batch)
+    if not candidates:
+        return Choice(None, "", candidates)
+
+    def preference(c: Candidate):
+        return (c.telling, c.rows, -(c.rank or (len(spec.classes), 2))[0], -(c.rank or (0, 2))[1],
+                -_param_distance(spec, c), c.order)
+
+    best = max(candidates, key=preference)
+    named = min((c for c in candidates if c.rank is not None), key=lambda c: (c.rank, -c.telling, -c.order),
+                default=None)
+    threshold = max(MIN_TELLING_ROWS, math.ceil(MIN_TELLING_SHARE * _telling_rows(spec)))
+    others = [c for c in candidates if c is not best]
+    rivals = "; ".join(c.summary(total) for c in others)
+    if best.telling >= threshold and (named is None or best.telling > named.telling or best is named):
+        why = f"it matches {best.rows} of {total} rows of the table"
+        if others:
+            why += f", the closest of your {len(candidates)} classes ({rivals})"
+        elif best.rank is not None:
+            why += f", and its name {best.name} is one the assignment expects"
+        return Choice(best, why, candidates)
+    if named is not None:
+        listed = ", ".join(spec.classes)
+        how = "is" if named.rank and named.rank[1] == 0 else "contains"
+        why = f"its name {how} one the assignment expects ({listed})"
+        rest = "; ".join(c.summary(total) for c in candidates if c is not named)
+        if rest:
+            why += f", and no class of yours matches the table closely ({named.summary(total)}; {rest})"
+        return Choice(named, why, candidates)
+    if best.rows > 0:
+        return Choice(best, f"no class is named {' / '.join(spec.classes)}, and it matches the most rows of the "
+                      f"table ({best.summary(total)}" + (f"; {rivals})" if rivals else ")"), candidates)
+    runs = [c for c in candidates if not c.problem]
+    if runs:
+        chosen = runs[-1]
+        also = f" (also fitting: {', '.join(c.name for c in runs[:-1])}; the last defined was taken)" \
+            if len(runs) > 1 else ""
+        return Choice(chosen, f"no class is named {' / '.join(spec.classes)}, and {chosen.name} is an nn.Module "
+                      f"that takes (B, {', '.join(map(str, spec.input_shape))}) and returns "
+                      f"(B, {spec.num_classes}){also}", candidates)
+    return Choice(None, "", candidates)
