@@ -51,7 +51,9 @@ def plain_symbols(text: str) -> str:
 def load_notes(sub: Submission) -> list[str]:
     """The report's notes on what was loaded: code files, statements not run, errors while loading."""
     notes = [f"code: {', '.join(sub.relative(f) for f in sub.code_files) or 'none'}"]
-    for skip in sub.skipped[:MAX_SKIP_NOTES]:
+    # what a student may not expect to be skipped (an import, a name that comes from a skipped line) comes first
+    skipped = sorted(sub.skipped, key=lambda skip: not skip.reason.startswith(("imports ", "uses ", "%%")))
+    for skip in skipped[:MAX_SKIP_NOTES]:
         notes.append(f"not run: {skip.file} line {skip.line} ({skip.reason})" + (f": {skip.text}" if skip.text else ""))
     if len(sub.skipped) > MAX_SKIP_NOTES:
         notes.append(f"not run: {len(sub.skipped) - MAX_SKIP_NOTES} more top-level statements")
@@ -222,7 +224,8 @@ def _observe(spec: Spec, sub: Submission, ctx: ModelContext, student: str) -> tu
         except ExportFailed as exc:
             report = Report(assignment=spec.name, student=student, notes=list(obs.notes))
             _model_checks_in_process(spec, sub, ctx, report)
-            report.judged = f"in-process: export failed ({plain_symbols(str(exc))})"
+            reason = f"still NotImplemented: {', '.join(ctx.stubs)}" if ctx.stubs else plain_symbols(str(exc))
+            report.judged = f"in-process: export failed ({reason})"
             return report, b""
         obs.graph, weights = exported.header(), exported.weights
         if spec.activations and ctx.takes_activation_arg:

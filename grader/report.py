@@ -10,6 +10,15 @@ STATUSES = ("pass", "fail", "error", "skip")
 
 
 @dataclass
+class ClassDetails:
+    """The ``class`` check's choice: the class graded ("" for none) and every class considered, each as
+    {name, rows (of the table its forward reproduced), problem, chosen} (:mod:`grader.inspection.choose`)."""
+
+    graded: str
+    candidates: list[dict]
+
+
+@dataclass
 class ShapesDetails:
     """The ``shapes`` check's rows (label, expected, found, layer, source, ok, issues) and every recorded layer."""
 
@@ -58,7 +67,7 @@ class ReevalDetails:
 
 
 # The declared shape of each check's ``details`` (a check not listed here has none).
-DETAILS = {"shapes": ShapesDetails, "params": ParamsDetails, "curves": CurvesDetails, "checkpoint": CheckpointDetails,
+DETAILS = {"class": ClassDetails, "shapes": ShapesDetails, "params": ParamsDetails, "curves": CurvesDetails, "checkpoint": CheckpointDetails,
            "reeval": ReevalDetails}
 MAX_OUTPUT = 4000  # characters of the student's own printed output kept in a report
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 import traceback
 from contextlib import contextmanager
 
-PHASES = {"load": "loading your code and building the class", "checks": "running your model for the model checks"}
+PHASES = {"load": "loading your code and building the class", "checks": "running your model for the model checks",
+          "candidate": "building and running one of your classes to compare it with the table"}
+_active: list[tuple[str, float, float]] = []  # the budgets in force, outermost first: (phase, seconds, deadline)
 
 
 class PhaseTimeout(BaseException):
@@ -28,21 +31,34 @@ class PhaseTimeout(BaseException):
 
 @contextmanager
 def phase_budget(phase: str, seconds: float | None):
-    """Raise :class:`PhaseTimeout` in this (main) thread if the block runs longer than ``seconds``."""
+    """Raise :class:`PhaseTimeout` in this (main) thread if the block runs longer than ``seconds``.
+
+    Budgets nest: an inner one (one candidate class) never extends the outer one (the whole load), and when both
+    have run out the outer phase is the one raised.
+    """
     if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def expire(signum, frame):
-        raise PhaseTimeout(phase, seconds)
+        now = time.monotonic()
+        due = next((entry for entry in _active if entry[2] <= now + 1e-3), _active[-1])
+        raise PhaseTimeout(due[0], due[1])
 
+    deadline = time.monotonic() + seconds
+    if _active:
+        deadline = min(deadline, _active[-1][2])
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    _active.append((phase, seconds, deadline))
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-4))
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        _active.pop()
         signal.signal(signal.SIGALRM, previous)
+        if _active:  # the outer budget goes on with what it has left
+            signal.setitimer(signal.ITIMER_REAL, max(_active[-1][2] - time.monotonic(), 1e-4))
 
 
 def _student_frame(frame: traceback.FrameSummary) -> bool:

@@ -20,7 +20,7 @@ from grader.inspection.export import BatchFinding
 from grader.inspection.hints import class_hints, stub_lines
 from grader.inspection.load import Submission, student_traceback
 from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
-from grader.report import CheckResult, ParamsDetails, ShapesDetails, exception_line
+from grader.report import CheckResult, ClassDetails, ParamsDetails, ShapesDetails, exception_line
 from grader.spec import Spec
 
 CHECKS: dict = {}
@@ -221,6 +221,13 @@ def _no_model(spec: Spec, name: str, ctx: ModelContext) -> CheckResult:
     return _result(spec, name, "skip", "Skipped: the model could not be built (see the 'class' check).")
 
 
+def _fails_at_batch_only(ctx: ModelContext) -> bool:
+    """Whether the recording's failure is the batch's business: a view/reshape with a fixed first dimension."""
+    error = ctx.forward_error
+    match = messages.VIEW_ERROR.search(error)
+    return bool(match and not match.group(1).replace(" ", "").startswith("-1"))
+
+
 def _stubbed(ctx: ModelContext) -> bool:
     """A built model with NotImplemented layers whose forward stopped: only the shapes check has news for it."""
     return bool(ctx.stubs and ctx.forward_error)
@@ -241,16 +248,21 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
         if not ctx.sub.code_files:
             lines.append("The submission holds no .py or .ipynb file.")
         lines.extend(ctx.load_errors)
-        return _result(spec, "class", "fail", "\n".join(lines))
+        return _result(spec, "class", "fail", "\n".join(lines), details=_class_details(ctx))
     place = messages.where(ctx.cls_file)
     if ctx.build_error:
         status = "fail"
         return _result(spec, "class", status, f"Found {ctx.class_name} ({place}), but "
                        f"{ctx.call} failed:\n{ctx.build_error}",
+                       details=_class_details(ctx),
                        gist=f"{ctx.call} failed: {ctx.build_gist}" if ctx.build_gist else "")
     text = f"Using {ctx.class_name} ({place}): {ctx.why}."
     text += "".join(f"\nNote: {hint}" for hint in ctx.hints)
-    return _result(spec, "class", "pass", text)
+    return _result(spec, "class", "pass", text, details=_class_details(ctx))
+
+
+def _class_details(ctx: ModelContext) -> dict:
+    return asdict(ClassDetails(ctx.class_name, [dict(c) for c in ctx.considered]))
 
 
 def _aligned(spec: Spec, ctx: ModelContext) -> Alignment:
@@ -308,14 +320,14 @@ def _row_status(spec: Spec, ctx: ModelContext):
         problems.extend(issues)
         previous_expected = expected
         previous_out = out or previous_out
-    if unreached:
-        problems.append(f"Row{'s' if len(unreached) > 1 else ''} {', '.join(repr(u) for u in unreached)} "
-                        f"{'were' if len(unreached) > 1 else 'was'} not reached: forward() stopped with an error "
-                        "(below).")
     if followers:
         problems.append(f"Row{'s' if len(followers) > 1 else ''} {', '.join(repr(f) for f in followers)} "
                         f"{'differ' if len(followers) > 1 else 'differs'} only because of the rows above: fix "
                         f"row '{first_bad}' first.")
+    if unreached:
+        problems.append(f"Row{'s' if len(unreached) > 1 else ''} {', '.join(repr(u) for u in unreached)} "
+                        f"{'were' if len(unreached) > 1 else 'was'} not reached: forward() stopped with an error "
+                        "(below).")
     return alignment, rows, problems
 
 
@@ -379,9 +391,10 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
     if not failed:
         head = f"All {len(rows)} rows match the table ({where})."
     elif extra_lines:
-        head = (f"{good} of {len(rows)} rows match the table ({where}); each of the {len(extra_lines)} extra "
-                f"layer{'s' if len(extra_lines) > 1 else ''} not in the table takes one off: {counted} of "
-                f"{len(rows)} rows count, {counted}/{len(rows)} of the points.")
+        extras = (f"each of the {len(extra_lines)} extra layers not in the table takes one off"
+                  if len(extra_lines) > 1 else "the extra layer not in the table takes one off")
+        head = (f"{good} of {len(rows)} rows match the table ({where}); {extras}: {counted} of {len(rows)} rows "
+                f"count, {counted}/{len(rows)} of the points.")
     else:
         head = f"{good} of {len(rows)} rows match the table ({where}): {good}/{len(rows)} of the points."
     return _result(spec, "shapes", "fail" if failed else "pass", head + "\n" + "\n".join(lines).rstrip(),
@@ -435,6 +448,9 @@ def check_batch(spec: Spec, ctx: ModelContext) -> CheckResult:
     """The forward works for unusual batch sizes: catches x.view(batch_size, -1) and wrong view(-1, N)."""
     if ctx.model is None or _stubbed(ctx):
         return _no_model(spec, "batch", ctx)
+    if ctx.forward_error and not _fails_at_batch_only(ctx):
+        return _result(spec, "batch", "skip", f"Skipped: the forward fails at batch {ctx.batch} already (see "
+                       "'shapes'); other batch sizes are tried once it runs.")
     problems = []
     assert ctx.record is not None  # set wherever a model is
     for batch in spec.batch_sizes:

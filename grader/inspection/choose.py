@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from grader.inspection.budget import PhaseTimeout, phase_budget
 from grader.inspection.load import Submission
 from grader.inspection.recorder import record_forward
 from grader.report import exception_line
@@ -33,6 +34,7 @@ from grader.spec import Spec
 
 MIN_TELLING_SHARE = 0.25  # of the rows that tell networks apart, the share a class must reproduce to win on shape
 MIN_TELLING_ROWS = 2
+CANDIDATE_SECONDS = 5.0  # one class that is slow to build or run is left out, not the whole check
 
 
 @dataclass
@@ -133,8 +135,9 @@ def constructor_problem(spec: Spec, cls: type) -> str:
     names = ", ".join(needed)
     if spec.init_args:
         given = ", ".join(spec.init_args)
-        return (f"{cls.__name__}.__init__{place} needs {names}, but the assignment builds your class as {call}: "
-                f"it passes {given} by name. Name your parameters as the assignment does (or give {names} a "
+        return (f"{cls.__name__}.__init__{place} needs {names}, but the assignment builds your class as "
+                f"{call_text(cls, spec.init_args)}, passing each argument by name. Name your parameters as the "
+                f"assignment does: def __init__(self, {given}), each with the default you like (or give {names} a "
                 "default).")
     return (f"{cls.__name__}.__init__{place} needs {names}, but the assignment builds your class with no arguments, "
             f"as {call}. Give {'each' if len(needed) > 1 else 'it'} a default (for example "
@@ -170,6 +173,9 @@ def _run(spec: Spec, cls: type, batch: int, device: str) -> tuple[list[list[int]
         x = torch.zeros((batch, *spec.input_shape))
         records, out, exc, _ = record_forward(model, x, set(), {})
     shapes = [rec.output_shape for rec in records]
+    stubs = [name for name, value in vars(model).items() if value is NotImplemented]
+    if exc is not None and stubs:
+        return shapes, params, f"still NotImplemented: {', '.join(stubs)}"
     if exc is not None:
         return shapes, params, f"forward() stopped: {exception_line(exc)}"
     if not (isinstance(out, torch.Tensor) and tuple(out.shape) == (batch, spec.num_classes)):
@@ -183,13 +189,19 @@ def _evaluate(spec: Spec, cand: Candidate, batch: int) -> None:
     if problem:
         cand.problem = f"needs arguments the assignment does not pass: {call_text(cand.cls, init_kwargs(spec, cand.cls))}"
         return
-    shapes, params, problem = _run(spec, cand.cls, batch, "meta")
-    if problem:  # the meta device cannot run data-dependent code (.item(), numpy): the CPU decides
-        state = torch.get_rng_state()
-        try:
-            shapes, params, problem = _run(spec, cand.cls, batch, "cpu")
-        finally:
-            torch.set_rng_state(state)
+    state = torch.get_rng_state()
+    try:
+        with phase_budget("candidate", CANDIDATE_SECONDS):
+            shapes, params, problem = _run(spec, cand.cls, batch, "meta")
+            if problem:  # the meta device cannot run data-dependent code (.item(), numpy): the CPU decides
+                shapes, params, problem = _run(spec, cand.cls, batch, "cpu")
+    except PhaseTimeout as exc:
+        if exc.phase != "candidate":
+            raise
+        cand.problem = f"took over {CANDIDATE_SECONDS:g} s to build and run, so it was not compared"
+        return
+    finally:
+        torch.set_rng_state(state)
     cand.rows, cand.telling = _shape_rows(spec, shapes, batch)
     cand.params, cand.problem = params, problem
 

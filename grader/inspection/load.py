@@ -326,8 +326,10 @@ class _Runner:
                 if isinstance(exc, (KeyboardInterrupt, PhaseTimeout)):
                     raise
                 if _is_unavailable_import(stmt, exc):
-                    self._skip(unit, stmt, source, f"imports {getattr(exc, 'name', None) or 'a module'}, which is "
-                               "not installed where the grader runs; nothing graded needs it")
+                    what = stmt.module if isinstance(stmt, ast.ImportFrom) and stmt.module else \
+                        ", ".join(alias.name for alias in getattr(stmt, "names", []))
+                    self._skip(unit, stmt, source, f"imports {what}, which is not installed where the grader runs; "
+                               "nothing graded needs it")
                     continue
                 name = getattr(exc, "name", None)
                 if isinstance(exc, NameError) and name in self.sub.skipped_names \
