@@ -127,7 +127,6 @@ class Observation:
     timings: dict = field(default_factory=dict)
     considered: list[dict] = field(default_factory=list)  # every class the choice looked at (ModelContext.considered)
     stubs: list[str] = field(default_factory=list)  # attributes still NotImplemented
-    warnings: list[str] = field(default_factory=list)  # Python warnings raised by the student's code, at their line
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

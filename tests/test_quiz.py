@@ -218,8 +218,9 @@ def test_a_last_epoch_checkpoint_is_named_without_trying_other_preprocessings(ho
     shutil.copy(honest[1][3], folder / "best.pt")  # epoch 3's weights (lr 0.05): a much higher loss
     _, checks = check(folder)
     message = checks["reeval"].message
-    assert checks["reeval"].status == "fail" and f"{honest[2][2]:.4f} with ToTensor" in message
-    assert "which is your epoch-3 value" in message and "best.pt holds the weights of epoch 3" in message
+    assert checks["reeval"].status == "fail" and f"Re-evaluated with ToTensor, best.pt gives loss {honest[2][2]:.4f}" \
+        in message
+    assert "which is your epoch-3 value" in message and "it holds the weights of epoch 3" in message
     assert "Tried also" not in message  # ToTensor reproduced epoch 3: the curves were made with ToTensor
     assert checks["reeval"].details["epoch"] == 3  # the report draws the point on epoch 3
 
@@ -296,3 +297,41 @@ def test_early_stop_only_for_log_probabilities():
     # raw logits read as log-probabilities: their NLL may be negative, so nothing is proved and the pass is whole
     losses, _, raw = per_image_losses(logits, True, 0.0, 1.0, val, stop_above=1e-6)
     assert len(losses) == len(raw) == 2000
+
+
+@pytest.mark.slow
+def test_a_checkpoint_handed_in_under_another_name_without_an_epoch_is_named_as_it_is(honest, tmp_path):
+    folder = variant(honest, tmp_path)
+    (folder / "best.pt").unlink()
+    torch.save(torch.load(honest[1][3], weights_only=True)["model"], folder / "model_best.pth")  # epoch 3, bare
+    _, checks = check(folder)
+    message = checks["reeval"].message
+    assert checks["reeval"].status == "fail", message
+    assert "model_best.pth stores no epoch" in message and "it holds the weights of epoch 3" in message
+    assert "None" not in message and "best.pt says" not in message
+    assert "model_best.pth stores no epoch" in checks["epoch"].message
+
+
+@pytest.mark.slow
+def test_a_normalizing_student_is_told_first_what_their_checkpoint_reproduces(honest, tmp_path):
+    from grader.data.mnist import load_mnist
+    from grader.quiz.evaluate import validate
+    folder = variant(honest, tmp_path)
+    curves = {"val_loss": [], "val_accuracy": []}
+    for epoch in (1, 2, 3):  # the student's curves, recorded with Normalize((0.1307,), (0.3081,))
+        model = get_network("mycnn").build()
+        model.load_state_dict(torch.load(honest[1][epoch], weights_only=True)["model"])
+        loss, _, acc = validate(model, load_mnist(False), mean=0.1307, std=0.3081)
+        curves["val_loss"].append(loss)
+        curves["val_accuracy"].append(acc)
+    (folder / "curves.json").write_text(json.dumps(curves))
+    for png in folder.glob("*.png"):
+        png.unlink()
+    shutil.copy(honest[1][3], folder / "best.pt")  # the last epoch's weights, not the minimum's
+    _, checks = check(folder)
+    message = checks["reeval"].message
+    assert checks["reeval"].status == "fail", message
+    lead = "Re-evaluated with Normalize((0.1307,), (0.3081,)) (your preprocessing: it reproduces your own curve)"
+    assert message.startswith(lead), message
+    assert f"{curves['val_loss'][2]:.4f}" in message and "your epoch-3 value" in message
+    assert message.index("epoch-3 value") < message.index("lowest at epoch 2")

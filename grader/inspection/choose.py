@@ -171,13 +171,13 @@ def _run(spec: Spec, cls: type, batch: int, device: str) -> tuple[list[list[int]
             return [], None, f"{call_text(cls, init_kwargs(spec, cls))} failed: {exception_line(exc)}"
         params = sum(p.numel() for p in model.parameters()) if isinstance(model, nn.Module) else None
         x = torch.zeros((batch, *spec.input_shape))
-        records, out, exc, _ = record_forward(model, x, set(), {})
+        records, out, raised, _ = record_forward(model, x, set(), {})
     shapes = [rec.output_shape for rec in records]
     stubs = [name for name, value in vars(model).items() if value is NotImplemented]
-    if exc is not None and stubs:
+    if raised is not None and stubs:
         return shapes, params, f"still NotImplemented: {', '.join(stubs)}"
-    if exc is not None:
-        return shapes, params, f"forward() stopped: {exception_line(exc)}"
+    if raised is not None:
+        return shapes, params, f"forward() stopped: {exception_line(raised)}"
     if not (isinstance(out, torch.Tensor) and tuple(out.shape) == (batch, spec.num_classes)):
         found = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         return shapes, params, f"returns {found}, not (B, {spec.num_classes})"

@@ -148,7 +148,8 @@ def row_need(spec: Spec, index: int) -> str:
         text += (f": nn.Conv2d({before[1]}, {after[1]}, kernel_size=K) with "
                  f"floor(({before[2]} - K + 2P) / S) + 1 = {after[2]}")
     elif "Linear" in first and len(after) == 2:
-        features = math.prod(before[1:]) if all(isinstance(d, int) for d in before[1:]) else "?"
+        dims = [d for d in before[1:] if isinstance(d, int)]
+        features = math.prod(dims) if len(dims) == len(before) - 1 else "?"
         text += f": nn.Linear({features}, {after[1]})"
     elif any(k.startswith("Dropout") for k in first):
         text += ": nn.Dropout(p)"

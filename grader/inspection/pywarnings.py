@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import linecache
 import sys
+import types
 import warnings
 
 MAX_WARNINGS = 10
@@ -38,14 +39,13 @@ class StudentWarnings:
         warnings.showwarning = self._show
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> None:
         assert self._catch is not None
         self._catch.__exit__(*exc)
         self._catch = None
-        return False
 
     def _show(self, message, category, filename, lineno, file=None, line=None) -> None:
-        frame = sys._getframe(1)
+        frame: types.FrameType | None = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename not in self.student_files:
             frame = frame.f_back
         if frame is None:
