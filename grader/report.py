@@ -256,7 +256,7 @@ def render_text(report: Report, console=None) -> None:
         console.print(f"[bold yellow]Sandbox:[/bold yellow] {escape(changed_copy_text(report))}")
     if report.output:
         console.print("\n[bold]Your code printed:[/bold]")
-        console.print(escape(report.output), markup=False)
+        console.print(report.output, markup=False, highlight=False)
     if report.isolation_level:
         gaps = f": {'; '.join(report.isolation)}" if report.isolation else ""
         console.print(f"\n[dim]isolation: {escape(report.isolation_level)}{escape(gaps)}[/dim]")

@@ -270,4 +270,4 @@ def test_class_found_without_a_candidate_name(tmp_path):
     report = check_in_child(load_spec("mlp"), tmp_path)
     assert report.passed, messages(report)
     picked = next(c.message for c in report.checks if c.name == "class")
-    assert "MyOwnMLP" in picked and "it matches 7 of 7 rows of the table" in picked and "Helper: 0 of 7 rows" in picked
+    assert "MyOwnMLP" in picked and "its forward produces 7 of the table's 7 row shapes" in picked and "Helper: 0 of 7 row shapes" in picked

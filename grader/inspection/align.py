@@ -13,7 +13,10 @@ from dataclasses import dataclass, field, replace
 from grader.inspection.recorder import BENIGN_KINDS, LayerRecord
 from grader.spec import Row
 
-MISS, EXTRA, EXTRA_BENIGN, SUBSTITUTE = 1.0, 1.0, 0.3, 1.5
+MISS, EXTRA, EXTRA_BENIGN, SUBSTITUTE, NEAR = 1.0, 1.0, 0.3, 1.5, 0.5
+# A layer of the wrong kind that stands where the table's kind does (F.softmax for log_softmax): one mistake, told
+# as "expects LogSoftmax, found Softmax", not as a missing layer beside an extra one.
+NEAR_KINDS = {("LogSoftmax", "Softmax")}
 # max pooling commutes with monotone activations: relu(max_pool(x)) == max_pool(relu(x)), so a row may list them
 # in either order
 POOLS = {"MaxPool2d"}
@@ -126,7 +129,8 @@ def _align(rows: list[Row], records: list[LayerRecord], open_end: bool = False) 
         kinds = expected[i - 1][1]
         for j in range(1, m + 1):
             rec = records[j - 1]
-            diag = cost[i - 1][j - 1] + (0.0 if rec.kind in kinds else SUBSTITUTE)
+            diag = cost[i - 1][j - 1] + (0.0 if rec.kind in kinds else NEAR
+                                         if any((k, rec.kind) in NEAR_KINDS for k in kinds) else SUBSTITUTE)
             miss = cost[i - 1][j] + MISS
             extra = cost[i][j - 1] + (EXTRA_BENIGN if _benign(rec) else EXTRA)
             best = min(diag, miss, extra)

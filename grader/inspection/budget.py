@@ -61,6 +61,11 @@ def phase_budget(phase: str, seconds: float | None):
             signal.setitimer(signal.ITIMER_REAL, max(_active[-1][2] - time.monotonic(), 1e-4))
 
 
+def remaining() -> float | None:
+    """Seconds left of the innermost budget in force, or None when there is none."""
+    return max(_active[-1][2] - time.monotonic(), 0.0) if _active else None
+
+
 def _student_frame(frame: traceback.FrameSummary) -> bool:
     # The student's code is compiled under its name inside the submission ("model.py", "bob.ipynb [cell 3]");
     # the grader, torch and the standard library run from absolute paths.

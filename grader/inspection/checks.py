@@ -5,6 +5,7 @@ Check names in a report lead straight here: ``class``, ``shapes``, ``params``, `
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from grader.spec import Spec
 
 CHECKS: dict = {}
 DEFAULT_RECORD_BATCH = 4
+CONSTRUCTOR_GIST = "__init__ needs arguments the assignment does not pass"
 
 
 def check(name: str):
@@ -102,7 +104,7 @@ def _build(cls: type, ctx: ModelContext, **override) -> nn.Module | str:
     if not override:
         problem = constructor_problem(ctx.spec, cls)
         if problem:
-            ctx.build_gist = "__init__ needs arguments the assignment does not pass"
+            ctx.build_gist = CONSTRUCTOR_GIST
             return problem
     with CreationSites(ctx.sub.student_files) as sites:
         try:
@@ -252,8 +254,9 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
     place = messages.where(ctx.cls_file)
     if ctx.build_error:
         status = "fail"
-        return _result(spec, "class", status, f"Found {ctx.class_name} ({place}), but "
-                       f"{ctx.call} failed:\n{ctx.build_error}",
+        how = ("it cannot be built as the assignment builds it" if ctx.build_gist == CONSTRUCTOR_GIST
+               else f"{ctx.call} failed")
+        return _result(spec, "class", status, f"Found {ctx.class_name} ({place}), but {how}:\n{ctx.build_error}",
                        details=_class_details(ctx),
                        gist=f"{ctx.call} failed: {ctx.build_gist}" if ctx.build_gist else "")
     text = f"Using {ctx.class_name} ({place}): {ctx.why}."
@@ -291,8 +294,10 @@ def _row_status(spec: Spec, ctx: ModelContext):
             present = [rec for _, rec, _ in match.layers if rec is not None]
             issues.append(messages.missing_text(kinds, match.row.label, present[-1] if present else previous_out))
         for kinds, rec in match.wrong_kind:
+            fix = " End forward() with F.log_softmax(x, dim=1)." if "LogSoftmax" in kinds and rec.kind == "Softmax" \
+                else ""
             issues.append(f"Row '{match.row.label}' expects {' or '.join(kinds)}, found {rec.kind} at "
-                          f"{messages.layer_name(rec)}.")
+                          f"{messages.layer_name(rec)}.{fix}")
         if out is None:
             if not_reached:
                 issues = []
@@ -301,12 +306,35 @@ def _row_status(spec: Spec, ctx: ModelContext):
                 issues.append(f"Row '{match.row.label}' has no matching layer.")
         elif found != expected:
             culprit = _shape_changer(match) or out
-            if first_bad is None:
-                issues.append(messages.shape_problem(culprit, expected, ctx.batch, previous_expected))
-            elif culprit.kind == "Flatten" and found and found[0] != ctx.batch:
+            present = [rec for _, rec, _ in match.layers if rec is not None]
+            setters = [rec for rec in present if rec.kind in SHAPE_SETTERS]
+            own = messages.replay(setters, previous_expected) if setters else None
+            if first_bad is None and len(setters) > 1 and setters[0].input_shape == previous_expected:
+                issues.append(messages.chain_text(setters, match.row.label, expected, ctx.batch))
+            elif first_bad is None:
+                first_in_row = present[0] if present else culprit
+                issues.append(messages.shape_problem(culprit, expected, ctx.batch,
+                                                     previous_expected if culprit is first_in_row else None))
+            elif culprit.kind == "Linear" and len(previous_expected) == 2 \
+                    and culprit.config.get("in_features") not in (None, previous_expected[-1]):
+                out_fix = (f", and out_features={expected[-1]} for the row's {messages.fmt_shape(expected, ctx.batch)}"
+                           if culprit.config.get("out_features") != expected[-1] else "")
+                issues.append(f"{messages.layer_name(culprit)} is Linear(in_features={culprit.config['in_features']}, "
+                              f"out_features={culprit.config.get('out_features')}), but the table's row before it "
+                              f"gives {previous_expected[-1]} features per image: set "
+                              f"in_features={previous_expected[-1]}{out_fix}.")
+            elif own is not None and own != expected and len(setters) == 1 and culprit.kind != "Flatten":
+                # wrong in its own right: even from the table's input it would not give the row's shape
+                alone = dataclasses.replace(culprit, input_shape=list(previous_expected), output_shape=own)
+                issues.append(f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, ctx.batch)}; its "
+                              "input is already off, but even from the table's "
+                              f"{messages.fmt_shape(previous_expected, ctx.batch)} it would give "
+                              f"{messages.fmt_shape(own, ctx.batch)}, not {messages.fmt_shape(expected, ctx.batch)}. "
+                              + messages.shape_problem(alone, expected, ctx.batch, None).split(". ", 1)[-1])
+            elif culprit.kind == "Flatten" and found and (found[0] != ctx.batch or len(found) == 1):
                 issues.append(f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, ctx.batch)}, the "
                               f"table needs {messages.fmt_shape(expected, ctx.batch)}. "
-                              + messages.flatten_rows_text(culprit, ctx.batch))
+                              + messages.flatten_rows_text(culprit, ctx.batch, expected))
             else:
                 follows = True
                 followers.append(match.row.label)
@@ -357,7 +385,10 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
     extra_lines: list[str] = []
     warnings: list[str] = []
     for rec, after in alignment.extras:
-        where = f"after row '{spec.rows[after].label}'" if after >= 0 else "before the first row"
+        inside = after >= 0 and any(layer is not None and layer.index > rec.index
+                                    for _, layer, _ in alignment.rows[after].layers)
+        where = (f"inside row '{spec.rows[after].label}'" if inside else f"after row '{spec.rows[after].label}'"
+                 if after >= 0 else "before the first row")
         text = f"{messages.layer_name(rec)}: {rec.kind} {where} is not in the table"
         if rec.kind in ("ReLU", "LeakyReLU") and after == len(spec.rows) - 1:
             text += " (a ReLU on the final outputs clips every negative score to 0)"
@@ -374,13 +405,15 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
     stubbed = _stubbed(ctx)
     if stubbed:  # the forward stops at the first stub: what each stub needs says more than the TypeError
         lines.extend(stub_lines(spec, ctx.cls_file, ctx.class_name, ctx.stubs))
-        lines.append("Your forward() stops at the first of them; fill them in and check again.")
+        lines.append("Your forward() stops at the first of them; fill them in and check again." if len(ctx.stubs) > 1
+                     else "Your forward() stops there; fill it in and check again.")
     else:
         lines.extend(problems)
     if ctx.forward_error and not stubbed:
         first_bad = next((r["label"] for r in rows if not r["ok"] and r["found"] != "nothing"), None)
         upstream = f" It follows from the problem in row '{first_bad}' above: fix that first." if first_bad else ""
-        lines.append("\nYour forward() stopped with an error after the last layer shown." + upstream + "\n"
+        stopped = "after the last layer shown" if ctx.records else "before its first layer"
+        lines.append(f"\nYour forward() stopped with an error {stopped}." + upstream + "\n"
                      + "".join(f"{hint}\n" for hint in ctx.hints) + ctx.forward_error)
     lines.extend(f"Extra layer: {t}" for t in extra_lines)
     lines.extend(f"Note: {t}" for t in warnings)
@@ -410,8 +443,13 @@ def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
     total = sum(p.numel() for p in ctx.model.parameters())
     alignment = _aligned(spec, ctx)
     problems, checked, good = [], 0, 0
-    for match in alignment.rows:
+    reached = max((i for i, m in enumerate(alignment.rows) if m.output is not None), default=-1)
+    unreached = []
+    for index, match in enumerate(alignment.rows):
         if match.row.params is None:
+            continue
+        if ctx.forward_error and index > reached:
+            unreached.append(match.row.label)  # its layers may well exist: the forward never got there
             continue
         checked += 1
         seen, count, recs = set(), 0, []
@@ -440,6 +478,10 @@ def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
         problems.append(f"In total your model has {total:,} parameters; the assignment needs {want}.")
     status = "pass" if not problems else "fail"
     head = f"{total:,} parameters in total (needs {want})." if not problems else "Parameter counts differ:"
+    if unreached:
+        problems.append(f"Row{'s' if len(unreached) > 1 else ''} {', '.join(repr(u) for u in unreached)}: not "
+                        "counted one by one, because forward() stopped before reaching "
+                        f"{'them' if len(unreached) > 1 else 'it'} (see 'shapes'); the total counts every layer.")
     return _result(spec, "params", status, "\n".join([head, *problems]), good / checked, asdict(ParamsDetails(total)))
 
 
@@ -538,6 +580,11 @@ def check_determinism(spec: Spec, ctx: ModelContext) -> CheckResult:
                    "F.dropout(x, p) defaults to training=True: pass training=self.training, or use nn.Dropout.")
 
 
+# An activation option's name -> the layer kind it must put in the model.
+ACTIVATION_KINDS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "leaky_relu": "LeakyReLU",
+                    "leakyrelu": "LeakyReLU", "elu": "ELU", "gelu": "GELU", "silu": "SiLU"}
+
+
 @check("activations")
 def check_activations(spec: Spec, ctx: ModelContext) -> CheckResult:
     """The class builds and runs with every activation option of the spec (catches nn.TanH-style typos)."""
@@ -563,6 +610,12 @@ def check_activations(spec: Spec, ctx: ModelContext) -> CheckResult:
         elif not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, spec.num_classes):
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
             problems.append(f"{call} returns {shape}, not (2, {spec.num_classes}).")
+        elif ACTIVATION_KINDS.get(str(option).lower()) and not any(
+                r.kind == ACTIVATION_KINDS[str(option).lower()] for r in records):
+            used = sorted({r.kind for r in records if r.kind in ACTIVATION_KINDS.values()})
+            problems.append(f"{call} runs, but no {ACTIVATION_KINDS[str(option).lower()]} is in it"
+                            + (f" (its activations: {', '.join(used)})" if used else "")
+                            + f": your class takes {arg} but does not use it. Build each activation from {arg}.")
         else:
             fine.append(repr(option))
     if problems:
@@ -587,6 +640,6 @@ def run_model_checks(spec: Spec, sub: Submission, ctx: ModelContext | None = Non
     if len(ctx.considered) > 1:
         total = len(spec.rows)
         notes.append("classes considered: " + "; ".join(
-            f"{c['name']} {c['rows']} of {total} rows" + (" (graded)" if c["chosen"] else "")
+            f"{c['name']} {c['rows']} of {total} row shapes" + (" (graded)" if c["chosen"] else "")
             + (f" ({c['problem']})" if c["problem"] and not c["chosen"] else "") for c in ctx.considered))
     return results, notes, ctx

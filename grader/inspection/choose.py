@@ -19,14 +19,16 @@ VGG), and on the CPU when the meta device cannot run it. Runs student code: call
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import math
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 
-from grader.inspection.budget import PhaseTimeout, phase_budget
+from grader.inspection.budget import PhaseTimeout, phase_budget, remaining
 from grader.inspection.load import Submission
 from grader.inspection.recorder import record_forward
 from grader.report import exception_line
@@ -34,7 +36,8 @@ from grader.spec import Spec
 
 MIN_TELLING_SHARE = 0.25  # of the rows that tell networks apart, the share a class must reproduce to win on shape
 MIN_TELLING_ROWS = 2
-CANDIDATE_SECONDS = 5.0  # one class that is slow to build or run is left out, not the whole check
+CANDIDATE_SECONDS = 5.0  # one class that is slow to build or run is left out, not the whole check...
+CANDIDATE_SHARE = 0.25  # ...and never takes more than this share of what the load phase has left
 
 
 @dataclass
@@ -54,8 +57,8 @@ class Candidate:
     marked: bool = False
 
     def summary(self, total_rows: int) -> str:
-        """'SimpleVGG: 16 of 16 rows' (the report's notes add each candidate's problem)."""
-        return f"{self.name}: {self.rows} of {total_rows} rows"
+        """'SimpleVGG: 16 of 16 row shapes' (the report's notes add each candidate's problem)."""
+        return f"{self.name}: {self.rows} of {total_rows} row shapes"
 
 
 @dataclass
@@ -137,8 +140,7 @@ def constructor_problem(spec: Spec, cls: type) -> str:
         given = ", ".join(spec.init_args)
         return (f"{cls.__name__}.__init__{place} needs {names}, but the assignment builds your class as "
                 f"{call_text(cls, spec.init_args)}, passing each argument by name. Name your parameters as the "
-                f"assignment does: def __init__(self, {given}), each with the default you like (or give {names} a "
-                "default).")
+                f"assignment does, def __init__(self, {given}), and build the layers from them.")
     return (f"{cls.__name__}.__init__{place} needs {names}, but the assignment builds your class with no arguments, "
             f"as {call}. Give {'each' if len(needed) > 1 else 'it'} a default (for example "
             f"def __init__(self, {needed[0]}=10)), or build everything inside __init__.")
@@ -163,8 +165,10 @@ def _shape_rows(spec: Spec, shapes: list[list[int] | None], batch: int) -> tuple
 
 
 def _run(spec: Spec, cls: type, batch: int, device: str) -> tuple[list[list[int] | None], int | None, str]:
-    """(output shape of every recorded layer, parameter count, problem) of ``cls`` built and run on ``device``."""
-    with torch.device(device):
+    """(output shape of every recorded layer, parameter count, problem) of ``cls`` built and run on ``device``.
+
+    What the class prints here is dropped: the report keeps what it prints when the graded class runs for real."""
+    with torch.device(device), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
             model = cls(**init_kwargs(spec, cls))
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's __init__ may raise anything
@@ -190,15 +194,17 @@ def _evaluate(spec: Spec, cand: Candidate, batch: int) -> None:
         cand.problem = f"needs arguments the assignment does not pass: {call_text(cand.cls, init_kwargs(spec, cand.cls))}"
         return
     state = torch.get_rng_state()
+    left = remaining()
+    seconds = min(CANDIDATE_SECONDS, left * CANDIDATE_SHARE) if left is not None else CANDIDATE_SECONDS
     try:
-        with phase_budget("candidate", CANDIDATE_SECONDS):
+        with phase_budget("candidate", seconds):
             shapes, params, problem = _run(spec, cand.cls, batch, "meta")
             if problem:  # the meta device cannot run data-dependent code (.item(), numpy): the CPU decides
                 shapes, params, problem = _run(spec, cand.cls, batch, "cpu")
     except PhaseTimeout as exc:
         if exc.phase != "candidate":
             raise
-        cand.problem = f"took over {CANDIDATE_SECONDS:g} s to build and run, so it was not compared"
+        cand.problem = f"took over {seconds:.2g} s to build and run, so it was not compared"
         return
     finally:
         torch.set_rng_state(state)
@@ -227,6 +233,8 @@ def choose_class(spec: Spec, sub: Submission, batch: int) -> Choice:
                             rank=name_rank(spec, name), marked=(module, name) in sub.marked)
                   for order, (name, cls, module) in enumerate(found)]
     total = len(spec.rows)
+    for cand in candidates:  # also when a pin decides: the report lists what each class is
+        _evaluate(spec, cand, batch)
     pinned = spec.model_class
     if pinned:
         hits = [c for c in candidates if c.name == pinned]
@@ -236,8 +244,6 @@ def choose_class(spec: Spec, sub: Submission, batch: int) -> Choice:
     marked = [c for c in candidates if c.marked]
     if marked:
         return Choice(marked[-1], "you marked it with # grader: model", candidates)
-    for cand in candidates:
-        _evaluate(spec, cand, batch)
     if not candidates:
         return Choice(None, "", candidates)
 
@@ -252,7 +258,7 @@ def choose_class(spec: Spec, sub: Submission, batch: int) -> Choice:
     others = [c for c in candidates if c is not best]
     rivals = "; ".join(c.summary(total) for c in others)
     if best.telling >= threshold and (named is None or best.telling > named.telling or best is named):
-        why = f"it matches {best.rows} of {total} rows of the table"
+        why = f"its forward produces {best.rows} of the table's {total} row shapes"
         if others:
             why += f", the closest of your {len(candidates)} classes ({rivals})"
         elif best.rank is not None:
@@ -267,8 +273,8 @@ def choose_class(spec: Spec, sub: Submission, batch: int) -> Choice:
             why += f", and no class of yours matches the table closely ({named.summary(total)}; {rest})"
         return Choice(named, why, candidates)
     if best.rows > 0:
-        return Choice(best, f"no class is named {' / '.join(spec.classes)}, and it matches the most rows of the "
-                      f"table ({best.summary(total)}" + (f"; {rivals})" if rivals else ")"), candidates)
+        return Choice(best, f"no class is named {' / '.join(spec.classes)}, and its forward produces the most of "
+                      f"the table's row shapes ({best.summary(total)}" + (f"; {rivals})" if rivals else ")"), candidates)
     runs = [c for c in candidates if not c.problem]
     if runs:
         chosen = runs[-1]

@@ -34,6 +34,8 @@ def fmt_shape(shape, batch: int | None = None) -> str:
     """(B, 32, 26, 26) with the batch dimension written B when it equals ``batch``."""
     if shape is None:
         return "nothing"
+    if len(shape) == 1:
+        return f"({shape[0]},)"
     def first(d: int) -> str:
         if batch is None or batch < 1:
             return str(d)
@@ -120,8 +122,8 @@ def shape_problem(rec: LayerRecord, expected: list[int], batch: int, input_expec
                      f"{fmt_shape(input_expected, batch)}: fix the earlier layer first.")
         return " ".join(parts)
     cfg = rec.config
-    if rec.kind == "Flatten" and rec.input_shape and found and found[0] != batch:
-        parts.append(flatten_rows_text(rec, batch))
+    if rec.kind == "Flatten" and rec.input_shape and found and (found[0] != batch or len(found) == 1):
+        parts.append(flatten_rows_text(rec, batch, expected))
         return " ".join(parts)
     if rec.kind == "Conv2d" and cfg and found and len(found) == 4 and len(expected) == 4:
         if found[1] != expected[1]:
@@ -137,19 +139,71 @@ def shape_problem(rec: LayerRecord, expected: list[int], batch: int, input_expec
     return " ".join(parts)
 
 
-def flatten_rows_text(rec: LayerRecord, batch: int) -> str:
-    """Why a flatten made other than one row per image: 'its input (B, 512, 2, 2) holds 512 x 2 x 2 = 2048 values
-    per image, so view(-1, 512) cuts each image into 4 rows'."""
+def flatten_rows_text(rec: LayerRecord, batch: int, expected: list[int] | None = None) -> str:
+    """Why a flatten made other than one row per image, with the numbers: 'its input (B, 512, 2, 2) holds 512 x 2 x
+    2 = 2048 values per image, so rows of 512 cut each image into 4 rows'."""
     assert rec.input_shape is not None and rec.output_shape is not None
     found = rec.output_shape
     per_image = math.prod(rec.input_shape[1:])
+    fix = "flatten with torch.flatten(x, 1) or x.view(x.size(0), -1)"
+    if len(found) == 1:
+        return (f"It flattens the batch too: {fmt_shape(rec.input_shape, batch)} becomes ({found[0]},), one long "
+                f"vector for all {batch} images. Keep the batch dimension: {fix}.")
     row = math.prod(found[1:])
+    want = math.prod(expected[1:]) if expected and len(expected) > 1 else None
     if found[0] > batch and found[0] % batch == 0:
-        return (f"Its input {fmt_shape(rec.input_shape, batch)} holds {product_text(rec.input_shape)} values per "
-                f"image, so rows of {row} cut each image into {found[0] // batch} rows. "
-                f"The table's rows before it make {row} values per image: compare them with the layers above.")
+        cut = (f"Its input {fmt_shape(rec.input_shape, batch)} holds {product_text(rec.input_shape)} values per "
+               f"image, so rows of {row} cut each image into {found[0] // batch} rows.")
+        if want == per_image:
+            return (cut + f" The input is what the table has here; the number in the view is not: {fix} (and the "
+                    f"Linear after it takes in_features={want}).")
+        if want is not None:
+            return cut + f" The table needs {want} values per image here: compare the layers above with the table."
+        return cut
     return (f"It turns {fmt_shape(rec.input_shape, batch)} ({per_image} values per image) into {found[0]} rows "
-            f"instead of the batch of {batch}: flatten with x.view(x.size(0), -1) or torch.flatten(x, 1).")
+            f"instead of the batch of {batch}: {fix}.")
+
+
+def replay(recs: list[LayerRecord], input_shape: list[int]) -> list[int] | None:
+    """The shape ``recs`` (in order) would give from ``input_shape``, by their own configs; None when one of them
+    has no config to replay (a layer whose shape rule is not known here)."""
+    shape = list(input_shape)
+    for rec in recs:
+        cfg = rec.config
+        if rec.kind in ("Conv2d", "MaxPool2d", "AvgPool2d") and cfg and "kernel_size" in cfg and len(shape) == 4:
+            if isinstance(cfg.get("padding"), str):
+                return None
+            sides = [conv_output_size(shape[2 + a], cfg["kernel_size"][a], cfg["stride"][a], cfg["padding"][a],
+                                      cfg["dilation"][a], cfg.get("ceil_mode", False)) for a in (0, 1)]
+            channels = cfg["out_channels"] if rec.kind == "Conv2d" else shape[1]
+            shape = [shape[0], channels, *sides]
+        elif rec.kind == "Linear" and cfg:
+            shape = [*shape[:-1], cfg["out_features"]]
+        elif rec.kind == "Flatten" and len(shape) > 2:
+            shape = [shape[0], math.prod(shape[1:])]
+        elif rec.input_shape != rec.output_shape or rec.params:
+            return None
+    return shape
+
+
+def chain_text(recs: list[LayerRecord], row_label: str, expected: list[int], batch: int) -> str:
+    """A row of several shape-setting layers that ends wrong: each layer's step, and the padding fix when one works."""
+    assert recs and recs[0].input_shape is not None
+    found = recs[-1].output_shape
+    lines = [f"Row '{row_label}' ends at {fmt_shape(found, batch)}, the table needs {fmt_shape(expected, batch)}. "
+             "Its layers, in order:"]
+    for rec in recs:
+        steps = spatial_arithmetic(rec, None)
+        lines.append(f"  {layer_name(rec)}: {fmt_shape(rec.input_shape, batch)} -> {fmt_shape(rec.output_shape, batch)}"
+                     + (f"; {'; '.join(steps)}" if steps else ""))
+    padded = [r for r in recs if r.kind == "Conv2d" and isinstance(r.config.get("padding"), list) and any(r.config["padding"])]
+    if padded:
+        unpadded = [LayerRecord(r.index, r.kind, r.name, r.source, r.input_shape, r.output_shape, r.params,
+                                {**r.config, "padding": [0, 0]} if r in padded else r.config) for r in recs]
+        if replay(unpadded, list(recs[0].input_shape)) == list(expected):
+            lines.append(f"With padding=0 in {', '.join(r.name for r in padded)}, the row gives "
+                         f"{fmt_shape(expected, batch)}.")
+    return "\n".join(lines)
 
 
 def missing_text(kinds: tuple[str, ...], row_label: str, after: LayerRecord | None) -> str:
@@ -176,13 +230,21 @@ def crash_text(exc: BaseException, tb_text: str, in_flight: dict | None, records
                skipped_names: dict) -> str:
     """Explain an exception raised by the student's forward (or constructor)."""
     message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, NotImplementedError) and 'missing the required "forward" function' in str(exc):
+        return ("Your class has no forward() method, so nn.Module has nothing to run when it is called: define "
+                "def forward(self, x): (check its spelling) and return the outputs from it.")
     if isinstance(exc, NotImplementedError):
         frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)', tb_text)
         where_text = f" ({frames[-1][2]} in {frames[-1][0]} line {frames[-1][1]})" if frames else ""
         return f"Not implemented yet{where_text}: this part still raises NotImplementedError. Fill it in."
     hint = ""
     previous = records[-1] if records else None
-    if in_flight is not None and in_flight["kind"] == "Linear" and in_flight["input_shape"]:
+    if in_flight is not None and in_flight["kind"] == "Linear" and in_flight["input_shape"] \
+            and len(in_flight["input_shape"]) == 1:
+        hint = (f"{layer_name(in_flight)} gets {fmt_shape(in_flight['input_shape'], batch)}, one vector with no batch "
+                "dimension: the flatten before it took the batch with it. Flatten with torch.flatten(x, 1) or "
+                "x.view(x.size(0), -1).")
+    elif in_flight is not None and in_flight["kind"] == "Linear" and in_flight["input_shape"]:
         got = in_flight["input_shape"][-1]
         want = in_flight["config"].get("in_features")
         if want is not None and got != want:

@@ -149,8 +149,9 @@ class _FunctionalRecorder(TorchFunctionMode):
                 after = list(result.shape)
                 if before == after:
                     kind = "Reshape"
-                elif not (len(after) == 2 and before is not None and len(before) > 2):
-                    kind = "Reshape"
+                elif not (before is not None and ((len(after) == 2 and len(before) > 2)
+                                                  or (len(after) == 1 and len(before) > 1))):
+                    kind = "Reshape"  # a (B, C, H, W) -> (B, C*H*W) flatten, or one that took the batch with it
             owner = getattr(func, "__qualname__", "")
             prefix = "x." if owner.startswith("TensorBase") else ("torch." if owner.startswith("_Variable") else "F.")
             rec.add(kind, f"{prefix}{name}", _student_site(rec.student_files), before, list(result.shape),
@@ -176,7 +177,8 @@ class Recorder:
 
     def run(self, x: torch.Tensor):
         """Run the forward pass in eval mode under no_grad, recording; exceptions propagate (records so far stay)."""
-        leaves = [m for m in self.model.modules() if not list(m.children())]
+        # the model itself is never a layer, even with no children yet (a `def init` typo left it empty)
+        leaves = [m for m in self.model.modules() if m is not self.model and not list(m.children())]
         handles = []
         for module in leaves:
             handles.append(module.register_forward_pre_hook(self._pre))

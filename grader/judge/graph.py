@@ -243,7 +243,8 @@ def _flatten_kind(before: list[int] | None, after: list[int] | None) -> str:
     """A view/reshape/flatten counts as the table's Flatten only when it turns (B, ...) into (B, N)."""
     if before is None or after is None or before == after:
         return "Reshape"
-    return "Flatten" if len(after) == 2 and len(before) > 2 else "Reshape"
+    # (B, C, H, W) -> (B, C*H*W), or everything flattened, batch included (torch.flatten(x): the flatten row's mistake)
+    return "Flatten" if (len(after) == 2 and len(before) > 2) or (len(after) == 1 and len(before) > 1) else "Reshape"
 
 
 class GraphModel(nn.Module):

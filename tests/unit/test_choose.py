@@ -117,7 +117,7 @@ def test_the_table_wins_over_a_name(tmp_path):
           .replace("class VGGLike(", "class SimpleVGG("))
     choice = choice_of(tmp_path, "vgg-like")
     assert choice.chosen.name == "SimpleVGG" and choice.chosen.rows == 16
-    assert "it matches 16 of 16 rows of the table" in choice.why and "Net: 1 of 16 rows" in choice.why
+    assert "its forward produces 16 of the table's 16 row shapes" in choice.why and "Net: 1 of 16 row shapes" in choice.why
 
 
 def test_a_stub_of_the_assignment_is_graded_as_itself(tmp_path):

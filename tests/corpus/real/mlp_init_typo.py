@@ -1,0 +1,18 @@
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Model(nn.Module):
+    def init(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 50)
+        self.fc2 = nn.Linear(50, 50)
+        self.fc3 = nn.Linear(50, 10)
+        self.dropout = nn.Dropout(p=0.2)
+
+    def forward(self, x):
+        x = torch.flatten(x, 1)
+        x = self.dropout(F.relu(self.fc1(x)))
+        x = self.dropout(F.relu(self.fc2(x)))
+        return F.log_softmax(self.fc3(x), dim=1)
