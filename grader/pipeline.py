@@ -56,7 +56,8 @@ def load_notes(sub: Submission) -> list[str]:
     for skip in skipped[:MAX_SKIP_NOTES]:
         notes.append(f"not run: {skip.file} line {skip.line} ({skip.reason})" + (f": {skip.text}" if skip.text else ""))
     if len(sub.skipped) > MAX_SKIP_NOTES:
-        notes.append(f"not run: {len(sub.skipped) - MAX_SKIP_NOTES} more top-level statements")
+        more = len(sub.skipped) - MAX_SKIP_NOTES
+        notes.append(f"not run: {more} more top-level statement{'s' if more > 1 else ''}")
     for error in sub.errors:
         notes.append(f"error while loading {error.file} line {error.line}: {error.kind}: {error.message}")
     return notes
