@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 from grader.spec import QUIZ_CHECKS
@@ -225,13 +226,25 @@ def to_json(report: Report) -> str:
 
 
 STYLE = {"pass": "green", "fail": "red", "error": "red", "skip": "yellow"}
+# ANSI/VT escape sequences (CSI, OSC, and single-character ones) and every other control character but newline and
+# tab: printed by a student's code into a terminal, they could wipe the real report and draw another one.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]"
+                      r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without escape sequences or control characters (newlines and tabs stay)."""
+    return _CONTROL.sub("", text)
 
 
 def render_text(report: Report, console=None) -> None:
     """Print the report for a person: a table of checks, then each message (colour on a terminal)."""
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as escape_markup
     from rich.table import Table
+
+    def escape(text: str) -> str:  # rich markup and terminal control both neutralised
+        return escape_markup(terminal_safe(text))
 
     console = console or Console(highlight=False, soft_wrap=True)
     console.print(f"[bold]{escape(report.assignment)}[/bold]  submission: {escape(report.student)}")
@@ -244,7 +257,7 @@ def render_text(report: Report, console=None) -> None:
     table.add_column("status")
     table.add_column("score", justify="right")
     for check in report.checks:
-        table.add_row(check.name, f"[{STYLE[check.status]}]{check.status}[/]",
+        table.add_row(escape(check.name), f"[{STYLE[check.status]}]{check.status}[/]",
                       f"{check.score:g}/{check.max_score:g}")
     console.print(table)
     for check in report.checks:
@@ -256,7 +269,7 @@ def render_text(report: Report, console=None) -> None:
         console.print(f"[bold yellow]Sandbox:[/bold yellow] {escape(changed_copy_text(report))}")
     if report.output:
         console.print("\n[bold]Your code printed:[/bold]")
-        console.print(report.output, markup=False, highlight=False)
+        console.print(terminal_safe(report.output), markup=False, highlight=False)
     if report.isolation_level:
         gaps = f": {'; '.join(report.isolation)}" if report.isolation else ""
         console.print(f"\n[dim]isolation: {escape(report.isolation_level)}{escape(gaps)}[/dim]")

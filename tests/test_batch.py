@@ -136,6 +136,21 @@ def test_unchanged_class_regrades_nothing_and_a_resubmission_only_itself(tmp_pat
 
 
 @pytest.mark.slow
+def test_a_submission_the_parent_cannot_copy_is_its_own_error_row(tmp_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    (subs / "fifo").mkdir(parents=True)
+    (subs / "fifo" / "model.py").write_text(SIMPLE)
+    os.mkfifo(subs / "fifo" / "pipe")  # a special file: copying the folder into the sandbox fails in the parent
+    (subs / "ann.py").write_text(SIMPLE)
+    result = grade(load_spec("simple-cnn"), subs, out, workers=2, progress=False, log=lambda m: None)
+    assert result.graded_now == 2
+    table = rows(out)
+    assert table["ann"]["status"] == "passed" and table["fifo"]["status"] == "error", table
+    assert "could not be graded" in (out / "feedback" / "fifo.md").read_text()
+    assert (out / "report.html").is_file()
+
+
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_outputs(tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()

@@ -24,10 +24,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GRADER_CACHE_DIR", Path.home() / ".cache" / "grader" / "reports"))
 
 
+def _field(digest, data: bytes) -> None:
+    """One field of the key, framed with its length: no two different manifests feed the same bytes."""
+    digest.update(len(data).to_bytes(8, "big") + data)
+
+
+def _text(value: str) -> bytes:
+    return value.encode("utf-8", "surrogateescape")  # a file name that is not valid UTF-8 still names itself
+
+
 def _hash_file(digest, path: Path, label: str) -> None:
-    digest.update(label.encode() + b"\0")
-    feed(digest, path)
-    digest.update(b"\0")
+    content = hashlib.sha256()
+    feed(content, path)
+    _field(digest, _text(label))
+    _field(digest, content.digest())
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,11 +50,12 @@ def grader_code_key() -> str:
 
 
 def submission_key(spec_path: Path, submission: Path, student: str) -> str:
-    """SHA-256 over the submission's files (names and bytes), the spec, and the grader's own code."""
+    """SHA-256 over a manifest of the submission's files (each name and the SHA-256 of its bytes, every field framed
+    with its length), the spec, and the grader's own code."""
     digest = hashlib.sha256()
-    digest.update(student.encode() + b"\0")
+    _field(digest, _text(student))
     _hash_file(digest, Path(spec_path), "spec")
-    digest.update(b"grader:" + grader_code_key().encode() + b"\0")
+    _field(digest, b"grader:" + grader_code_key().encode())
     submission = Path(submission)
     files = [submission] if submission.is_file() else sorted(p for p in submission.rglob("*") if p.is_file())
     for path in files:

@@ -8,6 +8,7 @@ database, so a run killed at any moment and started again gives the same files a
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from grader.batch import cache
 from grader.batch.store import Store
-from grader.report import Flag, Report
+from grader.report import Flag, Report, fatal_report
 from grader.spec import Spec
 
 ENTRY_SUFFIXES = (".zip", ".ipynb", ".py")
@@ -217,6 +218,13 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
                        found.ignored)
 
 
+def _error_report(spec: Spec, entry: Entry, exc: Exception) -> Report:
+    """The row of a submission whose grading failed in the grader's own process (not in the student's code)."""
+    reason = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return fatal_report(spec, entry.student, f"this submission could not be graded: {type(exc).__name__}: {reason}. "
+                        "The rest of the class was graded; tell the instructor.")
+
+
 def _run_pool(spec: Spec, todo: list, store: Store, workers: int, limits, progress: bool, total: int) -> int:
     """Grade ``todo`` with up to ``workers`` forked children at a time; store each result as it arrives."""
     from tqdm import tqdm
@@ -240,7 +248,14 @@ def _run_pool(spec: Spec, todo: list, store: Store, workers: int, limits, progre
             while pending and free:
                 entry, key = pending.pop(0)
                 slot = free.pop(0)
-                job = sandbox.start(spec, entry.path, entry.student, limits, groups[slot])
+                try:
+                    job = sandbox.start(spec, entry.path, entry.student, limits, groups[slot])
+                except Exception as exc:  # noqa: BLE001 - one submission's trouble is its own error row
+                    store.put(entry.student, key, str(entry.path), _error_report(spec, entry, exc))
+                    free.append(slot)
+                    done, failures = done + 1, failures + 1
+                    bar.update(1)
+                    continue
                 running[id(job)] = (job, entry, key, slot)
                 if job.read_fd >= 0:  # a full-sandbox job: wake up when it writes
                     selector.register(job.read_fd, selectors.EVENT_READ)
@@ -250,14 +265,22 @@ def _run_pool(spec: Spec, todo: list, store: Store, workers: int, limits, progre
                 time.sleep(0.05)
             for ident, (job, entry, key, slot) in list(running.items()):
                 fd, stage = job.read_fd, getattr(job, "stage", "")
-                over = sandbox.poll(job, spec, limits)
-                if fd >= 0 and (over or job.stage != stage):  # over, or the judge stage has its own pipe
-                    selector.unregister(fd)
-                if not over:
-                    if job.stage != stage and job.read_fd >= 0:
-                        selector.register(job.read_fd, selectors.EVENT_READ)
-                    continue
-                report = sandbox.finish(job, spec, limits)
+                try:
+                    over = sandbox.poll(job, spec, limits)
+                    if fd >= 0 and (over or job.stage != stage):  # over, or the judge stage has its own pipe
+                        selector.unregister(fd)
+                    if not over:
+                        if job.stage != stage and job.read_fd >= 0:
+                            selector.register(job.read_fd, selectors.EVENT_READ)
+                        continue
+                    report = sandbox.finish(job, spec, limits)
+                except Exception as exc:  # noqa: BLE001 - reading one child went wrong: that student's error row
+                    for registered in (fd, job.read_fd):
+                        if registered >= 0 and registered in selector.get_map():
+                            selector.unregister(registered)
+                    with contextlib.suppress(Exception):  # it may be half cleaned up already
+                        sandbox.abandon(job)
+                    report = _error_report(spec, entry, exc)
                 store.put(entry.student, key, str(entry.path), report)
                 del running[ident]
                 free.append(slot)

@@ -129,27 +129,53 @@ def reason_of(report: Report | None) -> str:
     return ""
 
 
+# The marks that start code, links, images, headings and table cells (emphasis marks stay: they can only italicise,
+# and escaping every _ would make memory_bomb.md read memory\_bomb in a plain-text viewer).
+_MD_SPECIAL = re.compile(r"([\\`\[\]#!|])")
+
+
+def md_text(text: str) -> str:
+    """Student-controlled text as plain Markdown: the marks of code, links, images, headings and tables
+    backslash-escaped, ``<``, ``>`` and ``&`` written as entities, and lines joined, so a name, a file name or a
+    message can start no heading, link, image or raw HTML."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(_MD_SPECIAL.sub(r"\\\1", line) for line in text.splitlines())
+
+
+def md_fence(text: str) -> list[str]:
+    """``text`` as a fenced code block whose fence is longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence, text, fence]
+
+
 def feedback_markdown(report: Report) -> str:
-    """The student's readable report as Markdown (no integrity flags: those are for the instructor)."""
-    lines = [f"# {report.assignment}: {report.student}", "",
+    """The student's readable report as Markdown (no integrity flags: those are for the instructor).
+
+    Everything that comes from a submission (its name, file names, messages quoting its code, what it printed) is
+    escaped or fenced: the file renders as the grader wrote it, whatever the student put in it."""
+    lines = [f"# {md_text(report.assignment)}: {md_text(report.student)}", "",
              f"**Score: {report.score:g} / {report.max_score:g}** ({status_of(report)})", ""]
     if report.fatal:
-        lines += ["## The check could not finish", "", "```", report.fatal.strip(), "```", ""]
+        lines += ["## The check could not finish", "", *md_fence(report.fatal.strip()), ""]
     lines += ["| check | status | score |", "| --- | --- | --- |"]
-    lines += [f"| {c.name} | {c.status} | {c.score:g} / {c.max_score:g} |" for c in report.checks]
+    lines += [f"| {md_text(c.name)} | {c.status} | {c.score:g} / {c.max_score:g} |" for c in report.checks]
     lines.append("")
     for check in report.checks:
-        lines += [f"## {check.status.upper()}: {check.name}", "", "```", check.message.strip(), "```", ""]
+        lines += [f"## {check.status.upper()}: {md_text(check.name)}", "", *md_fence(check.message.strip()), ""]
     if report.notes:
-        lines += ["## What the grader did", ""] + [f"- {note}" for note in report.notes] + [""]
+        lines += ["## What the grader did", ""] + [f"- {md_text(note)}" for note in report.notes] + [""]
     if report.sandbox_events:
-        lines += ["## Not allowed while grading", ""] + [f"- your code {e}" for e in report.sandbox_events] + [""]
+        lines += ["## Not allowed while grading", ""] + [f"- your code {md_text(e)}" for e in report.sandbox_events] \
+            + [""]
     if report.changed_files:
-        lines += ["## Your working copy", "", changed_copy_text(report)[0].upper() + changed_copy_text(report)[1:], ""]
+        text = changed_copy_text(report)
+        lines += ["## Your working copy", "", md_text(text[0].upper() + text[1:]), ""]
     if report.output:
-        lines += ["## Your code printed", "", "```", report.output.rstrip(), "```", ""]
+        lines += ["## Your code printed", "", *md_fence(report.output.rstrip()), ""]
     if report.isolation:
-        lines += ["## Sandbox limits this machine could not apply", ""] + [f"- {m}" for m in report.isolation] + [""]
+        lines += ["## Sandbox limits this machine could not apply", ""] + [f"- {md_text(m)}" for m in report.isolation] \
+            + [""]
     return "\n".join(lines)
 
 

@@ -133,8 +133,37 @@ def read_png_curves(path) -> dict | None:
     return json.loads(payload) if payload else None
 
 
-LOG_LINE = re.compile(r"(?:Validation|Test|Val)[^\n]*?loss[:=\s]+([0-9.eE+-]+)[^\n]*?Accuracy[:=\s]+"
-                      r"(?:(\d+)\s*/\s*(\d+)|([0-9.]+)\s*%?)", re.IGNORECASE)
+# A printed validation line: "Test set: Average loss: 0.0512, Accuracy: 9838/10000 (98%)" or "Val loss=0.05 acc..."
+# Read in three steps per line (the keyword, then the loss after it, then the accuracy after that), each a linear
+# search: one pattern with two lazy gaps backtracks cubically on a long log that never says "Accuracy".
+LOG_KEY = re.compile(r"Validation|Test|Val", re.IGNORECASE)
+LOG_LOSS = re.compile(r"loss[:=\s]+([0-9.eE+-]+)", re.IGNORECASE)
+LOG_ACCURACY = re.compile(r"Accuracy[:=\s]+(?:(\d+)\s*/\s*(\d+)|([0-9.]+)\s*%?)", re.IGNORECASE)
+
+
+def log_values(text: str) -> list[tuple[float, float]]:
+    """(loss, accuracy in percent) of every validation log entry in ``text``, in order.
+
+    Starting from the first keyword of a line is enough: a later keyword could only find a loss and an accuracy
+    that the first one finds too."""
+    found = []
+    for line in text.splitlines():
+        pos = 0
+        while (key := LOG_KEY.search(line, pos)) is not None:
+            loss = LOG_LOSS.search(line, key.end())
+            accuracy = LOG_ACCURACY.search(line, loss.end()) if loss is not None else None
+            if loss is None or accuracy is None:
+                break
+            correct, total, percent = accuracy.groups()
+            try:
+                entry = (float(loss.group(1)),
+                         100.0 * int(correct) / int(total) if correct and int(total) else float(percent or 0))
+            except ValueError:  # "loss: -", "Accuracy: ." and the like: not a value
+                entry = None
+            if entry is not None:
+                found.append(entry)
+            pos = accuracy.end()
+    return found
 
 
 SOURCE_PREFERENCE = ("json", "csv", "png", "notebook")  # the kinds of source, most trusted first
@@ -193,10 +222,8 @@ def _notebook_log(path: Path) -> Curves | None:
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             text.append(output.get("text", "") if isinstance(output.get("text", ""), str) else "".join(output["text"]))
-    losses, accs = [], []
-    for match in LOG_LINE.finditer("\n".join(text)):
-        losses.append(float(match.group(1)))
-        accs.append(100.0 * int(match.group(2)) / int(match.group(3)) if match.group(2) else float(match.group(4)))
+    values = log_values("\n".join(text))
+    losses, accs = [v[0] for v in values], [v[1] for v in values]
     return Curves(losses, accs, f"the printed log of {path.name}", "notebook") if losses else None
 
 

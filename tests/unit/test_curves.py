@@ -44,3 +44,13 @@ def test_broken_curves_are_errors_not_crashes(tmp_path):
     broken = read_curves([tmp_path / "curves.json"])
     assert broken.errors[0] == "curves.json is not valid JSON" and broken.best_epoch == 0
     assert read_curves([tmp_path / "nothing.txt"]) is None
+
+
+def test_log_lines_are_read_in_linear_steps():
+    from grader.quiz.curves import log_values
+    text = ("Test set: Average loss: 0.0512, Accuracy: 9838/10000 (98%)\nVal loss=0.07 Accuracy: 97.5%\n"
+            "Train Epoch: 1 loss: 0.3\nTest loss: -, Accuracy: .\n"
+            "Test set: Average loss: 0.04, Accuracy: 9900/10000 Test set: Average loss: 0.03, Accuracy: 9910/10000")
+    assert log_values(text) == [(0.0512, 98.38), (0.07, 97.5), (0.04, 99.0), (0.03, 99.1)]
+    # A long log that never says "Accuracy" (1,000 repetitions took 24 s with one two-gap pattern): nothing, at once.
+    assert log_values("Val loss: 0.5 " * 3000 + "\n") == []
