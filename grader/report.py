@@ -153,6 +153,34 @@ class Report:
                    changed_files=data.get("changed_files", []))
 
 
+def check_types(report: Report) -> Report:
+    """``report`` itself when every field holds its declared type (a report read from a child is the student's to
+    write); TypeError naming the first field that does not."""
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise TypeError(f"report field {what} has the wrong type")
+
+    def strings(value) -> bool:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    for name in ("assignment", "student", "output", "fatal", "isolation_level", "judged"):
+        need(isinstance(getattr(report, name), str), name)
+    for name in ("notes", "isolation", "sandbox_events", "changed_files"):
+        need(strings(getattr(report, name)), name)
+    need(isinstance(report.timings, dict) and all(isinstance(k, str) and (number(v) or isinstance(v, bool))
+                                                  for k, v in report.timings.items()), "timings")
+    need(isinstance(report.checks, list), "checks")
+    for check in report.checks:
+        for name in ("name", "status", "message", "gist"):
+            need(isinstance(getattr(check, name), str), f"checks.{name}")
+        need(number(check.score) and number(check.max_score), "checks.score")
+        need(isinstance(check.required, bool), "checks.required")
+    return report
+
+
 def details_of(report: Report, check: str):
     """The typed details of ``report``'s check named ``check`` (see :data:`DETAILS`), or None."""
     return next((c.typed_details() for c in report.checks if c.name == check and c.details is not None), None)

@@ -43,7 +43,7 @@ from typing import IO
 
 import grader
 from grader.files import sha256_file
-from grader.report import MAX_OUTPUT, Report, fatal_report
+from grader.report import MAX_OUTPUT, Report, check_types, fatal_report
 from grader.spec import Spec
 
 try:
@@ -65,6 +65,9 @@ REFERENCE_EVENT = "tried to import the reference solutions"
 MAX_ZIP_BYTES = 500 * 1024 * 1024  # uncompressed size of a submitted zip
 MAX_ZIP_FILES = 2000
 MAX_EVENTS = 10
+# What the parent reads of one child's result channel at most: a CIFAR VGG19's exported weights are about 80 MB.
+# Past it the child is stopped and its row says so, so junk on the pipe cannot grow the grader's memory.
+MAX_CHANNEL_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -106,6 +109,8 @@ class Running:
     stage: str = "observe"  # then "judge": a second child, forked from this clean process, judges the graph
     observed: dict = field(default_factory=dict)  # the observe stage's output, events and isolation notes
     source: Path | None = None
+    received: int = 0  # bytes read from the result channel
+    overflow: bool = False  # it sent more than MAX_CHANNEL_BYTES
 
 
 def _load_libc():
@@ -507,7 +512,7 @@ def take_trailer(data: bytes) -> tuple[bytes, list[str] | None]:
         return data, None
     try:
         last = json.loads(frames[-1])
-    except ValueError:
+    except (ValueError, RecursionError):
         return data, None
     if not isinstance(last, dict) or last.get("kind") != "trailer" or not isinstance(last.get("changed"), list):
         return data, None
@@ -812,8 +817,8 @@ def _start_judge(job: Running, spec: Spec, limits: Limits) -> bool:
     if frames is None or head is None or head.get("kind") != "observation" or len(frames) != 2 or job.source is None:
         return False
     output = _collect(job)
-    job.observed = {"output": output, "isolation": head.get("isolation") or [], "events": head.get("events") or [],
-                    "changed": changed or []}
+    job.observed = {"output": output, "isolation": _strings(head.get("isolation")) or [],
+                    "events": _strings(head.get("events")) or [], "changed": changed or []}
     judge = _fork_job(spec, job.source, job.student, limits, job.cgroup, ("judge", head.get("data") or {}, frames[1]))
     for name in ("pid", "read_fd", "capture", "work", "deadline", "chunks", "status", "timed_out"):
         setattr(job, name, getattr(judge, name))
@@ -826,9 +831,20 @@ def _head(frames: list[bytes] | None) -> dict | None:
         return None
     try:
         head = json.loads(frames[0])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack
         return None
-    return head if isinstance(head, dict) else None
+    if not isinstance(head, dict) or not all(_strings(head.get(key)) is not None for key in ("isolation", "events")):
+        return None
+    return head
+
+
+def _strings(value, limit: int = 200) -> list[str] | None:
+    """A frame's list of short strings, each cut to ``limit``; None when it is not a list of strings."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return None
+    return [item[:limit] for item in value[:MAX_EVENTS * 4]]
 
 
 def _collect(job: Running) -> str:
@@ -844,12 +860,16 @@ def _collect(job: Running) -> str:
 
 
 def _read_available(job: Running) -> None:
-    while True:
+    while not job.overflow:
         try:
             data = os.read(job.read_fd, 1 << 16)
         except BlockingIOError:
             break
         if not data:
+            break
+        job.received += len(data)
+        if job.received > MAX_CHANNEL_BYTES:
+            job.overflow, job.chunks = True, []  # what it sent is dropped: no report can be that large
             break
         job.chunks.append(data)
 
@@ -861,7 +881,7 @@ def _poll_child(job: Running) -> bool:
         if pid:
             job.status = status
             _read_available(job)  # what it sent just before it exited (the supervisor's trailer)
-    if job.status is not None:
+    if job.status is not None or job.overflow:
         return True
     if time.monotonic() > job.deadline:
         job.timed_out = True
@@ -900,6 +920,11 @@ def finish(job, spec: Spec, limits: Limits) -> Report:
         return portable.finish(job, spec, limits)
     timed_out = job.timed_out
     output = _collect(job)
+    if job.overflow:
+        report = fatal_report(spec, job.student, f"more than {MAX_CHANNEL_BYTES // 2**20} MB arrived on the grader's "
+                              "result pipe, so the run was stopped: your code wrote to the grader's own pipe.")
+        report.output, report.isolation_level = output[:MAX_OUTPUT], "full"
+        return report
     if job.stage == "judge":
         report = conclude(spec, job.student, limits, b"".join(job.chunks), timed_out, "", job.began,
                           lambda: "the judge " + _exit_reason(job.status, limits), judge_stage=True)
@@ -983,11 +1008,11 @@ def _parse_frame(data: bytes, spec: Spec, student: str, judge_stage: bool = Fals
         return fatal_report(spec, student, "the result channel was tampered with (it carried more or less than "
                              "one report): your code wrote to the grader's own pipe.")
     try:
-        report = Report.from_dict(head["data"])
-    except (ValueError, KeyError, TypeError):
+        report = check_types(Report.from_dict(head["data"]))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return fatal_report(spec, student, "the result channel carried an unreadable report.")
-    report.isolation = list(head.get("isolation") or [])
-    report.sandbox_events = list(head.get("events") or [])[:MAX_EVENTS]
+    report.isolation = _strings(head.get("isolation")) or []
+    report.sandbox_events = (_strings(head.get("events")) or [])[:MAX_EVENTS]
     if judge_stage:
         report.judged = "graph"
     elif report.fatal and report.score == 0:

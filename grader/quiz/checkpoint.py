@@ -56,8 +56,26 @@ def _strip(state: dict) -> dict:
     return out
 
 
-def load_checkpoint_file(path: str | Path) -> Checkpoint:
-    """Load ``path`` with the safe loader and normalise it; CheckpointError with a clear message otherwise."""
+def _inflated_size(path: Path) -> int:
+    """What the checkpoint's zip members add up to once unpacked (a small file can inflate to a huge tensor)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return 0  # torch.load then says what is wrong with it
+
+
+def byte_limit(params: int | None) -> int | None:
+    """The most a checkpoint of a model with ``params`` parameters may unpack to: the weights and two optimizer
+    slots per weight (Adam), in float64 at the most, twice over, plus 8 MB for the rest; None when unknown."""
+    return None if params is None else 8 * params * 3 * 2 + 8 * 1024 * 1024
+
+
+def load_checkpoint_file(path: str | Path, max_bytes: int | None = None) -> Checkpoint:
+    """Load ``path`` with the safe loader and normalise it; CheckpointError with a clear message otherwise.
+
+    ``max_bytes`` caps what the file may unpack to (:func:`byte_limit` of the assignment's parameter count),
+    checked from the zip's own directory before anything is loaded."""
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
@@ -69,6 +87,12 @@ def load_checkpoint_file(path: str | Path) -> Checkpoint:
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (not the zip format torch.save writes): "
                               "it is truncated, corrupted, or another kind of file. Save it again with torch.save.")
+    inflated = _inflated_size(path)
+    limit = min(MAX_BYTES, max_bytes) if max_bytes is not None else MAX_BYTES
+    if inflated > limit:
+        raise CheckpointError(f"{path.name} holds {inflated / 1e6:.0f} MB once unpacked, over the {limit / 1e6:.0f} MB "
+                              "a checkpoint of this assignment's model can take (its weights and the optimizer's "
+                              "state): save only model.state_dict() and optimizer.state_dict().")
     try:
         obj = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - the safe loader refuses in several ways

@@ -22,7 +22,7 @@ from grader.data.cifar import STD as CIFAR_STD
 from grader.data.cifar import load_cifar10, split_indices
 from grader.data.mnist import Split, load_mnist
 from grader.files import sha256_file
-from grader.quiz.checkpoint import CheckpointError, find_checkpoints, load_checkpoint_file
+from grader.quiz.checkpoint import CheckpointError, byte_limit, find_checkpoints, load_checkpoint_file
 from grader.quiz.curves import read_curves
 from grader.quiz.evaluate import PROBE_IMAGES, VAL_BATCH_SIZE, inference_forward
 from grader.quiz.sketch import sketch_state
@@ -188,7 +188,7 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
         results.append(_result(spec, "checkpoint", "fail", "No best.pt (or other .pt/.pth file) in the submission."))
     else:
         try:
-            ckpt = load_checkpoint_file(paths[0])
+            ckpt = load_checkpoint_file(paths[0], byte_limit(spec.params_total or spec.params_max))
         except CheckpointError as exc:
             results.append(_result(spec, "checkpoint", "fail", str(exc)))
     if ckpt is not None:

@@ -227,11 +227,36 @@ def _notebook_log(path: Path) -> Curves | None:
     return Curves(losses, accs, f"the printed log of {path.name}", "notebook") if losses else None
 
 
+MAX_EPOCHS = 10_000  # far above any course; more is not a training run, and would only grow the grader's memory
+MAX_CURVES_BYTES = 8 * 1024 * 1024  # curves.json / curves.csv; a notebook's log is read up to MAX_NOTEBOOK_BYTES
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+
+
+def _too_large(file: Path) -> Curves | None:
+    """An error for a curves source over its size limit, read no further; None when it is within it."""
+    limit = MAX_NOTEBOOK_BYTES if file.suffix == ".ipynb" else MAX_CURVES_BYTES
+    try:
+        size = file.stat().st_size
+    except OSError:
+        return None
+    if size <= limit:
+        return None
+    kind = "notebook" if file.suffix == ".ipynb" else "csv" if file.suffix == ".csv" else "json"
+    return Curves([], [], file.name, kind, errors=[f"{file.name} is {size / 2**20:.0f} MB, over the "
+                                                   f"{limit // 2**20} MB a curves file may take: it was not read"])
+
+
 def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
     """The submitted curves from the most preferred source found, with its errors, notes and source disagreements."""
     found: list[Curves] = []
     for file in sorted(files, key=lambda f: f.name):
         parsed = None
+        if file.name in ("curves.json", "curves.csv") or file.suffix == ".ipynb":
+            parsed = _too_large(file)
+            if parsed is not None:
+                if file.suffix != ".ipynb":  # a big code notebook just has no log to read
+                    found.append(parsed)
+                continue
         if file.name == "curves.json":
             try:
                 parsed = _from_doc(json.loads(file.read_text()), file.name)
@@ -247,6 +272,10 @@ def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
             parsed = _from_doc(doc, f"the data stored in {file.name}", "png") if doc else None
         elif file.suffix == ".ipynb":
             parsed = _notebook_log(file)
+        if parsed is not None and max(len(parsed.val_loss), len(parsed.val_accuracy)) > MAX_EPOCHS:
+            parsed = Curves([], [], parsed.source, parsed.kind, errors=[
+                f"{parsed.source} holds {max(len(parsed.val_loss), len(parsed.val_accuracy)):,} epochs, over the "
+                f"limit of {MAX_EPOCHS:,}"])
         if parsed is not None:
             found.append(parsed)
     if not found:

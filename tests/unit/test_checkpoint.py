@@ -56,3 +56,23 @@ def test_a_truncated_checkpoint_and_missing_weights(tmp_path):
     with pytest.raises(CheckpointError, match="none holds the model's weights"):
         load_checkpoint_file(tmp_path / "keys.pt")
     assert zipfile.is_zipfile(tmp_path / "keys.pt")
+
+
+def test_a_checkpoint_that_inflates_past_its_limit_is_refused_before_loading(tmp_path):
+    import zipfile
+
+    import pytest
+    import torch
+
+    from grader.quiz.checkpoint import CheckpointError, byte_limit, load_checkpoint_file
+
+    plain = tmp_path / "plain.pt"
+    torch.save({"model": {"w": torch.zeros(4_000_000)}}, plain)  # 16 MB of zeros
+    small = tmp_path / "best.pt"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(small, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+    assert small.stat().st_size < 1_000_000  # a small file...
+    with pytest.raises(CheckpointError, match="16 MB once unpacked, over the 9 MB"):  # ...that inflates
+        load_checkpoint_file(small, byte_limit(20_000))
+    assert load_checkpoint_file(small).state_dict["w"].numel() == 4_000_000  # within the default cap it loads

@@ -54,3 +54,17 @@ def test_log_lines_are_read_in_linear_steps():
     assert log_values(text) == [(0.0512, 98.38), (0.07, 97.5), (0.04, 99.0), (0.03, 99.1)]
     # A long log that never says "Accuracy" (1,000 repetitions took 24 s with one two-gap pattern): nothing, at once.
     assert log_values("Val loss: 0.5 " * 3000 + "\n") == []
+
+
+def test_curves_past_the_epoch_limit_or_the_size_limit_are_errors_not_memory(tmp_path):
+    import json
+
+    from grader.quiz.curves import MAX_EPOCHS, read_curves
+
+    (tmp_path / "curves.json").write_text(json.dumps({"val_loss": [0.5] * (MAX_EPOCHS + 1),
+                                                      "val_accuracy": [90.0] * (MAX_EPOCHS + 1)}))
+    curves = read_curves([tmp_path / "curves.json"])
+    assert curves.errors[0] == f"curves.json holds {MAX_EPOCHS + 1:,} epochs, over the limit of {MAX_EPOCHS:,}"
+    (tmp_path / "curves.json").write_text(" " * (9 * 1024 * 1024) + "{}")
+    curves = read_curves([tmp_path / "curves.json"])
+    assert "over the 8 MB a curves file may take" in curves.errors[0]

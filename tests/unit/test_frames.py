@@ -39,3 +39,48 @@ def test_only_the_last_frame_can_be_the_supervisors_trailer():
     data, changed = take_trailer(forged + trailer(["best.pt"]))
     assert changed == ["best.pt"] and len(split_frames(data)) == 2  # the forged one stays: a tampered channel
     assert take_trailer(report) == (report, None)
+
+
+def _report_frame(data, **head):
+    import json
+
+    from grader.batch.sandbox import _frame
+    return _frame(json.dumps({"kind": "report", "data": data, "isolation": [], "events": [], **head}).encode())
+
+
+def test_a_frame_too_deep_or_of_the_wrong_types_is_a_fatal_row_not_a_crash():
+    from grader.batch.sandbox import _frame, _parse_frame
+    from grader.spec import load_spec
+
+    spec = load_spec("mlp")
+    deep = _frame(b'{"kind": "report", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert "tampered" in _parse_frame(deep, spec, "s").fatal
+    assert "tampered" in _parse_frame(_report_frame({"assignment": "mlp", "student": "s"}, isolation=5), spec, "s").fatal
+    wrong = {"assignment": "mlp", "student": "s", "checks": [
+        {"name": "class", "status": "pass", "score": "lots", "max_score": 1.0, "message": "m"}]}
+    assert "unreadable" in _parse_frame(_report_frame(wrong), spec, "s").fatal
+    fine = _parse_frame(_report_frame({"assignment": "mlp", "student": "s", "notes": ["n"]}), spec, "s")
+    assert not fine.fatal and fine.notes == ["n"]
+
+
+def test_a_channel_past_its_cap_stops_the_job_and_drops_what_it_sent(monkeypatch, tmp_path):
+    import time
+
+    from grader.batch import sandbox
+
+    monkeypatch.setattr(sandbox, "MAX_CHANNEL_BYTES", 1 << 20)
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    job = sandbox.Running(pid=os.getpid(), read_fd=read, capture=open(tmp_path / "out", "w+b"), work=str(tmp_path),
+                          cgroup=None, student="s", deadline=time.monotonic() + 60, began=time.monotonic())
+    job.status = 0  # as if reaped: only the channel is under test
+    for _ in range(40):
+        os.write(write, b"x" * 65536)
+        sandbox._read_available(job)
+        if job.overflow:
+            break
+    assert job.overflow and job.chunks == [] and job.received <= (1 << 20) + 65536
+    assert sandbox._poll_child(job)
+    os.close(write)
+    os.close(read)
+    job.capture.close()
