@@ -118,12 +118,17 @@ def find_entries(submissions: str | Path, roster: str | Path | None = None) -> D
             entry.student, entry.name = student, name
             matched[student] = entry
         missing = [(s, n) for s, n, _ in rows if s not in matched]
-    seen: dict[str, int] = {}
+    taken = {entry.student for entry in entries}
+    seen: set[str] = set()
     for entry in entries:  # two entries of one name (alice/ and alice.zip): keep both, apart
-        seen[entry.student] = seen.get(entry.student, 0) + 1
-        if seen[entry.student] > 1:
+        if entry.student in seen:
             entry.flags.append(Flag("duplicate submission", f"another submission is also named {entry.student}"))
-            entry.student = f"{entry.student}~{seen[entry.student]}"
+            number = 2
+            while f"{entry.student}~{number}" in taken:  # a real carl~2 beside carl/ and carl.zip keeps its name
+                number += 1
+            entry.student = f"{entry.student}~{number}"
+            taken.add(entry.student)
+        seen.add(entry.student)
     return Discovery(entries, missing, ignored)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.outputs.gradebook import feedback_markdown, gradebook_csv, gradescope_json, safe_name, write_atomic
+from grader.outputs.gradebook import feedback_markdown, gradebook_csv, gradescope_json, output_names, write_atomic
 from grader.outputs.html_report import render_html
 from grader.report import Flag, Report
 from grader.spec import Spec
@@ -17,11 +17,12 @@ def write_outputs(spec: Spec, out: Path, entries, reports: dict[str, Report], mi
                   flags: dict[str, list[Flag]], quizzes: dict[str, dict] | None = None) -> None:
     """Write every output file of the batch into ``out`` (``quizzes``: the quiz scores that join the gradebook)."""
     write_atomic(out / "gradebook.csv", gradebook_csv(spec, entries, reports, missing, flags, quizzes))
+    names = output_names([entry.student for entry in entries])
     for entry in entries:
         report = reports.get(entry.student)
         if report is None:
             continue
-        name = safe_name(entry.student)
+        name = names[entry.student]
         write_atomic(out / "feedback" / f"{name}.md", feedback_markdown(report))
         write_atomic(out / "gradescope" / name / "results.json", gradescope_json(report))
-    write_atomic(out / "report.html", render_html(spec, entries, reports, missing, flags))
+    write_atomic(out / "report.html", render_html(spec, entries, reports, missing, flags, names))

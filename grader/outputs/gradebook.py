@@ -37,6 +37,22 @@ def safe_name(student: str) -> str:
     return name or "_"
 
 
+def output_names(students: list[str]) -> dict[str, str]:
+    """A file name per student id, unique among ``students`` and stable for the same list: ``bob`` and ``bob.``
+    both make ``bob``, so the second (in the given order) gets ``bob~2``; names compare without case, as file
+    systems that ignore it would."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for student in students:
+        base = name = safe_name(student)
+        number = 2
+        while name.lower() in used:
+            name, number = f"{base}~{number}", number + 1
+        used.add(name.lower())
+        names[student] = name
+    return names
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -91,8 +91,9 @@ def _charts(report: Report) -> list[Markup]:
             line_chart("validation accuracy (%)", curves.val_accuracy, acc_mark, label, curves.best_epoch)]
 
 
-def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[Flag]]) -> str:
-    """The whole report.html as a string."""
+def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[Flag]],
+                anchors: dict[str, str] | None = None) -> str:
+    """The whole report.html as a string (``anchors``: each student's unique output name, as the feedback files')."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     names = check_names(spec)
@@ -103,7 +104,8 @@ def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags:
             continue
         by_name = {c.name: c for c in report.checks}
         student_flags = flags.get(entry.student, []) + own_flags(report)
-        rows.append({"student": entry.student, "name": entry.name, "anchor": safe_name(entry.student),
+        anchor = (anchors or {}).get(entry.student) or safe_name(entry.student)
+        rows.append({"student": entry.student, "name": entry.name, "anchor": anchor,
                      "score": report.score, "max_score": report.max_score, "status": status_of(report),
                      "checks": [by_name.get(n) for n in names],
                      "failed": [c.name for c in report.checks if c.status in ("fail", "error")],

@@ -87,3 +87,34 @@ def test_check_details_have_their_declared_shape():
             CheckResult("curves", "pass", 1, 1, "ok", details=bad)
     with pytest.raises(ValueError, match="declared shape"):
         CheckResult("output", "pass", 1, 1, "ok", details={"anything": 1})  # a check with no details
+
+
+def test_output_names_and_entries_never_share_a_name(tmp_path):
+    from grader.batch.pool import find_entries
+    from grader.outputs.gradebook import output_names
+
+    assert output_names(["bob", "bob.", "Bob", "al/ice"]) == {"bob": "bob", "bob.": "bob~2", "Bob": "Bob~3",
+                                                             "al/ice": "al_ice"}
+    for name in ("carl", "carl~2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.py").write_text("x = 1\n")
+    (tmp_path / "carl.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    students = [entry.student for entry in find_entries(tmp_path).entries]
+    assert sorted(students) == ["carl", "carl~2", "carl~3"] and len(set(students)) == 3
+
+
+def test_two_students_whose_names_clean_to_one_keep_their_own_feedback(tmp_path):
+    from grader.batch.pool import Entry
+    from grader.outputs import write_outputs
+    from grader.report import CheckResult, Report
+
+    entries = [Entry("bob", tmp_path / "bob"), Entry("bob.", tmp_path / "bob.")]
+    reports = {}
+    for entry, score in zip(entries, (4.0, 1.0), strict=True):
+        report = Report(assignment="mlp", student=entry.student)
+        report.checks.append(CheckResult("shapes", "pass" if score == 4 else "fail", score, 4.0, "m"))
+        reports[entry.student] = report
+    write_outputs(load_spec("mlp"), tmp_path / "out", entries, reports, [], {})
+    assert "**Score: 4 / 4**" in (tmp_path / "out" / "feedback" / "bob.md").read_text()
+    assert "**Score: 1 / 4**" in (tmp_path / "out" / "feedback" / "bob~2.md").read_text()
+    assert (tmp_path / "out" / "gradescope" / "bob~2" / "results.json").is_file()
