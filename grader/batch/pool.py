@@ -77,15 +77,36 @@ def _tokens(text: str) -> set[str]:
     return {t.lower() for t in re.split(r"[^A-Za-z0-9@.]+", text) if t}
 
 
-def _student_of(entry_name: str, roster: list[tuple[str, str, str]]) -> tuple[str, str] | None:
+# The part of an entry name the LMS writes, which a student cannot choose: Moodle's participant id
+# ("Full Name_123456_assignsubmission_file_" and, flattened, "..._file_model.py"), Canvas's user id
+# ("lastfirst_12345_67890_model.py", "lastfirst_LATE_12345_67890_model.py"). The rest is the student's file name.
+LMS_NAMES = (re.compile(r"^.+?_(\d+)_assign(?:submission|feedback)_(?:file|onlinetext)_?"),
+             re.compile(r"^[a-z0-9]+(?:_late)?_(\d+)_\d+_", re.IGNORECASE))
+
+
+def lms_identity(entry_name: str) -> str | None:
+    """The LMS-written id in ``entry_name`` (see :data:`LMS_NAMES`), or None for a name of another shape."""
+    for pattern in LMS_NAMES:
+        match = pattern.match(entry_name)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _roster_matches(entry_name: str, roster: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    """Every roster row ``entry_name`` names: by the LMS-written id alone when there is one (a file name the
+    student chose never decides), else by the id, its email's local part or the email as a word of the name."""
+    identity = lms_identity(entry_name)
+    if identity is not None:
+        return [(student, name) for student, name, email in roster if student.lower() == identity.lower()]
     tokens = _tokens(entry_name)
+    found = []
     for student, name, email in roster:
         sid = student.lower()
-        if entry_name.lower() == sid or sid in tokens or sid.split("@")[0] in tokens:
-            return student, name
-        if email and (entry_name.lower() == email.lower() or email.lower() in tokens):
-            return student, name
-    return None
+        if entry_name.lower() == sid or sid in tokens or sid.split("@")[0] in tokens \
+                or (email and (entry_name.lower() == email.lower() or email.lower() in tokens)):
+            found.append((student, name))
+    return found
 
 
 def find_entries(submissions: str | Path, roster: str | Path | None = None) -> Discovery:
@@ -107,11 +128,15 @@ def find_entries(submissions: str | Path, roster: str | Path | None = None) -> D
         rows = read_roster(roster)
         matched: dict[str, Entry] = {}
         for entry in entries:
-            found = _student_of(entry.student, rows)
-            if found is None:
+            found = _roster_matches(entry.student, rows)
+            if not found:
                 entry.flags.append(Flag("not on the roster"))
                 continue
-            student, name = found
+            if len(found) > 1:  # never a silent pick: the instructor decides
+                entry.flags.append(Flag("not on the roster", "its name matches several roster rows ("
+                                        + ", ".join(student for student, _ in found) + "): graded under its own name"))
+                continue
+            student, name = found[0]
             if student in matched:
                 entry.flags.append(Flag("duplicate submission", f"second submission of {student}: graded under its own name"))
                 continue
