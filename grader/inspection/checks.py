@@ -237,7 +237,7 @@ def _stubbed(ctx: ModelContext) -> bool:
 
 @check("class")
 def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
-    """The model class is found and constructible with no arguments."""
+    """The model class is found (:mod:`grader.inspection.choose`) and builds as the assignment builds it."""
     if not ctx.class_name:
         defined = ctx.defined
         lines = [f"No model class found. The assignment expects a class named {' or '.join(spec.classes)} "
@@ -305,36 +305,9 @@ def _row_status(spec: Spec, ctx: ModelContext):
             elif not issues:
                 issues.append(f"Row '{match.row.label}' has no matching layer.")
         elif found != expected:
-            culprit = _shape_changer(match) or out
-            present = [rec for _, rec, _ in match.layers if rec is not None]
-            setters = [rec for rec in present if rec.kind in SHAPE_SETTERS]
-            own = messages.replay(setters, previous_expected) if setters else None
-            if first_bad is None and len(setters) > 1 and setters[0].input_shape == previous_expected:
-                issues.append(messages.chain_text(setters, match.row.label, expected, ctx.batch))
-            elif first_bad is None:
-                first_in_row = present[0] if present else culprit
-                issues.append(messages.shape_problem(culprit, expected, ctx.batch,
-                                                     previous_expected if culprit is first_in_row else None))
-            elif culprit.kind == "Linear" and len(previous_expected) == 2 \
-                    and culprit.config.get("in_features") not in (None, previous_expected[-1]):
-                out_fix = (f", and out_features={expected[-1]} for the row's {messages.fmt_shape(expected, ctx.batch)}"
-                           if culprit.config.get("out_features") != expected[-1] else "")
-                issues.append(f"{messages.layer_name(culprit)} is Linear(in_features={culprit.config['in_features']}, "
-                              f"out_features={culprit.config.get('out_features')}), but the table's row before it "
-                              f"gives {previous_expected[-1]} features per image: set "
-                              f"in_features={previous_expected[-1]}{out_fix}.")
-            elif own is not None and own != expected and len(setters) == 1 and culprit.kind != "Flatten":
-                # wrong in its own right: even from the table's input it would not give the row's shape
-                alone = dataclasses.replace(culprit, input_shape=list(previous_expected), output_shape=own)
-                issues.append(f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, ctx.batch)}; its "
-                              "input is already off, but even from the table's "
-                              f"{messages.fmt_shape(previous_expected, ctx.batch)} it would give "
-                              f"{messages.fmt_shape(own, ctx.batch)}, not {messages.fmt_shape(expected, ctx.batch)}. "
-                              + messages.shape_problem(alone, expected, ctx.batch, None).split(". ", 1)[-1])
-            elif culprit.kind == "Flatten" and found and (found[0] != ctx.batch or len(found) == 1):
-                issues.append(f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, ctx.batch)}, the "
-                              f"table needs {messages.fmt_shape(expected, ctx.batch)}. "
-                              + messages.flatten_rows_text(culprit, ctx.batch, expected))
+            issue = _wrong_shape(match, out, expected, previous_expected, first_bad, ctx.batch)
+            if issue:
+                issues.append(issue)
             else:
                 follows = True
                 followers.append(match.row.label)
@@ -357,6 +330,39 @@ def _row_status(spec: Spec, ctx: ModelContext):
                         f"{'were' if len(unreached) > 1 else 'was'} not reached: forward() stopped with an error "
                         "(below).")
     return alignment, rows, problems
+
+
+def _wrong_shape(match, out: LayerRecord, expected: list[int], previous_expected: list[int], first_bad: str | None,
+                 batch: int) -> str:
+    """Why a row has the wrong shape, or "" when it is wrong only because of an earlier row (``first_bad``)."""
+    found = out.output_shape
+    culprit = _shape_changer(match) or out
+    present = [rec for _, rec, _ in match.layers if rec is not None]
+    setters = [rec for rec in present if rec.kind in SHAPE_SETTERS]
+    if first_bad is None and len(setters) > 1 and setters[0].input_shape == previous_expected:
+        return messages.chain_text(setters, match.row.label, expected, batch)
+    if first_bad is None:
+        first_in_row = present[0] if present else culprit
+        return messages.shape_problem(culprit, expected, batch, previous_expected if culprit is first_in_row else None)
+    if culprit.kind == "Linear" and len(previous_expected) == 2 \
+            and culprit.config.get("in_features") not in (None, previous_expected[-1]):
+        out_fix = (f", and out_features={expected[-1]} for the row's {messages.fmt_shape(expected, batch)}"
+                   if culprit.config.get("out_features") != expected[-1] else "")
+        return (f"{messages.layer_name(culprit)} is Linear(in_features={culprit.config['in_features']}, "
+                f"out_features={culprit.config.get('out_features')}), but the table's row before it gives "
+                f"{previous_expected[-1]} features per image: set in_features={previous_expected[-1]}{out_fix}.")
+    own = messages.replay(setters, previous_expected) if setters else None
+    if own is not None and own != expected and len(setters) == 1 and culprit.kind != "Flatten":
+        # wrong in its own right: even from the table's input it would not give the row's shape
+        alone = dataclasses.replace(culprit, input_shape=list(previous_expected), output_shape=own)
+        return (f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, batch)}; its input is already off, "
+                f"but even from the table's {messages.fmt_shape(previous_expected, batch)} it would give "
+                f"{messages.fmt_shape(own, batch)}, not {messages.fmt_shape(expected, batch)}. "
+                + messages.shape_problem(alone, expected, batch, None).split(". ", 1)[-1])
+    if culprit.kind == "Flatten" and found and (found[0] != batch or len(found) == 1):
+        return (f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, batch)}, the table needs "
+                f"{messages.fmt_shape(expected, batch)}. " + messages.flatten_rows_text(culprit, batch, expected))
+    return ""
 
 
 SHAPE_SETTERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Flatten"}

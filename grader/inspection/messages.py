@@ -226,6 +226,27 @@ def param_formula(rec: LayerRecord) -> str:
     return ""
 
 
+def linear_hint(in_flight: dict, records: list[LayerRecord], batch: int) -> str:
+    """Why a Linear's input does not fit it: the batch flattened away, or the features per image against its
+    in_features, with the layer that made them; "" when it fits."""
+    if len(in_flight["input_shape"]) == 1:
+        return (f"{layer_name(in_flight)} gets {fmt_shape(in_flight['input_shape'], batch)}, one vector with no batch "
+                "dimension: the flatten before it took the batch with it. Flatten with torch.flatten(x, 1) or "
+                "x.view(x.size(0), -1).")
+    got = in_flight["input_shape"][-1]
+    want = in_flight["config"].get("in_features")
+    if want is None or got == want:
+        return ""
+    hint = (f"{layer_name(in_flight)} is Linear(in_features={want}, out_features="
+            f"{in_flight['config'].get('out_features')}), but the layer before it produces {got} features per image")
+    source = _last_4d(records)
+    if source is not None:
+        hint += f": {layer_name(source)} outputs {fmt_shape(source.output_shape, batch)}, and " \
+                f"{product_text(source.output_shape)}, not {want}"
+    return hint + f". Set in_features={got}" + (f" ({product_text(source.output_shape).split(' = ')[0]})"
+                                                if source is not None else "") + "."
+
+
 def crash_text(exc: BaseException, tb_text: str, in_flight: dict | None, records: list[LayerRecord], batch: int,
                skipped_names: dict) -> str:
     """Explain an exception raised by the student's forward (or constructor)."""
@@ -239,24 +260,8 @@ def crash_text(exc: BaseException, tb_text: str, in_flight: dict | None, records
         return f"Not implemented yet{where_text}: this part still raises NotImplementedError. Fill it in."
     hint = ""
     previous = records[-1] if records else None
-    if in_flight is not None and in_flight["kind"] == "Linear" and in_flight["input_shape"] \
-            and len(in_flight["input_shape"]) == 1:
-        hint = (f"{layer_name(in_flight)} gets {fmt_shape(in_flight['input_shape'], batch)}, one vector with no batch "
-                "dimension: the flatten before it took the batch with it. Flatten with torch.flatten(x, 1) or "
-                "x.view(x.size(0), -1).")
-    elif in_flight is not None and in_flight["kind"] == "Linear" and in_flight["input_shape"]:
-        got = in_flight["input_shape"][-1]
-        want = in_flight["config"].get("in_features")
-        if want is not None and got != want:
-            hint = (f"{layer_name(in_flight)} is Linear(in_features={want}, out_features="
-                    f"{in_flight['config'].get('out_features')}), but the layer before it produces {got} features "
-                    "per image")
-            source = _last_4d(records)
-            if source is not None:
-                hint += f": {layer_name(source)} outputs {fmt_shape(source.output_shape, batch)}, and " \
-                        f"{product_text(source.output_shape)}, not {want}"
-            hint += f". Set in_features={got}" + (f" ({product_text(source.output_shape).split(' = ')[0]})"
-                                                  if source is not None else "") + "."
+    if in_flight is not None and in_flight["kind"] == "Linear" and in_flight["input_shape"]:
+        hint = linear_hint(in_flight, records, batch)
     elif in_flight is not None and in_flight["kind"] == "Conv2d" and in_flight["input_shape"]:
         got = in_flight["input_shape"][1] if len(in_flight["input_shape"]) > 1 else None
         want = in_flight["config"].get("in_channels")
