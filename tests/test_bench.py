@@ -13,4 +13,4 @@ def test_bench_select_quick():
                          text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "4 of 4 cases graded against the right class (100%)" in run.stdout, run.stdout
-    assert "the choice adds at most" in run.stdout and "pinned" in run.stdout
+    assert "the choice adds at most" in run.stdout and "by name alone" in run.stdout
