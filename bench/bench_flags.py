@@ -1,12 +1,14 @@
 """The class-level flag step's peak memory: sketches (this grader) against stacking every checkpoint (the baseline).
 
-    python bench/bench_flags.py [--students 200] [--small 50]
+    python bench/bench_flags.py [--students 200] [--small 50] [--quick]
 
 Writes ``--students`` mycnn checkpoints (independent random inits, two of them near-identical copies), computes each
 one's sketch as grading does, then runs the flag step in a fresh process and reads that process's peak resident
 memory (sampled every 5 ms) above what it held after its imports. The baseline, run the same way, is the previous flag step: every
 checkpoint loaded, flattened and stacked as float64. A run with ``--small`` students shows the sketch step does not
 grow with the class. Goal: at most 300 MB for 200 mycnn checkpoints.
+
+``--quick``: 10 checkpoints and a smaller class of 4, the same code path (the test suite runs it: tests/test_bench.py).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import torch
 from grader.batch.integrity import class_flags
-from grader.batch.pool import Entry
+from grader.batch.entries import Entry
 from grader.quiz.checkpoint import load_checkpoint_file
 from grader.quiz.sketch import float_tensors
 from grader.report import Report
@@ -101,7 +103,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=200, help="class size (default: %(default)s)")
     parser.add_argument("--small", type=int, default=50, help="the smaller class (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="10 checkpoints, a smaller class of 4 (a smoke run: the "
+                        "test suite's mode)")
     args = parser.parse_args()
+    if args.quick:
+        args.students, args.small = 10, 4
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         began = time.perf_counter()

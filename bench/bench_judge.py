@@ -1,6 +1,6 @@
 """What judging an exported graph costs, against the in-process path and the seed-style loop, in one run.
 
-    python bench/bench_judge.py [--data-dir ../shared/data/mnist] [--repeats 3]
+    python bench/bench_judge.py [--data-dir ../shared/data/mnist] [--repeats 3] [--images N] [--quick]
 
 1. The quiz's re-evaluation of best.pt on the 10,000 validation images, three ways, same weights, same process:
    the seed-style ``validate()`` (torchvision + ToTensor + DataLoader), today's in-process path
@@ -11,6 +11,9 @@
    in-process checks (what a check did before the export) vs observe (load, build, export) plus judge; and, in
    another, the one-off import of ``torch._dynamo`` that ``torch.export`` needs, which a lone ``grader check`` pays
    and ``grader grade`` pays once for the class. Goal: at most 1 s more per check.
+
+``--quick``: one run of each, the re-evaluation on the first 1,000 validation images (``--images``), the same code
+path (the test suite runs it: tests/test_bench.py).
 """
 from __future__ import annotations
 
@@ -55,15 +58,15 @@ t = time.perf_counter(); import torch.export._trace; print(time.perf_counter() -
 '''
 
 
-def reevaluation(data_dir: str, repeats: int) -> None:
+def reevaluation(data_dir: str, repeats: int, images: int | None = None) -> None:
     from reference import get_network
 
     torch.manual_seed(0)
     model = get_network("mycnn").build().eval()
     exported = export_model(model, torch.zeros(2, 1, 28, 28), set(), {})
     graph = load_graph(exported.header(), exported.weights)
-    val = load_mnist(False, data_dir)
-    seed_val = seed_style.loader(data_dir, False)
+    val = load_mnist(False, data_dir).subset(images)  # the first ``images`` (all when None), as the seed-style side
+    seed_val = seed_style.loader(data_dir, False, limit=images)
     n = len(val)
     seed = best_rate(lambda: seed_style.validate(model, seed_val), n, repeats)
     own = best_rate(lambda: validate(model, val), n, repeats)
@@ -112,8 +115,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default="../shared/data/mnist", help="MNIST folder (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each, best counts (default: %(default)s)")
+    parser.add_argument("--images", type=int, default=None, help="validation images of the re-evaluation "
+                        "(default: all 10,000)")
+    parser.add_argument("--quick", action="store_true", help="one run of each, 1,000 validation images (a smoke run: "
+                        "the test suite's mode)")
     args = parser.parse_args()
-    reevaluation(args.data_dir, args.repeats)
+    if args.quick:
+        args.repeats, args.images = 1, 1000
+    reevaluation(args.data_dir, args.repeats, args.images)
     export_cost(args.repeats)
 
 

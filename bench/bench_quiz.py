@@ -1,10 +1,12 @@
 """Building a quiz for a class: the course's bank (10 templates) for 300 students, in all formats, in one run.
 
-    python bench/bench_quiz.py [--students 300] [--pool 20] [--repeats 3]
+    python bench/bench_quiz.py [--students 300] [--pool 20] [--repeats 3] [--quick]
 
 Prints the time of ``grader.quizbank.build`` (Moodle XML, GIFT, Canvas QTI, the practice page, the key) against the
 goal of at most 5 s, and, as a baseline in the same run, the time to draw the same variants alone (the answers
 computed by torch), so the share the exports take shows.
+
+``--quick``: 20 students, 2 variants per template, one run of each (the test suite runs it: tests/test_bench.py).
 """
 from __future__ import annotations
 
@@ -37,7 +39,11 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=300, help="roster size (default: %(default)s)")
     parser.add_argument("--pool", type=int, default=20, help="variants per template for the LMS (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each, best counts (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="20 students, 2 variants per template, one run of each "
+                        "(a smoke run: the test suite's mode)")
     args = parser.parse_args()
+    if args.quick:
+        args.students, args.pool, args.repeats = 20, 2, 1
     bank = load_bank(assignments_root() / "quiz-bank" / "cnn.toml")
     students = [f"s{i:05d}" for i in range(args.students)]
 

@@ -2,11 +2,15 @@
 
     python bench/bench_reference.py --data-dir ../shared/data/mnist [--train-images 12800] [--repeats 2]
     python bench/bench_reference.py --models mycnn --loops validate --repeats 3    # the validation pass only
+    python bench/bench_reference.py --quick    # a smoke run: 640 training and 1,000 validation images, one run
 
 Prints images/s for each loop and the ratio reference / seed-style, per model. Both loops run the same model
 class from the same seed; the best of ``--repeats`` runs counts for each, so a noisy neighbour hurts both alike.
 "validate, model itself" is the reference pass without its inference-optimized copies (``optimize=False``), to
 show what the data path alone gives and what the optimized copies add.
+
+``--quick`` trains on 640 images, validates on the first 1,000 (``--val-images``), one run per loop: the same loops,
+the same ratios printed (the test suite runs it: tests/test_bench.py).
 """
 from __future__ import annotations
 
@@ -48,13 +52,18 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=12800, help="images per training run (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per loop, best counts (default: %(default)s)")
     parser.add_argument("--loops", default="train,validate", help="which loops to time (default: %(default)s)")
+    parser.add_argument("--val-images", type=int, default=None, help="validation images (default: all 10,000)")
+    parser.add_argument("--quick", action="store_true", help="640 training and 1,000 validation images, one run per "
+                        "loop (a smoke run: the test suite's mode)")
     args = parser.parse_args()
+    if args.quick:
+        args.train_images, args.val_images, args.repeats = 640, 1000, 1
     loops = set(args.loops.split(","))
 
     train_split = load_mnist(True, args.data_dir).subset(args.train_images)
-    val_split = load_mnist(False, args.data_dir)
+    val_split = load_mnist(False, args.data_dir).subset(args.val_images)  # the first N, as the seed-style side
     seed_train = seed_style.loader(args.data_dir, True, limit=args.train_images, shuffle=True)
-    seed_val = seed_style.loader(args.data_dir, False)
+    seed_val = seed_style.loader(args.data_dir, False, limit=args.val_images)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; training on {args.train_images} images, "
           f"validating on {len(val_split)}")
     print(f"{'model':8} {'loop':24} {'seed-style img/s':>17} {'reference img/s':>16} {'ratio':>6}")

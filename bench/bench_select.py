@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from grader.batch.sandbox import check_in_child  # noqa: E402
+from grader.batch.job import check_in_box  # noqa: E402
 from grader.inspection import checks  # noqa: E402
 from grader.inspection.checks import prepare  # noqa: E402
 from grader.inspection.choose import Candidate, Choice, student_classes  # noqa: E402
@@ -45,7 +45,7 @@ def corpus_share(quick: bool) -> tuple[int, int, list[str]]:
         cases = cases[:4]
     wrong = []
     for case in cases:
-        report = check_in_child(load_spec(case["assignment"]), REAL / case["file"])
+        report = check_in_box(load_spec(case["assignment"]), REAL / case["file"])
         chosen = details_of(report, "class")
         graded = chosen.graded if chosen is not None else ""
         if graded != case["graded"]:

@@ -13,22 +13,23 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from grader.inspection.budget import PhaseTimeout, phase_budget, timeout_text
-from grader.inspection.checks import (
+from grader.inspection.checks import run_model_checks
+from grader.inspection.choose import call_text, init_kwargs
+from grader.inspection.context import (  # noqa: F401 - Observation and ObservationError: the records of this stage
     ModelContext,
+    Observation,
+    ObservationError,
     _build,
-    call_text,
     example_input,
-    init_kwargs,
     instantiate,
+    observation_of,
     prepare,
     record_model,
-    run_model_checks,
 )
 from grader.inspection.export import ExportFailed, export_model
 from grader.inspection.load import Submission, load_submission
@@ -104,38 +105,6 @@ def check_submission(spec: Spec, path: str | Path, student: str | None = None) -
     return report
 
 
-@dataclass
-class Observation:
-    """What the sandboxed child saw, as plain data: labels and texts for the feedback, and the exported model.
-
-    Nothing here is trusted for a grade: a failure it reports can only lower the student's own score, and
-    everything a pass rests on is computed by the judge from ``graph`` and the submitted files.
-    """
-
-    student: str
-    notes: list[str] = field(default_factory=list)
-    class_name: str = ""
-    class_file: str = ""
-    why: str = ""
-    call: str = ""
-    defined: list[str] = field(default_factory=list)
-    build_error: str = ""
-    build_gist: str = ""  # the constructor's exception in one line
-    errors: list[str] = field(default_factory=list)  # load errors with their tracebacks, for the 'class' check
-    graph: dict | None = None  # ExportedModel.header(); its weights travel beside the observation
-    takes_activation_arg: bool = True
-    variants: dict = field(default_factory=dict)  # repr(option) -> {"call", "error" or "graph", "shapes"}
-    timings: dict = field(default_factory=dict)
-    considered: list[dict] = field(default_factory=list)  # every class the choice looked at (ModelContext.considered)
-    stubs: list[str] = field(default_factory=list)  # attributes still NotImplemented
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Observation:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def _variants(spec: Spec, ctx: ModelContext) -> dict:
@@ -211,12 +180,7 @@ def _observe(spec: Spec, sub: Submission, ctx: ModelContext, student: str) -> tu
     """Record and export the built model: (the observation, the weights), or the in-process report of the model
     checks when it cannot be exported."""
     record_model(spec, ctx)
-    obs = Observation(student, notes=load_notes(sub))
-    obs.errors = ctx.load_errors
-    obs.class_name, obs.class_file, obs.why, obs.call = ctx.class_name, ctx.cls_file, ctx.why, ctx.call
-    obs.defined, obs.build_error, obs.build_gist = ctx.defined, ctx.build_error, ctx.build_gist
-    obs.takes_activation_arg = ctx.takes_activation_arg
-    obs.considered, obs.stubs = ctx.considered, ctx.stubs
+    obs = observation_of(ctx, student, load_notes(sub))
     weights = b""
     if ctx.model is not None:
         try:

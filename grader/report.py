@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from grader.spec import QUIZ_CHECKS
 
@@ -120,6 +120,8 @@ class Report:
     # submitted files whose working copy the code changed, replaced or removed while it ran (the grade reads the
     # submitted bytes, so this changes nothing but a flag); set by the grader's own process, never by the child
     changed_files: list[str] = field(default_factory=list)
+    # what the judge refused to run, by flag kind ("hidden weights", "refused operator") -> the tensors or operator
+    refused: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def score(self) -> float:
@@ -141,7 +143,7 @@ class Report:
                 "checks": [asdict(c) for c in self.checks], "notes": self.notes, "output": self.output,
                 "timings": self.timings, "fatal": self.fatal, "isolation": self.isolation,
                 "isolation_level": self.isolation_level, "sandbox_events": self.sandbox_events,
-                "judged": self.judged, "changed_files": self.changed_files}
+                "judged": self.judged, "changed_files": self.changed_files, "refused": self.refused}
 
     @classmethod
     def from_dict(cls, data: dict) -> Report:
@@ -150,7 +152,7 @@ class Report:
                    output=data.get("output", ""), timings=data.get("timings", {}), fatal=data.get("fatal", ""),
                    isolation=data.get("isolation", []), isolation_level=data.get("isolation_level", ""),
                    sandbox_events=data.get("sandbox_events", []), judged=data.get("judged", ""),
-                   changed_files=data.get("changed_files", []))
+                   changed_files=data.get("changed_files", []), refused=data.get("refused", {}))
 
 
 def check_types(report: Report) -> Report:
@@ -172,13 +174,34 @@ def check_types(report: Report) -> Report:
         need(strings(getattr(report, name)), name)
     need(isinstance(report.timings, dict) and all(isinstance(k, str) and (number(v) or isinstance(v, bool))
                                                   for k, v in report.timings.items()), "timings")
+    need(isinstance(report.refused, dict) and all(k in REFUSAL_KINDS and strings(v) for k, v in report.refused.items()),
+         "refused")
     need(isinstance(report.checks, list), "checks")
     for check in report.checks:
         for name in ("name", "status", "message", "gist"):
             need(isinstance(getattr(check, name), str), f"checks.{name}")
         need(number(check.score) and number(check.max_score), "checks.score")
         need(isinstance(check.required, bool), "checks.required")
+        need(check.details is None or _details_fit(DETAILS.get(check.name), check.details), "checks.details")
     return report
+
+
+_FIELD_TYPES = {"str": lambda v: isinstance(v, str), "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+                "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+                "list[dict]": lambda v: isinstance(v, list) and all(isinstance(i, dict) for i in v)}
+_FIELD_TYPES["int | None"] = lambda v: v is None or _FIELD_TYPES["int"](v)
+_FIELD_TYPES["list[float]"] = lambda v: isinstance(v, list) and all(_FIELD_TYPES["float"](i) for i in v)
+
+
+def _details_fit(cls, details) -> bool:
+    """Whether ``details`` holds exactly the fields of the dataclass ``cls``, each of its declared type."""
+    if cls is None or not isinstance(details, dict):
+        return False
+    declared = {f.name: f for f in fields(cls)}
+    required = {name for name, f in declared.items() if f.default is MISSING and f.default_factory is MISSING}
+    if not required <= set(details) <= set(declared):
+        return False
+    return all(_FIELD_TYPES[str(declared[name].type)](value) for name, value in details.items())
 
 
 def details_of(report: Report, check: str):
@@ -212,9 +235,12 @@ def fatal_report(spec, student: str, reason: str) -> Report:
 
 
 CHANGED_COPY = "working copy changed during the run"
+FORGED_OBSERVATION = "forged observation"  # grader.judge.provenance: a graph of another class than the one named
+REFUSAL_KINDS = ("hidden weights", "refused operator", FORGED_OBSERVATION)  # what the judge will not run
 # What an instructor can filter report.html by; every Flag has one of these kinds.
 FLAG_KINDS = ("identical checkpoint", "identical weights", "near-identical weights", "identical curves", "sandbox",
-              "graded in-process", CHANGED_COPY, "not on the roster", "duplicate submission", "no submission")
+              "graded in-process", CHANGED_COPY, "not on the roster", "duplicate submission", "no submission",
+              *REFUSAL_KINDS)
 
 
 class Flag(str):
@@ -239,6 +265,7 @@ def own_flags(report: Report | None) -> list[Flag]:
     flags = [Flag("graded in-process", f"graded {report.judged}")] if report.judged.startswith("in-process") else []
     if report.changed_files:
         flags.append(Flag(CHANGED_COPY, f"{CHANGED_COPY}: {', '.join(report.changed_files)}"))
+    flags += [Flag(kind, f"{kind}: {', '.join(evidence[:4])}") for kind, evidence in sorted(report.refused.items())]
     return flags + [Flag("sandbox", f"sandbox: {event}") for event in report.sandbox_events]
 
 

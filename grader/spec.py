@@ -6,11 +6,14 @@ The format is documented in docs/spec-format.md.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from grader.errors import GraderError
 
 ASSIGNMENTS_ENV = "GRADER_ASSIGNMENTS"
 OUTPUTS = ("log_probs", "logits")
@@ -23,7 +26,8 @@ DATASETS = ("mnist", "cifar10")
 # trains on 40,000 of the 50,000 (grader.data.cifar). Used for the optimizer's step-count warning.
 TRAIN_SIZES = {"mnist": 60000, "cifar10": 40000}
 # Each default of the [quiz] and [integrity] tables, in one place: a parsed spec holds every key.
-QUIZ_DEFAULTS = {"enabled": False, "min_epochs": 1, "loss_rel_tol": 0.002, "correct_tol": 3}
+# min_val_accuracy: the percent of validation images best.pt must get right when re-evaluated (0: no floor)
+QUIZ_DEFAULTS = {"enabled": False, "min_epochs": 1, "loss_rel_tol": 0.002, "correct_tol": 3, "min_val_accuracy": 0.0}
 QUIZ_POINTS_DEFAULT = 1.0  # per quiz check the [quiz].points table does not name
 QUIZ_FIELDS = (*QUIZ_DEFAULTS, "points", "train_size")
 INTEGRITY_DEFAULTS = {"weight_cosine": 0.999}  # flag two checkpoints whose flattened weights are this similar
@@ -34,7 +38,7 @@ TOP_FIELDS = ("title", "input_shape", "classes", "rows", "output", "num_classes"
 ROW_FIELDS = ("label", "layers", "shape", "params")
 
 
-class SpecError(Exception):
+class SpecError(GraderError):
     """A spec file is missing, unreadable or has a bad field; the message names the file and the field."""
 
 
@@ -79,6 +83,7 @@ class Spec:
     init_args: dict = field(default_factory=dict)  # keyword arguments the student's class is built with
     activations: dict = field(default_factory=dict)  # {arg, options}: build the class once per option
     model_class: str = ""  # pins the class to grade by name; "" chooses by the table (grader.inspection.choose)
+    sources: tuple[Path, ...] = ()  # every spec.toml this one was read from: ``extends`` bases first, then ``path``
 
     def model_checks(self) -> list[str]:
         """The model checks this spec runs, in report order."""
@@ -135,21 +140,59 @@ def load_spec(name_or_path: str | os.PathLike, root: Path | None = None) -> Spec
         if not path.is_file():
             names = ", ".join(list_assignments(root)) or "(none found)"
             raise SpecError(f"unknown assignment {str(name_or_path)!r}; valid names: {names}")
+    data, sources = _read_extended(path, root)
+    return dataclasses.replace(parse_spec(data, path), sources=tuple(sources))
+
+
+MAX_EXTENDS = 4
+
+
+def _read_extended(path: Path, root: Path | None, depth: int = 0) -> tuple[dict, list[Path]]:
+    """The data of the spec at ``path`` with its ``extends`` base (an assignment's name) merged under it: tables
+    key by key, any other value replaced. Returns (data, the files read, bases first)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the spec: {exc}") from None
-    return parse_spec(data, path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data, [path]
+    if not isinstance(base, str) or not base or depth >= MAX_EXTENDS:
+        raise SpecError(f"{path}: field 'extends' must name one assignment, e.g. extends = \"mycnn\" (at most "
+                        f"{MAX_EXTENDS} levels deep), found {base!r}")
+    base_path = (root or assignments_root()) / base / "spec.toml"
+    if not base_path.is_file() or base_path.resolve() == path.resolve():
+        names = ", ".join(list_assignments(root)) or "(none found)"
+        raise SpecError(f"{path}: 'extends' names {base!r}, which is not another assignment; valid names: {names}")
+    base_data, sources = _read_extended(base_path, root, depth + 1)
+    return _merged(base_data, data), sources + [path]
 
 
-def parse_spec_text(text: str, name: str) -> Spec:
-    """A spec from the text of a spec.toml, named ``name`` (a cluster worker gets the spec as text, not a file)."""
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def parse_spec_text(text: str | list[str], name: str) -> Spec:
+    """A spec from the text of a spec.toml, named ``name`` (a cluster worker gets the spec as text, not a file);
+    a list is an ``extends`` chain as :func:`spec_texts` gives it, merged in order."""
     path = Path(f"<{name}>") / name / "spec.toml"
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: cannot read the spec: {exc}") from None
+    data: dict = {}
+    for part in [text] if isinstance(text, str) else text:
+        try:
+            layer = tomllib.loads(part)
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"{path}: cannot read the spec: {exc}") from None
+        layer.pop("extends", None)
+        data = _merged(data, layer)
     return parse_spec(data, path)
+
+
+def spec_texts(spec: Spec) -> list[str]:
+    """The texts of every file ``spec`` was read from (its ``extends`` chain, base first), for :func:`parse_spec_text`."""
+    return [Path(p).read_text(encoding="utf-8") for p in (spec.sources or (spec.path,))]
 
 
 def _need(data: dict, key: str, kind, path: Path, where: str = ""):
@@ -186,16 +229,7 @@ def _shape(value, path: Path, where: str) -> tuple:
     return tuple(value)
 
 
-def parse_spec(data: dict, path: Path) -> Spec:
-    """Validate a spec's TOML data; raise SpecError naming the file and field on the first problem."""
-    path = Path(path)
-    title = _need(data, "title", str, path)
-    input_shape = _shape(_need(data, "input_shape", list, path), path, "'input_shape'")
-    if input_shape[0] == "B":
-        input_shape = input_shape[1:]
-    classes = _need(data, "classes", list, path)
-    if not classes or not all(isinstance(c, str) and c.isidentifier() for c in classes):
-        raise SpecError(f"{path}: field 'classes' must list class names like [\"MyCNN\", \"Net\"], found {classes!r}")
+def _rows(data: dict, path: Path) -> list[Row]:
     rows = []
     for i, raw in enumerate(_need(data, "rows", list, path)):
         where = f"rows[{i}]."
@@ -215,21 +249,24 @@ def parse_spec(data: dict, path: Path) -> Spec:
         rows.append(Row(label, tuple(tuple(k.split("|")) for k in layers), shape, params))
     if not rows:
         raise SpecError(f"{path}: field 'rows' must hold at least one row")
+    return rows
 
-    output = data.get("output", "log_probs")
-    if output not in OUTPUTS:
-        raise SpecError(f"{path}: field 'output' must be one of {list(OUTPUTS)}, found {output!r}")
-    params_total = params_min = params_max = None
+
+def _params_total(data: dict, path: Path) -> tuple[int | None, int | None, int | None]:
     total = data.get("params_total")
     if isinstance(total, int) and not isinstance(total, bool):
-        params_total = total
-    elif isinstance(total, dict):
-        params_min, params_max = total.get("min"), total.get("max")
-        if not isinstance(params_min, int) or not isinstance(params_max, int) or params_min > params_max:
+        return total, None, None
+    if isinstance(total, dict):
+        low, high = total.get("min"), total.get("max")
+        if not isinstance(low, int) or not isinstance(high, int) or low > high:
             raise SpecError(f"{path}: field 'params_total' as a range must be {{min = N, max = M}} with N <= M, found {total!r}")
-    elif total is not None:
+        return None, low, high
+    if total is not None:
         raise SpecError(f"{path}: field 'params_total' must be an integer or {{min = N, max = M}}, found {total!r}")
+    return None, None, None
 
+
+def _points(data: dict, path: Path) -> dict:
     points = dict(DEFAULT_POINTS)
     raw_points = data.get("points", {})
     if not isinstance(raw_points, dict):
@@ -239,15 +276,20 @@ def parse_spec(data: dict, path: Path) -> Spec:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise SpecError(f"{path}: field 'points.{key}' must be a non-negative number, found {value!r}")
         points[key] = float(value)
-    batch_sizes = data.get("batch_sizes", [3, 5])
-    if not isinstance(batch_sizes, list) or not all(isinstance(b, int) and b > 0 for b in batch_sizes):
-        raise SpecError(f"{path}: field 'batch_sizes' must list positive integers, found {batch_sizes!r}")
+    return points
+
+
+def _timeouts(data: dict, path: Path) -> dict[str, float]:
     timeouts = {}
     for key, default in (("timeout", 60), ("load_timeout", 30), ("checks_timeout", 60)):
         value = data.get(key, default)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             raise SpecError(f"{path}: field {key!r} must be a positive number of seconds, found {value!r}")
         timeouts[key] = float(value)
+    return timeouts
+
+
+def _quiz(data: dict, path: Path) -> dict:
     quiz = data.get("quiz", {})
     if not isinstance(quiz, dict):
         raise SpecError(f"{path}: field 'quiz' must be a table")
@@ -261,14 +303,14 @@ def parse_spec(data: dict, path: Path) -> Spec:
     for key, value in quiz.get("points", {}).items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise SpecError(f"{path}: field 'quiz.points.{key}' must be a non-negative number, found {value!r}")
-    quiz = {**QUIZ_DEFAULTS, **quiz,
+    floor = quiz.get("min_val_accuracy", 0.0)
+    if not isinstance(floor, (int, float)) or isinstance(floor, bool) or not 0 <= floor <= 100:
+        raise SpecError(f"{path}: field 'quiz.min_val_accuracy' must be a percent from 0 to 100, found {floor!r}")
+    return {**QUIZ_DEFAULTS, **quiz, "min_val_accuracy": float(floor),
             "points": {name: float(quiz.get("points", {}).get(name, QUIZ_POINTS_DEFAULT)) for name in QUIZ_CHECKS}}
-    dataset = data.get("dataset", "mnist")
-    if dataset not in DATASETS:
-        raise SpecError(f"{path}: field 'dataset' must be one of {DATASETS}, found {dataset!r}")
-    init_args = data.get("init_args", {})
-    if not isinstance(init_args, dict):
-        raise SpecError(f"{path}: field 'init_args' must be a table of keyword arguments, e.g. {{ act = \"relu\" }}")
+
+
+def _activations(data: dict, path: Path, points: dict) -> dict:
     activations = data.get("activations", {})
     if activations and not (isinstance(activations, dict) and isinstance(activations.get("arg"), str)
                             and isinstance(activations.get("options"), list) and activations["options"]
@@ -279,11 +321,46 @@ def parse_spec(data: dict, path: Path) -> Spec:
         points["activations"] = OPTIONAL_POINTS["activations"]
     if not activations:
         points.pop("activations", None)
+    return activations
+
+
+def _integrity(data: dict, path: Path) -> dict:
     integrity = data.get("integrity", {})
     if not isinstance(integrity, dict) or not all(isinstance(v, (int, float)) for v in integrity.values()):
         raise SpecError(f"{path}: field 'integrity' must be a table of numbers, e.g. {{ weight_cosine = 0.999 }}")
     _no_unknown(integrity, INTEGRITY_FIELDS, path, "integrity.")
-    integrity = {**INTEGRITY_DEFAULTS, **integrity}
+    return {**INTEGRITY_DEFAULTS, **integrity}
+
+
+def _choice(data: dict, key: str, allowed, default, path: Path):
+    value = data.get(key, default)
+    if value not in allowed:
+        raise SpecError(f"{path}: field {key!r} must be one of {list(allowed)}, found {value!r}")
+    return value
+
+
+def parse_spec(data: dict, path: Path) -> Spec:
+    """Validate a spec's TOML data; raise SpecError naming the file and field on the first problem."""
+    path = Path(path)
+    title = _need(data, "title", str, path)
+    input_shape = _shape(_need(data, "input_shape", list, path), path, "'input_shape'")
+    if input_shape[0] == "B":
+        input_shape = input_shape[1:]
+    classes = _need(data, "classes", list, path)
+    if not classes or not all(isinstance(c, str) and c.isidentifier() for c in classes):
+        raise SpecError(f"{path}: field 'classes' must list class names like [\"MyCNN\", \"Net\"], found {classes!r}")
+    rows = _rows(data, path)
+    output = _choice(data, "output", OUTPUTS, "log_probs", path)
+    params_total, params_min, params_max = _params_total(data, path)
+    points = _points(data, path)
+    batch_sizes = data.get("batch_sizes", [3, 5])
+    if not isinstance(batch_sizes, list) or not all(isinstance(b, int) and b > 0 for b in batch_sizes):
+        raise SpecError(f"{path}: field 'batch_sizes' must list positive integers, found {batch_sizes!r}")
+    dataset = _choice(data, "dataset", DATASETS, "mnist", path)
+    init_args = data.get("init_args", {})
+    if not isinstance(init_args, dict):
+        raise SpecError(f"{path}: field 'init_args' must be a table of keyword arguments, e.g. {{ act = \"relu\" }}")
+    activations = _activations(data, path, points)
     model_class = data.get("model_class", "")
     if not isinstance(model_class, str) or (model_class and not model_class.isidentifier()):
         raise SpecError(f"{path}: field 'model_class' must be a class name like \"SimpleVGG\", found {model_class!r}")
@@ -293,6 +370,8 @@ def parse_spec(data: dict, path: Path) -> Spec:
     _no_unknown(data, TOP_FIELDS, path)
     return Spec(name=path.parent.name, path=path, title=title, input_shape=tuple(input_shape), rows=tuple(rows),
                 classes=tuple(classes), output=output, num_classes=num_classes, params_total=params_total,
-                params_min=params_min, params_max=params_max, batch_sizes=tuple(batch_sizes), **timeouts,
-                points=points, quiz=quiz, reference=data.get("reference"), integrity=integrity, dataset=dataset,
-                init_args=init_args, activations=activations, model_class=model_class)
+                params_min=params_min, params_max=params_max, batch_sizes=tuple(batch_sizes),
+                **_timeouts(data, path),  # type: ignore[arg-type]  # timeout, load_timeout, checks_timeout
+                points=points, quiz=_quiz(data, path), reference=data.get("reference"),
+                integrity=_integrity(data, path), dataset=dataset, init_args=init_args, activations=activations,
+                model_class=model_class)

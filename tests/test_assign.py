@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from grader.authoring.starters import generate, render_ipynb, render_py, strip_solutions
-from grader.batch.sandbox import check_in_child
+from grader.batch.job import check_in_box
 from grader.spec import list_assignments, load_spec
 from tests.conftest import ROOT, run_cli
 
@@ -41,7 +41,7 @@ def test_solution_regions():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_untouched_starter_reads_not_implemented(name):
-    report = check_in_child(load_spec(name), ROOT / "assignments" / name / "starter.py")
+    report = check_in_box(load_spec(name), ROOT / "assignments" / name / "starter.py")
     cls = next(c for c in report.checks if c.name == "class")
     assert cls.status == "fail" and cls.message.count("Not implemented yet") == 1
     assert "Traceback" not in cls.message and "starter.py line" in cls.message
@@ -52,7 +52,7 @@ def test_untouched_starter_reads_not_implemented(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_filled_starter_passes(name, tmp_path):
     (tmp_path / "starter.py").write_text(render_py(load_spec(name), fill=True))
-    report = check_in_child(load_spec(name), tmp_path)
+    report = check_in_box(load_spec(name), tmp_path)
     statuses = {c.name: c.status for c in report.checks}
     assert {k: v for k, v in statuses.items() if k in MODEL_CHECKS} == {k: "pass" for k in MODEL_CHECKS}, \
         "\n".join(c.message for c in report.checks)
@@ -91,6 +91,6 @@ def test_filled_notebook_runs_and_passes_the_quiz(tmp_path, mnist_dir):
         assert (tmp_path / name).is_file(), name
     curves = json.loads((tmp_path / "curves.json").read_text())
     assert len(curves["val_loss"]) == 2
-    report = check_in_child(spec, tmp_path)
+    report = check_in_box(spec, tmp_path)
     assert report.passed, "\n".join(f"{c.name}: {c.message}" for c in report.checks)
     assert {c.name for c in report.checks} >= {"reeval", "epoch", "checkpoint", "curves"}

@@ -1,10 +1,28 @@
 """Every benchmark keeps running: each in its quick mode, as a smoke run (the figures live in docs/benchmarks.md)."""
+import re
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import ROOT
+
+
+def run_quick(bench: str, *args, timeout: int = 600) -> str:
+    """The output of ``bench/<bench>.py --quick ARGS``, which must exit 0."""
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / f"{bench}.py"), "--quick", *map(str, args)],
+                         capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run.stdout
+
+
+def ratio(line_start: str, out: str) -> float:
+    """The first ``N.NNx`` ratio on the line of ``out`` that starts with ``line_start`` (the line must be there)."""
+    line = next((ln for ln in out.splitlines() if ln.lstrip().startswith(line_start)), None)
+    assert line is not None, f"no line starting {line_start!r} in:\n{out}"
+    found = re.search(r"(\d+\.\d+)x", line)
+    assert found is not None, line
+    return float(found.group(1))
 
 
 @pytest.mark.slow
@@ -14,3 +32,82 @@ def test_bench_select_quick():
     assert run.returncode == 0, run.stdout + run.stderr
     assert "4 of 4 cases graded against the right class (100%)" in run.stdout, run.stdout
     assert "the choice adds at most" in run.stdout and "by name alone" in run.stdout
+
+
+@pytest.mark.slow
+def test_bench_batch_quick():
+    out = run_quick("bench_batch")
+    assert "built a class of 5 submissions" in out, out
+    assert ratio("speedup:", out) > 0
+    assert "scores: identical both ways" in out, out  # the pool and a fresh process per submission agree
+
+
+@pytest.mark.slow
+def test_bench_check_quick():
+    out = run_quick("bench_check")
+    assert ratio("grader check (whole)", out) > 0
+    assert re.search(r"^  judge stage +\d+\.\d\d s$", out, re.M), out
+
+
+@pytest.mark.slow
+def test_bench_cluster_quick():
+    out = run_quick("bench_cluster")
+    assert "code-only class, 6 submissions (simple-cnn):" in out, out
+    assert "quiz class, 2 submissions (mycnn-demo):" in out, out
+    assert out.count("x the local pool") == 2 and out.count("x the 2-worker time") == 2, out
+    assert ratio("Dask, 2 workers", out) > 0
+
+
+@pytest.mark.slow
+def test_bench_export_quick():
+    out = run_quick("bench_export")
+    share = re.search(r"^exported: (\d+) of (\d+) built models \((\d+)%, goal 95%\)", out, re.M)
+    assert share is not None, out
+    assert int(share.group(2)) == 6 and share.group(1) == share.group(2), out  # two of each group, all exported
+
+
+@pytest.mark.slow
+def test_bench_flags_quick():
+    out = run_quick("bench_flags")
+    assert "10 mycnn checkpoints written" in out, out
+    assert ratio("sketches, candidate pairs loaded:", out) > 0
+    # both flag steps find the planted pair (the bench also asserts that they agree)
+    assert out.count("flagged ['s000', 's001']") == 2, out
+
+
+@pytest.mark.slow
+def test_bench_judge_quick(mnist_dir):
+    out = run_quick("bench_judge", "--data-dir", mnist_dir)
+    assert "re-evaluation of mycnn on 1000 images" in out, out
+    assert ratio("judge validate(exported graph)", out) > 0
+    same = re.search(r"same numbers: loss (\S+) vs (\S+), accuracy (\S+)% vs (\S+)%", out)
+    assert same is not None and same.group(1) == same.group(2) and same.group(3) == same.group(4), out
+    assert "added to a check in grader grade" in out, out
+
+
+@pytest.mark.slow
+def test_bench_quiz_quick():
+    out = run_quick("bench_quiz")
+    assert "10 templates, 20 students, 2 variants per template" in out, out
+    assert ratio("build, all formats", out) > 0
+
+
+@pytest.mark.slow
+def test_bench_reference_quick(mnist_dir):
+    out = run_quick("bench_reference", "--data-dir", mnist_dir)
+    assert "training on 640 images, validating on 1000" in out, out
+    for model in ("mycnn", "mlp"):
+        for loop in ("train", "validate, model itself", "validate"):
+            assert re.search(rf"^{model} +{re.escape(loop)} +\d+ +\d+ +\d+\.\d\dx$", out, re.M), (model, loop, out)
+
+
+@pytest.mark.slow
+def test_bench_rss_quick():
+    out = run_quick("bench_rss")
+    assert re.search(r"^honest  class, 4 copies of alice: +parent peak +\d+ MB", out, re.M), out
+    assert re.search(r"^hostile class, 4 hostile submissions: parent peak +\d+ MB", out, re.M), out
+    assert ratio("ratio hostile / honest:", out) > 0
+    for student in ("s00-flood", "s01-bomb", "s02-curves", "s03-deep"):  # every hostile submission has a row
+        assert re.search(rf"^  {student} +\S", out, re.M), (student, out)
+    # the flood is stopped at the channel's limit, whatever else the grader does with the rest
+    assert re.search(r"^  s00-flood +fatal: .*result pipe", out, re.M), out

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.batch.sandbox import check_in_child
+from grader.batch.job import check_in_box
 from grader.data.cifar import load_cifar10, split_indices, write_batches
 from grader.data.mnist import DataError
 from grader.inspection.checks import instantiate
@@ -34,7 +34,7 @@ def test_reference_matches_its_table(name):
     model = get_network(name).build()
     assert sum(p.numel() for p in model.parameters()) == spec.params_total
     assert sum(r.params or 0 for r in spec.rows) == spec.params_total
-    report = check_in_child(spec, ROOT / "reference" / "cifar.py")
+    report = check_in_box(spec, ROOT / "reference" / "cifar.py")
     checks = {c.name: c for c in report.checks}
     for check in MODEL_CHECKS + (("activations",) if spec.activations else ()):
         assert checks[check].status == "pass", (check, checks[check].message)
@@ -81,7 +81,7 @@ class VGG(nn.Module):
 @pytest.mark.slow
 def test_a_tanh_typo_is_caught_and_named(tmp_path):
     (tmp_path / "vgg.py").write_text(STUDENT_VGG)
-    report = check_in_child(load_spec("cifar-vgg11-bn"), tmp_path)
+    report = check_in_box(load_spec("cifar-vgg11-bn"), tmp_path)
     checks = {c.name: c for c in report.checks}
     assert checks["class"].status == "pass" and checks["shapes"].status == "pass"
     message = checks["activations"].message
@@ -184,7 +184,7 @@ def test_quiz_works_on_a_cifar_submission(trained, cifar_dir, tmp_path, monkeypa
     shutil.copytree(out, sub)
     shutil.copy(ROOT / "reference" / "cifar.py", sub / "model.py")
     spec = load_spec("cifar-vgg11-bn")
-    report = check_in_child(spec, sub)
+    report = check_in_box(spec, sub)
     checks = {c.name: c for c in report.checks}
     assert report.passed, "\n".join(f"{c.name}: {c.message}" for c in report.checks)
     assert "on 60 validation images with ToTensor" in checks["reeval"].message
@@ -192,7 +192,7 @@ def test_quiz_works_on_a_cifar_submission(trained, cifar_dir, tmp_path, monkeypa
     state = torch.load(sub / "best.pt", weights_only=True)
     state["epoch"] = result.best_epoch % 3 + 1
     torch.save(state, sub / "best.pt")
-    report = check_in_child(spec, sub)
+    report = check_in_box(spec, sub)
     epoch = next(c for c in report.checks if c.name == "epoch")
     assert epoch.status == "fail" and f"best.pt says epoch {state['epoch']}" in epoch.message
     # Without split_seed the validation set cannot be rebuilt, and the report says so.
@@ -201,7 +201,7 @@ def test_quiz_works_on_a_cifar_submission(trained, cifar_dir, tmp_path, monkeypa
     (sub / "curves.json").write_text(json.dumps(doc))
     (sub / "val_loss.png").unlink()
     (sub / "val_acc.png").unlink()
-    reeval = next(c for c in check_in_child(spec, sub).checks if c.name == "reeval")
+    reeval = next(c for c in check_in_box(spec, sub).checks if c.name == "reeval")
     assert reeval.status == "fail" and "split_seed" in reeval.message
 
 

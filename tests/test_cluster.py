@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch.pool import grade
+from grader.grading import grade
 from grader.spec import load_spec
 from tests.conftest import CORPUS, run_cli
 
@@ -234,8 +234,8 @@ def test_a_missing_extra_says_what_to_install_and_a_local_run_imports_no_dask(cl
     done = subprocess.run([sys.executable, "-c", blocked, "grade", str(folders["small"]), "-a", "mycnn", "--out",
                            str(tmp_path / "o"), "--cluster", "tcp://127.0.0.1:8786"], capture_output=True, text=True)
     assert done.returncode == 2 and "pip install 'cnn-grader[cluster]'" in done.stderr, done.stderr
-    local = ("import sys; from grader.cli import main; sys.argv = ['grader'] + sys.argv[1:]\n"
-             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    local = ("import sys; from grader.cli import cli\n"  # main() exits at once: call the group, then look
+             "try:\n    cli.main(sys.argv[1:], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
              "print(sorted(m for m in ('dask', 'distributed', 'dask_jobqueue') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", local, "grade", str(folders["small"]), "-a", "mycnn", "--out",
                            str(tmp_path / "local"), "--no-progress"], capture_output=True, text=True)

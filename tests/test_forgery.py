@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from grader.batch.pool import grade
-from grader.batch.sandbox import Limits, full_isolation_available
+from grader.grading import grade
+from grader.sandbox.limits import Limits, full_isolation_available
 from grader.spec import load_spec
 from tests.conftest import ROOT
 
@@ -175,14 +175,14 @@ def test_a_changed_working_copy_is_flagged(forgery):
 
 @pytest.mark.slow
 def test_the_process_level_flags_a_changed_working_copy_too(tmp_path):
-    from grader.batch.sandbox import check_in_child
+    from grader.batch.job import check_in_box
 
     shutil.copytree(DEMO / "alice", tmp_path / "ruiner")
     ruin = ('import os\nfor top, _, files in os.walk(os.getcwd()):\n    for name in files:\n'
             '        if name in ("best.pt", "curves.json"):\n'
             '            open(os.path.join(top, name), "wb").write(b"ruined")')
     (tmp_path / "ruiner" / "mycnn.py").write_text(_mycnn_with_init(ruin, tmp_path))
-    report = check_in_child(load_spec("mycnn"), tmp_path / "ruiner", limits=Limits(wall_s=120, isolation="process"))
+    report = check_in_box(load_spec("mycnn"), tmp_path / "ruiner", limits=Limits(wall_s=120, isolation="process"))
     assert report.isolation_level == "process" and report.judged == "graph"
     assert report.changed_files == ["best.pt", "curves.json"]
     assert report.passed  # the quiz read the submitted bytes

@@ -18,8 +18,9 @@ import pytest
 
 from grader.authoring.release import audit_wheel, solution_only_lines
 from grader.authoring.starters import render_py
-from grader.batch import sandbox
-from grader.batch.sandbox import IsolationError, Limits, check_in_child, check_isolation
+from grader.batch.job import check_in_box
+from grader.sandbox import linux
+from grader.sandbox.limits import IsolationError, Limits, best_isolation, check_isolation, full_isolation_available
 from grader.spec import load_spec
 from tests.conftest import CORPUS, ROOT, run_cli
 
@@ -59,12 +60,14 @@ def test_checks_run_with_the_reference_unimportable(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("isolation", ["full", "process"])
-def test_subclassing_the_reference_fails_with_a_flag(tmp_path, isolation):
+def test_subclassing_the_reference_scores_nothing(tmp_path, isolation):
+    """Full level: the solutions are absent from the box's file system (the kernel's view, not a hook that the
+    code could report or not). Process level, where there is no view: an audit hook refuses the import."""
     (tmp_path / "model.py").write_text(SUBCLASS_ATTACK)
-    report = check_in_child(load_spec("simple-cnn"), tmp_path, limits=Limits(wall_s=60, isolation=isolation))
+    report = check_in_box(load_spec("simple-cnn"), tmp_path, limits=Limits(wall_s=60, isolation=isolation))
     assert report.score == 0 and not report.passed
-    assert sandbox.REFERENCE_EVENT in report.sandbox_events
-    assert any("reference solutions are instructor-only" in note for note in report.notes)
+    said = "imports reference, which is not installed where the grader runs" if isolation == "full" else "reference solutions are instructor-only"
+    assert any(said in note for note in report.notes), report.notes
     assert report.isolation_level == isolation
 
 
@@ -75,12 +78,14 @@ def test_reading_the_reference_files_is_blocked(tmp_path):
         f"    spec = importlib.util.spec_from_file_location('stolen', {str(source)!r})\n"
         "    module = importlib.util.module_from_spec(spec)\n    spec.loader.exec_module(module)\n\n\n"
         "class SimpleCNN(_Steal.module.SimpleCNN):\n    pass\n")
-    report = check_in_child(load_spec("simple-cnn"), tmp_path)
-    assert report.score == 0 and sandbox.REFERENCE_EVENT in report.sandbox_events
+    report = check_in_box(load_spec("simple-cnn"), tmp_path)
+    assert report.score == 0
+    if report.isolation_level == "full":  # not refused: not there
+        assert any("No such file or directory" in note for note in report.notes), report.notes
 
 
 @pytest.mark.slow
-def test_grade_flags_the_reference_import(tmp_path):
+def test_grade_gives_the_reference_import_nothing(tmp_path):
     subs = tmp_path / "subs"
     (subs / "mallory").mkdir(parents=True)
     (subs / "mallory" / "model.py").write_text(SUBCLASS_ATTACK)
@@ -89,7 +94,6 @@ def test_grade_flags_the_reference_import(tmp_path):
     done = run_cli("grade", subs, "-a", "simple-cnn", "--out", tmp_path / "out", "--no-progress")
     assert done.returncode == 1, done.stderr
     rows = {line.split(",")[0]: line for line in (tmp_path / "out" / "gradebook.csv").read_text().splitlines()[1:]}
-    assert "sandbox: tried to import the reference solutions" in rows["mallory"]
     assert rows["mallory"].split(",")[2] == "0" and ",passed," in rows["honest"]
 
 
@@ -97,14 +101,11 @@ def test_isolation_levels_are_validated(monkeypatch):
     assert check_isolation("process") == "process"
     with pytest.raises(IsolationError, match="choose one of"):
         check_isolation("chroot")
-    monkeypatch.setattr(sandbox, "_LIBC", None)  # as on Windows, or a libc without unshare (macOS)
-    assert not sandbox.full_isolation_available()
-    monkeypatch.delenv(sandbox.ISOLATION_ENV, raising=False)
-    assert sandbox.default_isolation() == "process"
+    monkeypatch.setattr(linux, "LIBC", None)  # as on Windows, or a libc without unshare (macOS)
+    assert not full_isolation_available()
+    assert best_isolation() == "process" and Limits().isolation == "process"
     with pytest.raises(IsolationError, match="--isolation process"):
         check_isolation("full")
-    monkeypatch.setenv(sandbox.ISOLATION_ENV, "process")
-    assert Limits().isolation == "process"
 
 
 NO_POSIX = """\
@@ -122,15 +123,16 @@ class NoUnshare:  # a C library without unshare, as macOS's
 
 real, ctypes.CDLL = ctypes.CDLL, NoUnshare
 import grader.cli  # noqa
-from grader.batch import sandbox
+from grader.sandbox import limits
 ctypes.CDLL = real
-assert sandbox.default_isolation() == "process", sandbox.default_isolation()
+assert limits.best_isolation() == "process", limits.best_isolation()
 
 if __name__ == "__main__":
-    from grader.batch.sandbox import Limits, check_in_child
+    from grader.batch.job import check_in_box
+    from grader.sandbox.limits import Limits
     from grader.spec import load_spec
 
-    report = check_in_child(load_spec("simple-cnn"), sys.argv[1], limits=Limits(wall_s=60))
+    report = check_in_box(load_spec("simple-cnn"), sys.argv[1], limits=Limits(wall_s=60))
     print(report.isolation_level, report.passed)
 """
 
@@ -151,16 +153,16 @@ def test_no_resource_module_and_no_unshare_still_check(tmp_path):
 @pytest.mark.slow
 def test_process_level_runs_the_whole_check(honest, tmp_path, monkeypatch):
     """GRADER_ISOLATION=process through a full check: shapes and params, the quiz, and a hang that times out."""
-    monkeypatch.setenv("GRADER_ISOLATION", "process")
+    monkeypatch.setenv("GRADER_ISOLATION", "process")  # read by the command line (below)
     sub, _, _ = honest
-    report = check_in_child(load_spec("mycnn"), sub)
+    report = check_in_box(load_spec("mycnn"), sub, limits=Limits(wall_s=300, isolation="process"))
     assert report.isolation_level == "process" and any("plain child process" in m for m in report.isolation)
     statuses = {c.name: c.status for c in report.checks}
     assert report.passed, "\n".join(f"{c.name}: {c.message}" for c in report.checks)
     assert statuses["shapes"] == statuses["params"] == statuses["reeval"] == "pass"
 
     (tmp_path / "model.py").write_text((CORPUS / "fail_wrong_kernel_simplecnn.py").read_text())
-    wrong = check_in_child(load_spec("simple-cnn"), tmp_path)
+    wrong = check_in_box(load_spec("simple-cnn"), tmp_path, limits=Limits(wall_s=60, isolation="process"))
     shapes = next(c for c in wrong.checks if c.name == "shapes")
     assert shapes.status == "fail" and "O = floor((I - K + 2P) / S) + 1" in shapes.message
 
@@ -285,3 +287,10 @@ def test_wheel_install_lists_checks_and_grades_the_quiz(kit, honest, tmp_path):
 
     instructor = grader("reference", "train", "mycnn", "--out", away / "run")
     assert instructor.returncode == 2 and "instructor-only" in instructor.stderr
+
+
+def test_every_package_of_the_tool_ships_in_the_wheel():
+    import tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "grader").rglob("__init__.py")}
+    assert found <= listed, f"not in pyproject.toml's packages: {sorted(found - listed)}"

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from grader.batch.pool import grade
+from grader.grading import grade
 from grader.quizbank import build
 from grader.quizbank.bank import load_bank
 from grader.spec import assignments_root, load_spec

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from grader.batch.sandbox import check_in_child
+from grader.batch.job import check_in_box
 from grader.spec import load_spec
 from reference import get_network
 
@@ -19,7 +19,7 @@ def variant(honest, tmp_path):
 
 
 def check(folder):
-    report = check_in_child(load_spec("mycnn"), folder)
+    report = check_in_box(load_spec("mycnn"), folder)
     return report, {c.name: c for c in report.checks}
 
 
@@ -335,3 +335,30 @@ def test_a_normalizing_student_is_told_first_what_their_checkpoint_reproduces(ho
     assert message.startswith(lead), message
     assert f"{curves['val_loss'][2]:.4f}" in message and "your epoch-3 value" in message
     assert message.index("epoch-3 value") < message.index("lowest at epoch 2")
+
+
+@pytest.mark.slow
+def test_the_shipped_floor_requires_a_trained_model(honest, tmp_path):
+    """The shipped mycnn needs 97% re-evaluated (the tests' own copy lowers it): a briefly trained checkpoint that
+    reproduces its curve, and an untrained one with after-the-fact curves, both fail 'reeval' and say why."""
+    from grader.data.mnist import load_mnist
+    from grader.quiz.evaluate import validate
+    from reference.checkpoint import save_checkpoint
+    from tests.conftest import SHIPPED_ASSIGNMENTS
+
+    shipped = load_spec(SHIPPED_ASSIGNMENTS / "mycnn", root=SHIPPED_ASSIGNMENTS)
+    assert shipped.quiz["min_val_accuracy"] == 97.0
+    reeval = {c.name: c for c in check_in_box(shipped, honest[0]).checks}["reeval"]
+    assert reeval.status == "fail" and "reproduces your curve" in reeval.message, reeval.message
+    assert "at least 97% of the validation images correct" in reeval.message
+    untrained = variant(honest, tmp_path)
+    torch.manual_seed(5)
+    model = get_network("mycnn").build()
+    loss, _, acc = validate(model, load_mnist(False))
+    (untrained / "curves.json").write_text(json.dumps({"val_loss": [loss], "val_accuracy": [acc]}))
+    for png in untrained.glob("*.png"):
+        png.unlink()
+    save_checkpoint(untrained / "best.pt", model, torch.optim.Adam(model.parameters()), 1)
+    checks = {c.name: c for c in check_in_box(shipped, untrained).checks}
+    assert checks["reeval"].status == "fail" and "needs a trained model" in checks["reeval"].message
+    assert checks["curves"].status == "pass"  # the after-the-fact curves are self-consistent: the floor is what fails

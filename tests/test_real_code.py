@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from grader.batch.sandbox import check_in_child
+from grader.batch.job import check_in_box
 from grader.report import details_of
 from grader.spec import load_spec
 from tests.conftest import CORPUS
@@ -28,7 +28,7 @@ def case_id(case) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_real_shaped_work_is_graded_right(case):
-    report = check_in_child(load_spec(case["assignment"]), REAL / case["file"])
+    report = check_in_box(load_spec(case["assignment"]), REAL / case["file"])
     text = report_text(report)
     chosen = details_of(report, "class")
     assert chosen is not None and chosen.graded == case["graded"], text
@@ -48,6 +48,6 @@ def test_real_shaped_work_is_graded_right(case):
 @pytest.mark.slow
 def test_the_same_notebook_gets_the_same_grade_twice():
     spec = load_spec("vgg-like")
-    first, second = (check_in_child(spec, REAL / "course_lab_vgg_no_last_pool.ipynb") for _ in range(2))
+    first, second = (check_in_box(spec, REAL / "course_lab_vgg_no_last_pool.ipynb") for _ in range(2))
     assert [(c.name, c.status, c.score, c.message) for c in first.checks] == \
         [(c.name, c.status, c.score, c.message) for c in second.checks]

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from grader.batch.sandbox import check_in_child
+from grader.batch.job import check_in_box
+from grader.sandbox.limits import Limits
 from grader.spec import list_assignments, load_spec
 from tests.conftest import CORPUS, ROOT, run_cli
 
@@ -40,7 +41,7 @@ def model_statuses(report):
 def test_reference_passes_its_own_spec(name, tmp_path):
     (tmp_path / "solution.py").write_text((ROOT / "reference" / REFERENCE_FILES[name]).read_text())
     spec = load_spec(name)
-    report = check_in_child(spec, tmp_path)
+    report = check_in_box(spec, tmp_path)
     assert model_statuses(report) == {c: "pass" for c in MODEL_CHECKS}, messages(report)
     if spec.quiz.get("enabled"):  # code alone: the quiz asks for best.pt and curves (tests/test_quiz.py)
         assert not report.passed and "No best.pt" in messages(report)
@@ -52,13 +53,13 @@ def test_reference_passes_its_own_spec(name, tmp_path):
 def test_an_output_normalization_after_the_last_row_is_the_output_checks_business(tmp_path):
     # The lab's MLP ends with log_softmax, so students end their CNNs with it too: shapes notes it, output judges it.
     case = CORPUS / "pass_log_softmax_cnn5x5.py"
-    report = check_in_child(load_spec("cnn-5x5"), case)
+    report = check_in_box(load_spec("cnn-5x5"), case)
     assert report.judged == "graph" and report.passed, messages(report)
     shapes = next(c for c in report.checks if c.name == "shapes")
     assert "Note: F.log_softmax (pass_log_softmax_cnn5x5.py line 20" in shapes.message
     assert "an output normalization after the last row, which the 'output' check judges" in shapes.message
     (tmp_path / "softmax_cnn.py").write_text(case.read_text().replace("F.log_softmax", "F.softmax"))
-    report = check_in_child(load_spec("cnn-5x5"), tmp_path / "softmax_cnn.py")
+    report = check_in_box(load_spec("cnn-5x5"), tmp_path / "softmax_cnn.py")
     assert statuses(report)["shapes"] == "pass" and statuses(report)["output"] == "fail", messages(report)
     assert "Remove the softmax" in next(c for c in report.checks if c.name == "output").message
 
@@ -75,19 +76,19 @@ def test_an_output_normalization_after_the_last_row_is_the_output_checks_busines
     ("pass_log_softmax_cnn5x5.py", "cnn-5x5"),
 ])
 def test_passing_submissions(case, assignment):
-    report = check_in_child(load_spec(assignment), CORPUS / case)
+    report = check_in_box(load_spec(assignment), CORPUS / case)
     assert model_statuses(report) == {c: "pass" for c in MODEL_CHECKS}, messages(report) + "\n" + report.fatal
 
 
 def test_notebook_training_download_and_magics_never_run():
-    report = check_in_child(load_spec("mycnn"), CORPUS / "pass_notebook_mycnn.ipynb")
+    report = check_in_box(load_spec("mycnn"), CORPUS / "pass_notebook_mycnn.ipynb")
     notes = "\n".join(report.notes)
     assert "!pip install" in notes and "for epoch in range" in notes and "datasets.MNIST" in notes
     assert "model class: MyCNN" in notes
 
 
 def test_relu_on_logits_is_named_as_a_note():
-    report = check_in_child(load_spec("cnn-5x5"), CORPUS / "pass_relu_logits_cnn5x5.py")
+    report = check_in_box(load_spec("cnn-5x5"), CORPUS / "pass_relu_logits_cnn5x5.py")
     shapes = next(c for c in report.checks if c.name == "shapes")
     assert "ReLU after row 'fc'" in shapes.message and "line 15" in shapes.message
 
@@ -108,7 +109,7 @@ def test_relu_on_logits_is_named_as_a_note():
     ("fail_not_implemented_mycnn.py", "mycnn", "class", ["Not implemented yet"]),
 ])
 def test_failing_submissions_name_the_layer(case, assignment, failed, needles):
-    report = check_in_child(load_spec(assignment), CORPUS / case)
+    report = check_in_box(load_spec(assignment), CORPUS / case)
     assert not report.passed
     assert statuses(report)[failed] == "fail"
     text = next(c.message for c in report.checks if c.name == failed)
@@ -144,7 +145,7 @@ def test_a_forward_that_fails_in_a_linear_is_judged_like_the_live_model(tmp_path
 
 @pytest.mark.slow
 def test_infinite_loop_at_import_is_stopped():
-    report = check_in_child(load_spec("mycnn"), CORPUS / "fail_infinite_loop_mycnn.py", timeout=6)
+    report = check_in_box(load_spec("mycnn"), CORPUS / "fail_infinite_loop_mycnn.py", limits=Limits(wall_s=6))
     assert "did not finish within 6 s" in report.fatal
     assert not report.passed and report.timings["wall_s"] < 15
     assert {c.status for c in report.checks} == {"error"}
@@ -156,14 +157,14 @@ def test_printed_fake_result_is_only_student_output(tmp_path):
     (tmp_path / "model.py").write_text(
         f"import os, sys\nclass Net:\n    print({fake!r})\n    sys.stdout.flush()\n"
         f"    os.write(1, b'PASS everything\\n')\n    os.write(2, {fake!r}.encode())\n")
-    report = check_in_child(load_spec("mycnn"), tmp_path)
+    report = check_in_box(load_spec("mycnn"), tmp_path)
     assert not report.passed and statuses(report)["class"] == "fail"
     assert fake in report.output and "PASS everything" in report.output
 
 
 def test_sys_exit_at_import_does_not_end_the_check(tmp_path):
     (tmp_path / "model.py").write_text((ROOT / "reference" / "mycnn.py").read_text() + "\nimport sys\nSTOP = sys.exit(3)\n")
-    report = check_in_child(load_spec("mycnn"), tmp_path)
+    report = check_in_box(load_spec("mycnn"), tmp_path)
     assert set(model_statuses(report).values()) == {"pass"}  # sys.exit is a call: that statement never runs
 
 
@@ -185,7 +186,7 @@ HANGS = {  # where the endless loop is -> (the phase that runs out, the line the
 @pytest.mark.parametrize("where", sorted(HANGS))
 @pytest.mark.parametrize("isolation", ["full", "process"])
 def test_a_hang_is_stopped_by_its_phase_budget_naming_the_line(tmp_path, where, isolation):
-    from grader.batch.sandbox import Limits
+    from grader.sandbox.limits import Limits
 
     code, phase, line = HANGS[where]
     (tmp_path / "model.py").write_text("import torch.nn as nn\n\n" + code)
@@ -195,7 +196,7 @@ def test_a_hang_is_stopped_by_its_phase_budget_naming_the_line(tmp_path, where, 
         "\n[points]", "\nload_timeout = 2\nchecks_timeout = 3\n\n[points]", 1))
     spec = load_spec(spec_file)
     assert spec.timeout == 300 and spec.budgets() == {"load": 2.0, "checks": 3.0}
-    report = check_in_child(spec, tmp_path / "model.py", limits=Limits(wall_s=spec.timeout, isolation=isolation))
+    report = check_in_box(spec, tmp_path / "model.py", limits=Limits(wall_s=spec.timeout, isolation=isolation))
     assert phase in report.fatal and line in report.fatal, report.fatal
     assert "Each phase has its own limit" in report.fatal
     assert report.timings["wall_s"] < 60  # not the 300 s the quiz is given
@@ -259,7 +260,7 @@ def test_cell_tags_override_the_rule(tmp_path):
         new_code_cell(model),
     ])
     nbformat.write(notebook, tmp_path / "lab.ipynb")
-    report = check_in_child(load_spec("mlp"), tmp_path / "lab.ipynb")
+    report = check_in_box(load_spec("mlp"), tmp_path / "lab.ipynb")
     assert report.passed, messages(report)
     assert any("grader:skip" in note for note in report.notes)
 
@@ -267,7 +268,7 @@ def test_cell_tags_override_the_rule(tmp_path):
 def test_class_found_without_a_candidate_name(tmp_path):
     source = (ROOT / "reference" / "mlp.py").read_text().replace("class Net(", "class Helper(nn.Module):\n    pass\n\n\nclass MyOwnMLP(")
     (tmp_path / "mine.py").write_text(source)
-    report = check_in_child(load_spec("mlp"), tmp_path)
+    report = check_in_box(load_spec("mlp"), tmp_path)
     assert report.passed, messages(report)
     picked = next(c.message for c in report.checks if c.name == "class")
     assert "MyOwnMLP" in picked and "its forward produces 7 of the table's 7 row shapes" in picked and "Helper: 0 of 7 row shapes" in picked

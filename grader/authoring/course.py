@@ -10,13 +10,15 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
+from grader.errors import GraderError
+
 REFERENCE_PACKAGE = "reference"
 INSTRUCTOR_ONLY = ("the reference solutions are instructor-only and are not part of this install (the student kit "
                    "has the grader and the assignments, not the solutions). Instructors and TAs: in the course "
                    "repository, run  pip install -e . -e ./reference")
 
 
-class InstructorOnly(Exception):
+class InstructorOnly(GraderError):
     """The reference solutions are not installed here."""
 
 

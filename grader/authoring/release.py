@@ -18,6 +18,7 @@ from pathlib import Path
 
 from grader.authoring.course import reference_dir
 from grader.authoring.starters import BEGIN, END, generate
+from grader.errors import GraderError
 from grader.spec import Spec, assignments_root, list_assignments, load_spec
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent  # the repository, in an instructor's install
@@ -26,7 +27,7 @@ MIN_LINE = 12
 QUIZ_FILES = "best.pt, curves.json (or curves.csv), val_loss.png and val_acc.png"
 
 
-class ReleaseError(Exception):
+class ReleaseError(GraderError):
     """The kit cannot be made: the message says what to fix."""
 
 
@@ -174,13 +175,14 @@ Each `starters/<assignment>/` folder has `starter.py` and `starter.ipynb`: fill 
 """
 
 
-def release(out: str | Path, names: list[str] | None = None, log=print) -> Kit:
-    """Write the student kit into ``out``: the audited wheel, the starters, README.md. See the module doc."""
+def release(out: str | Path, names: list[str] | None = None, log=print, course: Path | None = None) -> Kit:
+    """Write the student kit into ``out``: the audited wheel, the starters, README.md. See the module doc.
+    ``course``: the assignments folder (default: :func:`grader.spec.assignments_root`)."""
     out = Path(out)
     root = source_tree()
-    course = assignments_root()
+    course = course or assignments_root()
     names = list(names or list_assignments(course))
-    specs = [load_spec(name) for name in names]
+    specs = [load_spec(name, course) for name in names]
     drifted = [str(path) for spec in specs if spec.reference for path in generate(spec, check=True)]
     if drifted:
         raise ReleaseError("these starters differ from what the reference generates; run 'grader assign --all' "

@@ -14,13 +14,14 @@ from pathlib import Path
 from string import Template
 
 from grader.authoring.course import import_reference, reference_dir
+from grader.errors import GraderError
 from grader.spec import Spec
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 TEMPLATE_NAME = "templates/starter_loop.py.tmpl"  # in the reference package: its save condition is a solution
 
 
-class AuthoringError(Exception):
+class AuthoringError(GraderError):
     """A reference source or spec cannot be turned into a starter."""
 
 

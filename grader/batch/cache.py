@@ -49,12 +49,13 @@ def grader_code_key() -> str:
     return digest.hexdigest()
 
 
-def submission_key(spec_path: Path, submission: Path, student: str) -> str:
+def submission_key(spec_path: Path | tuple[Path, ...], submission: Path, student: str) -> str:
     """SHA-256 over a manifest of the submission's files (each name and the SHA-256 of its bytes, every field framed
     with its length), the spec, and the grader's own code."""
     digest = hashlib.sha256()
     _field(digest, _text(student))
-    _hash_file(digest, Path(spec_path), "spec")
+    for path in (spec_path if isinstance(spec_path, tuple) else (spec_path,)):
+        _hash_file(digest, Path(path), "spec")
     _field(digest, b"grader:" + grader_code_key().encode())
     submission = Path(submission)
     files = [submission] if submission.is_file() else sorted(p for p in submission.rglob("*") if p.is_file())
@@ -63,9 +64,9 @@ def submission_key(spec_path: Path, submission: Path, student: str) -> str:
     return digest.hexdigest()
 
 
-def load(key: str) -> Report | None:
-    """The cached report for ``key``, or None."""
-    path = cache_dir() / f"{key}.json"
+def load(key: str, folder: Path | None = None) -> Report | None:
+    """The cached report for ``key`` (in ``folder``, default :func:`cache_dir`), or None."""
+    path = (folder or cache_dir()) / f"{key}.json"
     try:
         report = Report.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
@@ -74,11 +75,12 @@ def load(key: str) -> Report | None:
     return report
 
 
-def store(key: str, report: Report) -> None:
-    """Keep ``report`` under ``key`` (atomically); fatal reports are not kept."""
+def store(key: str, report: Report, folder: Path | None = None) -> None:
+    """Keep ``report`` under ``key`` in ``folder`` (default :func:`cache_dir`), atomically; fatal reports are not
+    kept."""
     if report.fatal:
         return
-    folder = cache_dir()
+    folder = folder or cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f"{key}.json.tmp{os.getpid()}"
     tmp.write_text(json.dumps(report.to_dict()))

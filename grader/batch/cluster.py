@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from grader.batch.pool import BatchError
+from grader.batch.entries import BatchError
 from grader.batch.resident import pack, request_for, resident
 from grader.report import Report, fatal_report
-from grader.spec import Spec
+from grader.spec import Spec, spec_texts
 
 JOBQUEUE_KINDS = ("slurm", "pbs")
 CONNECT_TIMEOUT_S = 10.0
@@ -139,7 +139,7 @@ def run_on_cluster(spec: Spec, todo: list, store, limits, connection: Connection
     client = connection.client
     task_device, resources = placement(spec, device, gpu_workers(client))
     limits = replace(limits, device=task_device, threads=1)
-    spec_toml = Path(spec.path).read_text(encoding="utf-8")
+    spec_toml = spec_texts(spec)
     total = len(todo) if total is None else total
     bar = tqdm(total=total, initial=total - len(todo), desc="grading", unit="student", disable=not progress,
                dynamic_ncols=True)

@@ -24,10 +24,15 @@ from grader.spec import Spec
 
 
 def _checkpoint_file(entry_path: Path, relative: str, folder: Path) -> Path | None:
-    """The submitted checkpoint on disk (a member of a zip is copied to ``folder`` first)."""
+    """The submitted checkpoint on disk (a member of a zip is copied to ``folder`` first); None unless
+    ``relative`` names a file inside the submission (a report computed in the student's process could name any)."""
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or ".." in parts:
+        return None
     if entry_path.is_dir():
         path = entry_path / relative
-        return path if path.is_file() else None
+        inside = path.resolve().is_relative_to(entry_path.resolve())
+        return path if inside and path.is_file() and not path.is_symlink() else None
     if entry_path.suffix.lower() != ".zip":
         return None
 

@@ -81,27 +81,28 @@ def _write_frame(stream, data: bytes) -> None:
 def full_isolation_works() -> bool:
     """Whether this machine can really enter the full sandbox's user namespace (a container may forbid it even
     where the C library has ``unshare``): tried in a throw-away child."""
-    from grader.batch import sandbox
+    from grader.sandbox import linux
 
-    if not sandbox.full_isolation_available():
+    if not linux.available():
         return False
     if os.geteuid() == 0:
         return True
     pid = os.fork()
     if pid == 0:
         try:
-            os._exit(0 if sandbox._LIBC.unshare(sandbox.CLONE_NEWUSER) == 0 else 1)
+            os._exit(0 if linux.LIBC.unshare(linux.CLONE_NEWUSER) == 0 else 1)
         except BaseException:  # noqa: BLE001
             os._exit(1)
     _, status = os.waitpid(pid, 0)
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-def grade_request(request: dict, payload: bytes, full_works: bool) -> dict:
+def grade_request(request: dict, payload: bytes, full_works: bool, launcher=None) -> dict:
     """Grade one packed submission in the sandbox (the portable level where namespaces do not work here)."""
-    from grader.batch import sandbox
+    from grader.batch.job import check_in_box
     from grader.quiz.evaluate import use_device
     from grader.report import Report, fatal_report
+    from grader.sandbox.limits import Limits
     from grader.spec import SpecError, parse_spec_text
 
     try:
@@ -109,15 +110,15 @@ def grade_request(request: dict, payload: bytes, full_works: bool) -> dict:
     except SpecError as exc:  # a worker with another grader version: a report that says so, with the error's text
         return Report(request["spec_name"], request["student"],
                       fatal=f"the grader on the worker cannot read the assignment's spec: {exc}").to_dict()
-    known = {f.name for f in fields(sandbox.Limits)}
-    limits = sandbox.Limits(**{k: v for k, v in request["limits"].items() if k in known})
+    known = {f.name for f in fields(Limits)}
+    limits = Limits(**{k: v for k, v in request["limits"].items() if k in known})
     if limits.isolation == "full" and not full_works:
         limits.isolation = "process"  # the report's isolation_level says so
     use_device(request.get("device", "cpu"))
     folder = Path(tempfile.mkdtemp(prefix=f"grader-resident-{os.getpid()}-"))
     try:
         source = unpack(payload, folder)
-        report = sandbox.check_in_child(spec, source, request["student"], limits=limits)
+        report = check_in_box(spec, source, request["student"], limits=limits, launcher=launcher)
     except (ResidentError, tarfile.TarError, OSError) as exc:
         report = fatal_report(spec, request["student"], f"the grader could not unpack the submission on its "
                                                         f"worker: {exc}")
@@ -133,18 +134,24 @@ def main() -> None:
     os.dup2(2, 1)  # a stray print (a warning, a progress bar) goes to stderr, never into the channel
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    from grader.batch import sandbox
+    from grader.batch.job import prepare_parent
+    from grader.sandbox import cgroup
+    from grader.sandbox.zygote import Zygote
 
-    sandbox.prepare_parent()
-    sandbox.clean_stale()
+    prepare_parent()
+    cgroup.clean_stale()
     full_works = full_isolation_works()
+    launcher = None
+    if full_works:  # each submission's code forks from a process that never held another's report
+        launcher = Zygote()
+        launcher.start("grader.batch.job:prepare_parent")
     _write_frame(channel_out, json.dumps({"ready": True, "full_isolation": full_works}).encode())
     while True:
         head = _read_frame(channel_in)
         payload = _read_frame(channel_in) if head is not None else None
         if head is None or payload is None:
             return
-        answer = grade_request(json.loads(head), payload, full_works)
+        answer = grade_request(json.loads(head), payload, full_works, launcher)
         try:
             _write_frame(channel_out, json.dumps(answer).encode())
         except BrokenPipeError:
@@ -250,7 +257,7 @@ def dask_teardown(worker) -> None:
             _IDLE.pop().close()
 
 
-def request_for(spec, spec_toml: str, student: str, limits, device: str = "cpu") -> dict:
+def request_for(spec, spec_toml: str | list[str], student: str, limits, device: str = "cpu") -> dict:
     """The JSON request for one submission: the spec travels as text (``spec_toml``, read once per run), so
     workers need no course folder."""
     return {"spec_name": spec.name, "spec_toml": spec_toml, "student": student,

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from grader.data import to_float  # noqa: F401 - re-exported: the MNIST loops import it from here
+from grader.errors import GraderError
 
 PACKAGED_DIR = Path(__file__).resolve().parent  # holds MNIST/raw/t10k-*.gz, shipped with the grader
 ENV_VAR = "GRADER_DATA_DIR"
@@ -33,7 +34,7 @@ SHA256 = {
 }
 
 
-class DataError(Exception):
+class DataError(GraderError):
     """Data could not be found or failed verification; the message says where we looked and how to fix it."""
 
 

@@ -6,27 +6,32 @@ Check names in a report lead straight here: ``class``, ``shapes``, ``params``, `
 from __future__ import annotations
 
 import dataclasses
-import inspect
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import torch
-import torch.nn as nn
 
-from grader.data.mnist import load_mnist, to_float
 from grader.inspection import messages
 from grader.inspection.align import Alignment, align
-from grader.inspection.choose import call_text, choose_class, constructor_problem, init_kwargs, student_classes
-from grader.inspection.export import BatchFinding
-from grader.inspection.hints import class_hints, stub_lines
-from grader.inspection.load import Submission, student_traceback
-from grader.inspection.recorder import BENIGN_KINDS, CreationSites, LayerRecord, record_forward
-from grader.report import CheckResult, ClassDetails, ParamsDetails, ShapesDetails, exception_line
+from grader.inspection.context import (  # noqa: F401 - re-exported: the checks' shared context
+    CONSTRUCTOR_GIST,
+    DEFAULT_RECORD_BATCH,
+    REFUSED_GIST,
+    LiveModel,
+    ModelContext,
+    _build,
+    example_input,
+    instantiate,
+    prepare,
+    record_model,
+    trace_text,
+)
+from grader.inspection.hints import stub_lines
+from grader.inspection.load import Submission
+from grader.inspection.recorder import BENIGN_KINDS, LayerRecord
+from grader.report import CheckResult, ClassDetails, ParamsDetails, ShapesDetails
 from grader.spec import Spec
 
 CHECKS: dict = {}
-DEFAULT_RECORD_BATCH = 4
-CONSTRUCTOR_GIST = "__init__ needs arguments the assignment does not pass"
 
 
 def check(name: str):
@@ -35,179 +40,6 @@ def check(name: str):
         CHECKS[name] = fn
         return fn
     return register
-
-
-@dataclass
-class ModelContext:
-    """What the model checks share: built once per submission."""
-
-    sub: Submission
-    spec: Spec | None = None
-    cls: type | None = None
-    cls_file: str = ""
-    why: str = ""
-    model: nn.Module | None = None
-    build_error: str = ""
-    build_gist: str = ""  # the exception the constructor raised, in one line
-    forward_gist: str = ""  # the exception the forward raised, in one line
-    failed_layer: dict | None = None  # the leaf layer the forward raised in ({name, kind, ...}), if any
-    # trace_text(exc, in_flight) -> the student's traceback of a failed forward; default: from the live frames
-    trace_text: Callable | None = None
-    sites: dict = field(default_factory=dict)
-    batch: int = DEFAULT_RECORD_BATCH
-    student_batch_size: int | None = None  # the training batch size the student's code defines, if any
-    alignment: Alignment | None = None  # the table's rows matched with the records, once for shapes and params
-    records: list[LayerRecord] = field(default_factory=list)
-    output: torch.Tensor | None = None
-    forward_error: str = ""
-    notes: list[str] = field(default_factory=list)
-    class_name: str = ""
-    call: str = ""  # how the class was built: "VGG(model_code='VGG16')"
-    defined: list[str] = field(default_factory=list)  # every nn.Module class the student's code defines
-    # record(x) -> (records, output, exception, layer in flight): the live model's recorder, or the judge's graph
-    record: Callable | None = None
-    # variant(option) -> (call text, a recorder or the text of why it could not be built), for 'activations'
-    variant: Callable | None = None
-    takes_activation_arg: bool = True
-    batch_finding: BatchFinding | None = None  # an export that fixed the batch size
-    load_errors: list[str] = field(default_factory=list)  # errors while loading the code, with their tracebacks
-    considered: list[dict] = field(default_factory=list)  # every class the choice looked at: {name, rows, problem, chosen}
-    stubs: list[str] = field(default_factory=list)  # attributes of the built model still set to NotImplemented
-    hints: list[str] = field(default_factory=list)  # likely typos in the class (def init, super(Other, self))
-
-
-class LiveModel:
-    """The student's built model in this process, recorded with hooks (:func:`record_forward`)."""
-
-    def __init__(self, model: nn.Module, student_files: set[str], sites: dict):
-        self.model, self.student_files, self.sites = model, student_files, sites
-
-    def record(self, x: torch.Tensor):
-        return record_forward(self.model, x, self.student_files, self.sites)
-
-
-def example_input(spec: Spec, batch: int) -> torch.Tensor:
-    """Real validation images when the input is MNIST-shaped, else seeded uniform noise."""
-    if tuple(spec.input_shape) == (1, 28, 28):
-        return to_float(load_mnist(False).images[:batch])
-    generator = torch.Generator().manual_seed(0)
-    return torch.rand((batch, *spec.input_shape), generator=generator)
-
-
-def instantiate(spec: Spec, cls: type, **override) -> nn.Module:
-    """A fresh instance of the student's class built as the spec says (exceptions propagate)."""
-    return cls(**init_kwargs(spec, cls, **override))
-
-
-def _build(cls: type, ctx: ModelContext, **override) -> nn.Module | str:
-    assert ctx.spec is not None
-    if not override:
-        problem = constructor_problem(ctx.spec, cls)
-        if problem:
-            ctx.build_gist = CONSTRUCTOR_GIST
-            return problem
-    with CreationSites(ctx.sub.student_files) as sites:
-        try:
-            model = instantiate(ctx.spec, cls, **override)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's __init__ may raise anything, sys.exit too
-            text, _, _ = student_traceback(exc, ctx.sub.student_files)
-            ctx.build_gist = exception_line(exc)
-            hints = "".join(f"{hint}\n" for hint in ctx.hints)
-            return hints + messages.crash_text(exc, text, None, [], ctx.batch, ctx.sub.skipped_names)
-    ctx.sites = sites.sites
-    return model
-
-
-def pick_class(spec: Spec, ctx: ModelContext) -> None:
-    """Choose the student's model class by what it is (:func:`grader.inspection.choose.choose_class`)."""
-    choice = choose_class(spec, ctx.sub, ctx.batch)
-    ctx.considered = [{"name": c.name, "rows": c.rows, "problem": c.problem, "chosen": c is choice.chosen}
-                      for c in choice.considered]
-    if choice.chosen is not None:
-        ctx.cls, ctx.why = choice.chosen.cls, choice.why
-    elif choice.why:
-        ctx.why = choice.why
-
-
-def prepare(spec: Spec, sub: Submission, record: bool = True) -> ModelContext:
-    """Pick, build and (unless ``record`` is False: see :func:`record_model`) record the student's model once, for
-    all model checks."""
-    ctx = ModelContext(sub, spec)
-    batch_size = None
-    for module in sub.modules.values():
-        for name in ("batch_size", "BATCH_SIZE"):
-            value = vars(module).get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024:
-                batch_size = value
-    # Record at the student's own batch_size when they define one: the shapes check then judges the layers,
-    # and the batch check alone judges a hard-coded batch size.
-    ctx.batch = batch_size or DEFAULT_RECORD_BATCH
-    ctx.student_batch_size = batch_size
-    ctx.defined = [name for name, _, _ in student_classes(sub)]
-    ctx.load_errors = [f"\n{e.file} line {e.line}: {e.kind}: {e.message}\n{e.traceback}".rstrip() for e in sub.errors]
-    pick_class(spec, ctx)
-    if ctx.cls is None:
-        return ctx
-    ctx.class_name = ctx.cls.__name__
-    ctx.call = call_text(ctx.cls, init_kwargs(spec, ctx.cls))
-    ctx.cls_file = sub.class_sites.get((ctx.cls.__module__, ctx.cls.__name__), "")
-    ctx.hints = class_hints(ctx.cls_file, ctx.class_name)
-    if spec.activations:
-        ctx.takes_activation_arg = _takes(ctx.cls, spec.activations["arg"])
-        ctx.variant = lambda option: _live_variant(spec, ctx, option)
-    state = torch.get_rng_state()
-    torch.manual_seed(0)  # the chosen class is built as if it were the only one
-    built = _build(ctx.cls, ctx)
-    torch.set_rng_state(state)
-    if isinstance(built, str):
-        ctx.build_error = built
-        return ctx
-    ctx.model = built
-    ctx.stubs = [name for name, value in vars(built).items() if value is NotImplemented]
-    if record:
-        record_model(spec, ctx)
-    return ctx
-
-
-def _trace_text(ctx: ModelContext, exc: BaseException, in_flight: dict | None) -> str:
-    if ctx.trace_text is not None:
-        return ctx.trace_text(exc, in_flight)
-    return student_traceback(exc, ctx.sub.student_files)[0]
-
-
-def record_model(spec: Spec, ctx: ModelContext) -> None:
-    """Run the built model's forward once on the example input, recording each layer (no-op without a model)."""
-    if ctx.model is None or ctx.record is not None:
-        return
-    sub = ctx.sub
-    ctx.record = LiveModel(ctx.model, sub.student_files, ctx.sites).record
-    records, output, exc, in_flight = ctx.record(example_input(spec, ctx.batch))
-    ctx.records, ctx.output = records, output
-    if exc is not None:
-        ctx.failed_layer = in_flight
-        text, _, _ = student_traceback(exc, sub.student_files)
-        ctx.forward_error = messages.crash_text(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
-        ctx.forward_gist = exception_line(exc)
-
-
-def _takes(cls: type, arg: str) -> bool:
-    """Whether ``cls.__init__`` accepts ``arg`` by name (or any keyword)."""
-    try:
-        params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # the class's own __init__
-    except (TypeError, ValueError):
-        return True
-    return not params or arg in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
-def _live_variant(spec: Spec, ctx: ModelContext, option):
-    """(call text, recorder or error text) of the student's class built with activation ``option``."""
-    arg, cls = spec.activations["arg"], ctx.cls
-    assert cls is not None  # a variant is asked for only of a built class
-    call = call_text(cls, init_kwargs(spec, cls, **{arg: option}))
-    built = _build(cls, ModelContext(ctx.sub, spec), **{arg: option})
-    if isinstance(built, str):
-        return call, built
-    return call, LiveModel(built, ctx.sub.student_files, {}).record
 
 
 def _result(spec: Spec, name: str, status: str, message: str, fraction: float | None = None, details=None,
@@ -255,10 +87,11 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
     if ctx.build_error:
         status = "fail"
         how = ("it cannot be built as the assignment builds it" if ctx.build_gist == CONSTRUCTOR_GIST
-               else f"{ctx.call} failed")
+               else "the grader will not run it" if ctx.build_gist == REFUSED_GIST else f"{ctx.call} failed")
         return _result(spec, "class", status, f"Found {ctx.class_name} ({place}), but {how}:\n{ctx.build_error}",
                        details=_class_details(ctx),
-                       gist=f"{ctx.call} failed: {ctx.build_gist}" if ctx.build_gist else "")
+                       gist=(ctx.build_gist if ctx.build_gist == REFUSED_GIST else
+                             f"{ctx.call} failed: {ctx.build_gist}" if ctx.build_gist else ""))
     text = f"Using {ctx.class_name} ({place}): {ctx.why}."
     text += "".join(f"\nNote: {hint}" for hint in ctx.hints)
     return _result(spec, "class", "pass", text, details=_class_details(ctx))
@@ -515,7 +348,7 @@ def check_batch(spec: Spec, ctx: ModelContext) -> CheckResult:
                             f"the first dimension must stay the batch ({batch}). Flatten with x.view(x.size(0), -1) "
                             "or torch.flatten(x, 1), never a fixed number or a global batch_size.")
         elif exc is not None:
-            text = _trace_text(ctx, exc, in_flight)
+            text = trace_text(ctx, exc, in_flight)
             problems.append(f"With a batch of {batch} images your forward fails:\n"
                             + messages.crash_text(exc, text, in_flight, records, batch, ctx.sub.skipped_names))
         else:
@@ -610,7 +443,7 @@ def check_activations(spec: Spec, ctx: ModelContext) -> CheckResult:
             continue
         records, output, exc, in_flight = built(probe)
         if exc is not None:
-            text = _trace_text(ctx, exc, in_flight)
+            text = trace_text(ctx, exc, in_flight)
             problems.append(f"{call}: forward() failed:\n"
                             + messages.crash_text(exc, text, in_flight, records, 2, ctx.sub.skipped_names))
         elif not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, spec.num_classes):

@@ -169,6 +169,54 @@ def _standing_in(model: nn.Module, path: str):
         del layer.forward
 
 
+def _lifted_tensors(program) -> tuple[dict[str, str], dict[str, str], dict[str, torch.Tensor]]:
+    """(weight name -> parameter / buffer / constant, placeholder -> weight name, weight name -> tensor) of an
+    exported program; ExportFailed for an input of another kind."""
+    signature = program.graph_signature
+    kinds, names = {}, {}
+    for spec in signature.input_specs:
+        kind = spec.kind.name.lower()
+        if kind == "user_input":
+            continue
+        if kind not in ("parameter", "buffer", "constant_tensor"):
+            raise ExportFailed(f"the model has a {kind} input, which the grader cannot judge")
+        names[spec.arg.name] = spec.target
+        kinds[spec.target] = "constant" if kind == "constant_tensor" else kind
+    tensors = {}
+    for target, kind in kinds.items():
+        value = program.constants[target] if kind == "constant" else program.state_dict.get(target)
+        if value is None:  # a non-persistent buffer lives among the constants
+            value = program.constants.get(target)
+        if not isinstance(value, torch.Tensor):
+            raise ExportFailed(f"{target} is not a tensor")
+        tensors[target] = value.detach().clone().contiguous()
+    return kinds, names, tensors
+
+
+def _encoded_nodes(program, names: dict[str, str], student_files: set[str]) -> list[dict]:
+    """The program's graph as the judge reads it: placeholders, ATen calls named by string, the output."""
+    nodes = []
+    for node in program.graph.nodes:
+        if node.op == "placeholder":
+            entry = {"op": "placeholder", "name": node.name}
+            if node.name in names:
+                entry["weight"] = names[node.name]
+            nodes.append(entry)
+        elif node.op == "call_function":
+            place = _innermost(node)
+            nodes.append({"op": "call", "name": node.name, "target": _target_name(node.target),
+                          "args": _encode(list(node.args)),
+                          "kwargs": {k: _encode(v) for k, v in node.kwargs.items()},
+                          "module": None if place is None else {"key": place[0], "path": place[1], "type": place[2]},
+                          "line": _student_line(node.meta.get("stack_trace"), student_files)})
+        elif node.op == "output":
+            nodes.append({"op": "output", "args": _encode(list(node.args[0]) if isinstance(node.args[0], (list, tuple))
+                                                          else [node.args[0]])})
+        else:
+            raise ExportFailed(f"the graph has a {node.op} node ({node.target}), which the grader cannot judge")
+    return nodes
+
+
 def export_model(model: nn.Module, example: torch.Tensor, student_files: set[str],
                  sites: dict[int, str], stand_in: str = "") -> ExportedModel:
     """Export ``model`` (in eval mode) traced on ``example``; ExportFailed saying why when it cannot be done.
@@ -201,43 +249,8 @@ def export_model(model: nn.Module, example: torch.Tensor, student_files: set[str
             raise ExportFailed(_short(static_exc)) from None
         reason = next((line.strip() for line in text.splitlines() if "batch" in line and line.strip()), _short(exc))
         finding = BatchFinding(reason[:300], _batch_line(text, student_files))
-    signature = program.graph_signature
-    kinds, names = {}, {}
-    for spec in signature.input_specs:
-        kind = spec.kind.name.lower()
-        if kind == "user_input":
-            continue
-        if kind not in ("parameter", "buffer", "constant_tensor"):
-            raise ExportFailed(f"the model has a {kind} input, which the grader cannot judge")
-        names[spec.arg.name] = spec.target
-        kinds[spec.target] = "constant" if kind == "constant_tensor" else kind
-    tensors = {}
-    for target, kind in kinds.items():
-        value = program.constants[target] if kind == "constant" else program.state_dict.get(target)
-        if value is None:  # a non-persistent buffer lives among the constants
-            value = program.constants.get(target)
-        if not isinstance(value, torch.Tensor):
-            raise ExportFailed(f"{target} is not a tensor")
-        tensors[target] = value.detach().clone().contiguous()
-    nodes = []
-    for node in program.graph.nodes:
-        if node.op == "placeholder":
-            entry = {"op": "placeholder", "name": node.name}
-            if node.name in names:
-                entry["weight"] = names[node.name]
-            nodes.append(entry)
-        elif node.op == "call_function":
-            place = _innermost(node)
-            nodes.append({"op": "call", "name": node.name, "target": _target_name(node.target),
-                          "args": _encode(list(node.args)),
-                          "kwargs": {k: _encode(v) for k, v in node.kwargs.items()},
-                          "module": None if place is None else {"key": place[0], "path": place[1], "type": place[2]},
-                          "line": _student_line(node.meta.get("stack_trace"), student_files)})
-        elif node.op == "output":
-            nodes.append({"op": "output", "args": _encode(list(node.args[0]) if isinstance(node.args[0], (list, tuple))
-                                                          else [node.args[0]])})
-        else:
-            raise ExportFailed(f"the graph has a {node.op} node ({node.target}), which the grader cannot judge")
+    kinds, names, tensors = _lifted_tensors(program)
+    nodes = _encoded_nodes(program, names, student_files)
     buffer = io.BytesIO()
     torch.save(tensors, buffer)
     shapes = {name: [list(t.shape), str(t.dtype).removeprefix("torch.")] for name, t in tensors.items()}

@@ -21,12 +21,11 @@ import torch
 import torch.nn as nn
 
 from grader.inspection.recorder import LayerRecord
+from grader.judge.ops import ALLOWED_OPS, WeightUse, check_budget, check_weights, refused_op
 
 OPERATORS = {name: getattr(operator, name) for name in (
     "add", "sub", "mul", "floordiv", "truediv", "mod", "neg", "pow", "getitem", "eq", "ne", "lt", "le", "gt", "ge")}
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# ATen operators that reach into storage directly: a graph of a model never needs them.
-REFUSED_OPS = ("set_", "storage", "from_file", "resize", "_copy_from", "as_strided_", "data_ptr")
 MAX_NODES = 20000
 
 # ATen operator name -> the table's word for the layer it computes.
@@ -50,14 +49,14 @@ class GraphError(ValueError):
     """What the child sent is not a graph the judge accepts; the message says why."""
 
 
-def _resolve(target: str):
+def _resolve(target: str, line: str = ""):
     parts = target.split(".")
     if len(parts) == 2 and parts[0] == "operator" and parts[1] in OPERATORS:
         return OPERATORS[parts[1]]
     if len(parts) != 3 or parts[0] != "aten" or not all(NAME.match(p) and not p.startswith("__") for p in parts[1:]):
         raise GraphError(f"the graph names {target!r}, which is not an ATen operator")
-    if any(word in parts[1] for word in REFUSED_OPS):
-        raise GraphError(f"the graph calls aten.{parts[1]}, which no model needs")
+    if parts[1] not in ALLOWED_OPS:
+        raise refused_op(parts[1], line)
     try:
         op = getattr(getattr(torch.ops.aten, parts[1]), parts[2])
     except (AttributeError, RuntimeError):
@@ -152,11 +151,12 @@ def _nodes(header: dict, weight_names: set[str]) -> list[Node]:
             if module is not None and not (isinstance(module, dict) and all(
                     isinstance(module.get(k), str) for k in ("key", "path", "type"))):
                 raise GraphError("a node's module label is malformed")
-            line = item.get("line") if isinstance(item.get("line"), str) else ""
+            raw_line = item.get("line")
+            line = raw_line[:300] if isinstance(raw_line, str) else ""
             kwargs = item.get("kwargs") or {}
             if not isinstance(kwargs, dict):
                 raise GraphError("a node's keyword arguments are malformed")
-            nodes.append(Node("call", name, _resolve(target), _decode(item.get("args") or [], defined),
+            nodes.append(Node("call", name, _resolve(target, line), _decode(item.get("args") or [], defined),
                               {str(k): _decode(v, defined) for k, v in kwargs.items()}, module, line,
                               op_name=target.split(".")[1]))
         else:
@@ -278,6 +278,12 @@ class GraphModel(nn.Module):
             else:
                 module.register_buffer(leaf, tensor, persistent=kind == "buffer")
             self.tensor_kinds[name] = kind
+        check_weights(_weight_uses(self.graph_nodes, tensors, kinds),
+                      {path for path, label in self.module_labels.items() if isinstance(label, dict) and label.get("leaf")})
+        calls = [(n.op_name, _numbers([n.args, list(n.kwargs.values())]), n.line) for n in self.graph_nodes
+                 if n.op == "call" and n.fn not in OPERATORS.values() and n.op_name not in ("sym_size", "sym_numel")]
+        layers = {name.rpartition(".")[0] for name, kind in kinds.items() if kind == "parameter"}
+        check_budget(calls, sum(t.numel() for name, t in tensors.items() if kinds[name] == "constant"), len(layers))
         self.has_convolutions = any(n.op_name in ("conv2d", "convolution", "_convolution") for n in self.graph_nodes)
 
     def _weights(self) -> dict[str, torch.Tensor]:
@@ -419,6 +425,32 @@ class _RecordBuilder:
         return {"name": leaf["path"], "kind": str(label.get("type") or leaf["type"]),
                 "source": str(label.get("site") or ""), "input_shape": input_shape,
                 "config": _config(failed, self.env), "line": failed.line}
+
+
+def _weight_uses(nodes: list[Node], tensors: dict[str, torch.Tensor], kinds: dict) -> list[WeightUse]:
+    """Every tensor the graph reads besides its input, with the calls that read it (directly)."""
+    holder = {n.name: n.weight for n in nodes if n.op == "placeholder" and n.weight is not None}
+    uses = {name: WeightUse(name, str(kinds[name]), tensors[name].numel(), list(tensors[name].shape), [])
+            for name in tensors}
+    for node in nodes:
+        if node.op != "call":
+            continue
+        for ref in _refs([node.args, list(node.kwargs.values())]):
+            if ref.name in holder:
+                path = node.module["path"] if node.module else ""
+                uses[holder[ref.name]].readers.append((node.op_name, path, node.line))
+    return list(uses.values())
+
+
+def _numbers(value) -> int:
+    """How many numbers (not booleans, not other nodes' values) are written into an argument."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, (int, float)):
+        return 1
+    if isinstance(value, list):
+        return sum(_numbers(item) for item in value)
+    return 0
 
 
 def _refs(value):

@@ -15,14 +15,15 @@ from pathlib import Path
 import torch
 
 from grader.inspection import messages
-from grader.inspection.checks import DEFAULT_RECORD_BATCH, ModelContext, example_input, run_model_checks
+from grader.inspection.checks import REFUSED_GIST, ModelContext, example_input, run_model_checks
+from grader.inspection.context import Observation, context_of
 from grader.inspection.export import BatchFinding
-from grader.inspection.hints import class_hints
 from grader.inspection.load import CodeUnit, Submission, code_units, list_submission_files, register_source
 from grader.judge.graph import GraphError, load_graph, meta_graph
-from grader.pipeline import Observation
+from grader.judge.ops import RefusedGraph
+from grader.judge.provenance import foreign_layers
 from grader.quiz.checks import run_quiz_checks
-from grader.report import Report, exception_line
+from grader.report import FORGED_OBSERVATION, Report, exception_line
 from grader.spec import Spec
 
 BATCH_NAMES = ("batch_size", "BATCH_SIZE")
@@ -68,7 +69,7 @@ def _variant(spec: Spec, obs: Observation, option):
         return call, f"it could not be exported for judging ({entry.get('export_failed', 'nothing was sent')})"
     try:
         graph = meta_graph(entry["graph"])
-    except GraphError as exc:
+    except (GraphError, RefusedGraph) as exc:
         return call, f"the grader could not read its graph ({exc})"
     return call, lambda x: graph.record(x.to("meta"))
 
@@ -85,6 +86,32 @@ def _traceback_of(exc: BaseException, in_flight: dict | None) -> str:
             + (f"    {code.strip()}\n" if code else "") + f"{type(exc).__name__}: {exc}")
 
 
+def _checked_graph(obs: Observation, weights: bytes, units: list[CodeUnit], ctx: ModelContext, report: Report):
+    """The observation's graph when the judge accepts it: readable, only allowed operators and weights, and built
+    by the class it names (:mod:`grader.judge.ops`, :mod:`grader.judge.provenance`); else None, with the reason in
+    ``ctx.build_error`` and what was refused in ``report.refused``."""
+    if obs.graph is None:
+        return None
+    try:
+        graph = load_graph(obs.graph, weights)
+    except GraphError as exc:
+        ctx.build_error = f"the grader could not read the exported model: {exc}"
+        return None
+    except RefusedGraph as exc:
+        ctx.build_error, ctx.build_gist = exc.text, REFUSED_GIST
+        report.refused.setdefault(exc.kind, []).extend(exc.evidence)
+        return None
+    weighted = {name.rpartition(".")[0] for name, kind in graph.tensor_kinds.items() if kind == "parameter"}
+    foreign = foreign_layers(obs.class_name, units, graph.module_labels, weighted)
+    if foreign:
+        ctx.build_gist = REFUSED_GIST
+        ctx.build_error = (f"the exported model is not {obs.class_name}: its layers {', '.join(foreign[:4])} were "
+                           f"not built by {obs.class_name} or the code it uses. Only the class you hand in is graded.")
+        report.refused[FORGED_OBSERVATION] = foreign[:10]
+        return None
+    return graph
+
+
 def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Report:
     """The report of the submission at ``path`` from the child's observation ``obs`` and exported ``weights``."""
     torch.manual_seed(0)
@@ -92,19 +119,8 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
     sub, units = read_submission(path)
     report = Report(assignment=spec.name, student=obs.student, notes=list(obs.notes), judged="graph")
     batch_size = static_batch_size(units)
-    ctx = ModelContext(sub, spec, class_name=obs.class_name, cls_file=obs.class_file, why=obs.why, call=obs.call,
-                       defined=list(obs.defined), build_error=obs.build_error, build_gist=obs.build_gist,
-                       takes_activation_arg=obs.takes_activation_arg, student_batch_size=batch_size,
-                       batch=batch_size or DEFAULT_RECORD_BATCH)
-    ctx.load_errors = list(obs.errors)
-    ctx.considered, ctx.stubs = list(obs.considered), list(obs.stubs)
-    ctx.hints = class_hints(obs.class_file, obs.class_name)  # read from the source here, not taken from the child
-    graph = None
-    if obs.graph is not None:
-        try:
-            graph = load_graph(obs.graph, weights)
-        except GraphError as exc:
-            ctx.build_error = f"the grader could not read the exported model: {exc}"
+    ctx = context_of(obs, sub, spec, batch_size)
+    graph = _checked_graph(obs, weights, units, ctx, report)
     if graph is not None and obs.graph is not None:
         header = obs.graph
         if not graph.batch_dynamic:

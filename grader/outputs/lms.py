@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.batch.store import Store
+from grader.errors import GraderError
 from grader.outputs.gradebook import QUIZ_COLUMN, spreadsheet_safe, write_atomic
 
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -34,7 +35,7 @@ LMS_FILES = {"canvas": "canvas-gradebook.csv", "moodle": "moodle-grades.csv"}
 CANVAS_ID_SUFFIX = re.compile(r"\s*\((\d+)\)\s*$")
 
 
-class LmsExportError(ValueError):
+class LmsExportError(GraderError, ValueError):
     """The grades folder or the LMS roster cannot be used; the message says which file and why."""
 
 

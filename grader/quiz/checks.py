@@ -153,6 +153,21 @@ def _loss_variants(losses: torch.Tensor, raw: torch.Tensor | None = None) -> dic
     return variants
 
 
+def _curves_check(spec: Spec, curves) -> CheckResult:
+    if curves is None:
+        return _result(spec, "curves", "fail", "No validation curves found. Hand in curves.json "
+                       "({\"val_loss\": [...], \"val_accuracy\": [...]}, one value per epoch), or curves.csv, "
+                       "or the plots written by the course's plotting helper.")
+    if curves.errors:
+        return _result(spec, "curves", "fail", f"Curves read from {curves.source}: "
+                       + "; ".join(curves.errors + curves.notes), details=_curve_details(curves))
+    extra = "".join(f"\nNote: {p}." for p in curves.notes + curves.disagreements)
+    status = "fail" if curves.disagreements else "pass"
+    return _result(spec, "curves", status, f"Curves read from {curves.source}: {len(curves.val_loss)} "
+                   f"epochs, lowest validation loss {min(curves.val_loss):.4f} at epoch "
+                   f"{curves.best_epoch}.{extra}", details=_curve_details(curves))
+
+
 def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
                     batch_size: int | None = None) -> list[CheckResult]:
     """The quiz checks for a submission whose model ``make_model()`` builds afresh (None when it could not be built).
@@ -162,23 +177,9 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
     read from ``sub``'s files. ``batch_size`` is the training batch size read from the student's code (None when it
     defines none).
     """
-    quiz = spec.quiz
-    results: list[CheckResult] = []
     files = sub.other_files + sub.code_files
-    curves = read_curves(files, int(quiz["min_epochs"]))
-    if curves is None:
-        results.append(_result(spec, "curves", "fail", "No validation curves found. Hand in curves.json "
-                               "({\"val_loss\": [...], \"val_accuracy\": [...]}, one value per epoch), or curves.csv, "
-                               "or the plots written by the course's plotting helper."))
-    elif curves.errors:
-        results.append(_result(spec, "curves", "fail", f"Curves read from {curves.source}: "
-                               + "; ".join(curves.errors + curves.notes), details=_curve_details(curves)))
-    else:
-        extra = "".join(f"\nNote: {p}." for p in curves.notes + curves.disagreements)
-        status = "fail" if curves.disagreements else "pass"
-        results.append(_result(spec, "curves", status, f"Curves read from {curves.source}: {len(curves.val_loss)} "
-                               f"epochs, lowest validation loss {min(curves.val_loss):.4f} at epoch "
-                               f"{curves.best_epoch}.{extra}", details=_curve_details(curves)))
+    curves = read_curves(files, int(spec.quiz["min_epochs"]))
+    results = [_curves_check(spec, curves)]
     # Disagreeing sources fail 'curves' but the preferred source is still cross-checked.
     usable_curves = curves if curves is not None and (results[-1].status == "pass" or curves.disagreements) else None
 
@@ -308,13 +309,59 @@ def _epoch_check(spec: Spec, ckpt, curves) -> CheckResult:
                    f"({min(curves.val_loss):.4f}).{hint}")
 
 
+def _reproduced(spec: Spec, ckpt, curves, label: str, values: dict, raw, losses, got_correct: int,
+                text: str) -> CheckResult | None:
+    """The reeval result when preprocessing ``label`` reproduces the curve's minimum (a pass, or a fail below the
+    accuracy floor or on the count correct) or another epoch of it (a fail naming that epoch); None otherwise."""
+    rel_tol, correct_tol = float(spec.quiz["loss_rel_tol"]), int(spec.quiz["correct_tol"])
+    best = curves.best_epoch
+    want_loss, want_acc = min(curves.val_loss), curves.val_accuracy[best - 1]
+    n = len(losses)
+    want_correct = round(want_acc * n / 100)
+    mean_loss = losses.mean().item()
+    match = _matching(values, want_loss, rel_tol)
+    if match is not None:
+        point = asdict(ReevalDetails(best, values[match], 100.0 * got_correct / n, label))
+        if abs(got_correct - want_correct) > correct_tol:
+            return _result(spec, "reeval", "fail", f"Re-evaluated with {label}: loss {values[match]:.4f} matches "
+                           f"your epoch-{best} minimum ({want_loss:.4f}), but {got_correct}/{n} images are correct "
+                           f"where your accuracy curve says {want_acc:.2f}% ({want_correct}/{n}).")
+        floor = float(spec.quiz.get("min_val_accuracy") or 0.0)
+        if 100.0 * got_correct / n < floor:
+            return _result(spec, "reeval", "fail", f"Re-evaluated on {n} validation images with {label}: "
+                           f"{ckpt.path.name} reproduces your curve (loss {values[match]:.4f}, {got_correct}/{n} "
+                           f"correct, {100.0 * got_correct / n:.2f}%), but this assignment needs a trained model: "
+                           f"at least {floor:g}% of the validation images correct. Train on the whole training "
+                           "set until your validation accuracy passes it, then hand in that best.pt and its "
+                           "curves.", details=point)
+        note = "" if label == "ToTensor" else f" Your preprocessing was {label}, not the assignment's ToTensor."
+        if raw is not None and "cross-entropy" in match:
+            note += (" Your outputs are not log-probabilities (see the output check): this loss is their "
+                     "cross-entropy, as nn.CrossEntropyLoss computes it.")
+        return _result(spec, "reeval", "pass", f"Re-evaluated on {n} validation images with {label}: loss "
+                       f"{values[match]:.4f} ({match}) vs your curve's minimum {want_loss:.4f} at epoch {best}; "
+                       f"{got_correct}/{n} correct vs your {want_acc:.2f}%.{note}", details=point)
+    epoch = _other_epoch(curves, values, got_correct, n, best, rel_tol, correct_tol)
+    if epoch is not None:
+        # This preprocessing reproduces another epoch, loss and accuracy: that identifies both the preprocessing
+        # the curves were made with and the weights in best.pt, so nothing else is tried. It leads the message.
+        yours = "" if label == "ToTensor" else " (your preprocessing: it reproduces your own curve)"
+        return _result(spec, "reeval", "fail", f"Re-evaluated with {label}{yours}, {ckpt.path.name} gives loss "
+                       f"{text} ({got_correct}/{n} correct), which is your epoch-{epoch} value "
+                       f"({curves.val_loss[epoch - 1]:.4f}, {curves.val_accuracy[epoch - 1]:.2f}%). But your loss "
+                       f"curve is lowest at epoch {best} ({want_loss:.4f}), and {_says_epoch(ckpt)}: it holds the "
+                       f"weights of epoch {epoch}, not those of your lowest validation loss. Save it only when "
+                       "the validation loss reaches a new minimum.",
+                       details=asdict(ReevalDetails(epoch, mean_loss, 100.0 * got_correct / n, label)))
+    return None
+
+
 def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
     if model is None or curves is None:
         return _result(spec, "reeval", "skip", "Skipped: needs a checkpoint that loads and usable curves.")
     rel_tol = float(spec.quiz["loss_rel_tol"])
-    correct_tol = int(spec.quiz["correct_tol"])
     best = curves.best_epoch
-    want_loss, want_acc = min(curves.val_loss), curves.val_accuracy[best - 1]
+    want_loss = min(curves.val_loss)
     log_probs = spec.output == "log_probs"
     try:
         val, _ = validation_split(spec, files)
@@ -344,40 +391,15 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
             tried.append((label, None, None, f"over {max(curves.val_loss):.4f} (your curve's highest) already "
                                              f"from the first {len(losses):,} images"))
             continue
-        n = len(losses)
         values = _loss_variants(losses, raw)
         got_correct = int(correct.sum())
-        want_correct = round(want_acc * n / 100)
         mean_loss = losses.mean().item()
         text = f"{mean_loss:.4f}" + ("" if raw is None else f" (cross-entropy; {raw.mean().item():.4f} as the NLL of "
                                                             "your outputs as they are, which are not log-probabilities)")
         tried.append((label, mean_loss, got_correct, text))
-        match = _matching(values, want_loss, rel_tol)
-        if match is not None:
-            point = asdict(ReevalDetails(best, values[match], 100.0 * got_correct / n, label))
-            if abs(got_correct - want_correct) > correct_tol:
-                return _result(spec, "reeval", "fail", f"Re-evaluated with {label}: loss {values[match]:.4f} matches "
-                               f"your epoch-{best} minimum ({want_loss:.4f}), but {got_correct}/{n} images are correct "
-                               f"where your accuracy curve says {want_acc:.2f}% ({want_correct}/{n}).")
-            note = "" if label == "ToTensor" else f" Your preprocessing was {label}, not the assignment's ToTensor."
-            if raw is not None and "cross-entropy" in match:
-                note += (" Your outputs are not log-probabilities (see the output check): this loss is their "
-                         "cross-entropy, as nn.CrossEntropyLoss computes it.")
-            return _result(spec, "reeval", "pass", f"Re-evaluated on {n} validation images with {label}: loss "
-                           f"{values[match]:.4f} ({match}) vs your curve's minimum {want_loss:.4f} at epoch {best}; "
-                           f"{got_correct}/{n} correct vs your {want_acc:.2f}%.{note}", details=point)
-        epoch = _other_epoch(curves, values, got_correct, n, best, rel_tol, correct_tol)
-        if epoch is not None:
-            # This preprocessing reproduces another epoch, loss and accuracy: that identifies both the preprocessing
-            # the curves were made with and the weights in best.pt, so nothing else is tried. It leads the message.
-            yours = "" if label == "ToTensor" else " (your preprocessing: it reproduces your own curve)"
-            return _result(spec, "reeval", "fail", f"Re-evaluated with {label}{yours}, {ckpt.path.name} gives loss "
-                           f"{text} ({got_correct}/{n} correct), which is your epoch-{epoch} value "
-                           f"({curves.val_loss[epoch - 1]:.4f}, {curves.val_accuracy[epoch - 1]:.2f}%). But your loss "
-                           f"curve is lowest at epoch {best} ({want_loss:.4f}), and {_says_epoch(ckpt)}: it holds the "
-                           f"weights of epoch {epoch}, not those of your lowest validation loss. Save it only when "
-                           "the validation loss reaches a new minimum.",
-                           details=asdict(ReevalDetails(epoch, mean_loss, 100.0 * got_correct / n, label)))
+        found = _reproduced(spec, ckpt, curves, label, values, raw, losses, got_correct, text)
+        if found is not None:
+            return found
     label, first_loss, first_correct, text = tried[0]
     assert first_loss is not None and first_correct is not None  # the first preprocessing always runs whole
     loss, got_correct = first_loss, first_correct

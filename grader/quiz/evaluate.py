@@ -14,13 +14,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grader.data.mnist import Split, to_float
+from grader.errors import GraderError
 
 VAL_BATCH_SIZE = 64  # the fastest evaluation batch for these models on a 2-core CPU (see docs/benchmarks.md)
 DEVICES = ("auto", "cpu", "cuda")
 _DEVICE = torch.device("cpu")  # where validate() runs: set by use_device() in the process that evaluates
 
 
-class DeviceError(ValueError):
+class DeviceError(GraderError, ValueError):
     """A device that does not exist, or cuda where torch sees no GPU."""
 
 

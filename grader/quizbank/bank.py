@@ -32,6 +32,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.errors import GraderError
 from grader.quizbank.kinds import KINDS, Answer, Unanswerable
 
 MAX_DRAWS = 500
@@ -41,7 +42,7 @@ OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a >
        "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 
-class BankError(ValueError):
+class BankError(GraderError, ValueError):
     """A bank file is unreadable or has a bad field; the message names the file and the field."""
 
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.batch.store import QuizScore, Store
+from grader.errors import GraderError
 from grader.outputs.gradebook import add_quizzes, safe_name, spreadsheet_safe
 from grader.quizbank.bank import Partial, credit_of
 
 
-class QuizGradeError(ValueError):
+class QuizGradeError(GraderError, ValueError):
     """The key or the responses cannot be used; the message says which file and why."""
 
 

@@ -17,6 +17,7 @@ from grader.inspection.load import is_magic_line, load_submission
 from grader.inspection.messages import conv_fix, fmt_shape
 from grader.inspection.recorder import record_forward
 from grader.spec import load_spec
+from tests.conftest import ROOT
 
 MLP = """
 import torch
@@ -112,7 +113,7 @@ def test_missing_imports_and_names_from_skipped_lines_are_notes(tmp_path):
 
 def test_the_table_wins_over_a_name(tmp_path):
     # an MLP called Net (a name the vgg-like spec lists) beside a SimpleVGG that is the table
-    vgg = (load_spec("vgg-like").folder.parent.parent / "reference" / "vgg_like.py").read_text()
+    vgg = (ROOT / "reference" / "vgg_like.py").read_text()
     write(tmp_path, "unit_lab.py", MLP.format(name="Net", marker="") + vgg.split('"""', 2)[2]
           .replace("class VGGLike(", "class SimpleVGG("))
     choice = choice_of(tmp_path, "vgg-like")

@@ -10,7 +10,7 @@ def test_flags_carry_their_kind_into_the_gradebook_and_report_html():
     # report.html filters by a flag's kind, which is set where the flag is raised, never read back from its text
     import re
 
-    from grader.batch.pool import Entry
+    from grader.batch.entries import Entry
     from grader.outputs.gradebook import gradebook_csv
     from grader.outputs.html_report import render_html
     from grader.report import Flag, Report
@@ -46,7 +46,7 @@ def test_gradebook_rows_reasons_and_feedback_markdown():
     import csv
     import io
 
-    from grader.batch.pool import Entry
+    from grader.batch.entries import Entry
     from grader.outputs.gradebook import feedback_markdown, gradebook_csv
     from grader.report import CheckResult, Report
 
@@ -90,7 +90,7 @@ def test_check_details_have_their_declared_shape():
 
 
 def test_output_names_and_entries_never_share_a_name(tmp_path):
-    from grader.batch.pool import find_entries
+    from grader.batch.entries import find_entries
     from grader.outputs.gradebook import output_names
 
     assert output_names(["bob", "bob.", "Bob", "al/ice"]) == {"bob": "bob", "bob.": "bob~2", "Bob": "Bob~3",
@@ -104,7 +104,7 @@ def test_output_names_and_entries_never_share_a_name(tmp_path):
 
 
 def test_two_students_whose_names_clean_to_one_keep_their_own_feedback(tmp_path):
-    from grader.batch.pool import Entry
+    from grader.batch.entries import Entry
     from grader.outputs import write_outputs
     from grader.report import CheckResult, Report
 

@@ -1,5 +1,5 @@
 """Unit layer: who an entry is comes from the part of its name the LMS writes, never from a name a student chose."""
-from grader.batch.pool import find_entries, lms_identity
+from grader.batch.entries import find_entries, lms_identity
 
 
 def test_lms_written_ids():

@@ -5,8 +5,8 @@ from dataclasses import asdict
 import torch
 
 from grader.batch import integrity
+from grader.batch.entries import Entry
 from grader.batch.integrity import class_flags
-from grader.batch.pool import Entry
 from grader.data.mnist import load_mnist
 from grader.quiz.sketch import CHUNK, cosine, decode, sketch_state
 from grader.report import CheckpointDetails, CheckResult, Report

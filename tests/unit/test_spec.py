@@ -46,3 +46,22 @@ def test_the_training_set_size_follows_the_dataset():
     # the optimizer check's step count: MNIST trains on 60,000 images, the course's CIFAR-10 split on 40,000
     assert load_spec("mycnn").train_size == 60000
     assert all(load_spec(name).train_size == 40000 for name in CIFAR_ASSIGNMENTS)
+
+
+def test_a_spec_extends_an_assignment_and_changes_only_what_it_says(tmp_path):
+    from grader.spec import parse_spec_text, spec_texts
+    shipped = load_spec(ROOT / "assignments" / "mycnn")
+    demo = load_spec(ROOT / "examples" / "mycnn-demo", root=ROOT / "assignments")
+    assert shipped.quiz["min_val_accuracy"] == 97.0 and demo.quiz["min_val_accuracy"] == 70.0
+    assert demo.rows == shipped.rows and demo.quiz["points"] == shipped.quiz["points"] and demo.name == "mycnn-demo"
+    assert demo.sources == (ROOT / "assignments" / "mycnn" / "spec.toml", ROOT / "examples" / "mycnn-demo" / "spec.toml")
+    again = parse_spec_text(spec_texts(demo), "mycnn-demo")  # what a cluster worker reads
+    assert again.quiz == demo.quiz and again.rows == demo.rows
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop" / "spec.toml").write_text('extends = "loop"\n')
+    with pytest.raises(SpecError, match="'extends' names 'loop', which is not another assignment"):
+        load_spec(tmp_path / "loop", root=tmp_path)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "spec.toml").write_text('extends = "mycnn"\n[quiz]\nmin_val_accuracy = 140\n')
+    with pytest.raises(SpecError, match="quiz.min_val_accuracy' must be a percent from 0 to 100, found 140"):
+        load_spec(tmp_path / "bad", root=ROOT / "assignments")

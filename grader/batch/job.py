@@ -1,0 +1,344 @@
+"""One submission through the box, as two stages: observe (runs the student's code), then judge (runs none).
+
+Public interface:
+
+* :class:`SubmissionJob`: ``start()``, ``poll()`` (True once the report is ready), ``fd`` (to select on; it changes
+  when the judge stage starts), ``finish()`` (the :class:`~grader.report.Report`), ``abandon()``. The same for both
+  isolation levels and for every caller: ``grader check``, the local pool, a cluster worker.
+* :class:`ObserveTask` and :class:`JudgeTask`: what runs inside the box at each stage.
+* :func:`check_in_box`: one submission, start to end (``grader check``), optionally through the report cache.
+
+The observe stage loads, builds and exports the model (:func:`grader.pipeline.observe_submission`) and sends an
+observation and the exported weights, or, when the model cannot be exported, its own report (marked in-process).
+What it sends is the student's to write: it is decoded as data and verified, never trusted as a fact. The judge
+stage runs in a box of its own, forked afresh, on the observation and the submitted files
+(:func:`grader.judge.judge.judge`). The facts about each run (how it ended, what it used, what it changed, what
+could not be isolated) come from the box's :class:`~grader.sandbox.outcome.Outcome`, and
+:mod:`grader.batch.verdict` alone turns them into words.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grader
+from grader.batch import guard, verdict
+from grader.batch.cache import cache_dir
+from grader.report import MAX_OUTPUT, Report, check_types, fatal_report
+from grader.sandbox.channel import decode_json
+from grader.sandbox.full import FullJob
+from grader.sandbox.limits import Limits
+from grader.sandbox.outcome import Outcome
+from grader.sandbox.process import ProcessJob
+from grader.sandbox.view import View, python_view
+from grader.spec import Spec
+
+DATA_ENV = ("GRADER_DATA_DIR", "GRADER_CIFAR_DIR")
+DATASET_FOLDERS = ("MNIST", "cifar-10-batches-py")  # what a download leaves in ~/.cache/grader
+
+
+MAX_HEAD_BYTES = 1024  # a frame that only says what follows
+MAX_REPORT_BYTES = 4 * 1024 * 1024  # a report's JSON: parsing it here must stay cheap whatever a child sent
+MAX_OBSERVATION_BYTES = 64 * 1024 * 1024  # parsed by the judge, in its own box, never here
+
+
+def _message(kind: str, data: dict) -> tuple[bytes, bytes]:
+    """A message as its two frames: a small head naming its kind, and the data's JSON."""
+    return json.dumps({"kind": kind}).encode(), json.dumps(data).encode()
+
+
+def _send(send, message: tuple[bytes, bytes], *more: bytes) -> None:
+    for part in (*message, *more):
+        send(part)
+
+
+def _set_up(threads: int, device: str, env: dict) -> None:
+    os.environ.update(env)
+    import torch
+
+    from grader.quiz.evaluate import use_device
+
+    torch.set_num_threads(max(1, threads))
+    use_device(device)
+
+
+@dataclass
+class ObserveTask:
+    """Inside the box: the student's code loaded, built and exported; one or two frames sent."""
+
+    spec: Spec
+    student: str
+    threads: int = 1
+    device: str = "cpu"
+    env: dict = field(default_factory=dict)
+    blocked: list[str] = field(default_factory=list)  # reference folders to refuse (process level: no view)
+
+    def __call__(self, path: Path, send) -> None:
+        _set_up(self.threads, self.device, self.env)
+        guard.forget_reference()
+        if self.blocked:
+            guard.block_reference(self.blocked)
+        from grader.pipeline import Observation, observe_submission
+
+        try:
+            result, weights = observe_submission(self.spec, path, self.student)
+        except BaseException as exc:  # noqa: BLE001 - a report must reach the owner whatever the student did
+            result, weights = fatal_report(self.spec, self.student, f"internal error while checking: "
+                                           f"{type(exc).__name__}: {exc}"), b""
+        if isinstance(result, Observation):
+            _send(send, _message("observation", result.to_dict()), weights)
+        else:
+            _send(send, _message("report", result.to_dict()))
+
+
+@dataclass
+class JudgeTask:
+    """Inside a fresh box: the judge's report of one observation (no student code runs here)."""
+
+    spec: Spec
+    student: str
+    observation: bytes  # the observe stage's JSON, as it sent it: parsed here, in the judge's box
+    weights: bytes
+    threads: int = 1
+    device: str = "cpu"
+    env: dict = field(default_factory=dict)
+
+    def __call__(self, path: Path, send) -> None:
+        _set_up(self.threads, self.device, self.env)
+        from grader.judge.judge import judge
+        from grader.pipeline import Observation, ObservationError
+
+        try:
+            if len(self.observation) > MAX_OBSERVATION_BYTES:
+                raise ObservationError(f"over {MAX_OBSERVATION_BYTES // 2**20} MB")
+            data = json.loads(self.observation)
+            data["student"] = self.student  # who this is, the job knows; the observation's word is not taken
+            report = judge(self.spec, path, Observation.from_dict(data), self.weights)
+        except (ObservationError, ValueError, RecursionError, TypeError) as exc:
+            report = fatal_report(self.spec, self.student, f"the observation your code's process sent is not one "
+                                  f"the grader accepts ({exc}): your code wrote to the grader's own pipe.")
+        except Exception as exc:  # noqa: BLE001 - the judge's own failure is an internal error, said as such
+            report = fatal_report(self.spec, self.student, f"internal error while judging: {type(exc).__name__}: "
+                                  f"{exc}")
+        _send(send, _message("report", report.to_dict()))
+
+
+def task_environment() -> dict[str, str]:
+    """The environment a task needs inside the box: where the datasets are."""
+    return {k: os.environ[k] for k in DATA_ENV if os.environ.get(k)}
+
+
+def box_view(limits: Limits) -> View:
+    """What the full box shows: Python and its packages, the grader, the datasets; not the reference solutions,
+    the report cache, or anything of other students or of the instructor."""
+    extra = [os.path.dirname(os.path.abspath(grader.__file__))] + list(task_environment().values())
+    home_cache = Path.home() / ".cache" / "grader"
+    extra += [str(home_cache / name) for name in DATASET_FOLDERS if (home_cache / name).is_dir()]
+    return python_view(extra, guard.reference_locations() + [str(cache_dir())], cuda=limits.device == "cuda")
+
+
+def _output(text: str) -> str:
+    return text[:MAX_OUTPUT] + "\n... (output truncated)" if len(text) > MAX_OUTPUT else text
+
+
+class SubmissionJob:
+    """One submission: the observe stage, then (when it sent a model) the judge stage; see the module docstring."""
+
+    def __init__(self, spec: Spec, source: str | Path, student: str, limits: Limits, group=None, launcher=None):
+        self.spec, self.source, self.student, self.limits = spec, Path(source).resolve(), student, limits
+        self.group, self.launcher = group, launcher
+        self.stage = "observe"
+        self.box: FullJob | ProcessJob | None = None
+        self.observed: Outcome | None = None
+        self.report: Report | None = None
+        self.began = 0.0
+
+    @property
+    def fd(self) -> int:
+        """The descriptor of the running stage's channel (-1 at the process level: poll instead)."""
+        return self.box.fd if self.box is not None else -1
+
+    def _start_box(self, task) -> None:
+        if self.limits.isolation == "process":
+            self.box = ProcessJob(task, self.source, self.limits)
+        else:
+            # Only the observe stage runs student code: it alone needs the fork server's clean memory.
+            # The judge keeps uid 0 of a root grader (without any capability) to read root-only data folders.
+            observing = self.stage == "observe"
+            self.box = FullJob(task, self.source, self.limits, box_view(self.limits), self.group,
+                               self.launcher if observing else None, as_nobody=observing)
+        self.box.start()
+
+    def start(self) -> None:
+        """Start the observe stage; returns at once."""
+        self.began = time.monotonic()
+        blocked = guard.reference_locations() if self.limits.isolation == "process" else []
+        self._start_box(ObserveTask(self.spec, self.student, self.limits.threads, self.limits.device,
+                                    task_environment(), blocked))
+
+    def poll(self) -> bool:
+        """Advance; True once the report is ready (``finish`` returns it)."""
+        if self.report is not None:
+            return True
+        assert self.box is not None, "start() first"
+        if not self.box.poll():
+            return False
+        outcome = self.box.outcome()
+        if self.stage == "observe":
+            self._after_observe(outcome)
+        else:
+            self._after_judge(outcome)
+        return self.report is not None
+
+    def _after_observe(self, outcome: Outcome) -> None:
+        self.observed = outcome
+        failure = verdict.failure_text(outcome, self.limits, "observe")
+        if failure is not None:
+            self.report = self._finished(fatal_report(self.spec, self.student, failure))
+            return
+        frames = outcome.frames
+        assert frames is not None  # failure_text said so
+        kind = _kind(frames)
+        if kind == "observation" and len(frames) == 3:
+            self.stage = "judge"
+            self._start_box(JudgeTask(self.spec, self.student, frames[1], frames[2], self.limits.threads,
+                                      self.limits.device, task_environment()))
+        elif kind == "report" and len(frames) == 2 and len(frames[1]) <= MAX_REPORT_BYTES \
+                and (report := _readable(self.spec, self.student, decode_json(frames[1]))) is not None:
+            self.report = self._finished(_in_process(report))
+        else:  # an honest observe stage sends exactly one well-formed message: this one was written by the code
+            self.report = self._finished(fatal_report(self.spec, self.student, "the result channel was tampered "
+                                                      f"with: your code {verdict.TAMPERED}."), tampered=True)
+
+    def _after_judge(self, outcome: Outcome) -> None:
+        failure = verdict.failure_text(outcome, self.limits, "judge")
+        report = None
+        frames = outcome.frames
+        if failure is None and frames and len(frames) == 2 and _kind(frames) == "report" \
+                and len(frames[1]) <= MAX_REPORT_BYTES:
+            report = _readable(self.spec, self.student, decode_json(frames[1]))
+        if report is None:
+            report = fatal_report(self.spec, self.student, failure or "internal error: the judge sent no report.")
+        elif not report.fatal:
+            report.judged = "graph"
+        self.report = self._finished(report)
+
+    def _finished(self, report: Report, tampered: bool = False) -> Report:
+        """``report`` with the observe stage's facts: what it printed, could not isolate, did and changed."""
+        seen = self.observed or Outcome(self.limits.isolation)
+        report.output = _output(seen.output)
+        report.isolation = verdict.gap_texts(seen.gaps)
+        report.sandbox_events = verdict.box_events(seen) or ([verdict.TAMPERED] if tampered else [])
+        report.changed_files = list(seen.changed_files)
+        report.isolation_level = seen.level
+        report.timings["wall_s"] = round(time.monotonic() - self.began, 3)
+        return report
+
+    def finish(self) -> Report:
+        """The report of a job that ``poll`` said is ready."""
+        assert self.report is not None, "poll() until it says True"
+        return self.report
+
+    def abandon(self) -> None:
+        """Stop a job whose result is no longer wanted (Ctrl-C) and clean up after it."""
+        if self.box is not None and self.report is None:
+            self.box.abandon()
+
+
+def _kind(frames: list[bytes]) -> str | None:
+    """The kind a message's head frame names (a head longer than a head can be names nothing)."""
+    head = decode_json(frames[0]) if frames and len(frames[0]) <= MAX_HEAD_BYTES else None
+    return head.get("kind") if isinstance(head, dict) and isinstance(head.get("kind"), str) else None
+
+
+def _readable(spec: Spec, student: str, data) -> Report | None:
+    """The report in ``data``, of its declared types, as this job's student; None when it is not one."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        report = check_types(Report.from_dict(data))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+    report.assignment, report.student = spec.name, student
+    report.timings.pop("cached", None)  # only this process's cache answers "from the cache"
+    return report
+
+
+def _in_process(report: Report) -> Report:
+    """A report the observe stage computed in the student's own process: marked so, whatever it says."""
+    report.refused = {}  # only the judge refuses
+    if report.fatal and report.score == 0:
+        report.judged = ""
+    elif not report.judged.startswith("in-process"):
+        report.judged = "in-process: the sandbox sent a finished report instead of the model"
+    return report
+
+
+def run_job(job: SubmissionJob, pause: float = 0.02) -> Report:
+    """Start ``job`` and wait for its report."""
+    job.start()
+    while not job.poll():
+        time.sleep(pause)
+    return job.finish()
+
+
+def check_in_box(spec: Spec, path: str | Path, student: str | None = None, limits: Limits | None = None,
+                 use_cache: bool = False, launcher=None, cache_dir: Path | None = None) -> Report:
+    """Check ``path`` against ``spec`` in the box; a timeout or crash becomes a report with ``fatal`` set.
+
+    With ``use_cache``, an unchanged submission (same files, spec and grader code) is answered from the cache
+    (``cache_dir``, default :func:`grader.batch.cache.cache_dir`). The boxes fork from this process (the observe
+    box from ``launcher`` when given): a caller holding other students' data passes a zygote."""
+    from grader.batch import cache
+    from grader.sandbox import cgroup
+
+    path = Path(path).resolve()
+    student = student or path.stem
+    limits = limits or Limits(wall_s=spec.timeout)
+    key = cache.submission_key(spec.sources or spec.path, path, f"{student}\0{limits.isolation}") if use_cache else ""
+    if key:
+        cached = cache.load(key, cache_dir)
+        if cached is not None:
+            return cached
+    group = None
+    if limits.isolation == "full":
+        # torch.export (1 s) is imported by the observe box itself, while this process imports the rest: the
+        # judge's box forks from here and needs none of it
+        prepare_parent(export=False)
+        cgroup.clean_stale()
+        group = cgroup.make_cgroup(0, limits.processes)
+    try:
+        report = run_job(SubmissionJob(spec, path, student, limits, group, launcher))
+    finally:
+        cgroup.remove_cgroup(group)
+    if key:
+        cache.store(key, report, cache_dir)
+    return report
+
+
+def prepare_parent(export: bool = True) -> None:
+    """Import what every box needs once, in the process it is forked from, so a fork pays for none of it.
+    ``export``: torch.export too (about 1 s), which only the observe stage uses."""
+    import matplotlib
+    import torch  # noqa: F401
+
+    if export:
+        import torch.export._trace  # noqa: F401 - imports torch._dynamo: once, not in every child
+
+    matplotlib.use("Agg")
+    import matplotlib.font_manager  # noqa: F401 - the font list, read once: a child importing pyplot would build
+
+    # it again (running fc-list), so a report would depend on the parent's state.
+    import grader.inspection.checks  # noqa: F401
+    import grader.judge.judge  # noqa: F401
+    import grader.pipeline  # noqa: F401
+    import grader.quiz.checks  # noqa: F401
+    from grader.data.mnist import DataError, load_mnist
+
+    try:
+        load_mnist(False)  # the quiz's validation split, read once and shared with every child
+    except DataError:
+        pass  # the quiz will say so in each report

@@ -1,0 +1,87 @@
+"""The only place where what the box did becomes words: an :class:`~grader.sandbox.outcome.Outcome`'s facts as
+the sentences a student and an instructor read, the same for every isolation level.
+
+Public interface:
+
+* :func:`failure_text`: why a stage produced no result (time, CPU, file size, a crash, the pipe), or None.
+* :func:`gap_texts`: the protections that were not applied, for ``Report.isolation``.
+* :func:`box_events`: what the box itself observed the code do that no model needs, for ``Report.sandbox_events``.
+* :data:`TAMPERED`, :data:`OVERFLOW`: the two channel events.
+"""
+from __future__ import annotations
+
+import signal
+
+from grader.sandbox.channel import MAX_CHANNEL_BYTES
+from grader.sandbox.limits import Limits
+from grader.sandbox.outcome import Gap, Outcome
+
+TAMPERED = "wrote to the grader's own result pipe (the channel did not hold the box's frames)"
+OVERFLOW = f"sent more than {MAX_CHANNEL_BYTES // 2**20} MB on the grader's result pipe"
+GAP_WORDS = {
+    "user namespace": "no namespaces (the kernel refused a user namespace): the network stays reachable and files "
+                      "the grader's user may write stay writable",
+    "network": "network not isolated",
+    "pid namespace": "no private process namespace",
+    "mount namespace": "no private file system view: files the grader's user may read stay readable",
+    "file view": "the file system was not reduced to the job's own files",
+    "read-only": "a file system stays writable",
+    "capabilities": "capabilities not dropped",
+    "no_new_privs": "could not set no_new_privs",
+    "uid": "still uid 0: could not switch to an unprivileged user",
+    "process limit": "no process-count limit",
+    "rlimits": "a resource limit could not be set",
+    "process level": "process level: your code ran in a plain child process with the wall-clock limit (no Linux "
+                     "namespaces here, or --isolation process)",
+}
+
+
+def gap_texts(gaps: list[Gap]) -> list[str]:
+    """Each gap in words, with the system's reason; duplicates once."""
+    return list(dict.fromkeys(GAP_WORDS[g.kind] + (f" ({g.detail})" if g.detail else "") for g in gaps))
+
+
+def box_events(outcome: Outcome) -> list[str]:
+    """What the box observed that no model does: writing to the result pipe, or flooding it."""
+    if outcome.overflow:
+        return [OVERFLOW]
+    if outcome.frames is None and not outcome.timed_out:
+        return [TAMPERED]
+    return []
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def failure_text(outcome: Outcome, limits: Limits, stage: str) -> str | None:
+    """Why ``stage`` ("observe" or "judge") gave no usable result, for the student; None when it may have one."""
+    if outcome.unusable:
+        return (f"{outcome.unusable}. Hand in a folder, or a zip made by your system's 'compress' or 'zip -r', "
+                "holding your code, best.pt and curves (not datasets).")
+    if not outcome.started:
+        return f"the sandbox could not start: {outcome.start_error}"
+    if outcome.timed_out:
+        if stage == "judge":
+            return (f"judging your exported model took over {limits.wall_s:g} s: a model this slow cannot be "
+                    "re-evaluated within the assignment's time limit.")
+        return (f"your code did not finish within {limits.wall_s:g} s: look for an endless loop or work at the top "
+                "level of a module or in a class body (only definitions should run on import).")
+    if outcome.overflow:
+        return f"your code {OVERFLOW}, so the run was stopped."
+    if outcome.frames is None:
+        return f"the result channel was tampered with: your code {TAMPERED}."
+    if outcome.cpu_exceeded:
+        return f"your code used more than {limits.cpu()} s of CPU time and was stopped."
+    if outcome.file_too_large:
+        return f"your code wrote a file over the {limits.file_size_mb} MB limit and was stopped."
+    if outcome.signal is not None and not outcome.frames:
+        who = "the judge" if stage == "judge" else "the check process"
+        return f"{who} was killed by {_signal_name(outcome.signal)}: your code may crash the interpreter."
+    if not outcome.frames:
+        return (f"the check process ended without a result (exit code {outcome.exit_code}): your code calls "
+                "sys.exit / os._exit, or crashed the interpreter, or exceeded a resource limit.")
+    return None

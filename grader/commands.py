@@ -1,0 +1,285 @@
+"""What each ``grader`` verb does, as plain functions with keyword defaults: the command line (:mod:`grader.cli`)
+declares the options and calls one of these; tests call them directly.
+
+Public interface: :func:`check_command`, :func:`grade_command`, :func:`export_command`, :func:`assign_command`,
+:func:`list_command`, :func:`release_command`, :func:`quiz_build_command`, :func:`quiz_grade_command`,
+:func:`reference_train_command`, :func:`reference_plot_command`, :func:`reference_ensemble_command`.
+
+Each prints for a person (or JSON with ``as_json``) and returns the exit code: 0 all required checks pass, 1 a
+check failed. A problem the user can fix raises :class:`~grader.errors.GraderError` (exit code 2). Configuration
+comes in as a :class:`~grader.config.Config`, read once by the caller.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from grader.config import Config, read_config
+from grader.errors import GraderError
+from grader.report import render_text, to_json
+from grader.spec import SpecError, assignments_root, list_assignments, load_spec
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _config(config: Config | None) -> Config:
+    return config if config is not None else read_config()
+
+
+def _root(config: Config) -> Path:
+    return config.assignments or assignments_root()
+
+
+def _limits(config: Config, isolation: str | None, **values):
+    """The box's limits at the isolation level asked for (else the configured one, else the best here)."""
+    from grader.sandbox.limits import Limits, check_isolation
+
+    level = isolation or config.isolation
+    if level:
+        values["isolation"] = check_isolation(level)
+    return Limits(**values)
+
+
+def _device(device: str) -> str:
+    from grader.quiz.evaluate import resolve_device
+
+    return resolve_device(device)
+
+
+def check_command(path: str, assignment: str, *, as_json: bool = False, timeout: float | None = None,
+                  use_cache: bool = True, isolation: str | None = None, device: str = "cpu",
+                  config: Config | None = None) -> int:
+    """Check one submission in the box, print the report; 0 when every required check passes, else 1."""
+    from grader.batch.job import check_in_box
+
+    config = _config(config)
+    spec = load_spec(assignment, _root(config))
+    # This command's own process has run no torch computation, so its box may use every configured core.
+    limits = _limits(config, isolation, wall_s=timeout or spec.timeout, threads=config.cores, device=_device(device))
+    report = check_in_box(spec, path, use_cache=use_cache, limits=limits, cache_dir=config.cache_dir)
+    if as_json:
+        click.echo(to_json(report))
+    else:
+        render_text(report)
+    return EXIT_OK if report.passed else EXIT_FAIL
+
+
+def _grade_summary(spec, result, as_json: bool) -> None:
+    from grader.outputs.gradebook import status_of
+
+    if as_json:
+        click.echo(json.dumps({"assignment": spec.name, "out": str(result.out), "graded_now": result.graded_now,
+                               "reused": result.reused, "students": [
+                                   {"student": e.student, "score": result.reports[e.student].score,
+                                    "max_score": result.reports[e.student].max_score,
+                                    "status": status_of(result.reports[e.student]),
+                                    "flags": result.flags.get(e.student, [])} for e in result.entries
+                                   if e.student in result.reports],
+                               "missing": [s for s, _ in result.missing]}, indent=2))
+        return
+    statuses = [status_of(r) for r in result.reports.values()]
+    click.echo(f"{spec.name}: {len(result.entries)} submissions ({result.graded_now} graded now, "
+               f"{result.reused} unchanged since the last run): "
+               + ", ".join(f"{statuses.count(s)} {s}" for s in ("passed", "failed", "error"))
+               + (f", {len(result.missing)} missing" if result.missing else ""))
+    flagged = sorted(s for s, f in result.flags.items() if f)
+    if flagged:
+        click.echo(f"flagged: {', '.join(flagged)}")
+    click.echo(f"wrote {result.out}/gradebook.csv, report.html, feedback/, gradescope/")
+
+
+def grade_command(submissions: str, assignment: str, out: str, *, workers: int | None = None,
+                  timeout: float | None = None, memory: int = 4096, roster: str | None = None,
+                  as_json: bool = False, progress: bool = True, isolation: str | None = None,
+                  cluster: str | None = None, device: str = "cpu", config: Config | None = None) -> int:
+    """Grade a class into ``out``; print a summary; 0 when every student passed, 1 otherwise."""
+    from grader.grading import grade
+
+    config = _config(config)
+    spec = load_spec(assignment, _root(config))
+    cores = config.cores
+    local_device = "cpu" if cluster else _device(device)  # a cluster places its tasks itself
+    # A fresh command: no torch computation before the forks, so each box may use its share of the cores.
+    limits = _limits(config, isolation, wall_s=timeout or spec.timeout, memory_mb=memory,
+                     threads=max(1, cores // min(workers or cores, cores)), device=local_device)
+    try:
+        result = grade(spec, submissions, out, workers=workers, limits=limits, roster=roster, progress=progress,
+                       log=lambda m: click.echo(m, err=True), cluster=cluster, device=device)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: every finished submission is kept in {out}/results.sqlite; run the same "
+                   "command again to grade the rest", err=True)
+        return EXIT_USAGE
+    _grade_summary(spec, result, as_json)
+    return EXIT_OK if result.all_passed else EXIT_FAIL
+
+
+def export_command(grades: str, lms: str, *, lms_roster: str | None = None, file: str | None = None,
+                   as_json: bool = False) -> int:
+    """Write the gradebook of ``grades`` for ``lms``; print the file and the unmatched students; return 0."""
+    from grader.outputs.lms import export_lms
+
+    done = export_lms(grades, lms, lms_roster, file)
+    if as_json:
+        click.echo(json.dumps({"file": str(done.path), "lms": lms, "rows": done.rows,
+                               "columns": [{"title": c.title, "points": c.points} for c in done.columns],
+                               "missing": done.missing, "unknown": done.unknown}, indent=2))
+        return EXIT_OK
+    click.echo(f"wrote {done.path}: {done.rows} students, columns " + ", ".join(
+        f"{c.title!r} ({c.points:g} points)" for c in done.columns))
+    if done.missing:
+        click.echo(f"on the LMS roster but not in the gradebook (exported with empty grades): {', '.join(done.missing)}")
+    if done.unknown:
+        click.echo(f"in the gradebook but not on the LMS roster (not exported): {', '.join(done.unknown)}")
+    if lms_roster is None:
+        column = "SIS Login ID" if lms == "canvas" else "the first column"
+        click.echo(f"no --lms-roster: the LMS matches students by {column}, which holds the gradebook's ids")
+    if lms == "moodle":
+        click.echo("in Moodle: Grades > Import > CSV file; under 'Identify user by' map the identity column, and "
+                   "map each grade column to its grade item (or 'new grade item')")
+    else:
+        click.echo("in Canvas: Grades > Import; a new column title creates an assignment")
+    return EXIT_OK
+
+
+def assign_command(names: list[str], *, all_: bool = False, check: bool = False, config: Config | None = None) -> int:
+    """Generate (or with ``check`` compare) the student starters; 1 when ``check`` finds a difference."""
+    from grader.authoring.starters import generate
+
+    root = _root(_config(config))
+    if all_:
+        names = [n for n in list_assignments(root) if load_spec(n, root).reference]
+    if not names:
+        raise GraderError("name one or more assignments, or pass --all")
+    drifted = []
+    for name in names:
+        changed = generate(load_spec(name, root), check=check)
+        for path in changed:
+            click.echo(f"{'differs' if check else 'wrote'}: {path}")
+        drifted.extend(changed)
+    if check and drifted:
+        click.echo(f"{len(drifted)} starter file(s) differ from the reference: run 'grader assign --all'", err=True)
+        return EXIT_FAIL
+    click.echo("starters are up to date" if check else f"done: {len(names)} assignment(s)")
+    return EXIT_OK
+
+
+def list_command(*, config: Config | None = None) -> int:
+    """Print every assignment with its title."""
+    root = _root(_config(config))
+    names = list_assignments(root)
+    if not names:
+        raise GraderError(f"no assignments found under {root}")
+    width = max(len(n) for n in names)
+    for name in names:
+        try:
+            title = load_spec(name, root).title
+        except SpecError as exc:
+            title = f"(bad spec: {exc})"
+        click.echo(f"{name:{width}}  {title}")
+    return EXIT_OK
+
+
+def release_command(out: str, names: list[str] | None = None, *, config: Config | None = None) -> int:
+    """Write the student kit into ``out``."""
+    from grader.authoring.release import release
+
+    kit = release(out, list(names or []), log=lambda m: click.echo(m, err=True), course=_root(_config(config)))
+    click.echo(f"wrote {kit.out}/: {kit.wheel.name}, README.md, starters/ for {len(kit.assignments)} assignment(s)")
+    return EXIT_OK
+
+
+def quiz_build_command(bank: str | None, roster: str, out: str, *, pool: int = 20,
+                       config: Config | None = None) -> int:
+    """Write a quiz of ``bank`` (default: the course's) with each student's own variants."""
+    from grader.batch.entries import read_roster
+    from grader.quizbank import build
+    from grader.quizbank.bank import load_bank
+
+    loaded = load_bank(bank or _root(_config(config)) / "quiz-bank" / "cnn.toml")
+    students = [student for student, _, _ in read_roster(roster)]
+    built = build(loaded, students, out, pool)
+    click.echo(f"{loaded.title}: {built.questions} questions for {built.students} students; wrote "
+               + ", ".join(f.name for f in built.files) + f" in {built.out}")
+    if built.full_credit_only_in_canvas:
+        click.echo("canvas-qti.zip gives full credit only (text2qti writes one numerical answer per question); the "
+                   "partial credit of " + ", ".join(built.full_credit_only_in_canvas) + " is in moodle.xml, "
+                   "gift.txt and the key ('grader quiz grade' applies it)", err=True)
+    return EXIT_OK
+
+
+def quiz_grade_command(responses: str, key: str, out: str, *, gradebook: str | None = None,
+                       name: str | None = None) -> int:
+    """Grade quiz responses against the key; 0 when every student answered everything right, else 1."""
+    from grader.quizbank.grading import grade_responses, join_gradebook, quiz_title, write_quiz_grades
+
+    results, missing = grade_responses(key, responses)
+    quiz = name or quiz_title(key)
+    path = write_quiz_grades(results, missing, out)
+    perfect = sum(r.score == r.max_score for r in results)
+    click.echo(f"{len(results)} students graded ({perfect} all right), {len(missing)} missing; wrote {path}")
+    if gradebook:
+        book = join_gradebook(results, missing, gradebook, quiz)
+        joined = f"column 'quiz: {quiz}' in {book}" if book.exists() else \
+            f"{gradebook}/results.sqlite (the gradebook gets the column when 'grader grade' writes it)"
+        click.echo(f"joined the class gradebook: {joined}")
+    return EXIT_OK if perfect == len(results) and not missing else EXIT_FAIL
+
+
+def reference_train_command(name: str, out: str, *, epochs: int | None = None, seed: int = 1,
+                            data_dir: str | None = None, resume: str | None = None, train_limit: int | None = None,
+                            lr: float | None = None, batch_size: int | None = None, progress: bool = True,
+                            device: str = "cpu") -> int:
+    """Train reference network ``name`` and write what a student would submit."""
+    from grader.authoring.course import import_reference
+
+    networks = import_reference().NETWORKS
+    run = import_reference("reference.train").run
+    if name not in networks:
+        raise GraderError(f"unknown network {name!r}; choose one of: {', '.join(networks)}")
+    try:
+        result = run(name, out, epochs=epochs, seed=seed, data_dir=data_dir, resume=resume, train_limit=train_limit,
+                     lr=lr, batch_size=batch_size, progress=progress, log=click.echo, device=_device(device))
+    except ValueError as exc:
+        raise GraderError(str(exc)) from None
+    if result.val_loss:
+        best = result.best_epoch
+        click.echo(f"done in {result.seconds:.0f} s: best epoch {best}, validation loss {result.val_loss[best - 1]:.4f}, "
+                   f"accuracy {result.val_accuracy[best - 1]:.2f}%; wrote {result.out}/best.pt, curves.json, "
+                   "val_loss.png, val_acc.png")
+    return EXIT_OK
+
+
+def reference_plot_command(runs: list[str], *, out: str | None = None) -> int:
+    """Draw the validation plots of training runs again from their curves.json."""
+    from grader.quiz.curves import overlay_plots, redraw_plots
+
+    try:
+        written = [path for run in runs for path in redraw_plots(run)] if out is None else \
+            overlay_plots(list(runs), out)
+    except ValueError as exc:
+        raise GraderError(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    return EXIT_OK
+
+
+def reference_ensemble_command(checkpoints: list[str], *, data_dir: str | None = None, split: str = "test",
+                               as_json: bool = False) -> int:
+    """Evaluate CIFAR-10 reference checkpoints alone and as an ensemble."""
+    from grader.authoring.course import import_reference
+
+    evaluate = import_reference("reference.ensemble").evaluate
+    try:
+        result = evaluate(list(checkpoints), data_dir, split)
+    except (ValueError, KeyError) as exc:
+        raise GraderError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"split": result.split, "images": result.n, "single": result.single,
+                               "ensemble": result.ensemble}, indent=2))
+        return EXIT_OK
+    for name, accuracy in result.single.items():
+        click.echo(f"{accuracy:6.2f}%  {name}")
+    click.echo(f"{result.ensemble:6.2f}%  ensemble of {len(result.single)} (mean of softmax), {result.n} {split} images")
+    return EXIT_OK
