@@ -21,8 +21,10 @@ children, the boxes and the fork server, are not counted).
     sketch of alice's weights, so that the class-level near-identical-weights step, in the parent, loads it as one
     of a candidate pair;
   - ``curves``: a curves.json of ``--epochs`` (3 million) epochs, too large a file for the judge to read
-    (``curves-file``, alice's code, best.pt and plots beside it); the code sends the 3 million epochs in the curves
-    details of such an in-process report (and the same sketch, with a copy of alice's best.pt: the bomb's partner);
+    (``curves-file``, alice's code, best.pt and plots beside it); the code sends them in the curves details of such
+    an in-process report: all 3 million, or as many as fit in the largest report the grader's code says it takes
+    (``MAX_REPORT_BYTES`` in grader/batch/job.py, where there is one), with the same sketch and a copy of alice's
+    best.pt (the bomb's partner in the candidate pair);
   - ``deep``: sends a frame of JSON nested 200,000 deep on the result pipe (as the data of a report message),
     then ``os._exit(0)``.
 
@@ -34,7 +36,10 @@ children, the boxes and the fork server, are not counted).
 
 Prints both peaks in MB, the ratio hostile / honest against the goal (at most 1.2x), and what the grader made of
 each hostile submission. A grading run that goes over ``--cap-mb`` of resident memory is stopped (so that a
-vulnerable grader cannot take the machine down) and its peak printed as "over" the cap.
+vulnerable grader cannot take the machine down) and its peak printed as "over" the cap. The classes are built in a
+process of their own: Linux carries a process's peak resident memory over into the programs it starts, so the
+process that starts the grading runs must stay small. Exits 1 when a class could not be graded to the end (the
+grader failed, or the cap stopped it), never for the ratio.
 
 ``--quick``: 4 students a class (one of each kind), the same code path (the test suite runs it: tests/test_bench.py).
 ``--kinds`` grades only some of the hostile kinds (their cost one by one).
@@ -90,8 +95,11 @@ except Exception as exc:  # the grader itself failed: its peak so far, and where
     sys.exit(0)
 seconds = time.perf_counter() - began
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # this process only: children are not counted
+from grader.report import details_of
+curves = {s: details_of(r, "curves") for s, r in result.reports.items()}
 students = {s: {"score": r.score, "max": r.max_score, "fatal": r.fatal, "judged": r.judged,
-                "events": r.sandbox_events} for s, r in result.reports.items()}
+                "events": r.sandbox_events, "epochs": len(curves[s].val_loss) if curves[s] else 0}
+            for s, r in result.reports.items()}
 print(json.dumps({"peak_kb": peak_kb, "seconds": seconds, "students": students, "error": ""}))
 """
 
@@ -142,6 +150,15 @@ def _message(data):
     return [parts] if isinstance(parts, bytes) else list(parts)
 
 
+def _report_limit():
+    """The most a report's JSON may take on the channel, as the grader's code says (unbounded if it says nothing)."""
+    try:
+        from grader.batch import job
+        return int(getattr(job, "MAX_REPORT_BYTES"))
+    except Exception:
+        return 1 << 62
+
+
 def _attack():
     pipes = _pipes()
     if KIND == "flood":
@@ -160,12 +177,18 @@ def _attack():
             _write(fd, b"".join(_frame(f) for f in frames))
     else:
         report = json.loads(FORGED)
+        parts = _message(report)
         if KIND == "curves":
             doc = json.loads(Path(__file__).with_name("curves.json").read_text())
-            for check in report["checks"]:
-                if check["name"] == "curves":
-                    check["details"].update(val_loss=doc["val_loss"], val_accuracy=doc["val_accuracy"])
-        payload = b"".join(_frame(f) for f in _message(report))
+            details = next(c["details"] for c in report["checks"] if c["name"] == "curves")
+            epochs = len(doc["val_loss"])
+            while True:  # all the epochs, or as many as the largest report the grader takes holds
+                details.update(val_loss=doc["val_loss"][:epochs], val_accuracy=doc["val_accuracy"][:epochs])
+                parts = _message(report)
+                if len(parts[-1]) <= _report_limit() or epochs < 2:
+                    break
+                epochs = int(epochs * _report_limit() / len(parts[-1]) * 0.99)
+        payload = b"".join(_frame(f) for f in parts)
         for fd in pipes:
             _write(fd, payload)
     os._exit(0)
@@ -329,7 +352,8 @@ def outcome(student: dict) -> str:
     """What the grader made of one submission, in a few words."""
     if student["fatal"]:
         return "fatal: " + student["fatal"].splitlines()[0][:110]
-    return f"{student['score']:g}/{student['max']:g}, judged {student['judged'] or 'nowhere'}"[:120]
+    epochs = f", {student['epochs']:,} epochs in its curves" if student.get("epochs", 0) > 100 else ""
+    return f"{student['score']:g}/{student['max']:g}, judged {student['judged'] or 'nowhere'}"[:90] + epochs
 
 
 def main() -> None:

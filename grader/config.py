@@ -5,6 +5,8 @@ Public interface:
 * :class:`Config`: the assignments root, the report cache, the data folders, the isolation level asked for, the
   cores the checks may use.
 * :func:`read_config`: a Config from an environment mapping (``os.environ`` by default).
+* :func:`path_setting` and :func:`default_cache_dir`: one folder setting alone (what the library's defaults use,
+  so that no other module reads the environment).
 * :data:`ENV`: the variables read, with what each sets.
 
 The command line reads the configuration once and passes its values on; no module writes ``os.environ``.
@@ -48,6 +50,17 @@ def _path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def path_setting(name: str, env: Mapping[str, str] | None = None) -> Path | None:
+    """The folder the variable ``name`` (one of :data:`ENV`) names, or None when unset."""
+    assert name in ENV, name
+    return _path((os.environ if env is None else env).get(name))
+
+
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where ``grader check`` caches reports: ``$GRADER_CACHE_DIR``, else ~/.cache/grader/reports."""
+    return path_setting("GRADER_CACHE_DIR", env) or Path.home() / ".cache" / "grader" / "reports"
+
+
 def read_config(env: Mapping[str, str] | None = None) -> Config:
     """The configuration in ``env`` (default ``os.environ``); ConfigError for a value that cannot be used."""
     env = os.environ if env is None else env
@@ -58,6 +71,5 @@ def read_config(env: Mapping[str, str] | None = None) -> Config:
         cores = max(1, int(env["OMP_NUM_THREADS"]))
     except (KeyError, ValueError):
         cores = os.cpu_count() or 1
-    cache = _path(env.get("GRADER_CACHE_DIR")) or Path.home() / ".cache" / "grader" / "reports"
-    return Config(_path(env.get("GRADER_ASSIGNMENTS")), cache, _path(env.get("GRADER_DATA_DIR")),
-                  _path(env.get("GRADER_CIFAR_DIR")), isolation, cores)
+    return Config(path_setting("GRADER_ASSIGNMENTS", env), default_cache_dir(env), path_setting("GRADER_DATA_DIR", env),
+                  path_setting("GRADER_CIFAR_DIR", env), isolation, cores)

@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.config import path_setting
 from grader.errors import GraderError
 
 ASSIGNMENTS_ENV = "GRADER_ASSIGNMENTS"
@@ -113,9 +114,9 @@ def assignments_root() -> Path:
     ``$GRADER_ASSIGNMENTS`` (``grader --course DIR``) when set; else the assignments shipped inside the installed
     wheel (``grader/assignments``); else, in the course repository, its top-level ``assignments/``.
     """
-    env = os.environ.get(ASSIGNMENTS_ENV)
-    if env:
-        return Path(env).expanduser()
+    chosen = path_setting(ASSIGNMENTS_ENV)
+    if chosen is not None:
+        return chosen
     return PACKAGED_ASSIGNMENTS if PACKAGED_ASSIGNMENTS.is_dir() else SOURCE_ASSIGNMENTS
 
 

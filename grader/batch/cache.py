@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from grader.config import default_cache_dir
 from grader.files import feed
 from grader.report import Report
 
@@ -21,7 +22,7 @@ GRADER_DIR = Path(__file__).resolve().parent.parent  # the whole grader package
 
 def cache_dir() -> Path:
     """Where cached reports are stored."""
-    return Path(os.environ.get("GRADER_CACHE_DIR", Path.home() / ".cache" / "grader" / "reports"))
+    return default_cache_dir()
 
 
 def _field(digest, data: bytes) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from grader.quiz.checkpoint import MAX_BYTES, CheckpointError, load_checkpoint_file
+from grader.quiz.checkpoint import MAX_BYTES, CheckpointError, byte_limit, load_checkpoint_file
 from grader.quiz.sketch import CANDIDATE_MARGIN, decode, float_tensors
 from grader.report import CheckpointDetails, CurvesDetails, Flag, Report, details_of
 from grader.spec import Spec
@@ -62,13 +62,14 @@ def _curves_key(report: Report) -> tuple | None:
 LOADED_VECTORS = 4  # exact weight vectors held at once while confirming candidate pairs
 
 
-def _exact_vector(entry, detail: CheckpointDetails, folder: Path):
-    """The flattened float32 weights of one submitted checkpoint (for a candidate pair only), or None."""
+def _exact_vector(entry, detail: CheckpointDetails, folder: Path, max_bytes: int | None = None):
+    """The flattened float32 weights of one submitted checkpoint (for a candidate pair only), or None; one that
+    unpacks to more than ``max_bytes`` (the quiz's own limit for the assignment) is not loaded."""
     path = _checkpoint_file(entry.path, detail.file, folder)
     if path is None:
         return None
     try:
-        state = load_checkpoint_file(path).state_dict
+        state = load_checkpoint_file(path, max_bytes).state_dict
     except CheckpointError:
         return None
     finally:
@@ -117,7 +118,8 @@ def near_identical(spec: Spec, entries, reports: dict[str, Report]) -> tuple[dic
         for a, da, b, db in candidates:
             for entry, detail in ((a, da), (b, db)):
                 if entry.student not in loaded:
-                    loaded[entry.student] = _exact_vector(entry, detail, Path(folder))
+                    loaded[entry.student] = _exact_vector(entry, detail, Path(folder),
+                                                          byte_limit(spec.params_total or spec.params_max))
                     if len(loaded) > LOADED_VECTORS:
                         loaded.popitem(last=False)
                 loaded.move_to_end(entry.student)

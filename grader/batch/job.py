@@ -27,6 +27,7 @@ from pathlib import Path
 import grader
 from grader.batch import guard, verdict
 from grader.batch.cache import cache_dir
+from grader.config import path_setting
 from grader.report import MAX_OUTPUT, Report, check_types, fatal_report
 from grader.sandbox.channel import decode_json
 from grader.sandbox.full import FullJob
@@ -109,15 +110,18 @@ class JudgeTask:
     def __call__(self, path: Path, send) -> None:
         _set_up(self.threads, self.device, self.env)
         from grader.judge.judge import judge
-        from grader.pipeline import Observation, ObservationError
+        from grader.pipeline import ObservationError
 
         try:
-            if len(self.observation) > MAX_OBSERVATION_BYTES:
-                raise ObservationError(f"over {MAX_OBSERVATION_BYTES // 2**20} MB")
-            data = json.loads(self.observation)
-            data["student"] = self.student  # who this is, the job knows; the observation's word is not taken
-            report = judge(self.spec, path, Observation.from_dict(data), self.weights)
-        except (ObservationError, ValueError, RecursionError, TypeError) as exc:
+            observation = _observation(self.observation, self.student)
+        except ObservationError as exc:
+            report = fatal_report(self.spec, self.student, f"the observation your code's process sent is not one "
+                                  f"the grader accepts ({exc}): your code wrote to the grader's own pipe.")
+            _send(send, _message("report", report.to_dict()))
+            return
+        try:
+            report = judge(self.spec, path, observation, self.weights)
+        except ObservationError as exc:
             report = fatal_report(self.spec, self.student, f"the observation your code's process sent is not one "
                                   f"the grader accepts ({exc}): your code wrote to the grader's own pipe.")
         except Exception as exc:  # noqa: BLE001 - the judge's own failure is an internal error, said as such
@@ -126,9 +130,25 @@ class JudgeTask:
         _send(send, _message("report", report.to_dict()))
 
 
+def _observation(data: bytes, student: str):
+    """The observation in ``data`` (the observe stage's JSON), as the job's ``student``; ObservationError else."""
+    from grader.pipeline import Observation, ObservationError
+
+    if len(data) > MAX_OBSERVATION_BYTES:
+        raise ObservationError(f"over {MAX_OBSERVATION_BYTES // 2**20} MB")
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise ObservationError(f"not JSON: {type(exc).__name__}") from None
+    if not isinstance(parsed, dict):
+        raise ObservationError("not a record")
+    parsed["student"] = student  # who this is, the job knows; the observation's word is not taken
+    return Observation.from_dict(parsed)
+
+
 def task_environment() -> dict[str, str]:
     """The environment a task needs inside the box: where the datasets are."""
-    return {k: os.environ[k] for k in DATA_ENV if os.environ.get(k)}
+    return {name: str(folder) for name in DATA_ENV if (folder := path_setting(name)) is not None}
 
 
 def box_view(limits: Limits) -> View:

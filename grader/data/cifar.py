@@ -11,13 +11,13 @@ numpy arrays, lists, dicts, strings and numbers, never arbitrary objects. The da
 """
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from grader.config import path_setting
 from grader.data.mnist import DataError, Split
 
 ENV_VAR = "GRADER_CIFAR_DIR"
@@ -56,7 +56,7 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def find_root(data_dir=None) -> Path:
     """The folder holding ``cifar-10-batches-py``, or DataError saying where it looked and how to fix it."""
-    roots = [Path(p).expanduser() for p in (data_dir, os.environ.get(ENV_VAR)) if p]
+    roots = [Path(p).expanduser() for p in (data_dir, path_setting(ENV_VAR)) if p]
     for root in roots:
         for candidate in (root / FOLDER, root):
             if (candidate / TRAIN_FILES[0]).is_file():

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from grader.config import path_setting
 from grader.data import to_float  # noqa: F401 - re-exported: the MNIST loops import it from here
 from grader.errors import GraderError
 
@@ -119,7 +120,7 @@ def load_mnist(train: bool, data_dir: str | os.PathLike | None = None, download:
     ``train=True`` looks in ``data_dir``, then ``$GRADER_DATA_DIR``, then ``~/.cache/grader``, and finally tries
     torchvision's download (when ``download``). Raises :class:`DataError` with one readable message otherwise.
     """
-    if not train and data_dir is None and not os.environ.get(ENV_VAR):
+    if not train and data_dir is None and path_setting(ENV_VAR) is None:
         if _VALIDATION is None:  # kept in memory: a forked grader child inherits it instead of reading it again
             _set_validation(_load_mnist(False, None, download))
         assert _VALIDATION is not None
@@ -136,7 +137,7 @@ def _set_validation(split: Split) -> None:
 
 
 def _load_mnist(train: bool, data_dir, download: bool) -> Split:
-    roots = [Path(p).expanduser() for p in (data_dir, os.environ.get(ENV_VAR)) if p]
+    roots = [Path(p).expanduser() for p in (data_dir, path_setting(ENV_VAR)) if p]
     roots.append(CACHE_DIR)
     prefix = "train" if train else "t10k"
     if not train:

@@ -26,6 +26,8 @@ def line_chart(title: str, values: list[float], mark: tuple[int, float] | None, 
                best: int | None) -> Markup:
     """An SVG line chart of one curve (x = epoch from 1), the curve's best epoch ringed, ``mark`` drawn as a cross."""
     width, height, pad = 300, 170, 34
+    if not values:
+        return Markup(f'<p class="chart">{escape(title)}: no values</p>')
     ys = list(values) + ([mark[1]] if mark else [])
     low, high = min(ys), max(ys)
     epochs = list(range(1, len(values) + 1))

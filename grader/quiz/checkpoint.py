@@ -71,6 +71,27 @@ def byte_limit(params: int | None) -> int | None:
     return None if params is None else 8 * params * 3 * 2 + 8 * 1024 * 1024
 
 
+def _tensors(obj, depth: int = 0):
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict) and depth < 8:
+        for value in obj.values():
+            yield from _tensors(value, depth + 1)
+    elif isinstance(obj, (list, tuple)) and depth < 8:
+        for value in obj:
+            yield from _tensors(value, depth + 1)
+
+
+def _refuse_expanded(path: Path, obj) -> None:
+    """CheckpointError for a tensor that shows more numbers than its storage holds (a zero or overlapping stride):
+    a small file that expands to any size once copied."""
+    for tensor in _tensors(obj):
+        if tensor.numel() * tensor.element_size() > tensor.untyped_storage().nbytes():
+            raise CheckpointError(f"{path.name} holds a tensor of shape {list(tensor.shape)} over a storage of "
+                                  f"{tensor.untyped_storage().nbytes()} bytes (repeated strides), which no training "
+                                  "saves: save model.state_dict() and optimizer.state_dict() as they are.")
+
+
 def load_checkpoint_file(path: str | Path, max_bytes: int | None = None) -> Checkpoint:
     """Load ``path`` with the safe loader and normalise it; CheckpointError with a clear message otherwise.
 
@@ -105,6 +126,7 @@ def load_checkpoint_file(path: str | Path, max_bytes: int | None = None) -> Chec
                 "'epoch': epoch}, 'best.pt'), with float(loss) rather than a numpy value.") from None
         raise CheckpointError(f"{path.name} could not be read ({type(exc).__name__}: {text.splitlines()[0][:200]}): "
                               "it is probably truncated or corrupted. Save it again.") from None
+    _refuse_expanded(path, obj)
     if _is_state_dict(obj):
         return Checkpoint(path, _strip(obj), layout="a bare state_dict (no epoch, no optimizer)")
     if not isinstance(obj, dict):

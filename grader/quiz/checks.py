@@ -181,7 +181,8 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
     curves = read_curves(files, int(spec.quiz["min_epochs"]))
     results = [_curves_check(spec, curves)]
     # Disagreeing sources fail 'curves' but the preferred source is still cross-checked.
-    usable_curves = curves if curves is not None and (results[-1].status == "pass" or curves.disagreements) else None
+    usable_curves = curves if curves is not None and curves.val_loss and len(curves.val_accuracy) == len(
+        curves.val_loss) and (results[-1].status == "pass" or curves.disagreements) else None
 
     paths = find_checkpoints(files)
     ckpt, model = None, None

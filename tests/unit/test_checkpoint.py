@@ -76,3 +76,15 @@ def test_a_checkpoint_that_inflates_past_its_limit_is_refused_before_loading(tmp
     with pytest.raises(CheckpointError, match="16 MB once unpacked, over the 9 MB"):  # ...that inflates
         load_checkpoint_file(small, byte_limit(20_000))
     assert load_checkpoint_file(small).state_dict["w"].numel() == 4_000_000  # within the default cap it loads
+
+
+def test_a_tensor_larger_than_its_storage_is_refused(tmp_path):
+    import torch
+
+    from grader.quiz.checkpoint import CheckpointError, load_checkpoint_file
+
+    bomb = torch.zeros(1).expand(50_000_000)  # 4 bytes stored, 200 MB once copied
+    torch.save({"model": {"fc.weight": bomb}, "epoch": 1}, tmp_path / "best.pt")
+    assert (tmp_path / "best.pt").stat().st_size < 10_000
+    with pytest.raises(CheckpointError, match="repeated strides"):
+        load_checkpoint_file(tmp_path / "best.pt")

@@ -68,3 +68,23 @@ def test_curves_past_the_epoch_limit_or_the_size_limit_are_errors_not_memory(tmp
     (tmp_path / "curves.json").write_text(" " * (9 * 1024 * 1024) + "{}")
     curves = read_curves([tmp_path / "curves.json"])
     assert "over the 8 MB a curves file may take" in curves.errors[0]
+
+
+def test_curves_past_the_epoch_cap_fail_alone_and_nothing_else_reads_them(tmp_path):
+    """20,000 epochs (over the 10,000 cap) beside the demo's plots: the curves check fails and says why, and the
+    checks that need curves skip; none of them crashes (which once read as the student's tampering)."""
+    import json
+    import shutil
+
+    from grader.inspection.load import list_submission_files
+    from grader.quiz.checks import run_quiz_checks
+    from grader.spec import load_spec
+    from tests.conftest import ROOT
+
+    for plot in ("val_loss.png", "val_acc.png"):
+        shutil.copy(ROOT / "examples" / "demo-class" / "alice" / plot, tmp_path / plot)
+    (tmp_path / "curves.json").write_text(json.dumps({"val_loss": [0.5] * 20_000, "val_accuracy": [90.0] * 20_000}))
+    (tmp_path / "model.py").write_text("x = 1\n")
+    results = {r.name: r for r in run_quiz_checks(load_spec("mycnn"), list_submission_files(tmp_path), None, "MyCNN")}
+    assert results["curves"].status == "fail"
+    assert results["epoch"].status == "skip" and results["reeval"].status == "skip"
