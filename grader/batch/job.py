@@ -29,7 +29,7 @@ from grader.batch import guard, verdict
 from grader.batch.cache import cache_dir
 from grader.config import path_setting
 from grader.report import MAX_OUTPUT, Report, check_types, fatal_report
-from grader.sandbox.channel import decode_json
+from grader.sandbox.channel import MAX_CHANNEL_BYTES, decode_json
 from grader.sandbox.full import FullJob
 from grader.sandbox.limits import Limits
 from grader.sandbox.outcome import Outcome
@@ -146,6 +146,14 @@ def _observation(data: bytes, student: str):
     return Observation.from_dict(parsed)
 
 
+def observe_channel_limit(spec: Spec) -> int:
+    """What the observe stage may send: the exported weights of a model of the spec's parameter count (8 bytes a
+    number at most, half again for buffers), the graph's JSON beside them; the channel's own cap when the spec
+    gives no count. A flood past it is stopped early, so the grader's memory stays near an honest class's."""
+    params = spec.params_total or spec.params_max
+    return MAX_CHANNEL_BYTES if params is None else min(MAX_CHANNEL_BYTES, 12 * params + 16 * 2**20)
+
+
 def task_environment() -> dict[str, str]:
     """The environment a task needs inside the box: where the datasets are."""
     return {name: str(folder) for name in DATA_ENV if (folder := path_setting(name)) is not None}
@@ -182,14 +190,15 @@ class SubmissionJob:
         return self.box.fd if self.box is not None else -1
 
     def _start_box(self, task) -> None:
+        limit = observe_channel_limit(self.spec) if self.stage == "observe" else MAX_REPORT_BYTES + (1 << 20)
         if self.limits.isolation == "process":
-            self.box = ProcessJob(task, self.source, self.limits)
+            self.box = ProcessJob(task, self.source, self.limits, limit)
         else:
             # Only the observe stage runs student code: it alone needs the fork server's clean memory.
             # The judge keeps uid 0 of a root grader (without any capability) to read root-only data folders.
             observing = self.stage == "observe"
             self.box = FullJob(task, self.source, self.limits, box_view(self.limits), self.group,
-                               self.launcher if observing else None, as_nobody=observing)
+                               self.launcher if observing else None, as_nobody=observing, channel_limit=limit)
         self.box.start()
 
     def start(self) -> None:

@@ -6,7 +6,7 @@ Public interface:
 * :func:`failure_text`: why a stage produced no result (time, CPU, file size, a crash, the pipe), or None.
 * :func:`gap_texts`: the protections that were not applied, for ``Report.isolation``.
 * :func:`box_events`: what the box itself observed the code do that no model needs, for ``Report.sandbox_events``.
-* :data:`TAMPERED`, :data:`OVERFLOW`: the two channel events.
+* :data:`TAMPERED`: the channel event of a frame out of the box's shape (a flood names its limit).
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from grader.sandbox.limits import Limits
 from grader.sandbox.outcome import Gap, Outcome
 
 TAMPERED = "wrote to the grader's own result pipe (the channel did not hold the box's frames)"
-OVERFLOW = f"sent more than {MAX_CHANNEL_BYTES // 2**20} MB on the grader's result pipe"
 GAP_WORDS = {
     "user namespace": "no namespaces (the kernel refused a user namespace): the network stays reachable and files "
                       "the grader's user may write stay writable",
@@ -44,10 +43,15 @@ def gap_texts(gaps: list[Gap]) -> list[str]:
 def box_events(outcome: Outcome) -> list[str]:
     """What the box observed that no model does: writing to the result pipe, or flooding it."""
     if outcome.overflow:
-        return [OVERFLOW]
+        return [_overflow(outcome)]
     if outcome.frames is None and not outcome.timed_out:
         return [TAMPERED]
     return []
+
+
+def _overflow(outcome: Outcome) -> str:
+    limit = outcome.channel_limit or MAX_CHANNEL_BYTES
+    return f"sent more than {limit / 2**20:.0f} MB on the grader's result pipe"
 
 
 def _signal_name(sig: int) -> str:
@@ -71,7 +75,7 @@ def failure_text(outcome: Outcome, limits: Limits, stage: str) -> str | None:
         return (f"your code did not finish within {limits.wall_s:g} s: look for an endless loop or work at the top "
                 "level of a module or in a class body (only definitions should run on import).")
     if outcome.overflow:
-        return f"your code {OVERFLOW}, so the run was stopped."
+        return f"your code {_overflow(outcome)}, so the run was stopped."
     if outcome.frames is None:
         return f"the result channel was tampered with: your code {TAMPERED}."
     if outcome.cpu_exceeded:

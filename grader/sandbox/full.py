@@ -34,7 +34,7 @@ from typing import IO, Protocol
 from grader.sandbox import cgroup as cgroups
 from grader.sandbox import linux, workdir
 from grader.sandbox import view as views
-from grader.sandbox.channel import Reader, decode_json, frame, send_all, split_frames
+from grader.sandbox.channel import MAX_CHANNEL_BYTES, Reader, decode_json, frame, send_all, split_frames
 from grader.sandbox.limits import Limits
 from grader.sandbox.outcome import Gap, Outcome, decode_gaps
 
@@ -167,9 +167,9 @@ class FullJob:
     """One job at the full level (see the module docstring)."""
 
     def __init__(self, task: Task, source: Path, limits: Limits, view: views.View, group: Path | None = None,
-                 launcher=None, as_nobody: bool = True):
+                 launcher=None, as_nobody: bool = True, channel_limit: int = MAX_CHANNEL_BYTES):
         self.task, self.source, self.limits, self.view, self.group = task, Path(source), limits, view, group
-        self.as_nobody = as_nobody
+        self.as_nobody, self.channel_limit = as_nobody, channel_limit
         self.launcher = launcher  # a zygote (grader.sandbox.zygote) that forks the supervisor; None: fork here
         self.pid = 0
         self.status: int | None = None
@@ -202,7 +202,7 @@ class FullJob:
             os.close(write_fd)
         os.set_blocking(read_fd, False)
         self.fd = read_fd
-        self.reader = Reader(read_fd)
+        self.reader = Reader(read_fd, self.channel_limit)
 
     def _reap(self, block: bool) -> None:
         if self.status is not None or not self.pid:
@@ -269,7 +269,7 @@ class FullJob:
         data = self.reader.data()
         output = self._clean_up()
         result = Outcome("full", output=output, timed_out=self.timed_out, overflow=overflow,
-                         wall_s=round(time.monotonic() - self.began, 3))
+                         wall_s=round(time.monotonic() - self.began, 3), channel_limit=self.channel_limit)
         if overflow:
             return result
         frames = split_frames(data)

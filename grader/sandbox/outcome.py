@@ -43,6 +43,7 @@ class Outcome:
     cpu_exceeded: bool = False  # past the CPU-time limit
     file_too_large: bool = False  # wrote a file over the file-size limit
     overflow: bool = False  # sent more than the channel's limit: stopped, its frames dropped
+    channel_limit: int = 0  # that limit, in bytes
     started: bool = True  # False when the box itself could not start (``start_error`` says why)
     start_error: str = ""
     unusable: str = ""  # the submission could not be laid out (a bad zip, a special file...): why, in the box's words

@@ -75,8 +75,8 @@ class ProcessJob:
 
     fd = -1
 
-    def __init__(self, task: Task, source: Path, limits: Limits):
-        self.task, self.source, self.limits = task, Path(source), limits
+    def __init__(self, task: Task, source: Path, limits: Limits, channel_limit: int = MAX_CHANNEL_BYTES):
+        self.task, self.source, self.limits, self.channel_limit = task, Path(source), limits, channel_limit
         self.process: multiprocessing.process.BaseProcess | None = None
         self.conn: Connection | None = None
         self.frames: list[bytes] = []
@@ -114,9 +114,9 @@ class ProcessJob:
             return
         try:
             while not self.overflow and self.conn.poll():
-                data = self.conn.recv_bytes(MAX_CHANNEL_BYTES)
+                data = self.conn.recv_bytes(self.channel_limit)
                 self.received += len(data)
-                if self.received > MAX_CHANNEL_BYTES:
+                if self.received > self.channel_limit:
                     self.overflow, self.frames = True, []
                 else:
                     self.frames.append(data)
@@ -167,7 +167,8 @@ class ProcessJob:
         changed = workdir.changed_files(self.before, workdir.working_copy(run, self.before))
         shutil.rmtree(self.work, ignore_errors=True)
         result = Outcome("process", output=output, timed_out=self.timed_out, overflow=self.overflow,
-                         wall_s=round(time.monotonic() - self.began, 3), changed_files=changed, gaps=list(GAPS))
+                         wall_s=round(time.monotonic() - self.began, 3), changed_files=changed, gaps=list(GAPS),
+                         channel_limit=self.channel_limit)
         code = self.process.exitcode
         if code is not None and code < 0:
             result.signal = -code
