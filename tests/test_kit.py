@@ -280,7 +280,12 @@ def test_wheel_install_lists_checks_and_grades_the_quiz(kit, honest, tmp_path):
     assert failed.returncode == 1 and "O = floor((I - K + 2P) / S) + 1 = floor((28 - 5 + 2*0) / 1) + 1 = 24" \
         in failed.stdout, failed.stdout
 
-    quiz = grader("check", honest[0], "-a", "mycnn", "--no-cache", "--json")
+    # The test's best.pt trains on 1,200 images (about 86% correct): it is checked against a copy of the shipped
+    # mycnn, read from the wheel through 'extends', with the accuracy floor (97%) lowered.
+    lowered = away / "mycnn-lowered"
+    lowered.mkdir()
+    (lowered / "spec.toml").write_text('extends = "mycnn"\n\n[quiz]\nmin_val_accuracy = 0.0\n')
+    quiz = grader("check", honest[0], "-a", lowered, "--no-cache", "--json")
     report = json.loads(quiz.stdout)
     assert quiz.returncode == 0, quiz.stdout
     assert {c["name"]: c["status"] for c in report["checks"]}["reeval"] == "pass"
