@@ -143,7 +143,11 @@ def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as
 
 @cli.command("export")
 @click.argument("grades", type=click.Path(exists=True, file_okay=False))
-@click.option("--to", "lms", required=True, type=click.Choice(["canvas", "moodle"]), help="The LMS's import format.")
+@click.option("--to", "lms", required=True, type=click.Choice(["canvas", "moodle", "moodle-assignment"]),
+              help="canvas or moodle: the gradebook import; moodle-assignment: a Moodle assignment's grading worksheet "
+                   "filled in (give --worksheet) and its feedback files zip.")
+@click.option("--worksheet", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="With --to moodle-assignment: the grading worksheet downloaded from the Moodle assignment.")
 @click.option("--lms-roster", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The LMS's own student list: Canvas's gradebook export, or Moodle's grade export or participants "
                    "CSV. Students are matched by its ids (Canvas: ID, SIS User ID, SIS Login ID; Moodle: ID number, "
@@ -151,7 +155,7 @@ def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as
 @click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
               help="Where to write  [default: GRADES/lms/canvas-gradebook.csv or moodle-grades.csv]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (file, columns, missing, unknown).")
-def export_cmd(grades, lms, lms_roster, file, as_json):
+def export_cmd(grades, lms, worksheet, lms_roster, file, as_json):
     """Write the class gradebook in GRADES (the OUT of 'grader grade') for import into Canvas or Moodle.
 
     \b
@@ -164,8 +168,93 @@ def export_cmd(grades, lms, lms_roster, file, as_json):
     Examples:
       grader export grades/ --to canvas --lms-roster canvas-export.csv
       grader export grades/ --to moodle --lms-roster moodle-participants.csv --file moodle.csv
+      grader export grades/ --to moodle-assignment --worksheet Grades-Week4.csv
+
+    \b
+    moodle-assignment writes GRADES/lms/moodle-worksheet.csv (for 'Upload grading worksheet') and
+    GRADES/lms/moodle-feedback.zip (for 'Upload multiple feedback files in a zip'); see docs/platforms.md.
     """
+    if lms == "moodle-assignment":
+        if worksheet is None:
+            raise click.UsageError("--to moodle-assignment needs --worksheet: the grading worksheet downloaded from "
+                                   "the assignment (View all submissions > Grading action > Download grading worksheet)")
+        sys.exit(commands.moodle_assignment_command(grades, worksheet, out=file, as_json=as_json))
+    if worksheet is not None:
+        raise click.UsageError("--worksheet goes with --to moodle-assignment")
     sys.exit(commands.export_command(grades, lms, lms_roster=lms_roster, file=file, as_json=as_json))
+
+@cli.group("autograder")
+def autograder_group():
+    """Write the files a course platform runs the grader from, or (run) grade inside one.
+
+    \b
+    Examples:
+      grader autograder gradescope -a mycnn --out gs/       # gs/autograder.zip: upload it to Gradescope
+      grader autograder prairielearn -a mycnn --out pl/     # a question folder and a grader image
+      grader autograder classroom -a mycnn --out template/  # a GitHub Classroom template repository
+    """
+
+
+def _bundle_command(platform: str, what: str):
+    @autograder_group.command(platform, help=what)
+    @click.option("--assignment", "-a", required=True, help="Assignment name (see 'grader list') or a spec.toml path.")
+    @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the files (new or empty).")
+    @click.option("--wheel", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="The kit's wheel from 'grader release'  [default: built and audited from this repository]")
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the files written.")
+    def command(assignment, out, wheel, as_json, **options):
+        sys.exit(commands.autograder_command(platform, assignment, out, wheel=wheel, as_json=as_json,
+                                             config=_config(click.get_current_context()), **options))
+    return command
+
+
+_bundle_command("gradescope", """Write Gradescope's autograder zip (setup.sh, run_autograder, the wheel, the spec).
+
+    \b
+    Upload OUT/autograder.zip under the assignment's Configure Autograder (Ubuntu 22.04 base image).
+    Example:
+      grader autograder gradescope -a mycnn --out gradescope-mycnn/
+    """)
+_bundle_command("classroom", """Write a GitHub Classroom template repository: .github/workflows/classroom.yml, the
+    kit's wheel and spec under .github/grader/, and the starters.
+
+    \b
+    Commit OUT as the assignment's template repository; each push reports the points of every check.
+    Example:
+      grader autograder classroom -a mycnn --out mycnn-template/
+    """)
+click.option("--image", default=None, help="The grading image's name in info.json  [default: cnn-grader/NAME:latest]")(
+    _bundle_command("prairielearn", """Write a PrairieLearn question (info.json, question.html, tests/) and its
+    grader image (grader-image/Dockerfile and the wheel).
+
+    \b
+    Copy OUT/questions/NAME into the course repository's questions/, and build and push the image.
+    Example:
+      grader autograder prairielearn -a mycnn --out pl-mycnn/ --image myorg/cnn-grader:2026
+    """))
+
+
+@autograder_group.command("run")
+@click.argument("platform", type=click.Choice(["gradescope", "prairielearn", "classroom"]))
+@click.option("--assignment", "-a", required=True, help="Assignment name (see 'grader list') or a spec.toml path.")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="The platform's job folder  [default: /autograder for gradescope, /grade for prairielearn]")
+@click.option("--submission", type=click.Path(exists=True, file_okay=False), default=".", show_default=True,
+              help="classroom: the checked-out repository (its .git and .github are not graded).")
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="classroom: the step's $GITHUB_OUTPUT file, which gets the reporter's result=  [default: print it]")
+def autograder_run(platform, assignment, root, submission, output):
+    """Grade the submission inside a platform's job and write its results (what the written scripts call).
+
+    \b
+    Exit code 0 once the platform's document is written, whatever the grade: the document carries it.
+    Examples:
+      grader --course /autograder/source/assignments autograder run gradescope -a mycnn
+      grader autograder run classroom -a mycnn --submission . --output "$GITHUB_OUTPUT"
+    """
+    sys.exit(commands.autograder_run_command(platform, assignment, root=root, submission=submission, output=output,
+                                             config=_config(click.get_current_context())))
+
 
 @cli.command("assign")
 @click.argument("names", nargs=-1)

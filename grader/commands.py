@@ -3,7 +3,8 @@ declares the options and calls one of these; tests call them directly.
 
 Public interface: :func:`check_command`, :func:`grade_command`, :func:`export_command`, :func:`assign_command`,
 :func:`list_command`, :func:`release_command`, :func:`quiz_build_command`, :func:`quiz_grade_command`,
-:func:`reference_train_command`, :func:`reference_plot_command`, :func:`reference_ensemble_command`.
+:func:`reference_train_command`, :func:`reference_plot_command`, :func:`reference_ensemble_command`,
+:func:`autograder_command`, :func:`autograder_run_command`, :func:`moodle_assignment_command`.
 
 Each prints for a person (or JSON with ``as_json``) and returns the exit code: 0 all required checks pass, 1 a
 check failed. A problem the user can fix raises :class:`~grader.errors.GraderError` (exit code 2). Configuration
@@ -140,6 +141,80 @@ def export_command(grades: str, lms: str, *, lms_roster: str | None = None, file
                    "map each grade column to its grade item (or 'new grade item')")
     else:
         click.echo("in Canvas: Grades > Import; a new column title creates an assignment")
+    return EXIT_OK
+
+
+def moodle_assignment_command(grades: str, worksheet: str, *, out: str | None = None, as_json: bool = False) -> int:
+    """Fill Moodle's grading worksheet and write the feedback zip from ``grades``; print what was written; 0."""
+    from grader.platforms.moodle import moodle_assignment
+
+    done = moodle_assignment(grades, worksheet, out)
+    if as_json:
+        click.echo(json.dumps({"worksheet": str(done.worksheet), "feedback_zip": str(done.feedback_zip),
+                               "graded": done.graded, "missing": done.missing, "unknown": done.unknown}, indent=2))
+        return EXIT_OK
+    click.echo(f"wrote {done.worksheet} ({done.graded} grades) and {done.feedback_zip}")
+    if done.missing:
+        click.echo(f"on the worksheet but not graded (left as downloaded): {', '.join(done.missing)}")
+    if done.unknown:
+        click.echo(f"graded but not on the worksheet (no participant id matches): {', '.join(done.unknown)}")
+    click.echo("in Moodle: the assignment's 'View all submissions', then Grading action > 'Upload grading worksheet' "
+               "(the .csv) and 'Upload multiple feedback files in a zip' (the .zip)")
+    return EXIT_OK
+
+
+def autograder_command(platform: str, assignment: str, out: str, *, wheel: str | None = None,
+                       image: str | None = None, as_json: bool = False, config: Config | None = None) -> int:
+    """Write ``platform``'s autograder files for ``assignment`` into ``out``; print them; 0."""
+    import tempfile
+
+    from grader.authoring.course import reference_dir
+    from grader.authoring.release import audit_wheel, kit_wheel, solution_only_lines
+    from grader.platforms.bundles import BundleError, bundle, copy_wheel
+
+    config = _config(config)
+    spec = load_spec(assignment, _root(config))
+    options = {"image": image} if platform == "prairielearn" else {}
+    with tempfile.TemporaryDirectory(prefix="grader-autograder-") as staging:
+        if wheel:
+            built = copy_wheel(Path(wheel), Path(staging))
+            leaks = audit_wheel(built, solution_only_lines(reference_dir()))
+            if leaks:
+                raise BundleError(f"{wheel} would give away solutions:\n  " + "\n  ".join(leaks))
+        else:
+            built = kit_wheel(Path(staging), config.assignments)
+        done = bundle(platform, spec, built, Path(out), **options)
+    if as_json:
+        click.echo(json.dumps({"platform": platform, "out": str(done.out), "upload": str(done.upload or ""),
+                               "files": [str(f) for f in done.files]}, indent=2))
+        return EXIT_OK
+    click.echo(f"wrote the {platform} files for {spec.name} in {done.out}:")
+    for path in done.files:
+        click.echo(f"  {path}")
+    click.echo("upload steps: docs/platforms.md")
+    return EXIT_OK
+
+
+def autograder_run_command(platform: str, assignment: str, *, root: str | None = None, submission: str = ".",
+                           output: str | None = None, config: Config | None = None) -> int:
+    """Inside ``platform``'s grading job: check the submission and write the platform's results; 0 once they
+    are written (the document carries the outcome, and the platform's job must go on to read it)."""
+    from grader.platforms import run
+
+    config = _config(config)
+    spec = load_spec(assignment, _root(config))
+    if platform == "gradescope":
+        doc = run.run_gradescope(spec, config, Path(root or "/autograder"))
+        click.echo(f"score {doc.get('score')}: wrote {Path(root or '/autograder') / 'results' / 'results.json'}")
+    elif platform == "prairielearn":
+        doc = run.run_prairielearn(spec, config, Path(root or "/grade"))
+        click.echo(f"score {doc.get('score')}: wrote {Path(root or '/grade') / 'results' / 'results.json'}")
+    else:
+        doc, report = run.run_classroom(spec, config, Path(submission), Path(output) if output else None)
+        if report is not None:
+            render_text(report)
+        if output is None:
+            click.echo(run.classroom_output(doc), nl=False)
     return EXIT_OK
 
 

@@ -35,8 +35,14 @@ INTEGRITY_DEFAULTS = {"weight_cosine": 0.999}  # flag two checkpoints whose flat
 INTEGRITY_FIELDS = tuple(INTEGRITY_DEFAULTS)
 TOP_FIELDS = ("title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
               "batch_sizes", "timeout", "load_timeout", "checks_timeout", "quiz", "reference", "integrity", "dataset",
-              "init_args", "activations", "model_class")
+              "init_args", "activations", "model_class", "gradescope", "late")
 ROW_FIELDS = ("label", "layers", "shape", "params")
+# Gradescope's per-test visibility (its autograder specification), set per check in the [gradescope] table
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+GRADESCOPE_FIELDS = ("visibility", "leaderboard")
+# The [late] table: a percent of the score off per day (or started day) past the due date, after a grace period,
+# capped; applied where the platform gives the submission time and due date (Gradescope's submission metadata)
+LATE_DEFAULTS = {"percent_per_day": 0.0, "grace_minutes": 0.0, "max_percent": 100.0}
 
 
 class SpecError(GraderError):
@@ -84,6 +90,8 @@ class Spec:
     init_args: dict = field(default_factory=dict)  # keyword arguments the student's class is built with
     activations: dict = field(default_factory=dict)  # {arg, options}: build the class once per option
     model_class: str = ""  # pins the class to grade by name; "" chooses by the table (grader.inspection.choose)
+    gradescope: dict = field(default_factory=dict)  # {visibility: {check: level}, leaderboard: bool}
+    late: dict = field(default_factory=dict)  # the late policy, every LATE_DEFAULTS key; {} when the spec has none
     sources: tuple[Path, ...] = ()  # every spec.toml this one was read from: ``extends`` bases first, then ``path``
 
     def model_checks(self) -> list[str]:
@@ -333,6 +341,42 @@ def _integrity(data: dict, path: Path) -> dict:
     return {**INTEGRITY_DEFAULTS, **integrity}
 
 
+def _gradescope(data: dict, path: Path, checks: list[str]) -> dict:
+    table = data.get("gradescope", {})
+    if not isinstance(table, dict):
+        raise SpecError(f"{path}: field 'gradescope' must be a table, e.g. {{ visibility = {{ reeval = \"after_published\" }} }}")
+    _no_unknown(table, GRADESCOPE_FIELDS, path, "gradescope.")
+    visibility = table.get("visibility", {})
+    if not isinstance(visibility, dict):
+        raise SpecError(f"{path}: field 'gradescope.visibility' must be a table of check = level")
+    _no_unknown(visibility, checks, path, "gradescope.visibility.")
+    for check, level in visibility.items():
+        if level not in VISIBILITIES:
+            raise SpecError(f"{path}: field 'gradescope.visibility.{check}' must be one of {list(VISIBILITIES)}, "
+                            f"found {level!r}")
+    leaderboard = table.get("leaderboard", True)
+    if not isinstance(leaderboard, bool):
+        raise SpecError(f"{path}: field 'gradescope.leaderboard' must be true or false, found {leaderboard!r}")
+    return {"visibility": dict(visibility), "leaderboard": leaderboard}
+
+
+def _late(data: dict, path: Path) -> dict:
+    table = data.get("late")
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise SpecError(f"{path}: field 'late' must be a table, e.g. {{ percent_per_day = 10 }}")
+    _no_unknown(table, LATE_DEFAULTS, path, "late.")
+    late = {**LATE_DEFAULTS, **table}
+    for key, value in late.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 \
+                or (key != "grace_minutes" and value > 100):
+            what = "a number of minutes" if key == "grace_minutes" else "a percent from 0 to 100"
+            raise SpecError(f"{path}: field 'late.{key}' must be {what}, found {value!r}")
+        late[key] = float(value)
+    return late
+
+
 def _choice(data: dict, key: str, allowed, default, path: Path):
     value = data.get(key, default)
     if value not in allowed:
@@ -369,10 +413,13 @@ def parse_spec(data: dict, path: Path) -> Spec:
     if not isinstance(num_classes, int) or num_classes < 1:
         raise SpecError(f"{path}: field 'num_classes' must be a positive integer, found {num_classes!r}")
     _no_unknown(data, TOP_FIELDS, path)
+    quiz = _quiz(data, path)
+    checks = [*points, *(QUIZ_CHECKS if quiz["enabled"] else ())]
     return Spec(name=path.parent.name, path=path, title=title, input_shape=tuple(input_shape), rows=tuple(rows),
                 classes=tuple(classes), output=output, num_classes=num_classes, params_total=params_total,
                 params_min=params_min, params_max=params_max, batch_sizes=tuple(batch_sizes),
                 **_timeouts(data, path),  # type: ignore[arg-type]  # timeout, load_timeout, checks_timeout
-                points=points, quiz=_quiz(data, path), reference=data.get("reference"),
+                points=points, quiz=quiz, reference=data.get("reference"),
                 integrity=_integrity(data, path), dataset=dataset, init_args=init_args, activations=activations,
-                model_class=model_class)
+                model_class=model_class, late=_late(data, path),
+                gradescope=_gradescope(data, path, checks))

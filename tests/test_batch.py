@@ -17,7 +17,7 @@ import torch
 from grader.batch.entries import find_entries
 from grader.batch.integrity import class_flags
 from grader.grading import grade
-from grader.outputs.gradebook import gradescope_json
+from grader.outputs.platform_results import gradescope_json
 from grader.report import CheckpointDetails, CheckResult, CurvesDetails, Report
 from grader.sandbox.limits import Limits
 from grader.spec import load_spec
@@ -117,7 +117,8 @@ def test_outputs_of_the_hostile_class(hostile):
     assert feedback.startswith("# simple-cnn: memory_bomb") and "MemoryError" in feedback
     doc = json.loads((out / "gradescope" / "honest" / "results.json").read_text())
     assert doc["score"] == 10 and {t["name"] for t in doc["tests"]} >= {"class", "shapes", "params"}
-    assert all(set(t) == {"name", "score", "max_score", "status", "output", "visibility"} for t in doc["tests"])
+    assert all(set(t) == {"name", "score", "max_score", "status", "output", "output_format", "visibility"}
+               for t in doc["tests"])
     assert all(t["status"] == "passed" for t in doc["tests"])
     html = (out / "report.html").read_text()
     assert html.count('<tr data-failed=') == 14 and "<script>" in html and "http" not in html.split("<script>")[1]
@@ -288,7 +289,7 @@ def test_integrity_flags_identical_near_identical_and_curves(tmp_path):
 def test_gradescope_status_of_an_optional_skip():
     report = Report("mycnn", "x", checks=[CheckResult("epoch", "skip", 0, 2, "no epoch", required=False),
                                           CheckResult("reeval", "fail", 0, 3, "bad")])
-    doc = json.loads(gradescope_json(report))
+    doc = json.loads(gradescope_json(load_spec("mycnn"), report))
     assert [t["status"] for t in doc["tests"]] == ["passed", "failed"] and doc["score"] == 0
 
 

@@ -111,3 +111,12 @@ def test_bench_rss_quick():
         assert re.search(rf"^  {student} +\S", out, re.M), (student, out)
     # the flood is stopped at the channel's limit, whatever else the grader does with the rest
     assert re.search(r"^  s00-flood +fatal: .*result pipe", out, re.M), out
+
+
+@pytest.mark.slow
+def test_bench_gradescope_quick():
+    out = run_quick("bench_gradescope")
+    assert re.search(r"^baseline \(no limits\) +wall +\d+\.\d s +peak +\d+ MB +OOM kills 0 +score 19\.0", out, re.M), out
+    assert re.search(r"^Gradescope \(768 MB, 1 CPU\) +wall .* score 19\.0 +exit 0$", out, re.M), out
+    assert ratio("ratio wall limited / baseline:", out) > 0 and ratio("peak / limit:", out) < 1
+    assert "fits: yes" in out

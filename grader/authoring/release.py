@@ -175,6 +175,18 @@ Each `starters/<assignment>/` folder has `starter.py` and `starter.ipynb`: fill 
 """
 
 
+def kit_wheel(out: Path, course: Path | None = None) -> Path:
+    """Build the student kit's wheel (the tool and ``course``'s assignments) into ``out`` and audit it; ReleaseError
+    when this grader is not a course repository or the wheel would hold any part of the solutions."""
+    root = source_tree()
+    wheel = build_wheel(root, course or assignments_root(), Path(out))
+    leaks = audit_wheel(wheel, solution_only_lines(reference_dir()))
+    if leaks:
+        wheel.unlink()
+        raise ReleaseError("the wheel would give away solutions, so nothing was written:\n  " + "\n  ".join(leaks))
+    return wheel
+
+
 def release(out: str | Path, names: list[str] | None = None, log=print, course: Path | None = None) -> Kit:
     """Write the student kit into ``out``: the audited wheel, the starters, README.md. See the module doc.
     ``course``: the assignments folder (default: :func:`grader.spec.assignments_root`)."""
@@ -190,11 +202,7 @@ def release(out: str | Path, names: list[str] | None = None, log=print, course: 
     if out.exists() and any(out.iterdir()):
         raise ReleaseError(f"{out} is not empty: give a new folder for the kit")
     log(f"building the wheel from {root} with the assignments of {course}")
-    wheel = build_wheel(root, course, out)
-    leaks = audit_wheel(wheel, solution_only_lines(reference_dir()))
-    if leaks:
-        wheel.unlink()
-        raise ReleaseError("the wheel would give away solutions, so no kit was written:\n  " + "\n  ".join(leaks))
+    wheel = kit_wheel(out, course)
     for spec in specs:
         target = out / "starters" / spec.name
         target.mkdir(parents=True, exist_ok=True)

@@ -192,7 +192,7 @@ class SubmissionJob:
     def _start_box(self, task) -> None:
         limit = observe_channel_limit(self.spec) if self.stage == "observe" else MAX_REPORT_BYTES + (1 << 20)
         if self.limits.isolation == "process":
-            self.box = ProcessJob(task, self.source, self.limits, limit)
+            self.box = ProcessJob(task, self.source, self.limits, limit, as_nobody=self.stage == "observe")
         else:
             # Only the observe stage runs student code: it alone needs the fork server's clean memory.
             # The judge keeps uid 0 of a root grader (without any capability) to read root-only data folders.

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.outputs.gradebook import feedback_markdown, gradebook_csv, gradescope_json, output_names, write_atomic
+from grader.outputs.gradebook import feedback_markdown, gradebook_csv, output_names, write_atomic
 from grader.outputs.html_report import render_html
+from grader.outputs.platform_results import gradescope_json
 from grader.report import Flag, Report
 from grader.spec import Spec
 
@@ -24,5 +25,5 @@ def write_outputs(spec: Spec, out: Path, entries, reports: dict[str, Report], mi
             continue
         name = names[entry.student]
         write_atomic(out / "feedback" / f"{name}.md", feedback_markdown(report))
-        write_atomic(out / "gradescope" / name / "results.json", gradescope_json(report))
+        write_atomic(out / "gradescope" / name / "results.json", gradescope_json(spec, report))
     write_atomic(out / "report.html", render_html(spec, entries, reports, missing, flags, names))

@@ -1,4 +1,4 @@
-"""The batch grader's outputs in OUT: gradebook.csv, feedback/<student>.md, gradescope/<student>/results.json.
+"""The batch grader's outputs in OUT: gradebook.csv and feedback/<student>.md (results.json: platform_results).
 
 Every file is written to a temporary name and renamed into place, and everything is rebuilt from the results
 alone (no timings, no dates), so the same results give byte-identical files.
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 from pathlib import Path
@@ -193,13 +192,3 @@ def feedback_markdown(report: Report) -> str:
         lines += ["## Sandbox limits this machine could not apply", ""] + [f"- {md_text(m)}" for m in report.isolation] \
             + [""]
     return "\n".join(lines)
-
-
-def gradescope_json(report: Report) -> str:
-    """Gradescope's autograder results document (score, tests with name, score, max_score, status, output)."""
-    tests = [{"name": c.name, "score": c.score, "max_score": c.max_score,
-              "status": "passed" if c.status == "pass" or (c.status == "skip" and not c.required) else "failed",
-              "output": f"{c.status.upper()}: {c.message}", "visibility": "visible"} for c in report.checks]
-    output = report.fatal or ("All required checks pass." if report.passed else "Some checks failed: see each test.")
-    return json.dumps({"score": report.score, "output": output, "tests": tests, "visibility": "visible",
-                       "stdout_visibility": "hidden"}, indent=2) + "\n"

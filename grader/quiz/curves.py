@@ -84,6 +84,44 @@ def _draw(path: Path, runs: dict[str, dict], key: str, ylabel: str, metadata: di
     os.replace(tmp, path)
 
 
+MAX_DRAWN_EPOCHS = 1000  # a picture of more epochs than this is not drawn (the curves are the student's to write)
+
+
+def curves_picture(val_loss: list[float], val_accuracy: list[float], reeval: tuple[int, float, float] | None = None,
+                   ) -> bytes | None:
+    """A PNG of the submitted curves side by side (loss, accuracy), best.pt's epoch starred and, with ``reeval``
+    (epoch, loss, accuracy), what the grader re-evaluated best.pt to marked in red; None when there is nothing
+    to draw or more than MAX_DRAWN_EPOCHS epochs."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    if not val_loss or len(val_loss) > MAX_DRAWN_EPOCHS or len(val_accuracy) > MAX_DRAWN_EPOCHS:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
+    for ax, values, label, at in ((axes[0], val_loss, "validation loss", 1), (axes[1], val_accuracy,
+                                                                           "validation accuracy (%)", 2)):
+        epochs = list(range(1, len(values) + 1))
+        ax.plot(epochs, values, marker="o", label="submitted")
+        if reeval is not None and reeval[0] is not None and math.isfinite(reeval[at]):
+            ax.plot([reeval[0]], [reeval[at]], marker="x", markersize=10, color="tab:red", linestyle="",
+                    label="best.pt re-evaluated")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": "grader"})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def read_run_curves(run_dir) -> dict:
     """The curves document of a training run folder (its curves.json); ValueError saying what is wrong."""
     path = Path(run_dir) / CURVES_FILE

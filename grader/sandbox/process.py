@@ -3,7 +3,8 @@
 Public interface:
 
 * :class:`ProcessJob`: ``start()``, ``poll()`` (True once over), ``stop()``, ``outcome()`` (an :class:`Outcome`),
-  as :class:`grader.sandbox.full.FullJob`; ``fd`` is -1 (nothing to select on: poll it).
+  as :class:`grader.sandbox.full.FullJob`; ``fd`` is -1 (nothing to select on: poll it). A root owner's child
+  runs as uid 65534 unless ``as_nobody=False``.
 
 Where Linux namespaces are unavailable (macOS, Windows, a container that forbids them) or when asked for, the task
 runs in a fresh interpreter started with multiprocessing's ``spawn`` (the only start method every platform has),
@@ -38,8 +39,9 @@ GAPS = [Gap("process level", "a plain child process with the wall-clock limit"),
         Gap("process limit", "no process-count limit at the process level")]
 
 
-def _child(task: Task, run: str, capture: str, conn, limits: Limits) -> None:
-    """The spawned child: output to ``capture``, limits, the box's frame, then the task."""
+def _child(task: Task, run: str, capture: str, conn, limits: Limits, as_nobody: bool = False) -> None:
+    """The spawned child: output to ``capture``, limits, uid 0 given up (``as_nobody``), the box's frame, then
+    the task."""
     try:
         fd = os.open(capture, os.O_WRONLY | os.O_APPEND)
         os.dup2(fd, 1)
@@ -48,6 +50,8 @@ def _child(task: Task, run: str, capture: str, conn, limits: Limits) -> None:
         sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True, errors="replace")
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True, errors="replace")
         gaps = linux.limit_resources(limits.cpu(), None, limits.file_size_mb)
+        if as_nobody:
+            gaps += linux.become_unprivileged()
         os.environ.update({"HOME": run, "TMPDIR": run, "MPLCONFIGDIR": os.path.join(run, ".mpl"),
                            "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
         tempfile.tempdir = run
@@ -70,13 +74,35 @@ def _child(task: Task, run: str, capture: str, conn, limits: Limits) -> None:
         os._exit(0)  # skip interpreter shutdown: student objects may hang it
 
 
+def _unreadable_python() -> str:
+    """The first folder of this Python (its standard library, its packages) that other users cannot read, or ""."""
+    for top in sorted({sys.base_prefix, sys.prefix, os.path.dirname(os.__file__), os.path.dirname(json.__file__)}):
+        path = os.path.realpath(top)
+        while True:
+            mode = os.stat(path).st_mode
+            if not mode & 0o001 or (path == os.path.realpath(top) and not mode & 0o004):
+                return path
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+    return ""
+
+
 class ProcessJob:
     """One job at the process level (see the module docstring)."""
 
     fd = -1
 
-    def __init__(self, task: Task, source: Path, limits: Limits, channel_limit: int = MAX_CHANNEL_BYTES):
+    def __init__(self, task: Task, source: Path, limits: Limits, channel_limit: int = MAX_CHANNEL_BYTES,
+                 as_nobody: bool = True):
         self.task, self.source, self.limits, self.channel_limit = task, Path(source), limits, channel_limit
+        # A root owner's child gives up uid 0 (a job that runs no student code may keep it): the files of root
+        # (a platform's results folder, /root) are then closed to it, and a process it leaves behind too.
+        root = as_nobody and hasattr(os, "geteuid") and os.geteuid() == 0
+        unreadable = _unreadable_python() if root else ""
+        self.as_nobody = root and not unreadable
+        self.uid_gap = [Gap("uid", f"the job kept uid 0: uid 65534 could not read {unreadable}")] if unreadable else []
         self.process: multiprocessing.process.BaseProcess | None = None
         self.conn: Connection | None = None
         self.frames: list[bytes] = []
@@ -100,9 +126,12 @@ class ProcessJob:
         self.before = workdir.working_copy(run)
         capture = os.path.join(self.work, "output.txt")
         open(capture, "wb").close()
+        if self.as_nobody:
+            linux.hand_over(self.work)  # its own copy and output file stay its own
         context = multiprocessing.get_context("spawn")
         receive, send = context.Pipe(duplex=False)
-        self.process = context.Process(target=_child, args=(self.task, run, capture, send, self.limits), daemon=True)
+        self.process = context.Process(target=_child, args=(self.task, run, capture, send, self.limits, self.as_nobody),
+                                       daemon=True)
         sys.stdout.flush()
         sys.stderr.flush()
         self.process.start()
@@ -167,7 +196,7 @@ class ProcessJob:
         changed = workdir.changed_files(self.before, workdir.working_copy(run, self.before))
         shutil.rmtree(self.work, ignore_errors=True)
         result = Outcome("process", output=output, timed_out=self.timed_out, overflow=self.overflow,
-                         wall_s=round(time.monotonic() - self.began, 3), changed_files=changed, gaps=list(GAPS),
+                         wall_s=round(time.monotonic() - self.began, 3), changed_files=changed, gaps=list(GAPS) + self.uid_gap,
                          channel_limit=self.channel_limit)
         code = self.process.exitcode
         if code is not None and code < 0:

@@ -1,0 +1,126 @@
+"""The result documents course platforms read back from one graded submission, each built from its Report.
+
+* Gradescope, "Autograder Specifications" (results.json): ``score``, ``execution_time``, ``output`` with
+  ``output_format``, ``tests[]`` (``name``, ``score``, ``max_score``, ``status`` passed/failed, ``output``,
+  ``output_format``, ``visibility``), ``leaderboard[]`` (``name``, ``value``, ``order``).
+* PrairieLearn, "Externally graded questions" (results.json): ``gradable``, ``score`` in [0, 1], ``message``,
+  ``tests[]`` (``name``, ``points``, ``max_points``, ``message``, ``output``), ``images[]`` (``label``, ``url`` as a
+  data URL); the whole file at most 1 MB.
+* GitHub Classroom's grading reporter (a step output ``result``, base64 of JSON): ``version`` 1, ``status``
+  pass/fail/error, ``max_score``, ``tests[]`` (``name``, ``status``, ``score``, ``message``...).
+
+Public interface: :func:`gradescope_results`, :func:`prairielearn_results`, :func:`classroom_results`,
+:func:`gradescope_json`, :func:`check_passed`, :func:`validation_accuracy`, :data:`PRAIRIELEARN_MAX_BYTES`.
+"""
+from __future__ import annotations
+
+import json
+
+from grader.late import LateResult
+from grader.outputs.gradebook import md_fence, md_text, status_of
+from grader.report import CheckResult, Report, details_of
+from grader.spec import Spec
+
+PRAIRIELEARN_MAX_BYTES = 1_000_000  # PrairieLearn rejects a results.json over 1 MB
+MESSAGE_CHARS = 20_000  # of one test's message, in a document with a size limit
+
+
+def check_passed(check: CheckResult) -> bool:
+    """True for a passing check, and for an optional check that was skipped (it counts against nothing)."""
+    return check.status == "pass" or (check.status == "skip" and not check.required)
+
+
+def _check_markdown(check: CheckResult) -> str:
+    return "\n".join([f"**{check.status.upper()}**: {check.score:g} / {check.max_score:g} points", "",
+                      *md_fence(check.message.strip()[:MESSAGE_CHARS])])
+
+
+def _summary(report: Report) -> str:
+    """What the whole run did, for the top of the page: the outcome, a fatal error, the isolation level used."""
+    lines = [f"**Score: {report.score:g} / {report.max_score:g}** ({status_of(report)})", ""]
+    if report.fatal:
+        lines += ["The check could not finish:", "", *md_fence(report.fatal.strip()[:MESSAGE_CHARS]), ""]
+    level = {"full": "full (Linux namespaces)", "process": "process (a separate process with resource limits)"}
+    lines.append(f"Sandbox: {level.get(report.isolation_level, report.isolation_level or 'none')}.")
+    if report.isolation:
+        lines += ["", "Limits this machine could not apply:", ""] + [f"- {md_text(m)}" for m in report.isolation]
+    if report.output:
+        lines += ["", "Your code printed:", "", *md_fence(report.output.rstrip()[:MESSAGE_CHARS])]
+    return "\n".join(lines)
+
+
+def validation_accuracy(report: Report) -> float | None:
+    """The accuracy best.pt re-evaluated to (percent), from the reeval check's details; None without one."""
+    details = details_of(report, "reeval")
+    return float(details.accuracy) if details is not None else None
+
+
+def gradescope_results(spec: Spec, report: Report, *, execution_time: float | None = None,
+                       penalty: LateResult | None = None) -> dict:
+    """Gradescope's results.json for ``report``: one test per check (visibility from the spec's [gradescope]
+    table), the teaching message as Markdown, the re-evaluated accuracy on the leaderboard when the assignment
+    has a quiz, and a late penalty as a test of its own that takes the points off the total."""
+    visibility = spec.gradescope.get("visibility", {})
+    tests = [{"name": c.name, "score": c.score, "max_score": c.max_score,
+              "status": "passed" if check_passed(c) else "failed", "output": _check_markdown(c),
+              "output_format": "md", "visibility": visibility.get(c.name, "visible")} for c in report.checks]
+    if report.fatal and not report.checks:
+        tests.append({"name": "grading", "score": 0.0, "max_score": report.max_score, "status": "failed",
+                      "output": "\n".join(md_fence(report.fatal.strip()[:MESSAGE_CHARS])), "output_format": "md",
+                      "visibility": "visible"})
+    score = report.score
+    if penalty is not None and penalty.percent > 0:
+        taken = round(score * penalty.percent / 100, 3)
+        score = round(score - taken, 3)
+        tests.append({"name": "late submission", "score": -taken, "max_score": 0.0, "status": "failed",
+                      "output": md_text(penalty.rule), "output_format": "md", "visibility": "visible"})
+    doc: dict = {"score": score, "output": _summary(report), "output_format": "md", "test_output_format": "md",
+                 "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
+                 "extra_data": {"isolation_level": report.isolation_level, "status": status_of(report)}}
+    if execution_time is not None:
+        doc["execution_time"] = int(round(execution_time))
+    accuracy = validation_accuracy(report)
+    if spec.quiz.get("enabled") and spec.gradescope.get("leaderboard", True) and accuracy is not None:
+        doc["leaderboard"] = [{"name": "validation accuracy", "value": round(accuracy, 2), "order": "desc"}]
+    return doc
+
+
+def gradescope_json(spec: Spec, report: Report) -> str:
+    """:func:`gradescope_results` as the text of a results.json file (what ``grader grade`` writes per student)."""
+    return json.dumps(gradescope_results(spec, report), indent=2, ensure_ascii=False) + "\n"
+
+
+def _prairielearn_doc(report: Report, message_chars: int, images: list[dict]) -> dict:
+    max_score = report.max_score
+    return {"gradable": True, "score": round(report.score / max_score, 6) if max_score else 0.0,
+            "message": _summary(report)[:message_chars],
+            "tests": [{"name": c.name, "points": c.score, "max_points": c.max_score,
+                       "message": f"{c.status.upper()}: {c.score:g} / {c.max_score:g} points",
+                       "output": c.message.strip()[:message_chars]} for c in report.checks],
+            "images": images}
+
+
+def prairielearn_results(report: Report, images: list[dict] | None = None) -> dict:
+    """PrairieLearn's results.json for ``report``: ``score`` as the fraction of points, one test per check, the
+    ``images`` given (``{"label", "url"}`` data URLs). Shortened messages, then no images, keep it under 1 MB."""
+    images = list(images or [])
+    for chars, kept in ((MESSAGE_CHARS, images), (2_000, images), (2_000, []), (200, [])):
+        doc = _prairielearn_doc(report, chars, kept)
+        if len(json.dumps(doc).encode()) <= PRAIRIELEARN_MAX_BYTES:
+            return doc
+    return doc
+
+
+def classroom_results(report: Report) -> dict:
+    """The JSON GitHub Classroom's grading reporter reads (version 1): one test per check with its points. The
+    reporter sums the tests' ``score`` for Classroom's total, so ``max_score`` is the assignment's total."""
+    status = "error" if report.fatal else ("pass" if report.passed else "fail")
+    tests = [{"name": c.name, "status": "pass" if check_passed(c) else ("error" if c.status == "error" else "fail"),
+              "score": c.score, "max_score": c.max_score, "message": c.message.strip()[:MESSAGE_CHARS],
+              "test_code": f"grader check -a {report.assignment}", "filename": "", "line_no": 0,
+              "execution_time": ""} for c in report.checks]
+    if report.fatal and not tests:
+        tests.append({"name": "grading", "status": "error", "score": 0.0, "max_score": report.max_score,
+                      "message": report.fatal.strip()[:MESSAGE_CHARS], "test_code": "", "filename": "",
+                      "line_no": 0, "execution_time": ""})
+    return {"version": 1, "status": status, "max_score": report.max_score, "tests": tests}

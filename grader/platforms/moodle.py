@@ -1,0 +1,178 @@
+"""The round trip back to a Moodle assignment (KAIST's KLMS is Moodle): its grading worksheet and feedback files.
+
+Formats followed (Moodle's mod/assign, "Offline grading worksheet" and "Upload multiple feedback files in a zip";
+no Moodle instance is available to the tests, which read every file back as Moodle's importers do):
+
+* The worksheet is the CSV that "Download grading worksheet" gives: ``Identifier`` (``Participant 123456``),
+  ``Full name``, ..., ``Grade``, ``Maximum Grade``, ..., ``Last modified (grade)``, ``Feedback comments``. The
+  filled copy keeps every column, row and cell as downloaded but ``Grade`` (the score scaled to the worksheet's
+  ``Maximum Grade``) and ``Feedback comments`` (a short HTML summary); "Upload grading worksheet" reads it back.
+* The feedback zip holds one folder per participant, named as "Download all submissions" names it
+  (``Full Name_123456_assignsubmission_file_``), with ``feedback.md``. Moodle's importer splits each path part at
+  its first four underscores and takes the second piece as the participant id, so an underscore in a full name is
+  written as a space.
+
+A submission is matched to a worksheet row by the participant id alone: Moodle wrote it into the submission's
+folder name (:func:`grader.batch.entries.lms_identity`), or the roster's id is that number.
+
+Public interface: :func:`moodle_assignment`, :class:`MoodleRoundTrip`, :func:`participant_id`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from markupsafe import escape
+
+from grader.batch.entries import lms_identity
+from grader.batch.store import Store
+from grader.errors import GraderError
+from grader.outputs.gradebook import feedback_markdown, reason_of, write_atomic
+from grader.report import Report
+
+WORKSHEET_COLUMNS = ("Identifier", "Grade", "Feedback comments")
+PARTICIPANT = re.compile(r"^\s*Participant\s+(\d+)\s*$")
+FOLDER_SUFFIX = "assignsubmission_file_"
+ZIP_TIME = (2026, 1, 1, 0, 0, 0)
+
+
+class MoodleError(GraderError):
+    """The worksheet or the grades folder cannot be used; the message says which file and why."""
+
+
+@dataclass
+class MoodleRoundTrip:
+    """What :func:`moodle_assignment` wrote, and who it could not place."""
+
+    worksheet: Path
+    feedback_zip: Path
+    graded: int = 0
+    missing: list[str] = field(default_factory=list)  # worksheet participants with no graded submission
+    unknown: list[str] = field(default_factory=list)  # graded submissions whose participant is not on the worksheet
+
+
+def participant_id(identifier: str) -> str | None:
+    """``123456`` from the worksheet's ``Participant 123456``; None for another shape."""
+    match = PARTICIPANT.match(identifier or "")
+    return match.group(1) if match else None
+
+
+def _read_worksheet(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            header = list(reader.fieldnames or [])
+    except OSError as exc:
+        raise MoodleError(f"cannot read the worksheet {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise MoodleError(f"{path} is not UTF-8: download the worksheet from Moodle again (it writes UTF-8)") \
+            from None
+    absent = [c for c in WORKSHEET_COLUMNS if c not in header]
+    if absent:
+        raise MoodleError(f"{path} is not a Moodle grading worksheet: it has no {', '.join(absent)} column "
+                          f"(found: {', '.join(header) or 'nothing'}). In the assignment, 'View all submissions', "
+                          "then 'Download grading worksheet' (enable 'Offline grading worksheet' and 'Feedback "
+                          "comments' under the assignment's feedback types)")
+    return header, rows
+
+
+def _read_gradebook(grades: Path) -> dict[str, dict[str, str]]:
+    book = grades / "gradebook.csv"
+    try:
+        with open(book, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise MoodleError(f"cannot read {book}: {exc.strerror}; run 'grader grade ... --out {grades}' first") \
+            from None
+    return {row["student"]: row for row in rows if row.get("student")}
+
+
+def _participant_of(student: str) -> str | None:
+    identity = lms_identity(student)
+    if identity is not None:
+        return identity
+    return student if student.isdigit() else None
+
+
+def _grade(score: float, max_score: float, maximum: str) -> str:
+    """The score on the worksheet's scale (its ``Maximum Grade``), as Moodle writes grades (two decimals)."""
+    try:
+        top = float(maximum.replace(",", ""))
+    except ValueError:
+        top = max_score
+    return f"{(score / max_score * top) if max_score else 0.0:.2f}"
+
+
+def _comment(row: dict[str, str], report: Report | None) -> str:
+    """The feedback comment: the score, the outcome and why, as HTML (Moodle's comments are HTML)."""
+    text = f"Score {row['score']} / {row['max_score']} ({row['status']})."
+    why = reason_of(report) if report is not None else row.get("reason", "")
+    parts = [f"<p>{escape(text)}</p>"]
+    if why:
+        parts.append(f"<p>{escape(why)}</p>")
+    parts.append("<p>The full report is in your feedback file, feedback.md.</p>")
+    return "".join(parts)
+
+
+def _folder_name(full_name: str, participant: str) -> str:
+    name = re.sub(r"[_/\\\x00-\x1f]+", " ", full_name).strip() or "Participant"
+    return f"{name}_{participant}_{FOLDER_SUFFIX}"
+
+
+def moodle_assignment(grades: str | Path, worksheet: str | Path, out: str | Path | None = None) -> MoodleRoundTrip:
+    """Fill Moodle's grading ``worksheet`` from ``grades`` (the OUT of ``grader grade``) and write the feedback
+    files zip, into ``out`` (default: GRADES/lms/): moodle-worksheet.csv and moodle-feedback.zip."""
+    grades, worksheet = Path(grades), Path(worksheet)
+    out = Path(out) if out else grades / "lms"
+    header, rows = _read_worksheet(worksheet)
+    book = _read_gradebook(grades)
+    store = Store(grades / "results.sqlite") if (grades / "results.sqlite").exists() else None
+    reports = store.reports() if store else {}
+    if store:
+        store.close()
+    by_participant: dict[str, str] = {}
+    result = MoodleRoundTrip(out / "moodle-worksheet.csv", out / "moodle-feedback.zip")
+    # A file submission before an online text one of the same participant (Moodle writes a folder for each)
+    for student in sorted(book, key=lambda s: ("_assignsubmission_file_" not in s, s)):
+        participant = _participant_of(student)
+        if participant is None or participant in by_participant:
+            result.unknown.append(student)
+        else:
+            by_participant[participant] = student
+    on_sheet = {participant_id(r.get("Identifier", "")) for r in rows}
+    result.unknown += sorted(s for p, s in by_participant.items() if p not in on_sheet)
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    feedback: dict[str, str] = {}
+    for row in rows:
+        participant = participant_id(row.get("Identifier", "")) or ""
+        who = by_participant.get(participant)
+        if who is None or book[who]["status"] == "missing":
+            result.missing.append(row.get("Full name") or row.get("Identifier", "?"))
+            writer.writerow(row)
+            continue
+        line, report = book[who], reports.get(who)
+        row = {**row, "Grade": _grade(float(line["score"]), float(line["max_score"] or 0),
+                                       row.get("Maximum Grade", "")),
+               "Feedback comments": _comment(line, report)}
+        writer.writerow(row)
+        result.graded += 1
+        if report is not None:
+            feedback[_folder_name(row.get("Full name", ""), participant)] = feedback_markdown(report)
+    write_atomic(result.worksheet, buffer.getvalue())
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        for folder, text in sorted(feedback.items()):
+            handle.writestr(zipfile.ZipInfo(f"{folder}/feedback.md", ZIP_TIME), text.encode("utf-8"))
+    result.feedback_zip.parent.mkdir(parents=True, exist_ok=True)
+    tmp = result.feedback_zip.with_name(f".{result.feedback_zip.name}.tmp")
+    tmp.write_bytes(archive.getvalue())
+    tmp.replace(result.feedback_zip)
+    return result
