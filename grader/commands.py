@@ -186,11 +186,13 @@ def autograder_command(platform: str, assignment: str, out: str, *, wheel: str |
         done = bundle(platform, spec, built, Path(out), **options)
     if as_json:
         click.echo(json.dumps({"platform": platform, "out": str(done.out), "upload": str(done.upload or ""),
-                               "files": [str(f) for f in done.files]}, indent=2))
+                               "files": [str(f) for f in done.files], "notes": done.notes}, indent=2))
         return EXIT_OK
     click.echo(f"wrote the {platform} files for {spec.name} in {done.out}:")
     for path in done.files:
         click.echo(f"  {path}")
+    for note in done.notes:
+        click.echo(f"note: {note}")
     click.echo("upload steps: docs/platforms.md")
     return EXIT_OK
 

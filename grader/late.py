@@ -2,8 +2,9 @@
 
 The times come from where the platform states them (Gradescope's ``submission_metadata.json``: ``created_at`` and
 the assignment's ``due_date`` and ``late_due_date``), never from a file's modification time. The rule is the spec's
-[late] table (docs/spec-format.md): ``percent_per_day`` off for each started day past the due date once
-``grace_minutes`` have passed, at most ``max_percent``.
+[late] table (docs/spec-format.md): ``percent_per_day`` off for each started day past the due date (none within
+the first ``grace_minutes``), at most ``max_percent``. A student's own due date (an extension) replaces the
+assignment's. The last accepted time (``late_due_date``) is the platform's to enforce: it is read, not applied.
 
 Public interface: :class:`SubmissionTimes`, :func:`gradescope_times`, :class:`LateResult`, :func:`late_result`,
 :class:`LateError`.
@@ -71,9 +72,20 @@ def gradescope_times(path: str | Path) -> SubmissionTimes:
         raise LateError(f"{path}: not Gradescope's submission metadata (it needs created_at and assignment)")
     submitted = _time(data["created_at"], path, "created_at")
     assert submitted is not None
-    return SubmissionTimes(submitted, _time(assignment.get("due_date"), path, "assignment.due_date"),
-                           _time(assignment.get("late_due_date"), path, "assignment.late_due_date"),
-                           "Gradescope's submission_metadata.json")
+    due = _time(assignment.get("due_date"), path, "assignment.due_date")
+    late_due = _time(assignment.get("late_due_date"), path, "assignment.late_due_date")
+    source = "Gradescope's submission_metadata.json"
+    # An extension: Gradescope gives each user's own dates under users[].assignment; the latest counts (a group
+    # submission is due when its last member's work is)
+    users = data.get("users") if isinstance(data.get("users"), list) else []
+    own = [u["assignment"] for u in users if isinstance(u, dict) and isinstance(u.get("assignment"), dict)]
+    extended = [d for d in (_time(a.get("due_date"), path, "users[].assignment.due_date") for a in own) if d]
+    if extended and (due is None or max(extended) > due):
+        due, source = max(extended), source + ", with the student's extension"
+        late_dues = [d for d in (_time(a.get("late_due_date"), path, "users[].assignment.late_due_date")
+                                 for a in own) if d]
+        late_due = max(late_dues) if late_dues else late_due
+    return SubmissionTimes(submitted, due, late_due, source)
 
 
 def _duration(minutes: float) -> str:
@@ -96,7 +108,7 @@ def late_result(policy: dict, times: SubmissionTimes) -> LateResult | None:
     if minutes <= policy["grace_minutes"]:
         return LateResult(minutes, 0.0, f"{late}: within the {policy['grace_minutes']:g}-minute grace period, "
                                         "no penalty")
-    days = math.ceil((minutes - policy["grace_minutes"]) / (24 * 60))
+    days = math.ceil(minutes / (24 * 60))  # the grace period only excuses the first minutes, not each day's
     percent = min(policy["max_percent"], policy["percent_per_day"] * days)
     rule = (f"{late}: {policy['percent_per_day']:g}% per started day x {days} day{'s' if days != 1 else ''}"
             + (f", capped at {policy['max_percent']:g}%" if percent < policy["percent_per_day"] * days else "")

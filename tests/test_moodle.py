@@ -26,7 +26,7 @@ PEOPLE = [("123456", "김민지", "minji@kaist.ac.kr"), ("123457", "John Smith",
 def _moodle_import_worksheet(path) -> dict[str, tuple[float | None, str]]:
     """Moodle's offline grading worksheet import: participant id -> (grade, feedback) of each row."""
     found = {}
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # Moodle's CSV reader drops a BOM
         for row in csv.DictReader(handle):
             match = re.fullmatch(r"Participant (\d+)", row["Identifier"])
             assert match, row["Identifier"]
@@ -91,7 +91,8 @@ def test_round_trip_back_to_moodle(moodle_class, tmp_path):
     assert 0 < grades["123458"][0] < 100 and "shapes" in grades["123458"][1]
     assert grades["123459"] == (None, "") and done.missing == ["이하늘"]
     assert done.graded == 3 and any("onlinetext" in u for u in done.unknown)
-    with open(done.worksheet, encoding="utf-8") as handle:  # every other cell as downloaded
+    assert done.worksheet.read_bytes().startswith(b"\xef\xbb\xbf")  # the BOM the downloaded copy had
+    with open(done.worksheet, encoding="utf-8-sig") as handle:  # every other cell as downloaded
         rows = list(csv.DictReader(handle))
     assert [r["Full name"] for r in rows] == [p[1] for p in PEOPLE] and rows[0]["Last modified (grade)"] == "-"
     files = _moodle_import_feedback_zip(done.feedback_zip)

@@ -35,7 +35,7 @@ from grader.sandbox.limits import Limits
 from grader.sandbox.outcome import Outcome
 from grader.sandbox.process import ProcessJob
 from grader.sandbox.view import View, python_view
-from grader.spec import Spec
+from grader.spec import QUIZ_CHECKS, Spec
 
 DATA_ENV = ("GRADER_DATA_DIR", "GRADER_CIFAR_DIR")
 DATASET_FOLDERS = ("MNIST", "cifar-10-batches-py")  # what a download leaves in ~/.cache/grader
@@ -291,9 +291,23 @@ def _readable(spec: Spec, student: str, data) -> Report | None:
         report = check_types(Report.from_dict(data))
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
+    if not _fits_spec(spec, report):
+        return None
     report.assignment, report.student = spec.name, student
     report.timings.pop("cached", None)  # only this process's cache answers "from the cache"
     return report
+
+
+def _fits_spec(spec: Spec, report: Report) -> bool:
+    """Whether every check of ``report`` is one of ``spec``'s, once, with the spec's points as its maximum and a
+    score between 0 and that maximum (a report a box sends is the box's to write)."""
+    points = {name: float(spec.points[name]) for name in spec.model_checks()}
+    if spec.quiz.get("enabled"):
+        points.update({name: float(spec.quiz["points"][name]) for name in QUIZ_CHECKS})
+    names = [check.name for check in report.checks]
+    return len(names) == len(set(names)) and all(
+        check.name in points and check.max_score == points[check.name] and 0 <= check.score <= check.max_score
+        for check in report.checks)
 
 
 def _in_process(report: Report) -> Report:

@@ -10,7 +10,7 @@
   pass/fail/error, ``max_score``, ``tests[]`` (``name``, ``status``, ``score``, ``message``...).
 
 Public interface: :func:`gradescope_results`, :func:`prairielearn_results`, :func:`classroom_results`,
-:func:`gradescope_json`, :func:`check_passed`, :func:`validation_accuracy`, :data:`PRAIRIELEARN_MAX_BYTES`.
+:func:`gradescope_json`, :func:`check_passed`, :func:`withheld`, :func:`validation_accuracy`, :data:`PRAIRIELEARN_MAX_BYTES`.
 """
 from __future__ import annotations
 
@@ -35,17 +35,36 @@ def _check_markdown(check: CheckResult) -> str:
                       *md_fence(check.message.strip()[:MESSAGE_CHARS])])
 
 
-def _summary(report: Report) -> str:
-    """What the whole run did, for the top of the page: the outcome, a fatal error, the isolation level used."""
-    lines = [f"**Score: {report.score:g} / {report.max_score:g}** ({status_of(report)})", ""]
+WITHHELD = ("Your model could not be exported for the grader's judge, so its checks ran in your own process, "
+            "where a grade can be forged: no points are posted for this submission, and your instructor grades it "
+            "by hand. The messages below say what your own process reported.")
+
+
+def withheld(report: Report) -> bool:
+    """True when ``report`` was computed in the student's own process (the in-process fallback): a platform posts
+    no points for it (``grader grade`` flags it for the instructor instead)."""
+    return report.judged.startswith("in-process")
+
+
+def _summary(report: Report, show_score: bool = True, markdown: bool = True) -> str:
+    """What the whole run did, for the top of the page: the outcome, a fatal error, the isolation level used.
+    ``show_score``: the total (left out while some check is hidden); ``markdown``: fenced, else plain text."""
+    fence = md_fence if markdown else (lambda text: [text])
+    plain = md_text if markdown else (lambda text: text)
+    lines = []
+    if withheld(report):
+        lines += [WITHHELD, ""]
+    elif show_score:
+        score = f"Score: {report.score:g} / {report.max_score:g} ({status_of(report)})"
+        lines += [f"**{score}**" if markdown else score, ""]
     if report.fatal:
-        lines += ["The check could not finish:", "", *md_fence(report.fatal.strip()[:MESSAGE_CHARS]), ""]
+        lines += ["The check could not finish:", "", *fence(report.fatal.strip()[:MESSAGE_CHARS]), ""]
     level = {"full": "full (Linux namespaces)", "process": "process (a separate process with resource limits)"}
     lines.append(f"Sandbox: {level.get(report.isolation_level, report.isolation_level or 'none')}.")
     if report.isolation:
-        lines += ["", "Limits this machine could not apply:", ""] + [f"- {md_text(m)}" for m in report.isolation]
+        lines += ["", "Limits this machine could not apply:", ""] + [f"- {plain(m)}" for m in report.isolation]
     if report.output:
-        lines += ["", "Your code printed:", "", *md_fence(report.output.rstrip()[:MESSAGE_CHARS])]
+        lines += ["", "Your code printed:", "", *fence(report.output.rstrip()[:MESSAGE_CHARS])]
     return "\n".join(lines)
 
 
@@ -61,26 +80,31 @@ def gradescope_results(spec: Spec, report: Report, *, execution_time: float | No
     table), the teaching message as Markdown, the re-evaluated accuracy on the leaderboard when the assignment
     has a quiz, and a late penalty as a test of its own that takes the points off the total."""
     visibility = spec.gradescope.get("visibility", {})
-    tests = [{"name": c.name, "score": c.score, "max_score": c.max_score,
-              "status": "passed" if check_passed(c) else "failed", "output": _check_markdown(c),
+    held = withheld(report)
+    tests = [{"name": c.name, "score": 0.0 if held else c.score, "max_score": c.max_score,
+              "status": "passed" if check_passed(c) and not held else "failed", "output": _check_markdown(c),
               "output_format": "md", "visibility": visibility.get(c.name, "visible")} for c in report.checks]
     if report.fatal and not report.checks:
         tests.append({"name": "grading", "score": 0.0, "max_score": report.max_score, "status": "failed",
                       "output": "\n".join(md_fence(report.fatal.strip()[:MESSAGE_CHARS])), "output_format": "md",
                       "visibility": "visible"})
-    score = report.score
-    if penalty is not None and penalty.percent > 0:
+    score = 0.0 if held else report.score
+    if penalty is not None and penalty.percent > 0 and not held:
         taken = round(score * penalty.percent / 100, 3)
         score = round(score - taken, 3)
         tests.append({"name": "late submission", "score": -taken, "max_score": 0.0, "status": "failed",
                       "output": md_text(penalty.rule), "output_format": "md", "visibility": "visible"})
-    doc: dict = {"score": score, "output": _summary(report), "output_format": "md", "test_output_format": "md",
-                 "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
-                 "extra_data": {"isolation_level": report.isolation_level, "status": status_of(report)}}
+    hidden = any(t["visibility"] != "visible" for t in tests)
+    doc: dict = {"score": score, "output": _summary(report, show_score=not hidden), "output_format": "md",
+                 "test_output_format": "md", "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
+                 "extra_data": {"isolation_level": report.isolation_level, "status": status_of(report),
+                                "judged": report.judged}}
     if execution_time is not None:
         doc["execution_time"] = int(round(execution_time))
     accuracy = validation_accuracy(report)
-    if spec.quiz.get("enabled") and spec.gradescope.get("leaderboard", True) and accuracy is not None:
+    # a hidden check's result is not given away by the leaderboard either
+    if spec.quiz.get("enabled") and spec.gradescope.get("leaderboard", True) and accuracy is not None \
+            and not held and not hidden:
         doc["leaderboard"] = [{"name": "validation accuracy", "value": round(accuracy, 2), "order": "desc"}]
     return doc
 
@@ -91,10 +115,10 @@ def gradescope_json(spec: Spec, report: Report) -> str:
 
 
 def _prairielearn_doc(report: Report, message_chars: int, images: list[dict]) -> dict:
-    max_score = report.max_score
-    return {"gradable": True, "score": round(report.score / max_score, 6) if max_score else 0.0,
-            "message": _summary(report)[:message_chars],
-            "tests": [{"name": c.name, "points": c.score, "max_points": c.max_score,
+    max_score, held = report.max_score, withheld(report)
+    return {"gradable": True, "score": round(report.score / max_score, 6) if max_score and not held else 0.0,
+            "message": _summary(report, markdown=False)[:message_chars],
+            "tests": [{"name": c.name, "points": 0.0 if held else c.score, "max_points": c.max_score,
                        "message": f"{c.status.upper()}: {c.score:g} / {c.max_score:g} points",
                        "output": c.message.strip()[:message_chars]} for c in report.checks],
             "images": images}
@@ -114,13 +138,14 @@ def prairielearn_results(report: Report, images: list[dict] | None = None) -> di
 def classroom_results(report: Report) -> dict:
     """The JSON GitHub Classroom's grading reporter reads (version 1): one test per check with its points. The
     reporter sums the tests' ``score`` for Classroom's total, so ``max_score`` is the assignment's total."""
-    status = "error" if report.fatal else ("pass" if report.passed else "fail")
-    tests = [{"name": c.name, "status": "pass" if check_passed(c) else ("error" if c.status == "error" else "fail"),
-              "score": c.score, "max_score": c.max_score, "message": c.message.strip()[:MESSAGE_CHARS],
+    held = withheld(report)
+    status = "error" if report.fatal or held else ("pass" if report.passed else "fail")
+    tests = [{"name": c.name, "status": "error" if held or c.status == "error" else (
+              "pass" if check_passed(c) else "fail"), "score": 0.0 if held else c.score, "max_score": c.max_score, "message": c.message.strip()[:MESSAGE_CHARS],
               "test_code": f"grader check -a {report.assignment}", "filename": "", "line_no": 0,
               "execution_time": ""} for c in report.checks]
-    if report.fatal and not tests:
-        tests.append({"name": "grading", "status": "error", "score": 0.0, "max_score": report.max_score,
-                      "message": report.fatal.strip()[:MESSAGE_CHARS], "test_code": "", "filename": "",
+    if held or (report.fatal and not tests):
+        tests.append({"name": "grading", "status": "error", "score": 0.0, "max_score": 0.0 if held else report.max_score,
+                      "message": WITHHELD if held else report.fatal.strip()[:MESSAGE_CHARS], "test_code": "", "filename": "",
                       "line_no": 0, "execution_time": ""})
     return {"version": 1, "status": status, "max_score": report.max_score, "tests": tests}

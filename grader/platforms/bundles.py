@@ -14,7 +14,6 @@ Every file is rebuilt from the spec and the wheel alone, so the same inputs give
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import stat
 import uuid
@@ -47,24 +46,34 @@ class Bundle:
     out: Path
     files: list[Path] = field(default_factory=list)
     upload: Path | None = None  # the one file to upload (Gradescope's zip), if the platform takes one
+    notes: list[str] = field(default_factory=list)  # what the instructor must set by hand
 
 
-def _requirement(name: str, default: str) -> str:
-    """The version range the installed grader asks of ``name`` (e.g. ">=2.6"), else ``default``."""
+def _pinned(name: str, default: str) -> str:
+    """``==`` the version of ``name`` installed here (what the tests ran on), so that every platform job grades
+    with the same torch all term; ``default`` (the grader's own range) where it is not installed."""
     try:
-        for line in metadata.requires("cnn-grader") or []:
-            match = re.match(rf"^{name}\s*([<>=!~][^;]*)", line)
-            if match:
-                return match.group(1).replace(" ", "")
+        return "==" + metadata.version(name).split("+")[0]
     except metadata.PackageNotFoundError:
-        pass
-    return default
+        return default
+
+
+def job_seconds(spec: Spec) -> int:
+    """The wall time one submission may take, both stages at their limit plus a minute of start-up."""
+    return int(2 * spec.timeout + 60)
+
+
+def _refuse_unshippable(spec: Spec) -> None:
+    if spec.dataset != "mnist":
+        raise BundleError(f"{spec.name} re-evaluates best.pt on {spec.dataset}, which the platform's job cannot "
+                          "download (no network) and the grader does not ship: only the MNIST assignments can run "
+                          "on a platform so far")
 
 
 def _render(template: str, **values) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined, autoescape=template.endswith(".html.j2"))
-    torch = {"torch": _requirement("torch", ">=2.6"), "torchvision": _requirement("torchvision", ">=0.21")}
+    torch = {"torch": _pinned("torch", ">=2.6"), "torchvision": _pinned("torchvision", ">=0.21")}
     return env.get_template(template).render(**torch, **values)
 
 
@@ -97,6 +106,7 @@ def _empty_out(out: Path) -> Path:
 def gradescope_bundle(spec: Spec, wheel: Path, out: Path) -> Bundle:
     """Write ``out/autograder.zip`` for ``spec`` (see the module doc), and its files unpacked in ``out/source/``
     for reading; the zip is what the instructor uploads."""
+    _refuse_unshippable(spec)
     out = _empty_out(Path(out))
     members: dict[str, tuple[bytes, bool]] = {
         "setup.sh": (_render("setup.sh.j2", name=spec.name, wheel=wheel.name).encode(), True),
@@ -115,6 +125,7 @@ def gradescope_bundle(spec: Spec, wheel: Path, out: Path) -> Bundle:
             bundle.files.append(_write(out / "source" / name, data, executable))
     bundle.upload = archive
     bundle.files.insert(0, archive)
+    bundle.notes.append(f"set the autograder timeout to at least {job_seconds(spec)} s (Gradescope's default is 600)")
     return bundle
 
 
@@ -127,6 +138,7 @@ def _upload_names(spec: Spec) -> tuple[list[str], list[str]]:
 def prairielearn_bundle(spec: Spec, wheel: Path, out: Path, image: str | None = None) -> Bundle:
     """Write ``out/questions/<name>/`` (the question for the course repository) and ``out/grader-image/`` (the
     grading image's Dockerfile and the wheel) for ``spec``; ``image``: the image name info.json names."""
+    _refuse_unshippable(spec)
     out = _empty_out(Path(out))
     image = image or f"cnn-grader/{spec.name}:latest"
     question = out / "questions" / spec.name
@@ -135,7 +147,7 @@ def prairielearn_bundle(spec: Spec, wheel: Path, out: Path, image: str | None = 
             "topic": "CNN", "tags": ["cnn-grader", spec.name], "type": "v3", "singleVariant": True,
             "gradingMethod": "External",
             "externalGradingOptions": {"enabled": True, "image": image, "entrypoint": "/grade/tests/run.sh",
-                                       "timeout": int(min(PRAIRIELEARN_MAX_TIMEOUT, spec.timeout + 60)),
+                                       "timeout": min(PRAIRIELEARN_MAX_TIMEOUT, job_seconds(spec)),
                                        "enableNetworking": False}}
     bundle = Bundle("prairielearn", out)
     bundle.files += [
@@ -149,15 +161,22 @@ def prairielearn_bundle(spec: Spec, wheel: Path, out: Path, image: str | None = 
                                                             wheel=wheel.name)),
         _write(out / "grader-image" / wheel.name, wheel.read_bytes()),
     ]
+    if job_seconds(spec) > PRAIRIELEARN_MAX_TIMEOUT:
+        bundle.notes.append(f"{spec.name} may take up to {job_seconds(spec)} s per submission, over PrairieLearn's "
+                            f"{PRAIRIELEARN_MAX_TIMEOUT} s cap: lower the spec's timeout (now {spec.timeout:g} s) "
+                            "or expect the slowest submissions to time out")
     return bundle
 
 
 def classroom_bundle(spec: Spec, wheel: Path, out: Path) -> Bundle:
     """Write the template repository's files for ``spec`` into ``out``: the workflow, the wheel and spec under
     ``.github/grader/``, and the assignment's starters."""
+    _refuse_unshippable(spec)
     out = _empty_out(Path(out))
-    minutes = max(10, int(spec.timeout // 60) + 10)  # installing torch takes a few minutes
-    bundle = Bundle("classroom", out)
+    minutes = job_seconds(spec) // 60 + 10  # installing torch takes a few minutes
+    bundle = Bundle("classroom", out, notes=["GitHub Classroom points are a self-check: the student owns the "
+                                             "repository and its workflow, so grade for the record with "
+                                             "'grader grade' on the cloned repositories (docs/platforms.md)"])
     bundle.files += [
         _write(out / ".github" / "workflows" / "classroom.yml",
                _render("classroom.yml.j2", name=spec.name, title=spec.title, wheel=wheel.name, minutes=minutes)),

@@ -100,12 +100,15 @@ def _participant_of(student: str) -> str | None:
 
 
 def _grade(score: float, max_score: float, maximum: str) -> str:
-    """The score on the worksheet's scale (its ``Maximum Grade``), as Moodle writes grades (two decimals)."""
+    """The score on the worksheet's scale (its ``Maximum Grade``), as Moodle writes grades: two decimals, with a
+    decimal comma where the worksheet has one (``100,00``)."""
+    comma = "," in maximum and "." not in maximum
     try:
-        top = float(maximum.replace(",", ""))
-    except ValueError:
+        top = float(maximum.replace(",", ".") if comma else maximum.replace(",", ""))
+    except ValueError:  # no number (a scale): the grader's own points
         top = max_score
-    return f"{(score / max_score * top) if max_score else 0.0:.2f}"
+    value = f"{(score / max_score * top) if max_score else 0.0:.2f}"
+    return value.replace(".", ",") if comma else value
 
 
 def _comment(row: dict[str, str], report: Report | None) -> str:
@@ -166,7 +169,8 @@ def moodle_assignment(grades: str | Path, worksheet: str | Path, out: str | Path
         result.graded += 1
         if report is not None:
             feedback[_folder_name(row.get("Full name", ""), participant)] = feedback_markdown(report)
-    write_atomic(result.worksheet, buffer.getvalue())
+    bom = worksheet.read_bytes()[:3] == b"\xef\xbb\xbf"  # kept as downloaded (or as Excel saved it)
+    write_atomic(result.worksheet, ("\ufeff" if bom else "") + buffer.getvalue())
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
         for folder, text in sorted(feedback.items()):

@@ -38,10 +38,16 @@ def grade_submission(spec: Spec, folder: Path, config: Config) -> tuple[Report, 
     """(the report on ``folder``, the seconds it took), checked in the box; a grader failure is a fatal report."""
     from grader.batch.job import check_in_box
     from grader.sandbox.limits import Limits, best_isolation, check_isolation
+    from grader.sandbox.process import root_kept
 
     began = time.monotonic()
     try:
         level = check_isolation(config.isolation) if config.isolation else best_isolation()
+        kept = root_kept() if level == "process" else ""
+        if kept:  # the code could then write the results file, or leave a process behind that does
+            return fatal_report(spec, STUDENT, f"not graded: your code would run with the grader's own rights "
+                                f"here ({kept}), so it was not run. Please tell your instructor: the "
+                                "autograder's set-up must be fixed (docs/platforms.md)."), 0.0
         limits = Limits(wall_s=spec.timeout, threads=config.cores, isolation=level)
         report = check_in_box(spec, folder, student=STUDENT, limits=limits)
     except Exception as exc:  # noqa: BLE001 - the platform must still get a document saying why
@@ -57,14 +63,13 @@ def run_gradescope(spec: Spec, config: Config, root: Path = Path("/autograder"))
     """Grade ``root/submission`` and write ``root/results/results.json`` (see the module doc); returns it."""
     out = root / "results" / "results.json"
     try:
-        report, seconds = grade_submission(spec, root / "submission", config)
         penalty, late_note = None, ""
-        metadata = root / "submission_metadata.json"
-        if spec.late:
+        if spec.late:  # read before the student's code runs
             try:
-                penalty = late_result(spec.late, gradescope_times(metadata))
+                penalty = late_result(spec.late, gradescope_times(root / "submission_metadata.json"))
             except LateError as exc:
                 late_note = f"The late rule could not be applied, so no penalty was taken: {exc}"
+        report, seconds = grade_submission(spec, root / "submission", config)
         doc = gradescope_results(spec, report, execution_time=seconds, penalty=penalty)
         if penalty is not None:
             doc["output"] += f"\n\nLate: {md_text(penalty.rule)}."

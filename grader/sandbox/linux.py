@@ -119,7 +119,7 @@ def hand_over(folder: str, uid: int = NOBODY) -> None:
 def become_unprivileged() -> list[Gap]:
     """When running as uid 0 of the machine, become :data:`NOBODY` (no supplementary groups): root's files
     (/etc/shadow, /root) are then closed by ordinary permissions. A no-op for any other uid."""
-    if os.geteuid() != 0 or not _is_initial_user_namespace():
+    if os.geteuid() != 0 or not is_initial_user_namespace():
         return []
     try:
         os.setgroups([])
@@ -130,7 +130,7 @@ def become_unprivileged() -> list[Gap]:
     return []
 
 
-def _is_initial_user_namespace() -> bool:
+def is_initial_user_namespace() -> bool:
     try:
         with open("/proc/self/uid_map") as handle:
             return handle.read().split()[:3] == ["0", "0", "4294967295"]

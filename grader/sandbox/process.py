@@ -5,6 +5,7 @@ Public interface:
 * :class:`ProcessJob`: ``start()``, ``poll()`` (True once over), ``stop()``, ``outcome()`` (an :class:`Outcome`),
   as :class:`grader.sandbox.full.FullJob`; ``fd`` is -1 (nothing to select on: poll it). A root owner's child
   runs as uid 65534 unless ``as_nobody=False``.
+* :func:`root_kept`: why a root owner's child would keep uid 0 here ("" when it would not).
 
 Where Linux namespaces are unavailable (macOS, Windows, a container that forbids them) or when asked for, the task
 runs in a fresh interpreter started with multiprocessing's ``spawn`` (the only start method every platform has),
@@ -52,6 +53,8 @@ def _child(task: Task, run: str, capture: str, conn, limits: Limits, as_nobody: 
         gaps = linux.limit_resources(limits.cpu(), None, limits.file_size_mb)
         if as_nobody:
             gaps += linux.become_unprivileged()
+            if os.geteuid() == 0 and not any(g.kind == "uid" for g in gaps):
+                gaps.append(Gap("uid", "still uid 0 (not the machine's own user namespace)"))
         os.environ.update({"HOME": run, "TMPDIR": run, "MPLCONFIGDIR": os.path.join(run, ".mpl"),
                            "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
         tempfile.tempdir = run
@@ -86,6 +89,19 @@ def _unreadable_python() -> str:
             if parent == path:
                 break
             path = parent
+    return ""
+
+
+def root_kept() -> str:
+    """Why a root owner's child would keep uid 0 at this level, in words ("" when it gives uid 0 up, or when the
+    owner is not root): a caller whose own files must stay out of the code's reach refuses to run it then."""
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        return ""
+    unreadable = _unreadable_python()
+    if unreadable:
+        return f"uid 65534 cannot read this Python ({unreadable})"
+    if sys.platform.startswith("linux") and not linux.is_initial_user_namespace():
+        return "this is not the machine's own user namespace, so uid 0 cannot be given up"
     return ""
 
 

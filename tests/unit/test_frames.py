@@ -102,12 +102,12 @@ def _report(data, **head):
 
 
 def test_what_a_child_sent_is_read_as_data_of_its_declared_types():
-    spec = load_spec("mlp")
-    assert _readable(spec, "s", {"assignment": "mlp", "student": "s", "isolation": 5}) is None
-    wrong = {"assignment": "mlp", "student": "s", "checks": [
+    spec = load_spec("mycnn")
+    assert _readable(spec, "s", {"assignment": "mycnn", "student": "s", "isolation": 5}) is None
+    wrong = {"assignment": "mycnn", "student": "s", "checks": [
         {"name": "class", "status": "pass", "score": "lots", "max_score": 1.0, "message": "m"}]}
     assert _readable(spec, "s", wrong) is None
-    forged = {"assignment": "mlp", "student": "s", "notes": ["n"], "judged": "graph",
+    forged = {"assignment": "mycnn", "student": "s", "notes": ["n"], "judged": "graph",
               "refused": {"hidden weights": ["someone else"]}, "sandbox_events": []}
     report = _in_process(_readable(spec, "s", {**forged, "student": "alice", "timings": {"cached": True}}))
     assert report.judged.startswith("in-process") and report.refused == {} and report.notes == ["n"]
@@ -115,9 +115,9 @@ def test_what_a_child_sent_is_read_as_data_of_its_declared_types():
     assert _readable(spec, "s", {"assignment": 3}) is None and _readable(spec, "s", [1]) is None
     curves = {"name": "curves", "status": "pass", "score": 1.0, "max_score": 1.0, "message": "m",
               "details": {"val_loss": ["boom"], "val_accuracy": [1.0], "source": "c", "best_epoch": 1}}
-    assert _readable(spec, "s", {"assignment": "mlp", "student": "s", "checks": [curves]}) is None
+    assert _readable(spec, "s", {"assignment": "mycnn", "student": "s", "checks": [curves]}) is None
     curves["details"]["val_loss"] = [0.5]
-    assert _readable(spec, "s", {"assignment": "mlp", "student": "s", "checks": [curves]}) is not None
+    assert _readable(spec, "s", {"assignment": "mycnn", "student": "s", "checks": [curves]}) is not None
 
 
 def test_gaps_decode_only_known_kinds():
