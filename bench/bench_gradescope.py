@@ -4,7 +4,8 @@
 
 A MyCNN trained on N MNIST images (default 6,000; --quick 600) is handed in with its best.pt and curves, and
 ``grader autograder run gradescope`` grades it (the command run_autograder runs) at the process isolation level, as
-in Gradescope's Docker, twice in a row:
+in Gradescope's Docker, by a Python uid 65534 can read (the system's, lent this venv's packages, where this one
+lives under /root), twice in a row:
 
 * baseline: in a memory and cpu cgroup with no limits (the cgroup only measures);
 * Gradescope: in one whose memory is limited to --memory-mb and CPU time to --cpus CPUs (cgroup v1 quotas).
@@ -12,7 +13,7 @@ in Gradescope's Docker, twice in a row:
 Prints the wall time and the peak memory of the whole process tree (the cgroup's ``memory.max_usage_in_bytes``,
 page cache included) of each, the ratio of wall times limited / baseline, the peak against the limit, whether the
 kernel's OOM killer struck, and the score each run wrote. "fits: yes" means the limited run was not OOM-killed and
-wrote the same score. Needs root (cgroups).
+wrote the same score as the baseline, which graded the submission to its end. Needs root (cgroups).
 """
 from __future__ import annotations
 
@@ -74,11 +75,29 @@ def _oom_kills(group: Path) -> int:
     return int((group / "memory.failcnt").read_text())  # an older kernel: how often the limit was hit
 
 
-def _run(name: str, course: Path, root: Path, memory_mb: int | None, cpus: float | None) -> dict:
+def _python_for_nobody(work: Path) -> str:
+    """A Python that uid 65534 can read, as in Gradescope's image (the process level gives up root only then): this
+    one, else a venv of the system's /usr/bin/python3 lent this venv's packages and the grader's sources."""
+    import sysconfig
+
+    from grader.sandbox.process import root_kept
+
+    if not root_kept():
+        return sys.executable
+    venv = work / "python"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "lend.pth").write_text(f"{ROOT}\n{sysconfig.get_paths()['purelib']}\n")
+    return str(python)
+
+
+def _run(name: str, course: Path, root: Path, memory_mb: int | None, cpus: float | None, python: str) -> dict:
     shutil.rmtree(root / "results", ignore_errors=True)
     groups = _cgroup(name, memory_mb, cpus)
     join = "; ".join(f"echo $$ > {g / 'cgroup.procs'}" for g in groups)
-    command = (f"{join}; exec {sys.executable} -m grader --course {course} autograder run gradescope "
+    command = (f"{join}; exec {python} -m grader --course {course} autograder run gradescope "
                f"-a mycnn-bench --root {root}")
     env = {**os.environ, "GRADER_ISOLATION": "process"}
     env.pop("GRADER_ASSIGNMENTS", None)
@@ -92,9 +111,10 @@ def _run(name: str, course: Path, root: Path, memory_mb: int | None, cpus: float
         for group in groups:
             group.rmdir()
     results = root / "results" / "results.json"
-    score = json.loads(results.read_text()).get("score") if results.is_file() else None
-    return {"wall": wall, "peak": peak, "oom": kills, "score": score, "exit": done.returncode,
-            "stderr": done.stderr[-2000:]}
+    doc = json.loads(results.read_text()) if results.is_file() else {}
+    return {"wall": wall, "peak": peak, "oom": kills, "score": doc.get("score"), "exit": done.returncode,
+            "stderr": done.stderr[-2000:], "output": str(doc.get("output", ""))[:2000],
+            "fatal": bool(doc.get("extra_data", {}).get("status") in (None, "error"))}
 
 
 def main() -> int:
@@ -109,15 +129,17 @@ def main() -> int:
         return 2
     sys.path.insert(0, str(ROOT))
     work = Path(tempfile.mkdtemp(prefix="bench-gradescope-"))
+    work.chmod(0o755)  # the job's own files, readable by the uid its child runs as
     try:
+        python = _python_for_nobody(work)
         course = work / "assignments"
         (course / "mycnn-bench").mkdir(parents=True)
         (course / "mycnn-bench" / "spec.toml").write_text(SPEC)
         shutil.copytree(ROOT / "assignments" / "mycnn", course / "mycnn")
         _submission(work / "autograder" / "submission", args.train or (600 if args.quick else 6000))
         tag = f"cnn-grader-bench-{os.getpid()}"
-        base = _run(f"{tag}-base", course, work / "autograder", None, None)
-        limited = _run(f"{tag}-limited", course, work / "autograder", args.memory_mb, args.cpus)
+        base = _run(f"{tag}-base", course, work / "autograder", None, None, python)
+        limited = _run(f"{tag}-limited", course, work / "autograder", args.memory_mb, args.cpus, python)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for label, run in (("baseline (no limits)", base), (f"Gradescope ({args.memory_mb} MB, {args.cpus:g} CPU)",
@@ -126,10 +148,12 @@ def main() -> int:
               f"score {run['score']}  exit {run['exit']}")
     print(f"ratio wall limited / baseline: {limited['wall'] / base['wall']:.2f}x")
     print(f"peak / limit: {limited['peak'] / args.memory_mb:.2f}x")
-    fits = limited["oom"] == 0 and limited["score"] is not None and limited["score"] == base["score"]
+    # an unlimited run that could not grade measures nothing: it fits nothing either
+    fits = not base["fatal"] and limited["oom"] == 0 and limited["score"] == base["score"]
     print(f"fits: {'yes' if fits else 'no'}")
     if not fits:
-        print(limited["stderr"], file=sys.stderr)
+        for run in (base, limited):
+            print(run["output"], run["stderr"], sep="\n", file=sys.stderr)
     return 0
 
 
