@@ -78,8 +78,13 @@ def _child(task: Task, run: str, capture: str, conn, limits: Limits, as_nobody: 
 
 
 def _unreadable_python() -> str:
-    """The first folder of this Python (its standard library, its packages) that other users cannot read, or ""."""
-    for top in sorted({sys.base_prefix, sys.prefix, os.path.dirname(os.__file__), os.path.dirname(json.__file__)}):
+    """The first folder of this Python (its standard library, its packages, the grader) that other users cannot
+    read, or ""."""
+    import sysconfig
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the grader's own sources
+    for top in sorted({sys.base_prefix, sys.prefix, os.path.dirname(os.__file__), sysconfig.get_paths()["purelib"],
+                       package}):
         path = os.path.realpath(top)
         while True:
             mode = os.stat(path).st_mode
