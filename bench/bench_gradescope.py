@@ -68,22 +68,6 @@ def _cgroup(name: str, memory_mb: int | None, cpus: float | None) -> list[Path]:
     return groups
 
 
-def _empty(group: Path) -> None:
-    """Kill what the run left in ``group`` (a process of the student's may outlive the grader) until it is empty."""
-    import signal
-
-    for _ in range(100):
-        pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.05)
-
-
 def _oom_kills(group: Path) -> int:
     for line in (group / "memory.oom_control").read_text().splitlines():
         if line.startswith("oom_kill "):
@@ -113,8 +97,10 @@ def _run(name: str, course: Path, root: Path, memory_mb: int | None, cpus: float
         peak = int((MEMORY / name / "memory.max_usage_in_bytes").read_text()) >> 20
         kills = _oom_kills(MEMORY / name)
     finally:
+        from grader.sandbox.cgroup import kill_cgroup
+
         for group in groups:
-            _empty(group)
+            kill_cgroup(group)  # a process of the student's may outlive the grader
             group.rmdir()
     results = root / "results" / "results.json"
     doc = json.loads(results.read_text()) if results.is_file() else {}
