@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from grader import commands
+from grader import cli_gradebook, commands
 from grader.config import read_config
 from grader.errors import GraderError
 
@@ -116,8 +116,19 @@ def check(path, assignment, as_json, timeout, no_cache, isolation, device):
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the quiz re-evaluates best.pt. On a cluster, GPU tasks go to workers declaring the Dask "
                    "resource GPU (auto: the CIFAR-10 ones).")
+@click.option("--force", is_flag=True, help="Grade every submission again, unchanged ones too (the results they "
+              "replace are kept: 'grader history STUDENT').")
+@click.option("--submitted-at", "submitted_at", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CSV of submission times: an id column (id, student, sid, email...) and submitted_at (ISO 8601; "
+                   "without an offset, in the rules' timezone). For the late rule (docs/grading.md).")
+@click.option("--worksheet", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A Moodle assignment's grading worksheet: submission times from its 'Last modified "
+                   "(submission)' column.")
+@click.option("--times-from-mtime", is_flag=True,
+              help="Where no other source gives a time, use the files' modification time (named as a fallback in "
+                   "every output: a copy or an unzip resets it).")
 def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as_json, no_progress, isolation,
-              cluster, device):
+              cluster, device, force, submitted_at, worksheet, times_from_mtime):
     """Grade a whole class: SUBMISSIONS holds one folder, .zip or notebook per student.
 
     \b
@@ -128,60 +139,25 @@ def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as
     OUT/gradescope/<student>/results.json and OUT/report.html.
     With --cluster, each submission is sent (its bytes, no shared file system needed) to a Dask worker that
     sandboxes it the same way; this command alone writes the results, and the outputs equal a local run's.
+    The score is the checks' points, then the instructor's overrides ('grader override'), then the late
+    rule of the spec's [late] table or the course's course.toml, from the submission times given here
+    (kept for the next runs). Canvas's LATE file names are read as late marks.
     Exit code: 0 when every student passes, 1 when one fails or is missing, 2 on a usage error.
 
     \b
     Examples:
       grader grade submissions/ --assignment mycnn --out grades/
       grader grade submissions/ -a mycnn --out grades/ --roster roster.csv --workers 2 --timeout 120
+      grader grade submissions/ -a mycnn --out grades/ --submitted-at times.csv
+      grader grade moodle-download/ -a mycnn --out grades/ --worksheet Grades-Week4.csv --force
       grader grade submissions/ -a cifar-vgg16 --out grades/ --cluster tcp://head-node:8786 --device auto
       grader grade submissions/ -a mycnn --out grades/ --cluster slurm --workers 8
     """
     sys.exit(commands.grade_command(submissions, assignment, out, workers=workers, timeout=timeout, memory=memory,
                                     roster=roster, as_json=as_json, progress=not no_progress, isolation=isolation,
-                                    cluster=cluster, device=device, config=_config(click.get_current_context())))
-
-@cli.command("export")
-@click.argument("grades", type=click.Path(exists=True, file_okay=False))
-@click.option("--to", "lms", required=True, type=click.Choice(["canvas", "moodle", "moodle-assignment"]),
-              help="canvas or moodle: the gradebook import; moodle-assignment: a Moodle assignment's grading worksheet "
-                   "filled in (give --worksheet) and its feedback files zip.")
-@click.option("--worksheet", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="With --to moodle-assignment: the grading worksheet downloaded from the Moodle assignment.")
-@click.option("--lms-roster", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="The LMS's own student list: Canvas's gradebook export, or Moodle's grade export or participants "
-                   "CSV. Students are matched by its ids (Canvas: ID, SIS User ID, SIS Login ID; Moodle: ID number, "
-                   "Username, Email address).")
-@click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
-              help="Where to write  [default: GRADES/lms/canvas-gradebook.csv or moodle-grades.csv]")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (file, columns, missing, unknown).")
-def export_cmd(grades, lms, worksheet, lms_roster, file, as_json):
-    """Write the class gradebook in GRADES (the OUT of 'grader grade') for import into Canvas or Moodle.
-
-    \b
-    One grade column for the assignment and one per quiz joined with 'grader quiz grade --gradebook'.
-    With --lms-roster, every student of the LMS gets a row with their LMS identity; those with no grade here
-    are listed as missing (their cells stay empty, which the LMS leaves unchanged), and gradebook students
-    the LMS does not know are listed as unknown. Gradescope's results.json files are not touched.
-
-    \b
-    Examples:
-      grader export grades/ --to canvas --lms-roster canvas-export.csv
-      grader export grades/ --to moodle --lms-roster moodle-participants.csv --file moodle.csv
-      grader export grades/ --to moodle-assignment --worksheet Grades-Week4.csv
-
-    \b
-    moodle-assignment writes GRADES/lms/moodle-worksheet.csv (for 'Upload grading worksheet') and
-    GRADES/lms/moodle-feedback.zip (for 'Upload multiple feedback files in a zip'); see docs/platforms.md.
-    """
-    if lms == "moodle-assignment":
-        if worksheet is None:
-            raise click.UsageError("--to moodle-assignment needs --worksheet: the grading worksheet downloaded from "
-                                   "the assignment (View all submissions > Grading action > Download grading worksheet)")
-        sys.exit(commands.moodle_assignment_command(grades, worksheet, out=file, as_json=as_json))
-    if worksheet is not None:
-        raise click.UsageError("--worksheet goes with --to moodle-assignment")
-    sys.exit(commands.export_command(grades, lms, lms_roster=lms_roster, file=file, as_json=as_json))
+                                    cluster=cluster, device=device, force=force, submitted_at=submitted_at,
+                                    worksheet=worksheet, times_from_mtime=times_from_mtime,
+                                    config=_config(click.get_current_context())))
 
 @cli.group("autograder")
 def autograder_group():
@@ -447,6 +423,11 @@ def reference_ensemble(checkpoints, data_dir, split, as_json):
     """
     sys.exit(commands.reference_ensemble_command(list(checkpoints), data_dir=data_dir, split=split,
                                                  as_json=as_json))
+
+for _command in (cli_gradebook.export_cmd, cli_gradebook.override_cmd, cli_gradebook.history_cmd,
+                 cli_gradebook.recompute_cmd):
+    cli.add_command(_command)
+
 
 def _exit(code) -> None:
     """Exit with ``code`` once the output is out, skipping the interpreter's teardown (about 0.6 s once torch's

@@ -67,15 +67,27 @@ def check_command(path: str, assignment: str, *, as_json: bool = False, timeout:
     return EXIT_OK if report.passed else EXIT_FAIL
 
 
+def _final_json(final) -> dict:
+    """A student's final grade for scripts: the numbers and the rule, language-independent keys."""
+    return {"raw_score": final.raw, "adjusted_score": final.adjusted, "late_penalty": final.penalty,
+            "late_percent": final.late.percent if final.late else 0.0,
+            "late_rule": final.late.rule if final.late else "",
+            "overrides": [{"check": a.override.check, "before": a.before, "after": a.after, "by": a.override.by,
+                           "reason": a.override.reason} for a in final.applied]}
+
+
 def _grade_summary(spec, result, as_json: bool) -> None:
     from grader.outputs.gradebook import status_of
 
     if as_json:
         click.echo(json.dumps({"assignment": spec.name, "out": str(result.out), "graded_now": result.graded_now,
                                "reused": result.reused, "students": [
-                                   {"student": e.student, "score": result.reports[e.student].score,
+                                   {"student": e.student, "score": result.finals[e.student].final,
                                     "max_score": result.reports[e.student].max_score,
                                     "status": status_of(result.reports[e.student]),
+                                    **_final_json(result.finals[e.student]),
+                                    "regrade": {"before": c.before, "after": c.after, "cause": c.cause}
+                                    if (c := result.changes.get(e.student)) else None,
                                     "flags": result.flags.get(e.student, [])} for e in result.entries
                                    if e.student in result.reports],
                                "missing": [s for s, _ in result.missing]}, indent=2))
@@ -88,13 +100,34 @@ def _grade_summary(spec, result, as_json: bool) -> None:
     flagged = sorted(s for s, f in result.flags.items() if f)
     if flagged:
         click.echo(f"flagged: {', '.join(flagged)}")
+    _rules_summary(result)
     click.echo(f"wrote {result.out}/gradebook.csv, report.html, feedback/, gradescope/")
+
+
+def _rules_summary(result) -> None:
+    """The lines on what the gradebook's rules did: regrades that changed a score, penalties, overrides."""
+    changed = [f"{s} {c.before:g} -> {c.after:g} ({c.delta:+g}, {c.cause})" for s, c in sorted(result.changes.items())
+               if c.at >= result.started]
+    if changed:
+        click.echo(f"regraded with a new score: {', '.join(changed)}")
+    late = sorted(s for s, f in result.finals.items() if f.penalty)
+    if late:
+        click.echo(f"late penalty: {', '.join(f'{s} -{result.finals[s].penalty:g}' for s in late)}")
+    overridden = sorted(s for s, f in result.finals.items() if f.applied)
+    if overridden:
+        click.echo(f"overrides in force: {', '.join(overridden)}")
+    if result.untimed:
+        click.echo(f"warning: the due date applies but no submission time is known for {len(result.untimed)} "
+                   f"student(s) ({', '.join(result.untimed[:5])}{', ...' if len(result.untimed) > 5 else ''}): no "
+                   "penalty taken; give --submitted-at CSV, --worksheet (Moodle) or --times-from-mtime", err=True)
 
 
 def grade_command(submissions: str, assignment: str, out: str, *, workers: int | None = None,
                   timeout: float | None = None, memory: int = 4096, roster: str | None = None,
                   as_json: bool = False, progress: bool = True, isolation: str | None = None,
-                  cluster: str | None = None, device: str = "cpu", config: Config | None = None) -> int:
+                  cluster: str | None = None, device: str = "cpu", force: bool = False,
+                  submitted_at: str | None = None, worksheet: str | None = None, times_from_mtime: bool = False,
+                  config: Config | None = None) -> int:
     """Grade a class into ``out``; print a summary; 0 when every student passed, 1 otherwise."""
     from grader.grading import grade
 
@@ -107,7 +140,8 @@ def grade_command(submissions: str, assignment: str, out: str, *, workers: int |
                      threads=max(1, cores // min(workers or cores, cores)), device=local_device)
     try:
         result = grade(spec, submissions, out, workers=workers, limits=limits, roster=roster, progress=progress,
-                       log=lambda m: click.echo(m, err=True), cluster=cluster, device=device)
+                       log=lambda m: click.echo(m, err=True), cluster=cluster, device=device, force=force,
+                       submitted_at=submitted_at, worksheet=worksheet, times_from_mtime=times_from_mtime)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: every finished submission is kept in {out}/results.sqlite; run the same "
                    "command again to grade the rest", err=True)
@@ -359,4 +393,98 @@ def reference_ensemble_command(checkpoints: list[str], *, data_dir: str | None =
     for name, accuracy in result.single.items():
         click.echo(f"{accuracy:6.2f}%  {name}")
     click.echo(f"{result.ensemble:6.2f}%  ensemble of {len(result.single)} (mean of softmax), {result.n} {split} images")
+    return EXIT_OK
+
+
+def override_command(out: str, student: str | None, check: str | None, *, points: float | None = None,
+                     reason: str = "", by: str = "", remove: bool = False, csv_file: str | None = None,
+                     assignment: str | None = None, as_json: bool = False, config: Config | None = None) -> int:
+    """Keep an override (or remove one, or every row of ``csv_file``) in ``out`` and rebuild its outputs; 0."""
+    from grader.instructor import OverrideRequest, add_override, class_spec, read_override_csv
+
+    spec = class_spec(out, assignment, _root(_config(config)))
+    if csv_file:
+        requests = read_override_csv(csv_file, by)
+    else:
+        if student is None or (points is None and not remove):
+            raise GraderError("give STUDENT and --points N --reason \"...\" (or --remove), or --csv FILE")
+        requests = [OverrideRequest(student, check or "", None if remove else points, reason, by)]
+    done = add_override(spec, out, requests)  # one override per request, in order
+    if as_json:
+        click.echo(json.dumps([{"id": o.id, "student": o.student, "check": o.check, "points": o.points,
+                                "reason": o.reason, "by": o.by, "at": o.at, "removed": r.points is None}
+                               for r, o in zip(requests, done, strict=True)], indent=2))
+        return EXIT_OK
+    for request, override in zip(requests, done, strict=True):
+        verb = "removed" if request.points is None else "kept"
+        click.echo(f"{verb}: {override.student} {override.target} -> {override.points:g} ({override.reason})")
+    click.echo(f"rewrote {out}/gradebook.csv, report.html, feedback/, gradescope/ (no check ran)")
+    return EXIT_OK
+
+
+def history_command(out: str, student: str, *, assignment: str | None = None, as_json: bool = False,
+                    config: Config | None = None) -> int:
+    """Print what ``out`` holds on ``student``: results, regrades, overrides, submission time, final score; 0."""
+    from datetime import UTC, datetime
+
+    from grader.adjust import override_text
+    from grader.instructor import class_spec, student_history
+
+    spec = class_spec(out, assignment, _root(_config(config)))
+    found = student_history(spec, out, student)
+
+    def when(at: float | None) -> str:
+        return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC") if at else "-"
+
+    if as_json:
+        click.echo(json.dumps({
+            "student": student, "score": found.final.final if found.final else None,
+            **(_final_json(found.final) if found.final else {}),
+            "current": {"score": found.current.score, "graded_at": found.graded_at} if found.current else None,
+            "earlier": [{"score": g.report.score, "graded_at": g.graded_at, "replaced_at": g.replaced_at,
+                         "cause": g.cause} for g in found.earlier],
+            "overrides": [{"id": o.id, "check": o.check, "points": o.points, "reason": o.reason, "by": o.by, "at": o.at,
+                           "removed_at": o.removed_at, "removed_by": o.removed_by,
+                           "removed_reason": o.removed_reason} for o in found.overrides],
+            "times": found.times}, indent=2))
+        return EXIT_OK
+    click.echo(f"{student} ({spec.name}), from {out}/results.sqlite")
+    if found.current is not None:
+        click.echo(f"  graded {when(found.graded_at)}: {found.current.score:g} / {found.current.max_score:g} (current)")
+    for g in reversed(found.earlier):
+        click.echo(f"  graded {when(g.graded_at)}: {g.report.score:g} / {g.report.max_score:g}, replaced "
+                   f"{when(g.replaced_at)} ({g.cause})")
+    for o in found.overrides:
+        state = "in force" if o.active else f"removed {when(o.removed_at)} by {o.removed_by}: {o.removed_reason}"
+        click.echo(f"  override #{o.id} {o.target} -> {o.points:g} by {o.by} {when(o.at)}: {o.reason} ({state})")
+    final = found.final
+    if final is not None:
+        if final.late is not None:
+            click.echo(f"  late rule: {final.late.rule}")
+        click.echo(f"  score now: {final.final:g} (checks {final.raw:g}"
+                   + "".join(f"; {override_text(a)}" for a in final.applied)
+                   + (f"; late -{final.penalty:g}" if final.penalty else "") + ")")
+    return EXIT_OK
+
+
+def recompute_command(out: str, *, assignment: str | None = None, as_json: bool = False,
+                      config: Config | None = None) -> int:
+    """Rebuild ``out``'s outputs from its results.sqlite with the rules as they are now (no check runs); 0."""
+    from grader.grading import rebuild_outputs
+    from grader.instructor import class_spec
+
+    spec = class_spec(out, assignment, _root(_config(config)))
+    built = rebuild_outputs(spec, out)
+    if as_json:
+        click.echo(json.dumps({"assignment": spec.name, "students": {
+            s: {"score": f.final, **_final_json(f)} for s, f in sorted(built.finals.items())}}, indent=2))
+        return EXIT_OK
+    late = sum(1 for f in built.finals.values() if f.penalty)
+    overridden = sum(1 for f in built.finals.values() if f.applied)
+    click.echo(f"{spec.name}: {len(built.finals)} students recomputed from {out}/results.sqlite (no check ran): "
+               f"{late} with a late penalty, {overridden} with overrides")
+    if built.untimed:
+        click.echo(f"warning: no submission time is known for {len(built.untimed)} student(s): run 'grader grade' "
+                   "with --submitted-at, --worksheet or --times-from-mtime", err=True)
+    click.echo(f"rewrote {out}/gradebook.csv, report.html, feedback/, gradescope/")
     return EXIT_OK

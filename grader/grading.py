@@ -8,19 +8,30 @@ Public interface:
   flags (:mod:`grader.batch.integrity`) -> gradebook, feedback, Gradescope results and report.html
   (:mod:`grader.outputs`), all rebuilt from the database, so a run killed at any moment and started again gives
   the same files as an uninterrupted run.
-* :class:`GradeResult`: what a run did.
+* :func:`rebuild_outputs`: the outputs again from results.sqlite alone, with the deadline rules, extensions and
+  overrides as they are now (``grader recompute``, ``grader override``): no check runs.
+* :class:`GradeResult`, :class:`Rebuilt`: what a run did.
+
+The score a student gets is the report's points, then the instructor's overrides, then the late rule
+(:mod:`grader.adjust`); the submission times were found and stored when ``grade`` ran (:mod:`grader.batch.times`).
 """
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.batch.entries import Entry, find_entries
+from grader.adjust import FinalGrade, ScoreChange, final_grade
+from grader.batch.entries import BatchError, Entry, find_entries
 from grader.batch.integrity import class_flags
 from grader.batch.pool import job_key, run_pool
 from grader.batch.store import Store
+from grader.batch.times import find_times, times_from_dict, times_to_dict
+from grader.late import late_policy, late_result
 from grader.outputs import write_outputs
+from grader.outputs.gradebook import max_points
 from grader.report import Flag, Report
 from grader.sandbox.limits import Limits
 from grader.spec import Spec
@@ -38,10 +49,105 @@ class GradeResult:
     out: Path
     flags: dict[str, list[Flag]]
     ignored: list[str]
+    finals: dict[str, FinalGrade] = field(default_factory=dict)
+    changes: dict[str, ScoreChange] = field(default_factory=dict)
+    untimed: list[str] = field(default_factory=list)  # graded students the due date applies to, with no known time
+    started: float = 0.0  # when this run began (seconds since the epoch): its regrades are the changes since
 
     @property
     def all_passed(self) -> bool:
         return not self.missing and all(r.passed for r in self.reports.values())
+
+
+@dataclass
+class Rebuilt:
+    """What :func:`rebuild_outputs` built the outputs from."""
+
+    entries: list[Entry]
+    missing: list[tuple[str, str]]
+    reports: dict[str, Report]
+    flags: dict[str, list[Flag]]
+    finals: dict[str, FinalGrade]
+    changes: dict[str, ScoreChange]
+    untimed: list[str]
+    quizzes: dict = field(default_factory=dict)
+    pairs: list[dict] = field(default_factory=list)
+
+
+CLASS_RECORD = "class_record"  # the meta key of the last run's entries, missing students and flags
+
+
+def _flags_json(flags: list[Flag]) -> list[list[str]]:
+    return [[flag.kind, str(flag)] for flag in flags]
+
+
+def _flags_from(data) -> list[Flag]:
+    return [Flag(kind, text) for kind, text in data]
+
+
+def _save_record(store: Store, spec: Spec, entries: list[Entry], missing, flags: dict[str, list[Flag]],
+                 pairs: list[dict]) -> None:
+    record = {"entries": [{"student": e.student, "path": str(e.path), "name": e.name, "flags": _flags_json(e.flags)}
+                          for e in entries],
+              "missing": [list(m) for m in missing],
+              "flags": {s: _flags_json(f) for s, f in flags.items()}, "pairs": pairs}
+    store.set_meta(**{CLASS_RECORD: json.dumps(record, sort_keys=True), "spec_path": str(spec.path)})
+
+
+def _load_record(store: Store, out: Path) -> tuple[list[Entry], list[tuple[str, str]], dict[str, list[Flag]], list]:
+    text = store.meta().get(CLASS_RECORD)
+    if text is None:
+        raise BatchError(f"{out}/results.sqlite holds no graded class yet: run 'grader grade SUBMISSIONS -a NAME "
+                         f"--out {out}' first")
+    record = json.loads(text)
+    entries = [Entry(e["student"], Path(e["path"]), e["name"], _flags_from(e["flags"])) for e in record["entries"]]
+    return (entries, [(s, n) for s, n in record["missing"]],
+            {s: _flags_from(f) for s, f in record["flags"].items()}, record.get("pairs", []))
+
+
+def _changes(store: Store, reports: dict[str, Report]) -> dict[str, ScoreChange]:
+    """Each student's last regrade, where it changed the score as graded."""
+    last = {graded.student: graded for graded in store.history()}
+    return {s: ScoreChange(g.report.score, reports[s].score, g.cause, g.replaced_at)
+            for s, g in last.items() if s in reports and g.report.score != reports[s].score}
+
+
+def rebuild_outputs(spec: Spec, out: str | Path) -> Rebuilt:
+    """Write every output of ``out`` again from its results.sqlite (:func:`class_grades`); runs no check."""
+    built = class_grades(spec, out)
+    write_outputs(spec, Path(out), built.entries, built.reports, built.missing, built.flags, built.quizzes,
+                  finals=built.finals, changes=built.changes, pairs=built.pairs)
+    return built
+
+
+def class_grades(spec: Spec, out: str | Path) -> Rebuilt:
+    """The class's grades from ``out``'s results.sqlite: the stored reports and times, the overrides in force,
+    the deadline rules as the spec and course file say now. Writes nothing; BatchError before any grade."""
+    out = Path(out)
+    if not (out / "results.sqlite").is_file():
+        raise BatchError(f"{out} has no results.sqlite: run 'grader grade SUBMISSIONS -a NAME --out {out}' first")
+    policy = late_policy(spec.name, spec.path, spec.late)
+    store = Store(out / "results.sqlite")
+    try:
+        entries, missing, flags, pairs = _load_record(store, out)
+        reports = store.reports([e.student for e in entries])
+        quizzes = store.quizzes()
+        times = {s: times_from_dict(t) for s, t in store.times().items()}
+        overrides: dict[str, list] = {}
+        for override in store.overrides(active_only=True):
+            overrides.setdefault(override.student, []).append(override)
+        changes = _changes(store, reports)
+    finally:
+        store.close()
+    top = max_points(spec)
+    finals, untimed = {}, []
+    for student in [e.student for e in entries] + [s for s, _ in missing]:
+        report = reports.get(student)
+        late = late_result(policy, times.get(student), student) if report is not None else None
+        if late is not None and late.minutes_late is None and not (times.get(student) and times[student].marked_late):
+            untimed.append(student)
+        finals[student] = final_grade(report, overrides.get(student, []), late, top)
+    return Rebuilt(entries, missing, reports, flags, finals, changes, untimed, quizzes, pairs)
 
 
 def _size(path: Path) -> int:
@@ -56,28 +162,38 @@ def _size(path: Path) -> int:
 
 def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | None = None, limits=None,
           roster: str | Path | None = None, progress: bool = True, log=print, cluster: str | None = None,
-          device: str = "cpu") -> GradeResult:
+          device: str = "cpu", force: bool = False, submitted_at: str | Path | None = None,
+          worksheet: str | Path | None = None, times_from_mtime: bool = False) -> GradeResult:
     """Grade every submission in ``submissions`` against ``spec`` into ``out``; resumable, see the module doc.
 
     ``cluster``: a Dask scheduler's address, or slurm / pbs (:mod:`grader.batch.cluster`; ``workers`` is then the
     number of jobqueue worker jobs); None grades on this machine's cores. ``device`` (auto, cpu, cuda) is where the
-    cluster's tasks re-evaluate; a local run takes it from ``limits.device``.
+    cluster's tasks re-evaluate; a local run takes it from ``limits.device``. ``force``: grade every submission
+    again, even unchanged ones (the results they replace are kept as history). ``submitted_at`` (a CSV),
+    ``worksheet`` (a Moodle grading worksheet) and ``times_from_mtime``: where the submission times come from
+    (:mod:`grader.batch.times`); times found before are kept for students these do not name.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out, started = Path(out), time.time()
+    policy = late_policy(spec.name, spec.path, spec.late)  # a bad rule is said before anything is graded
     found = find_entries(submissions, roster)
     for name in found.ignored:
         log(f"ignored: {name} (not a folder, .zip, .ipynb or .py)")
+    times = find_times(found.entries, submitted_at=submitted_at, worksheet=worksheet, from_mtime=times_from_mtime,
+                       zone=policy.zone if policy else None)
+    for row in times.unmatched:
+        log(f"warning: submission time of {row} matches no submission in {submissions}")
+    out.mkdir(parents=True, exist_ok=True)
     jobs = workers  # with slurm / pbs: the worker jobs to start
     workers = max(1, workers or os.cpu_count() or 1)
     limits = limits or Limits(wall_s=spec.timeout)
     store = Store(out / "results.sqlite")
     try:
         store.set_meta(assignment=spec.name, title=spec.title)
+        store.put_times({student: times_to_dict(t) for student, t in times.times.items()})
         todo = []
         for entry in found.entries:
             key = job_key(spec, entry, limits)
-            if store.key_of(entry.student) != key:
+            if force or store.key_of(entry.student) != key:
                 todo.append((entry, key))
         # Largest first: a submission with a checkpoint is re-evaluated (seconds), one without is not, and a long
         # job started last would leave the other workers idle at the end.
@@ -93,17 +209,38 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
         else:
             graded = run_pool(spec, todo, store, workers, limits, progress, len(found.entries)) if todo else 0
         reports = store.reports([e.student for e in found.entries])
-        quizzes = store.quizzes()
+        _record_class(spec, store, found.entries, found.missing, reports, log)
     finally:
         store.close()
+    built = rebuild_outputs(spec, out)
+    return GradeResult(reports, found.entries, found.missing, graded, len(found.entries) - len(todo), out,
+                       built.flags, found.ignored, built.finals, built.changes, built.untimed, started)
+
+
+def _record_class(spec: Spec, store: Store, entries: list[Entry], missing, reports: dict[str, Report], log) -> None:
+    """Compute the class-level flags and similar pairs and keep them, with the entries, as the class record."""
     try:
-        flags = class_flags(spec, found.entries, reports)
+        flags = class_flags(spec, entries, reports)
     except Exception as exc:  # noqa: BLE001 - one odd report must not cost the class its outputs
         log(f"warning: the class-level flags could not be computed ({type(exc).__name__}: {exc}); the outputs "
             "are written without them")
         flags = {}
-    for entry in found.entries:
+    for entry in entries:
         flags.setdefault(entry.student, [])[:0] = entry.flags
-    write_outputs(spec, out, found.entries, reports, found.missing, flags, quizzes)
-    return GradeResult(reports, found.entries, found.missing, graded, len(found.entries) - len(todo), out, flags,
-                       found.ignored)
+    pairs = _similar_pairs(spec, entries, flags, log)
+    _save_record(store, spec, entries, missing, flags, pairs)
+
+
+def _similar_pairs(spec: Spec, entries: list[Entry], flags: dict[str, list[Flag]], log) -> list[dict]:
+    """The class's similar-source pairs (their records), their flags added to ``flags``; a failure is a warning,
+    never the class's outputs."""
+    from grader.batch.similarity import compare_class, similarity_flags
+
+    try:
+        pairs = compare_class(spec, entries)
+    except Exception as exc:  # noqa: BLE001 - one odd submission must not cost the class its outputs
+        log(f"warning: the source similarity could not be computed ({type(exc).__name__}: {exc})")
+        return []
+    for student, found in similarity_flags(pairs).items():
+        flags.setdefault(student, []).extend(found)
+    return [pair.to_dict() for pair in pairs]

@@ -1,60 +1,234 @@
-"""Late submissions: when a submission came in against its due date, and the spec's [late] rule applied to it.
+"""Late submissions: the course's deadline rules, when a submission came in, and what the rule takes off.
 
-The times come from where the platform states them (Gradescope's ``submission_metadata.json``: ``created_at`` and
-the assignment's ``due_date`` and ``late_due_date``), never from a file's modification time. The rule is the spec's
-[late] table (docs/spec-format.md): ``percent_per_day`` off for each started day past the due date (none within
-the first ``grace_minutes``), at most ``max_percent``. A student's own due date (an extension) replaces the
-assignment's. The last accepted time (``late_due_date``) is the platform's to enforce: it is read, not applied.
+**The rules** (docs/grading.md) come from the spec's ``[late]`` table laid over the course file ``course.toml``
+beside the assignment folders (its ``[late]`` table for every assignment, then ``[assignments.NAME]`` for one):
+the due date with its time zone (``due``, ``timezone``), the rule (``percent_per_day`` or ``percent_per_hour``
+off per started day or hour past the due date, none within the first ``grace_minutes``, at most ``max_percent``),
+the last accepted time (``last_accepted``: later work gets nothing) and per-student ``extensions`` (a student id
+to a new due date, or to ``{ due = ..., last_accepted = ... }``).
 
-Public interface: :class:`SubmissionTimes`, :func:`gradescope_times`, :class:`LateResult`, :func:`late_result`,
-:class:`LateError`.
+**The times** come from where a platform states them (Gradescope's ``submission_metadata.json``, a Moodle
+worksheet, Canvas's late mark, an instructor's CSV: :mod:`grader.batch.times`), never silently from a file's
+modification time. The due date that counts is, in order: the student's extension in the rules, the platform's
+own due date for the student (Gradescope's, with its extensions), the rules' ``due``.
+
+Public interface: :class:`LatePolicy`, :func:`late_policy`, :func:`validate_late_table`, :class:`SubmissionTimes`,
+:func:`gradescope_times`, :class:`LateResult`, :func:`late_result`, :func:`parse_time`, :class:`LateError`,
+:data:`COURSE_FILE`.
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from datetime import datetime
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from grader.errors import GraderError
 
 MAX_METADATA_BYTES = 4 << 20
+COURSE_FILE = "course.toml"  # beside the assignment folders
+RULE_NUMBERS = {"percent_per_day": 0.0, "percent_per_hour": 0.0, "grace_minutes": 0.0, "max_percent": 100.0}
+LATE_FIELDS = (*RULE_NUMBERS, "due", "timezone", "last_accepted", "extensions")
 
 
 class LateError(GraderError):
-    """The submission's times cannot be read; the message names the file and the field."""
+    """The deadline rules or a submission's times cannot be read; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A student's own due date (and last accepted time, when the extension sets one)."""
+
+    due: datetime
+    last_accepted: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LatePolicy:
+    """The deadline rules of one assignment, times as aware datetimes; ``source`` names the files they came from."""
+
+    due: datetime | None = None
+    last_accepted: datetime | None = None
+    percent_per_day: float = 0.0
+    percent_per_hour: float = 0.0
+    grace_minutes: float = 0.0
+    max_percent: float = 100.0
+    extensions: dict[str, Extension] = field(default_factory=dict)
+    source: str = ""
+    timezone: str = ""  # the zone of the times written without an offset ("" when none was named)
+
+    @property
+    def zone(self) -> ZoneInfo | None:
+        return ZoneInfo(self.timezone) if self.timezone else None
+
+    @property
+    def period(self) -> tuple[str, float, float]:
+        """(the unit, its minutes, its percent): a started day or a started hour."""
+        if self.percent_per_hour:
+            return "hour", 60.0, self.percent_per_hour
+        return "day", 24 * 60.0, self.percent_per_day
 
 
 @dataclass(frozen=True)
 class SubmissionTimes:
-    """When a submission came in and when it was due (``late_due``: the last accepted time, if any)."""
+    """When a submission came in (None: unknown, e.g. Canvas's late mark alone) and, where the platform gives
+    them, its due date and last accepted time; ``source`` names where the times come from, for the report."""
 
-    submitted: datetime
+    submitted: datetime | None
     due: datetime | None
     late_due: datetime | None
-    source: str  # where the times come from, for the report ("Gradescope's submission_metadata.json")
+    source: str
+    marked_late: bool = False  # the platform says it is late without saying when it came in (Canvas)
+    fallback: bool = False  # a guess the instructor asked for (a file's modification time)
 
 
 @dataclass(frozen=True)
 class LateResult:
-    """How late a submission is and what the rule takes off: ``percent`` of the score, ``rule`` in words."""
+    """How late a submission is and what the rule takes off: ``percent`` of the score, ``rule`` in words.
+    ``minutes_late`` is None when the time is unknown; ``accepted`` False past the last accepted time."""
 
-    minutes_late: float
+    minutes_late: float | None
     percent: float
     rule: str
+    accepted: bool = True
 
 
-def _time(value, path: Path, field: str) -> datetime | None:
-    if value is None:
-        return None
+def _zone(name: str, where: str) -> ZoneInfo:
     try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise LateError(f"{path}: {field} is not an ISO 8601 time: {value!r}") from None
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise LateError(f"{where}: timezone {name!r} is not a time zone name like \"Asia/Seoul\" or \"UTC\"") \
+            from None
+
+
+def parse_time(value, where: str, zone: ZoneInfo | None = None) -> datetime:
+    """``value`` (a TOML datetime or date, or ISO 8601 text) as an aware datetime: a time without an offset is in
+    ``zone``, a date alone is its last minute (23:59). LateError naming ``where`` otherwise."""
+    moment: datetime
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time(23, 59))
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise LateError(f"{where}: {value!r} is not a date and time like 2026-10-07T23:59:00+09:00") from None
+        if len(value.strip()) == 10:  # a date alone: due at the end of that day
+            moment = moment.replace(hour=23, minute=59)
+    else:
+        raise LateError(f"{where}: {value!r} is not a date and time like 2026-10-07T23:59:00+09:00")
     if moment.tzinfo is None:
-        raise LateError(f"{path}: {field} has no time zone: {value!r}")
+        if zone is None:
+            raise LateError(f"{where}: {value} has no time zone: add an offset (+09:00) or set timezone = "
+                            "\"Asia/Seoul\" beside it")
+        moment = moment.replace(tzinfo=zone)
     return moment
+
+
+def validate_late_table(table, where: str) -> dict:
+    """A ``[late]`` table (the spec's, or the course file's) checked key by key: its numbers as floats, its times
+    as given (resolved by :func:`late_policy` once the time zone is known); LateError naming ``where`` and the key."""
+    if not isinstance(table, dict):
+        raise LateError(f"{where} must be a table, e.g. {{ due = 2026-10-07T23:59:00, percent_per_day = 10 }}")
+    unknown = sorted(set(table) - set(LATE_FIELDS))
+    if unknown:
+        raise LateError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(LATE_FIELDS)})")
+    checked = dict(table)
+    for key in RULE_NUMBERS:
+        if key not in table:
+            continue
+        value = table[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 \
+                or (key != "grace_minutes" and value > 100):
+            what = "a number of minutes" if key == "grace_minutes" else "a percent from 0 to 100"
+            raise LateError(f"{where}.{key} must be {what}, found {value!r}")
+        checked[key] = float(value)
+    if checked.get("percent_per_day") and checked.get("percent_per_hour"):
+        raise LateError(f"{where}: give percent_per_day or percent_per_hour, not both")
+    if "timezone" in table:
+        if not isinstance(table["timezone"], str):
+            raise LateError(f"{where}.timezone must be a name like \"Asia/Seoul\", found {table['timezone']!r}")
+        _zone(table["timezone"], f"{where}.timezone")
+    zone = ZoneInfo("UTC")  # only to see that each time parses; the real zone is applied by late_policy
+    for key in ("due", "last_accepted"):
+        if key in table:
+            parse_time(table[key], f"{where}.{key}", zone)
+    extensions = table.get("extensions", {})
+    if not isinstance(extensions, dict):
+        raise LateError(f"{where}.extensions must be a table of student = new due date")
+    for student, value in extensions.items():
+        _extension(value, f"{where}.extensions.{student}", zone)
+    return checked
+
+
+def _extension(value, where: str, zone: ZoneInfo | None) -> Extension:
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"due", "last_accepted"})
+        if unknown or "due" not in value:
+            raise LateError(f"{where} must be a date, or a table with due (and last_accepted), found {value!r}")
+        last = value.get("last_accepted")
+        return Extension(parse_time(value["due"], f"{where}.due", zone),
+                         parse_time(last, f"{where}.last_accepted", zone) if last is not None else None)
+    return Extension(parse_time(value, where, zone))
+
+
+def _course_tables(folder: Path, assignment: str) -> tuple[list[tuple[dict, str]], str | None]:
+    """The course file's tables for ``assignment`` ([late], then [assignments.NAME]) and its timezone."""
+    path = folder / COURSE_FILE
+    if not path.is_file():
+        return [], None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise LateError(f"{path}: cannot be read as TOML: {exc}") from None
+    unknown = sorted(set(data) - {"timezone", "late", "assignments"})
+    if unknown:
+        raise LateError(f"{path}: unknown key {unknown[0]!r} (known: timezone, late, assignments)")
+    tables = []
+    if "late" in data:
+        tables.append((validate_late_table(data["late"], f"{path} [late]"), f"{COURSE_FILE} [late]"))
+    own = data.get("assignments", {})
+    if not isinstance(own, dict):
+        raise LateError(f"{path}: assignments must hold one table per assignment, e.g. [assignments.mycnn]")
+    if assignment in own:
+        where = f"{COURSE_FILE} [assignments.{assignment}]"
+        tables.append((validate_late_table(own[assignment], f"{path} [assignments.{assignment}]"), where))
+    zone = data.get("timezone")
+    if zone is not None and not isinstance(zone, str):
+        raise LateError(f"{path}: timezone must be a name like \"Asia/Seoul\", found {zone!r}")
+    return tables, zone
+
+
+def late_policy(assignment: str, spec_path: Path, spec_table: dict | None) -> LatePolicy | None:
+    """The deadline rules of ``assignment``: the course file beside its folder (``spec_path``'s grandparent), then
+    the spec's own ``[late]`` table (``spec_table``), key by key, extensions student by student. None when neither
+    gives a rule or a due date."""
+    tables, course_zone = _course_tables(Path(spec_path).resolve().parent.parent, assignment)
+    if spec_table:
+        tables.append((spec_table, f"{Path(spec_path).parent.name}/spec.toml [late]"))
+    if not tables:
+        return None
+    merged: dict = {}
+    extensions: dict = {}
+    for table, _ in tables:
+        merged.update({k: v for k, v in table.items() if k != "extensions"})
+        extensions.update(table.get("extensions", {}))
+    name = merged.get("timezone", course_zone)
+    zone = _zone(name, "the [late] rules' timezone") if name else None
+    where = " and ".join(source for _, source in tables)
+    due = parse_time(merged["due"], f"{where}: due", zone) if "due" in merged else None
+    last = parse_time(merged["last_accepted"], f"{where}: last_accepted", zone) if "last_accepted" in merged else None
+    if due is not None and last is not None and last < due:
+        raise LateError(f"{where}: last_accepted ({last.isoformat()}) is before the due date ({due.isoformat()})")
+    numbers = {k: float(merged.get(k, default)) for k, default in RULE_NUMBERS.items()}
+    if numbers["percent_per_day"] and numbers["percent_per_hour"]:
+        raise LateError(f"{where}: give percent_per_day or percent_per_hour, not both")
+    own = {str(s): _extension(v, f"{where}: extensions.{s}", zone) for s, v in extensions.items()}
+    return LatePolicy(due=due, last_accepted=last, extensions=own, source=where, timezone=name or "", **numbers)
 
 
 def gradescope_times(path: str | Path) -> SubmissionTimes:
@@ -70,19 +244,22 @@ def gradescope_times(path: str | Path) -> SubmissionTimes:
     assignment = data.get("assignment") if isinstance(data, dict) else None
     if not isinstance(assignment, dict) or "created_at" not in data:
         raise LateError(f"{path}: not Gradescope's submission metadata (it needs created_at and assignment)")
-    submitted = _time(data["created_at"], path, "created_at")
-    assert submitted is not None
-    due = _time(assignment.get("due_date"), path, "assignment.due_date")
-    late_due = _time(assignment.get("late_due_date"), path, "assignment.late_due_date")
+
+    def moment(value, name: str) -> datetime | None:
+        return None if value is None else parse_time(str(value), f"{path}: {name}")
+
+    submitted = moment(data["created_at"], "created_at")
+    due = moment(assignment.get("due_date"), "assignment.due_date")
+    late_due = moment(assignment.get("late_due_date"), "assignment.late_due_date")
     source = "Gradescope's submission_metadata.json"
     # An extension: Gradescope gives each user's own dates under users[].assignment; the latest counts (a group
     # submission is due when its last member's work is)
     users = data.get("users") if isinstance(data.get("users"), list) else []
     own = [u["assignment"] for u in users if isinstance(u, dict) and isinstance(u.get("assignment"), dict)]
-    extended = [d for d in (_time(a.get("due_date"), path, "users[].assignment.due_date") for a in own) if d]
+    extended = [d for d in (moment(a.get("due_date"), "users[].assignment.due_date") for a in own) if d]
     if extended and (due is None or max(extended) > due):
         due, source = max(extended), source + ", with the student's extension"
-        late_dues = [d for d in (_time(a.get("late_due_date"), path, "users[].assignment.late_due_date")
+        late_dues = [d for d in (moment(a.get("late_due_date"), "users[].assignment.late_due_date")
                                  for a in own) if d]
         late_due = max(late_dues) if late_dues else late_due
     return SubmissionTimes(submitted, due, late_due, source)
@@ -97,20 +274,54 @@ def _duration(minutes: float) -> str:
     return " ".join(parts)
 
 
-def late_result(policy: dict, times: SubmissionTimes) -> LateResult | None:
-    """What ``policy`` (a spec's ``late`` table) takes off a submission at ``times``; None when it was on time,
-    has no due date, or the spec has no late rule."""
-    if not policy or times.due is None or times.submitted <= times.due:
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="minutes")
+
+
+def _dates(policy: LatePolicy, times: SubmissionTimes, student: str) -> tuple[datetime | None, datetime | None, str]:
+    """(the due date, the last accepted time, where the due date comes from) for ``student``."""
+    extension = policy.extensions.get(student)
+    if extension is not None:
+        return extension.due, extension.last_accepted or policy.last_accepted, "an extension"
+    if times.due is not None:
+        return times.due, times.late_due or policy.last_accepted, times.source
+    return policy.due, policy.last_accepted, policy.source
+
+
+def late_result(policy: LatePolicy | None, times: SubmissionTimes | None, student: str = "") -> LateResult | None:
+    """What ``policy`` takes off ``student``'s submission at ``times``: 0% on time (the rule says so), the rule's
+    percent late, 100% past the last accepted time. None when there is no rule or no due date; a result with
+    ``minutes_late`` None when the time is unknown (no penalty, unless the platform marked it late: one period's)."""
+    if policy is None:
         return None
-    minutes = (times.submitted - times.due).total_seconds() / 60
-    late = (f"submitted {times.submitted.isoformat()}, {_duration(minutes)} after the due date "
-            f"{times.due.isoformat()} (from {times.source})")
-    if minutes <= policy["grace_minutes"]:
-        return LateResult(minutes, 0.0, f"{late}: within the {policy['grace_minutes']:g}-minute grace period, "
+    due, last, due_from = _dates(policy, times or SubmissionTimes(None, None, None, ""), student)
+    if due is None:
+        return None
+    unit, unit_minutes, per_unit = policy.period
+    due_text = f"the due date {_stamp(due)}" + (f" ({due_from})" if due_from == "an extension" else "")
+    if times is None or times.submitted is None:
+        if times is not None and times.marked_late:
+            percent = min(policy.max_percent, per_unit)
+            return LateResult(None, percent, f"{times.source} marks it late but gives no time: one started {unit}'s "
+                              f"{percent:g}% off (give the time with --submitted-at for the exact penalty)")
+        return LateResult(None, 0.0, f"no submission time known: no late rule applied (due {_stamp(due)}); give "
+                          "--submitted-at, a Moodle --worksheet, or --times-from-mtime")
+    submitted = times.submitted
+    source = f"{times.source}" + (" (a fallback, not the time it was submitted)" if times.fallback else "")
+    when = f"submitted {_stamp(submitted)} (from {source})"
+    if submitted <= due:
+        return LateResult(0.0, 0.0, f"on time: {when}, {due_text}")
+    minutes = (submitted - due).total_seconds() / 60
+    late = f"{when}, {_duration(minutes)} after {due_text}"
+    if last is not None and submitted > last:
+        return LateResult(minutes, 100.0, f"{late}: after the last accepted time {_stamp(last)}, not accepted "
+                          "(100% off)", accepted=False)
+    if minutes <= policy.grace_minutes:
+        return LateResult(minutes, 0.0, f"{late}: within the {policy.grace_minutes:g}-minute grace period, "
                                         "no penalty")
-    days = math.ceil(minutes / (24 * 60))  # the grace period only excuses the first minutes, not each day's
-    percent = min(policy["max_percent"], policy["percent_per_day"] * days)
-    rule = (f"{late}: {policy['percent_per_day']:g}% per started day x {days} day{'s' if days != 1 else ''}"
-            + (f", capped at {policy['max_percent']:g}%" if percent < policy["percent_per_day"] * days else "")
+    periods = math.ceil(minutes / unit_minutes)  # the grace period only excuses the first minutes, not each day's
+    percent = min(policy.max_percent, per_unit * periods)
+    rule = (f"{late}: {per_unit:g}% per started {unit} x {periods} {unit}{'s' if periods != 1 else ''}"
+            + (f", capped at {policy.max_percent:g}%" if percent < per_unit * periods else "")
             + f" = {percent:g}% off the score")
     return LateResult(minutes, percent, rule)

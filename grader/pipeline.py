@@ -152,7 +152,7 @@ def observe_submission(spec: Spec, path: str | Path, student: str | None = None
         with caught, phase_budget("checks", budgets["checks"]):
             result, weights = _observe(spec, sub, ctx, student)
     except PhaseTimeout as exc:
-        return fatal_report(spec, student, timeout_text(exc, budgets)), b""
+        return fatal_report(spec, student, timeout_text(exc, budgets), "timeout"), b""
     result.notes.extend(f"warning: {note}" for note in caught.notes)
     if isinstance(result, Report):  # the in-process fallback: its quiz runs under the job's own limit
         _quiz_in_process(spec, sub, ctx, result)

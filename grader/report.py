@@ -8,6 +8,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from grader.spec import QUIZ_CHECKS
 
 STATUSES = ("pass", "fail", "error", "skip")
+FAILING = ("fail", "error")  # the statuses whose check result carries causes
 
 
 @dataclass
@@ -73,9 +74,110 @@ DETAILS = {"class": ClassDetails, "shapes": ShapesDetails, "params": ParamsDetai
 MAX_OUTPUT = 4000  # characters of the student's own printed output kept in a report
 
 
+# Why a check failed, typed: code -> (a short label, its meaning). The one list of the codes a check result may
+# carry (:class:`Cause`); the codes are stable and language-independent (the words may be translated, the codes
+# never change), and docs/grading.md ("Item analysis") documents each. Item analysis groups a class by them.
+CAUSES: dict[str, tuple[str, str]] = {
+    # class: the model class
+    "no_code_file": ("no code file", "the submission holds no .py or .ipynb file"),
+    "load_error": ("code that does not load", "no model class was found and the code raised while loading"),
+    "no_model_class": ("no model class", "no class builds with no arguments and returns (B, classes)"),
+    "constructor_args": ("constructor arguments", "__init__ needs arguments the assignment does not pass"),
+    "constructor_error": ("constructor crash", "__init__ raised when the class was built"),
+    "refused_by_judge": ("refused model", "the judge refused the exported model (hidden weights, an operator)"),
+    "export_unreadable": ("unreadable export", "the judge could not read the model the check process exported"),
+    # shapes: a table row's layers, and forward() at the recording batch
+    "padding": ("padding", "a convolution's padding gives another side than the table's"),
+    "kernel_size": ("kernel size", "a convolution's kernel size gives another side than the table's"),
+    "stride": ("stride", "a convolution's stride gives another side than the table's"),
+    "conv_arithmetic": ("convolution arithmetic", "a convolution's side is wrong and no one of K, P, S fixes it"),
+    "pool_size": ("pool size", "a pool's kernel size or stride gives another side than the table's"),
+    "out_channels": ("out_channels", "a convolution's out_channels differs from the table's channels"),
+    "out_features": ("out_features", "a Linear's out_features differs from the table's features"),
+    "in_features": ("in_features", "a Linear's in_features differs from the features it is given"),
+    "in_channels": ("in_channels", "a convolution's in_channels differs from the channels it is given"),
+    "feature_map_too_small": ("feature map size", "a feature map got smaller than the kernel applied to it"),
+    "flatten_batch": ("batch dimension", "a flatten or view did not keep one row per image"),
+    "upstream_shape": ("input shape", "the row's input is already off, from a layer no row names"),
+    "wrong_shape": ("output shape", "the row's layers give another shape than the table's"),
+    "missing_layer": ("missing layer", "a layer the table's row names is not in the model"),
+    "wrong_layer_kind": ("layer kind", "the row holds another kind of layer than the table names"),
+    "extra_layer": ("extra layer", "a layer that is in no row of the table (where: the student's layer)"),
+    "not_implemented": ("NotImplemented stub", "a layer or method is still NotImplemented"),
+    "no_forward": ("missing forward()", "the class defines no forward() method"),
+    "view_shape": ("view/reshape", "a view or reshape asks for a shape that does not fit the data"),
+    "batch_fixed": ("fixed batch size", "the forward works for one batch size only (view(64, -1), batch_size)"),
+    "skipped_name": ("name from code not run", "uses a name set by a top-level statement the grader does not run"),
+    "name_typo": ("misspelled name", "an attribute a module does not have, such as nn.TanH"),
+    "forward_error": ("forward() crash", "forward() raised an error"),
+    # params
+    "param_count": ("parameter count", "a row's parameters differ from the table's count"),
+    "param_total": ("total parameter count", "the model's parameters in total differ from the assignment's"),
+    # batch, output, determinism, activations
+    "batch_output_shape": ("output at another batch size", "another batch size gives an output not (B, classes)"),
+    "output_not_tensor": ("output type", "forward() returns no (B, classes) tensor"),
+    "output_not_finite": ("non-finite output", "the output holds NaN or infinite values"),
+    "output_probabilities": ("softmax output", "the output is probabilities (softmax), not what the loss needs"),
+    "output_not_log_probs": ("not log-probabilities", "the output is not log-probabilities, as NLLLoss needs"),
+    "nondeterministic": ("randomness in eval mode", "two eval-mode passes give different outputs"),
+    "activation_arg_missing": ("activation argument", "__init__ takes no activation argument"),
+    "activation_build_error": ("build with an activation", "the class cannot be built with one activation option"),
+    "activation_forward_error": ("forward with an activation", "forward() raises with one activation option"),
+    "activation_output_shape": ("output with an activation", "one activation option gives another output shape"),
+    "activation_ignored": ("activation not used", "the activation option is taken but not used"),
+    # the best.pt quiz
+    "curves_missing": ("missing curves", "no validation curves were handed in"),
+    "curves_invalid": ("unreadable curves", "the curves cannot be used (too short, not numbers, lengths differ)"),
+    "curves_disagree": ("disagreeing curves", "two sources of the curves disagree"),
+    "checkpoint_missing": ("missing best.pt", "no .pt or .pth file was handed in"),
+    "checkpoint_unloadable": ("unloadable best.pt", "the checkpoint cannot be read safely as a state_dict"),
+    "checkpoint_architecture": ("best.pt of another model", "the checkpoint's keys or shapes do not fit the class"),
+    "checkpoint_not_finite": ("non-finite weights", "the checkpoint holds NaN or infinite weights"),
+    "optimizer_mismatch": ("optimizer state", "the optimizer state does not fit the model's parameters"),
+    "epoch_type": ("epoch type", "the checkpoint's epoch is not an int"),
+    "epoch_not_best": ("saved epoch", "the checkpoint's epoch is not where the loss curve is lowest"),
+    "split_seed_missing": ("split seed", "curves.json records no split_seed, so the validation split is unknown"),
+    "reeval_crash": ("re-evaluation crash", "forward() crashed while re-evaluating best.pt"),
+    "accuracy_mismatch": ("accuracy", "best.pt's accuracy differs from the accuracy curve's"),
+    "accuracy_below_floor": ("accuracy below the floor", "the model is not trained to the assignment's accuracy"),
+    "checkpoint_other_epoch": ("weights of another epoch", "best.pt holds the weights of another epoch"),
+    "reeval_mismatch": ("re-evaluated loss", "best.pt re-evaluates to no loss of the curve, any preprocessing"),
+    # a check run that could not finish (every check an error with the same cause)
+    "timeout": ("time limit", "the run took longer than its time limit"),
+    "cpu_limit": ("CPU limit", "the run used more CPU time than its limit"),
+    "file_size_limit": ("file size limit", "the code wrote a file over the size limit"),
+    "output_flood": ("result pipe flood", "the code sent more than the limit on the grader's result pipe"),
+    "channel_tampered": ("result pipe tampering", "the code wrote to the grader's own result pipe"),
+    "crashed": ("crashed process", "the check process was killed or exited without a result"),
+    "unusable_submission": ("unusable submission", "the submission could not be unpacked or read"),
+    "sandbox_unavailable": ("no sandbox", "the sandbox could not start, or would have run with the grader's rights"),
+    "internal_error": ("grader error", "the grader itself failed"),
+}
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a check failed, typed: ``code`` one of :data:`CAUSES`, never read back from a message; ``where`` the
+    table row it concerns (``conv2``), else the student's layer attribute, else "" (the submission as a whole)."""
+
+    code: str
+    where: str = ""
+
+    def __post_init__(self):
+        if self.code not in CAUSES:
+            raise ValueError(f"unknown cause code {self.code!r}")
+
+    @property
+    def label(self) -> str:
+        """The code's short label (``kernel size``)."""
+        return CAUSES[self.code][0]
+
+
 @dataclass
 class CheckResult:
-    """One named check: status is pass, fail, error (could not run because of the code) or skip (with a reason)."""
+    """One named check: status is pass, fail, error (could not run because of the code) or skip (with a reason).
+
+    A failing check (fail or error) carries ``causes``: why, typed (:class:`Cause`), the first the main one."""
 
     name: str
     status: str
@@ -85,10 +187,14 @@ class CheckResult:
     required: bool = True
     details: dict | None = None
     gist: str = ""  # one line on why it failed, for the gradebook's reason column ("" = the message's first line)
+    causes: list[Cause] = field(default_factory=list)
 
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+        if not isinstance(self.causes, list):
+            raise TypeError("causes must be a list")
+        self.causes = [c if isinstance(c, Cause) else Cause(**c) for c in self.causes]  # dicts: read from JSON
         if self.details is not None:
             shape = DETAILS.get(self.name)
             if shape is None or not isinstance(self.details, dict) \
@@ -183,7 +289,17 @@ def check_types(report: Report) -> Report:
         need(number(check.score) and number(check.max_score), "checks.score")
         need(isinstance(check.required, bool), "checks.required")
         need(check.details is None or _details_fit(DETAILS.get(check.name), check.details), "checks.details")
+        need(_causes_fit(check), "checks.causes")
     return report
+
+
+def _causes_fit(check: CheckResult) -> bool:
+    """Whether ``check.causes`` lists causes of known codes with text places, and only on a failing check."""
+    causes = check.causes
+    if not isinstance(causes, list) or len(causes) > MAX_DETAIL_ITEMS or (causes and check.status not in FAILING):
+        return False
+    return all(isinstance(c, Cause) and isinstance(c.code, str) and c.code in CAUSES and isinstance(c.where, str)
+               for c in causes)
 
 
 MAX_DETAIL_ITEMS = 10_000  # epochs of a curve (grader.quiz.curves reads no more), rows of a table
@@ -225,15 +341,18 @@ def judged_text(report: Report) -> str:
     return report.judged.replace("in-process", "in the student's own process", 1)
 
 
-def fatal_report(spec, student: str, reason: str) -> Report:
-    """The report of a check run that could not finish: ``reason`` for the student, every check an error at 0."""
+def fatal_report(spec, student: str, reason: str, cause: str = "internal_error") -> Report:
+    """The report of a check run that could not finish: ``reason`` for the student, every check an error at 0
+    whose cause is ``cause`` (a code of :data:`CAUSES`: ``timeout``, ``crashed``...)."""
     report = Report(assignment=spec.name, student=student, fatal=reason)
-    report.checks = [CheckResult(name, "error", 0.0, points, "Not run: the check could not finish (see above).")
+    report.checks = [CheckResult(name, "error", 0.0, points, "Not run: the check could not finish (see above).",
+                                 causes=[Cause(cause)])
                      for name, points in ((n, spec.points[n]) for n in spec.model_checks())]
     if spec.quiz.get("enabled"):
         for name in QUIZ_CHECKS:
             points = spec.quiz["points"][name]
-            report.checks.append(CheckResult(name, "error", 0.0, points, "Not run: the check could not finish."))
+            report.checks.append(CheckResult(name, "error", 0.0, points, "Not run: the check could not finish.",
+                                             causes=[Cause(cause)]))
     return report
 
 
@@ -241,9 +360,9 @@ CHANGED_COPY = "working copy changed during the run"
 FORGED_OBSERVATION = "forged observation"  # grader.judge.provenance: a graph of another class than the one named
 REFUSAL_KINDS = ("hidden weights", "refused operator", FORGED_OBSERVATION)  # what the judge will not run
 # What an instructor can filter report.html by; every Flag has one of these kinds.
-FLAG_KINDS = ("identical checkpoint", "identical weights", "near-identical weights", "identical curves", "sandbox",
-              "graded in-process", CHANGED_COPY, "not on the roster", "duplicate submission", "no submission",
-              *REFUSAL_KINDS)
+FLAG_KINDS = ("identical checkpoint", "identical weights", "near-identical weights", "identical curves",
+              "similar source", "sandbox", "graded in-process", CHANGED_COPY, "not on the roster",
+              "duplicate submission", "no submission", *REFUSAL_KINDS)
 
 
 class Flag(str):

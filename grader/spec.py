@@ -15,6 +15,7 @@ from pathlib import Path
 
 from grader.config import path_setting
 from grader.errors import GraderError
+from grader.late import LateError, validate_late_table
 
 ASSIGNMENTS_ENV = "GRADER_ASSIGNMENTS"
 OUTPUTS = ("log_probs", "logits")
@@ -33,16 +34,24 @@ QUIZ_POINTS_DEFAULT = 1.0  # per quiz check the [quiz].points table does not nam
 QUIZ_FIELDS = (*QUIZ_DEFAULTS, "points", "train_size")
 INTEGRITY_DEFAULTS = {"weight_cosine": 0.999}  # flag two checkpoints whose flattened weights are this similar
 INTEGRITY_FIELDS = tuple(INTEGRITY_DEFAULTS)
+# The [similarity] table: the source-similarity flags of the batch grader (grader.batch.similarity; the defaults
+# are set on a real-shaped class, docs/grading.md "Source similarity"). kgram: tokens per fingerprinted run; window:
+# winnowing window (a match of kgram + window - 1 tokens is always seen); a pair is flagged when either side has
+# min_share of its fingerprints in the other and the matched spans cover min_tokens tokens on both sides; a
+# fingerprint held by more than max_common submissions is skipped; compare_models: compare the code of the
+# nn.Module classes too (false: it is the layer table, alike in every correct solution).
+SIMILARITY_DEFAULTS = {"kgram": 12, "window": 6, "min_share": 0.35, "min_tokens": 250, "max_common": 10,
+                       "compare_models": False}
+SIMILARITY_LIMITS = {"kgram": (4, 100), "window": (1, 100), "min_share": (0.01, 1.0), "min_tokens": (0, 10**6),
+                     "max_common": (2, 1000)}  # each key's lowest and highest value
 TOP_FIELDS = ("title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
               "batch_sizes", "timeout", "load_timeout", "checks_timeout", "quiz", "reference", "integrity", "dataset",
-              "init_args", "activations", "model_class", "gradescope", "late")
+              "init_args", "activations", "model_class", "gradescope", "late",
+              "similarity")
 ROW_FIELDS = ("label", "layers", "shape", "params")
 # Gradescope's per-test visibility (its autograder specification), set per check in the [gradescope] table
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 GRADESCOPE_FIELDS = ("visibility", "leaderboard")
-# The [late] table: a percent of the score off per day (or started day) past the due date, after a grace period,
-# capped; applied where the platform gives the submission time and due date (Gradescope's submission metadata)
-LATE_DEFAULTS = {"percent_per_day": 0.0, "grace_minutes": 0.0, "max_percent": 100.0}
 
 
 class SpecError(GraderError):
@@ -91,7 +100,8 @@ class Spec:
     activations: dict = field(default_factory=dict)  # {arg, options}: build the class once per option
     model_class: str = ""  # pins the class to grade by name; "" chooses by the table (grader.inspection.choose)
     gradescope: dict = field(default_factory=dict)  # {visibility: {check: level}, leaderboard: bool}
-    late: dict = field(default_factory=dict)  # the late policy, every LATE_DEFAULTS key; {} when the spec has none
+    late: dict = field(default_factory=dict)  # the [late] table as given (grader.late.late_policy); {} when none
+    similarity: dict = field(default_factory=dict)  # the [similarity] thresholds, every SIMILARITY_DEFAULTS key
     sources: tuple[Path, ...] = ()  # every spec.toml this one was read from: ``extends`` bases first, then ``path``
 
     def model_checks(self) -> list[str]:
@@ -341,6 +351,27 @@ def _integrity(data: dict, path: Path) -> dict:
     return {**INTEGRITY_DEFAULTS, **integrity}
 
 
+def _similarity(data: dict, path: Path) -> dict:
+    table = data.get("similarity", {})
+    if not isinstance(table, dict):
+        raise SpecError(f"{path}: field 'similarity' must be a table, e.g. {{ min_share = 0.5, min_tokens = 300 }}")
+    _no_unknown(table, SIMILARITY_DEFAULTS, path, "similarity.")
+    similarity = {**SIMILARITY_DEFAULTS, **table}
+    if not isinstance(similarity["compare_models"], bool):
+        raise SpecError(f"{path}: field 'similarity.compare_models' must be true or false, "
+                        f"found {similarity['compare_models']!r}")
+    for key, value in similarity.items():
+        if key == "compare_models":
+            continue
+        low, high = SIMILARITY_LIMITS[key]
+        whole = isinstance(SIMILARITY_DEFAULTS[key], int)
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not low <= value <= high:
+            what = f"an integer from {low} to {high}" if whole else f"a share from {low:g} to {high:g}"
+            raise SpecError(f"{path}: field 'similarity.{key}' must be {what}, found {value!r}")
+        similarity[key] = value if whole else float(value)
+    return similarity
+
+
 def _gradescope(data: dict, path: Path, checks: list[str]) -> dict:
     table = data.get("gradescope", {})
     if not isinstance(table, dict):
@@ -361,20 +392,14 @@ def _gradescope(data: dict, path: Path, checks: list[str]) -> dict:
 
 
 def _late(data: dict, path: Path) -> dict:
+    """The spec's [late] table as given, checked (grader.late lays it over the course file's)."""
     table = data.get("late")
     if table is None:
         return {}
-    if not isinstance(table, dict):
-        raise SpecError(f"{path}: field 'late' must be a table, e.g. {{ percent_per_day = 10 }}")
-    _no_unknown(table, LATE_DEFAULTS, path, "late.")
-    late = {**LATE_DEFAULTS, **table}
-    for key, value in late.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 \
-                or (key != "grace_minutes" and value > 100):
-            what = "a number of minutes" if key == "grace_minutes" else "a percent from 0 to 100"
-            raise SpecError(f"{path}: field 'late.{key}' must be {what}, found {value!r}")
-        late[key] = float(value)
-    return late
+    try:
+        return validate_late_table(table, "field late")
+    except LateError as exc:
+        raise SpecError(f"{path}: {exc}") from None
 
 
 def _choice(data: dict, key: str, allowed, default, path: Path):
@@ -421,5 +446,5 @@ def parse_spec(data: dict, path: Path) -> Spec:
                 **_timeouts(data, path),  # type: ignore[arg-type]  # timeout, load_timeout, checks_timeout
                 points=points, quiz=quiz, reference=data.get("reference"),
                 integrity=_integrity(data, path), dataset=dataset, init_args=init_args, activations=activations,
-                model_class=model_class, late=_late(data, path),
+                model_class=model_class, late=_late(data, path), similarity=_similarity(data, path),
                 gradescope=_gradescope(data, path, checks))

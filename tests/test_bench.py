@@ -76,6 +76,15 @@ def test_bench_flags_quick():
 
 
 @pytest.mark.slow
+def test_bench_similarity_quick():
+    out = run_quick("bench_similarity")
+    assert "60 mycnn submissions written" in out, out
+    assert ratio("class, 60 submissions:", out) > 0  # the compare time against the baseline's, scaled
+    assert ratio("memory, 60 submissions:", out) > 0  # the peak against the fingerprints' bytes
+    assert re.search(r"^flagged: 3 of the 3 planted pairs, 0 others \[\]$", out, re.M), out
+
+
+@pytest.mark.slow
 def test_bench_judge_quick(mnist_dir):
     out = run_quick("bench_judge", "--data-dir", mnist_dir)
     assert "re-evaluation of mycnn on 1000 images" in out, out

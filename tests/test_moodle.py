@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 import zipfile
 
 import pytest
@@ -118,3 +119,21 @@ def test_moodle_cli_and_errors(moodle_class, tmp_path):
     other.write_text("Student,ID\nx,1\n")
     with pytest.raises(MoodleError, match="not a Moodle grading worksheet: it has no Identifier"):
         moodle_assignment(out, other, tmp_path / "x")
+
+
+def test_moodle_submission_times_apply_the_late_rule_and_reach_the_worksheet(moodle_class, tmp_path):
+    out, worksheet, spec = moodle_class
+    subs = out.parent / "submissions"
+    folder = tmp_path / "course" / "simple-cnn"
+    shutil.copytree(spec.path.parent, folder)
+    with open(folder / "spec.toml", "a") as handle:
+        handle.write('\n[late]\ndue = 2026-11-30T23:00:00\ntimezone = "Asia/Seoul"\npercent_per_day = 10\n')
+    late_spec = load_spec(folder / "spec.toml")
+    result = grade(late_spec, subs, tmp_path / "grades", workers=2, limits=Limits(wall_s=60), progress=False,
+                   log=lambda *_: None, worksheet=worksheet)  # every row: Monday, 30 November 2026, 11:59 PM
+    final = result.finals["김민지_123456_assignsubmission_file_"]
+    assert final.late is not None and final.late.percent == 10 and final.final == 9
+    assert "Moodle's worksheet Grades-Week3.csv (Last modified (submission), read in Asia/Seoul)" in final.late.rule
+    done = moodle_assignment(tmp_path / "grades", worksheet, tmp_path / "lms")
+    grades = _moodle_import_worksheet(done.worksheet)
+    assert grades["123456"][0] == 90.0 and "Late (-1 points)" in grades["123456"][1]

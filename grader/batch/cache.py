@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import os
+import tomllib
 from pathlib import Path
 
 from grader.config import default_cache_dir
@@ -56,13 +57,42 @@ def submission_key(spec_path: Path | tuple[Path, ...], submission: Path, student
     digest = hashlib.sha256()
     _field(digest, _text(student))
     for path in (spec_path if isinstance(spec_path, tuple) else (spec_path,)):
-        _hash_file(digest, Path(path), "spec")
+        _field(digest, b"spec")
+        _field(digest, spec_checks_bytes(Path(path)))
     _field(digest, b"grader:" + grader_code_key().encode())
-    submission = Path(submission)
+    _hash_submission(digest, Path(submission))
+    return digest.hexdigest()
+
+
+def _hash_submission(digest, submission: Path) -> None:
     files = [submission] if submission.is_file() else sorted(p for p in submission.rglob("*") if p.is_file())
     for path in files:
         _hash_file(digest, path, "sub:" + str(path.relative_to(submission.parent if submission.is_file() else submission)))
+
+
+def files_key(submission: str | Path) -> str:
+    """SHA-256 over the submission's files alone (names and bytes): what tells a resubmission from a regrade."""
+    digest = hashlib.sha256()
+    _hash_submission(digest, Path(submission))
     return digest.hexdigest()
+
+
+# A spec's tables that decide no check: the gradebook's rules and the class-level flags, applied after grading, so
+# moving a deadline or a threshold re-runs nothing.
+RULE_TABLES = ("late", "gradescope", "similarity", "integrity")
+
+
+def spec_checks_bytes(path: Path) -> bytes:
+    """What of the spec at ``path`` decides a report: its TOML without :data:`RULE_TABLES`, as canonical JSON (the
+    raw bytes when it does not parse: the check will say why)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        content = hashlib.sha256()
+        feed(content, path)
+        return content.digest()
+    kept = {key: value for key, value in data.items() if key not in RULE_TABLES}
+    return json.dumps(kept, sort_keys=True, default=str).encode()
 
 
 def load(key: str, folder: Path | None = None) -> Report | None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from grader.batch import cache
 from grader.batch.entries import BatchError
 from grader.batch.resident import pack, request_for, resident
 from grader.report import Report, fatal_report
@@ -125,7 +126,7 @@ def _lost_report(spec: Spec, student: str, exc: BaseException) -> Report:
     if isinstance(exc, KilledWorker):
         return fatal_report(spec, student, "grading this submission ended the grader's worker process each time it "
                             "was tried, so it was given up (the cluster's allowed-failures limit). Your code may "
-                            "exhaust the machine's memory: check it with grader check on your own machine.")
+                            "exhaust the machine's memory: check it with grader check on your own machine.", "crashed")
     return fatal_report(spec, student, f"internal error on the cluster: {type(exc).__name__}: {exc}")
 
 
@@ -170,7 +171,7 @@ def run_on_cluster(spec: Spec, todo: list, store, limits, connection: Connection
             except Exception as exc:  # noqa: BLE001 - a lost task is an error row for that student, never a crash
                 report = _lost_report(spec, entry.student, exc)
             future.release()
-            store.put(entry.student, key, str(entry.path), report)
+            store.put(entry.student, key, str(entry.path), report, cache.files_key(entry.path))
             done += 1
             failures += not report.passed
             bar.set_postfix(failed=failures, refresh=False)

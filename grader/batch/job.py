@@ -116,14 +116,16 @@ class JudgeTask:
             observation = _observation(self.observation, self.student)
         except ObservationError as exc:
             report = fatal_report(self.spec, self.student, f"the observation your code's process sent is not one "
-                                  f"the grader accepts ({exc}): your code wrote to the grader's own pipe.")
+                                  f"the grader accepts ({exc}): your code wrote to the grader's own pipe.",
+                                  "channel_tampered")
             _send(send, _message("report", report.to_dict()))
             return
         try:
             report = judge(self.spec, path, observation, self.weights)
         except ObservationError as exc:
             report = fatal_report(self.spec, self.student, f"the observation your code's process sent is not one "
-                                  f"the grader accepts ({exc}): your code wrote to the grader's own pipe.")
+                                  f"the grader accepts ({exc}): your code wrote to the grader's own pipe.",
+                                  "channel_tampered")
         except Exception as exc:  # noqa: BLE001 - the judge's own failure is an internal error, said as such
             report = fatal_report(self.spec, self.student, f"internal error while judging: {type(exc).__name__}: "
                                   f"{exc}")
@@ -224,9 +226,10 @@ class SubmissionJob:
 
     def _after_observe(self, outcome: Outcome) -> None:
         self.observed = outcome
-        failure = verdict.failure_text(outcome, self.limits, "observe")
+        failure = verdict.failure(outcome, self.limits, "observe")
         if failure is not None:
-            self.report = self._finished(fatal_report(self.spec, self.student, failure))
+            cause, text = failure
+            self.report = self._finished(fatal_report(self.spec, self.student, text, cause))
             return
         frames = outcome.frames
         assert frames is not None  # failure_text said so
@@ -240,17 +243,19 @@ class SubmissionJob:
             self.report = self._finished(_in_process(report))
         else:  # an honest observe stage sends exactly one well-formed message: this one was written by the code
             self.report = self._finished(fatal_report(self.spec, self.student, "the result channel was tampered "
-                                                      f"with: your code {verdict.TAMPERED}."), tampered=True)
+                                                      f"with: your code {verdict.TAMPERED}.", "channel_tampered"),
+                                         tampered=True)
 
     def _after_judge(self, outcome: Outcome) -> None:
-        failure = verdict.failure_text(outcome, self.limits, "judge")
+        failure = verdict.failure(outcome, self.limits, "judge")
         report = None
         frames = outcome.frames
         if failure is None and frames and len(frames) == 2 and _kind(frames) == "report" \
                 and len(frames[1]) <= MAX_REPORT_BYTES:
             report = _readable(self.spec, self.student, decode_json(frames[1]))
         if report is None:
-            report = fatal_report(self.spec, self.student, failure or "internal error: the judge sent no report.")
+            cause, text = failure or ("internal_error", "internal error: the judge sent no report.")
+            report = fatal_report(self.spec, self.student, text, cause)
         elif not report.fatal:
             report.judged = "graph"
         self.report = self._finished(report)

@@ -3,7 +3,8 @@ the sentences a student and an instructor read, the same for every isolation lev
 
 Public interface:
 
-* :func:`failure_text`: why a stage produced no result (time, CPU, file size, a crash, the pipe), or None.
+* :func:`failure_text`: why a stage produced no result (time, CPU, file size, a crash, the pipe), or None;
+  :func:`failure` the same with its typed cause (a code of :data:`grader.report.CAUSES`).
 * :func:`gap_texts`: the protections that were not applied, for ``Report.isolation``.
 * :func:`box_events`: what the box itself observed the code do that no model needs, for ``Report.sandbox_events``.
 * :data:`TAMPERED`: the channel event of a frame out of the box's shape (a flood names its limit).
@@ -63,29 +64,37 @@ def _signal_name(sig: int) -> str:
 
 def failure_text(outcome: Outcome, limits: Limits, stage: str) -> str | None:
     """Why ``stage`` ("observe" or "judge") gave no usable result, for the student; None when it may have one."""
+    found = failure(outcome, limits, stage)
+    return found[1] if found is not None else None
+
+
+def failure(outcome: Outcome, limits: Limits, stage: str) -> tuple[str, str] | None:
+    """(the typed cause, :func:`failure_text`'s words) of a stage that gave no usable result; None when it may
+    have one. The causes: ``unusable_submission``, ``sandbox_unavailable``, ``timeout``, ``output_flood``,
+    ``channel_tampered``, ``cpu_limit``, ``file_size_limit``, ``crashed``."""
     if outcome.unusable:
-        return (f"{outcome.unusable}. Hand in a folder, or a zip made by your system's 'compress' or 'zip -r', "
-                "holding your code, best.pt and curves (not datasets).")
+        return "unusable_submission", (f"{outcome.unusable}. Hand in a folder, or a zip made by your system's "
+                                       "'compress' or 'zip -r', holding your code, best.pt and curves (not datasets).")
     if not outcome.started:
-        return f"the sandbox could not start: {outcome.start_error}"
+        return "sandbox_unavailable", f"the sandbox could not start: {outcome.start_error}"
     if outcome.timed_out:
         if stage == "judge":
-            return (f"judging your exported model took over {limits.wall_s:g} s: a model this slow cannot be "
-                    "re-evaluated within the assignment's time limit.")
-        return (f"your code did not finish within {limits.wall_s:g} s: look for an endless loop or work at the top "
-                "level of a module or in a class body (only definitions should run on import).")
+            return "timeout", (f"judging your exported model took over {limits.wall_s:g} s: a model this slow "
+                               "cannot be re-evaluated within the assignment's time limit.")
+        return "timeout", (f"your code did not finish within {limits.wall_s:g} s: look for an endless loop or work "
+                           "at the top level of a module or in a class body (only definitions should run on import).")
     if outcome.overflow:
-        return f"your code {_overflow(outcome)}, so the run was stopped."
+        return "output_flood", f"your code {_overflow(outcome)}, so the run was stopped."
     if outcome.frames is None:
-        return f"the result channel was tampered with: your code {TAMPERED}."
+        return "channel_tampered", f"the result channel was tampered with: your code {TAMPERED}."
     if outcome.cpu_exceeded:
-        return f"your code used more than {limits.cpu()} s of CPU time and was stopped."
+        return "cpu_limit", f"your code used more than {limits.cpu()} s of CPU time and was stopped."
     if outcome.file_too_large:
-        return f"your code wrote a file over the {limits.file_size_mb} MB limit and was stopped."
+        return "file_size_limit", f"your code wrote a file over the {limits.file_size_mb} MB limit and was stopped."
     if outcome.signal is not None and not outcome.frames:
         who = "the judge" if stage == "judge" else "the check process"
-        return f"{who} was killed by {_signal_name(outcome.signal)}: your code may crash the interpreter."
+        return "crashed", f"{who} was killed by {_signal_name(outcome.signal)}: your code may crash the interpreter."
     if not outcome.frames:
-        return (f"the check process ended without a result (exit code {outcome.exit_code}): your code calls "
-                "sys.exit / os._exit, or crashed the interpreter, or exceeded a resource limit.")
+        return "crashed", (f"the check process ended without a result (exit code {outcome.exit_code}): your code "
+                           "calls sys.exit / os._exit, or crashed the interpreter, or exceeded a resource limit.")
     return None

@@ -2,16 +2,16 @@
 
 Check names in a report lead straight here: ``class``, ``shapes``, ``params``, ``batch``, ``output``,
 ``determinism``. They share a :class:`ModelContext`: the picked class, the built model and one recording.
+A failing result carries its typed causes (:class:`grader.report.Cause`), set here where the failure is decided.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict
 
 import torch
 
 from grader.inspection import messages
-from grader.inspection.align import Alignment, align
+from grader.inspection.align import Alignment
 from grader.inspection.context import (  # noqa: F401 - re-exported: the checks' shared context
     CONSTRUCTOR_GIST,
     DEFAULT_RECORD_BATCH,
@@ -25,10 +25,11 @@ from grader.inspection.context import (  # noqa: F401 - re-exported: the checks'
     record_model,
     trace_text,
 )
-from grader.inspection.hints import stub_lines
+from grader.inspection.hints import stub_lines, stub_rows
 from grader.inspection.load import Submission
 from grader.inspection.recorder import BENIGN_KINDS, LayerRecord
-from grader.report import CheckResult, ClassDetails, ParamsDetails, ShapesDetails
+from grader.inspection.rows import RowStatus, aligned, row_status
+from grader.report import Cause, CheckResult, ClassDetails, ParamsDetails, ShapesDetails
 from grader.spec import Spec
 
 CHECKS: dict = {}
@@ -43,10 +44,15 @@ def check(name: str):
 
 
 def _result(spec: Spec, name: str, status: str, message: str, fraction: float | None = None, details=None,
-            gist: str = ""):
+            gist: str = "", causes: list[Cause] | None = None):
     points = spec.points.get(name, 1.0)
     score = points * (fraction if fraction is not None else (1.0 if status == "pass" else 0.0))
-    return CheckResult(name, status, round(score, 3), points, message, True, details, gist)
+    return CheckResult(name, status, round(score, 3), points, message, True, details, gist, list(causes or []))
+
+
+def _failed(spec: Spec, name: str, message: str, code: str, where: str = "", fraction: float | None = None):
+    """A failing result of check ``name`` whose one cause is ``code`` at ``where``."""
+    return _result(spec, name, "fail", message, fraction, causes=[Cause(code, where)])
 
 
 def _no_model(spec: Spec, name: str, ctx: ModelContext) -> CheckResult:
@@ -82,16 +88,18 @@ def check_class(spec: Spec, ctx: ModelContext) -> CheckResult:
         if not ctx.sub.code_files:
             lines.append("The submission holds no .py or .ipynb file.")
         lines.extend(ctx.load_errors)
-        return _result(spec, "class", "fail", "\n".join(lines), details=_class_details(ctx))
+        code = "no_code_file" if not ctx.sub.code_files else "load_error" if ctx.load_errors else "no_model_class"
+        return _result(spec, "class", "fail", "\n".join(lines), details=_class_details(ctx), causes=[Cause(code)])
     place = messages.where(ctx.cls_file)
     if ctx.build_error:
-        status = "fail"
         how = ("it cannot be built as the assignment builds it" if ctx.build_gist == CONSTRUCTOR_GIST
                else "the grader will not run it" if ctx.build_gist == REFUSED_GIST else f"{ctx.call} failed")
-        return _result(spec, "class", status, f"Found {ctx.class_name} ({place}), but {how}:\n{ctx.build_error}",
+        code = ctx.build_cause or {CONSTRUCTOR_GIST: "constructor_args", REFUSED_GIST: "refused_by_judge"}.get(
+            ctx.build_gist, "constructor_error")
+        return _result(spec, "class", "fail", f"Found {ctx.class_name} ({place}), but {how}:\n{ctx.build_error}",
                        details=_class_details(ctx),
                        gist=(ctx.build_gist if ctx.build_gist == REFUSED_GIST else
-                             f"{ctx.call} failed: {ctx.build_gist}" if ctx.build_gist else ""))
+                             f"{ctx.call} failed: {ctx.build_gist}" if ctx.build_gist else ""), causes=[Cause(code)])
     text = f"Using {ctx.class_name} ({place}): {ctx.why}."
     text += "".join(f"\nNote: {hint}" for hint in ctx.hints)
     return _result(spec, "class", "pass", text, details=_class_details(ctx))
@@ -101,127 +109,12 @@ def _class_details(ctx: ModelContext) -> dict:
     return asdict(ClassDetails(ctx.class_name, [dict(c) for c in ctx.considered]))
 
 
-def _aligned(spec: Spec, ctx: ModelContext) -> Alignment:
-    """The alignment of the table with the recorded layers, computed once per context."""
-    if ctx.alignment is None:
-        ctx.alignment = align(spec.rows, ctx.records, open_end=bool(ctx.forward_error))
-    return ctx.alignment
-
-
-def _row_status(spec: Spec, ctx: ModelContext):
-    alignment = _aligned(spec, ctx)
-    rows, problems, first_bad = [], [], None
-    followers: list[str] = []  # rows whose shape is wrong only because of the first bad row
-    unreached: list[str] = []  # rows after the layer where forward() stopped
-    previous_expected = [ctx.batch, *spec.input_shape]
-    previous_out: LayerRecord | None = None
-    reached = max((i for i, m in enumerate(alignment.rows) if m.output is not None), default=-1)
-    for index, match in enumerate(alignment.rows):
-        expected = [ctx.batch if d == "B" else d for d in match.row.shape]
-        out = match.output
-        found = out.output_shape if out is not None else None
-        issues = []
-        follows = False
-        not_reached = bool(ctx.forward_error) and index > reached
-        for kinds in (match.missing if not not_reached else []):
-            present = [rec for _, rec, _ in match.layers if rec is not None]
-            issues.append(messages.missing_text(kinds, match.row.label, present[-1] if present else previous_out))
-        for kinds, rec in match.wrong_kind:
-            fix = " End forward() with F.log_softmax(x, dim=1)." if "LogSoftmax" in kinds and rec.kind == "Softmax" \
-                else ""
-            issues.append(f"Row '{match.row.label}' expects {' or '.join(kinds)}, found {rec.kind} at "
-                          f"{messages.layer_name(rec)}.{fix}")
-        if out is None:
-            if not_reached:
-                issues = []
-                unreached.append(match.row.label)
-            elif not issues:
-                issues.append(f"Row '{match.row.label}' has no matching layer.")
-        elif found != expected:
-            issue = _wrong_shape(match, out, expected, previous_expected, first_bad, ctx.batch)
-            if issue:
-                issues.append(issue)
-            else:
-                follows = True
-                followers.append(match.row.label)
-        ok = not issues and not follows and not (not_reached and out is None)
-        if not ok and first_bad is None:
-            first_bad = match.row.label
-        names = " + ".join(rec.name for _, rec, _ in match.layers if rec is not None)
-        rows.append({"label": match.row.label, "expected": match.row.shape_text(),
-                     "found": messages.fmt_shape(found, ctx.batch), "layer": names,
-                     "source": out.source if out else "", "ok": ok, "issues": issues})
-        problems.extend(issues)
-        previous_expected = expected
-        previous_out = out or previous_out
-    if followers:
-        problems.append(f"Row{'s' if len(followers) > 1 else ''} {', '.join(repr(f) for f in followers)} "
-                        f"{'differ' if len(followers) > 1 else 'differs'} only because of the rows above: fix "
-                        f"row '{first_bad}' first.")
-    if unreached:
-        problems.append(f"Row{'s' if len(unreached) > 1 else ''} {', '.join(repr(u) for u in unreached)} "
-                        f"{'were' if len(unreached) > 1 else 'was'} not reached: forward() stopped with an error "
-                        "(below).")
-    return alignment, rows, problems
-
-
-def _wrong_shape(match, out: LayerRecord, expected: list[int], previous_expected: list[int], first_bad: str | None,
-                 batch: int) -> str:
-    """Why a row has the wrong shape, or "" when it is wrong only because of an earlier row (``first_bad``)."""
-    found = out.output_shape
-    culprit = _shape_changer(match) or out
-    present = [rec for _, rec, _ in match.layers if rec is not None]
-    setters = [rec for rec in present if rec.kind in SHAPE_SETTERS]
-    if first_bad is None and len(setters) > 1 and setters[0].input_shape == previous_expected:
-        return messages.chain_text(setters, match.row.label, expected, batch)
-    if first_bad is None:
-        first_in_row = present[0] if present else culprit
-        return messages.shape_problem(culprit, expected, batch, previous_expected if culprit is first_in_row else None)
-    if culprit.kind == "Linear" and len(previous_expected) == 2 \
-            and culprit.config.get("in_features") not in (None, previous_expected[-1]):
-        out_fix = (f", and out_features={expected[-1]} for the row's {messages.fmt_shape(expected, batch)}"
-                   if culprit.config.get("out_features") != expected[-1] else "")
-        return (f"{messages.layer_name(culprit)} is Linear(in_features={culprit.config['in_features']}, "
-                f"out_features={culprit.config.get('out_features')}), but the table's row before it gives "
-                f"{previous_expected[-1]} features per image: set in_features={previous_expected[-1]}{out_fix}.")
-    own = messages.replay(setters, previous_expected) if setters else None
-    if own is not None and own != expected and len(setters) == 1 and culprit.kind != "Flatten":
-        # wrong in its own right: even from the table's input it would not give the row's shape
-        alone = dataclasses.replace(culprit, input_shape=list(previous_expected), output_shape=own)
-        return (f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, batch)}; its input is already off, "
-                f"but even from the table's {messages.fmt_shape(previous_expected, batch)} it would give "
-                f"{messages.fmt_shape(own, batch)}, not {messages.fmt_shape(expected, batch)}. "
-                + messages.shape_problem(alone, expected, batch, None).split(". ", 1)[-1])
-    if culprit.kind == "Flatten" and found and (found[0] != batch or len(found) == 1):
-        return (f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, batch)}, the table needs "
-                f"{messages.fmt_shape(expected, batch)}. " + messages.flatten_rows_text(culprit, batch, expected))
-    return ""
-
-
-SHAPE_SETTERS = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Flatten"}
-
-
-def _shape_changer(match) -> LayerRecord | None:
-    """The layer of a row that sets its shape: the last layer of a kind that sets one (a Linear(512, 512) keeps
-    its input's shape, yet its out_features decides the row's), else the last whose output differs from its input."""
-    present = [rec for _, rec, _ in match.layers if rec is not None]
-    setters = [rec for rec in present if rec.kind in SHAPE_SETTERS]
-    if setters:
-        return setters[-1]
-    changers = [rec for rec in present if rec.input_shape != rec.output_shape]
-    return changers[-1] if changers else None
-
-
 OUTPUT_NORMALIZERS = ("LogSoftmax", "Softmax")
 
 
-@check("shapes")
-def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
-    """The output shape of every table row, in order, with the layers the row names."""
-    if ctx.model is None:
-        return _no_model(spec, "shapes", ctx)
-    alignment, rows, problems = _row_status(spec, ctx)
-    extra_lines: list[str] = []
+def _extra_layers(spec: Spec, alignment: Alignment) -> tuple[list[tuple[LayerRecord, str]], list[str]]:
+    """The recorded layers no row names: (those that cost a row, each with its line; the notes on the harmless)."""
+    extras: list[tuple[LayerRecord, str]] = []
     warnings: list[str] = []
     for rec, after in alignment.extras:
         inside = after >= 0 and any(layer is not None and layer.index > rec.index
@@ -234,8 +127,42 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
         if rec.kind in OUTPUT_NORMALIZERS and after == len(spec.rows) - 1 and rec.input_shape == rec.output_shape:
             # Whether the outputs may be (log-)probabilities is the 'output' check's decision, not the table's.
             warnings.append(f"{text}: an output normalization after the last row, which the 'output' check judges.")
-            continue
-        (warnings if rec.kind in BENIGN_KINDS else extra_lines).append(text + ".")
+        elif rec.kind in BENIGN_KINDS:
+            warnings.append(text + ".")
+        else:
+            extras.append((rec, text + "."))
+    return extras, warnings
+
+
+def _upstream_row(rows: list[dict]) -> str | None:
+    """The first row whose shape is wrong although it was reached: the one a failed forward follows from."""
+    return next((r["label"] for r in rows if not r["ok"] and r["found"] != "nothing"), None)
+
+
+def _shape_causes(spec: Spec, ctx: ModelContext, status: RowStatus, extras: list[LayerRecord]) -> list[Cause]:
+    """The shapes check's causes: each NotImplemented stub (at its row), else each row's issues, the failed
+    forward when no wrong row explains it (at the first row not reached), and each extra layer (at its name)."""
+    if _stubbed(ctx):
+        rows = stub_rows(spec, ctx.stubs)
+        return [Cause("not_implemented", rows.get(name, name)) for name in ctx.stubs]
+    causes = list(status.causes)
+    if ctx.forward_error and _upstream_row(status.rows) is None:
+        layer = str((ctx.failed_layer or {}).get("name", ""))
+        started = bool(ctx.records or layer)  # a forward that stopped before its first layer has no row to name
+        where = (status.unreached[0] if status.unreached else layer) if started else ""
+        causes.append(Cause(ctx.forward_cause or "forward_error", where))
+    return causes + [Cause("extra_layer", rec.name) for rec in extras]
+
+
+@check("shapes")
+def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
+    """The output shape of every table row, in order, with the layers the row names."""
+    if ctx.model is None:
+        return _no_model(spec, "shapes", ctx)
+    status = row_status(spec, ctx)
+    rows, problems = status.rows, status.problems
+    costly, warnings = _extra_layers(spec, status.alignment)
+    extra_lines = [text for _, text in costly]
     good = sum(r["ok"] for r in rows)
     lines = [f"{'row':10} {'expected':18} {'found':18} layer"]
     for r in rows:
@@ -249,7 +176,7 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
     else:
         lines.extend(problems)
     if ctx.forward_error and not stubbed:
-        first_bad = next((r["label"] for r in rows if not r["ok"] and r["found"] != "nothing"), None)
+        first_bad = _upstream_row(rows)
         upstream = f" It follows from the problem in row '{first_bad}' above: fix that first." if first_bad else ""
         stopped = "after the last layer shown" if ctx.records else "before its first layer"
         lines.append(f"\nYour forward() stopped with an error {stopped}." + upstream + "\n"
@@ -271,7 +198,8 @@ def check_shapes(spec: Spec, ctx: ModelContext) -> CheckResult:
         head = f"{good} of {len(rows)} rows match the table ({where}): {good}/{len(rows)} of the points."
     return _result(spec, "shapes", "fail" if failed else "pass", head + "\n" + "\n".join(lines).rstrip(),
                    fraction, asdict(ShapesDetails(rows, [r.to_dict() for r in ctx.records])),
-                   gist=f"forward() stopped: {ctx.forward_gist}" if ctx.forward_gist else "")
+                   gist=f"forward() stopped: {ctx.forward_gist}" if ctx.forward_gist else "",
+                   causes=_shape_causes(spec, ctx, status, [rec for rec, _ in costly]) if failed else [])
 
 
 @check("params")
@@ -280,8 +208,8 @@ def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
     if ctx.model is None or _stubbed(ctx):
         return _no_model(spec, "params", ctx)
     total = sum(p.numel() for p in ctx.model.parameters())
-    alignment = _aligned(spec, ctx)
-    problems, checked, good = [], 0, 0
+    alignment = aligned(spec, ctx)
+    problems, checked, good, causes = [], 0, 0, []
     reached = max((i for i, m in enumerate(alignment.rows) if m.output is not None), default=-1)
     unreached = []
     for index, match in enumerate(alignment.rows):
@@ -301,6 +229,7 @@ def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
             good += 1
             continue
         formulas = "; ".join(f for f in (messages.param_formula(r) for r in recs) if f)
+        causes.append(Cause("param_count", match.row.label))
         problems.append(f"Row '{match.row.label}' ({', '.join(messages.layer_name(r) for r in recs) or 'no layer'}): "
                         f"{count:,} parameters, the table needs {match.row.params:,}." + (f" {formulas}." if formulas else ""))
     checked += 1
@@ -315,13 +244,15 @@ def check_params(spec: Spec, ctx: ModelContext) -> CheckResult:
     good += total_ok
     if not total_ok:
         problems.append(f"In total your model has {total:,} parameters; the assignment needs {want}.")
+        causes.append(Cause("param_total"))
     status = "pass" if not problems else "fail"
     head = f"{total:,} parameters in total (needs {want})." if not problems else "Parameter counts differ:"
     if unreached:
         problems.append(f"Row{'s' if len(unreached) > 1 else ''} {', '.join(repr(u) for u in unreached)}: not "
                         "counted one by one, because forward() stopped before reaching "
                         f"{'them' if len(unreached) > 1 else 'it'} (see 'shapes'); the total counts every layer.")
-    return _result(spec, "params", status, "\n".join([head, *problems]), good / checked, asdict(ParamsDetails(total)))
+    return _result(spec, "params", status, "\n".join([head, *problems]), good / checked, asdict(ParamsDetails(total)),
+                   causes=causes)
 
 
 @check("batch")
@@ -332,39 +263,52 @@ def check_batch(spec: Spec, ctx: ModelContext) -> CheckResult:
     if ctx.forward_error and not _fails_at_batch_only(ctx):
         return _result(spec, "batch", "skip", f"Skipped: the forward fails at batch {ctx.batch} already (see "
                        "'shapes'); other batch sizes are tried once it runs.")
-    problems = []
-    assert ctx.record is not None  # set wherever a model is
-    for batch in spec.batch_sizes:
-        x = torch.zeros((batch, *spec.input_shape))
-        records, out, exc, in_flight = ctx.record(x)
-        shape = list(out.shape) if isinstance(out, torch.Tensor) else None
-        if exc is None and shape == [batch, spec.num_classes]:
-            continue
-        lost = next((r for r in records if r.input_shape and r.output_shape and r.input_shape[0] == batch
-                     and r.output_shape[0] != batch), None)
-        if lost is not None:
-            problems.append(f"With a batch of {batch} images, {messages.layer_name(lost)} turns "
-                            f"{messages.fmt_shape(lost.input_shape)} into {messages.fmt_shape(lost.output_shape)}: "
-                            f"the first dimension must stay the batch ({batch}). Flatten with x.view(x.size(0), -1) "
-                            "or torch.flatten(x, 1), never a fixed number or a global batch_size.")
-        elif exc is not None:
-            text = trace_text(ctx, exc, in_flight)
-            problems.append(f"With a batch of {batch} images your forward fails:\n"
-                            + messages.crash_text(exc, text, in_flight, records, batch, ctx.sub.skipped_names))
-        else:
-            problems.append(f"With a batch of {batch} images your forward returns {shape}, expected "
-                            f"[{batch}, {spec.num_classes}].")
+    found = [problem for problem in (_batch_problem(spec, ctx, batch) for batch in spec.batch_sizes) if problem]
     finding = ctx.batch_finding
-    if finding is not None and not problems:
+    if finding is not None and not found:
         place = messages.where(finding.source)
-        problems.append(f"Your forward only works for a batch of {ctx.batch} images"
-                        + (f" ({place})" if place else "") + f": {finding.reason}. Keep the batch dimension "
-                        "free: x.view(x.size(0), -1) or torch.flatten(x, 1), never a fixed number or a global "
-                        "batch_size.")
-    if problems:
-        return _result(spec, "batch", "fail", "\n".join(problems))
+        found.append((f"Your forward only works for a batch of {ctx.batch} images"
+                      + (f" ({place})" if place else "") + f": {finding.reason}. Keep the batch dimension "
+                      "free: x.view(x.size(0), -1) or torch.flatten(x, 1), never a fixed number or a global "
+                      "batch_size.", Cause("batch_fixed")))
+    if found:
+        return _result(spec, "batch", "fail", "\n".join(text for text, _ in found),
+                       causes=list(dict.fromkeys(cause for _, cause in found)))
     sizes = ", ".join(map(str, spec.batch_sizes))
     return _result(spec, "batch", "pass", f"The forward returns (B, {spec.num_classes}) for B = {sizes}.")
+
+
+def _batch_problem(spec: Spec, ctx: ModelContext, batch: int) -> tuple[str, Cause] | None:
+    """What goes wrong with a batch of ``batch`` images, and its cause (at the row of the layer concerned); None
+    when the forward returns (batch, classes)."""
+    assert ctx.record is not None  # set wherever a model is
+    records, out, exc, in_flight = ctx.record(torch.zeros((batch, *spec.input_shape)))
+    shape = list(out.shape) if isinstance(out, torch.Tensor) else None
+    if exc is None and shape == [batch, spec.num_classes]:
+        return None
+    lost = next((r for r in records if r.input_shape and r.output_shape and r.input_shape[0] == batch
+                 and r.output_shape[0] != batch), None)
+    if lost is not None:
+        return (f"With a batch of {batch} images, {messages.layer_name(lost)} turns "
+                f"{messages.fmt_shape(lost.input_shape)} into {messages.fmt_shape(lost.output_shape)}: the first "
+                f"dimension must stay the batch ({batch}). Flatten with x.view(x.size(0), -1) or torch.flatten(x, "
+                "1), never a fixed number or a global batch_size.", Cause("batch_fixed", _row_of(spec, ctx, lost.name)))
+    if exc is not None:
+        crash = messages.crash_finding(exc, trace_text(ctx, exc, in_flight), in_flight, records, batch,
+                                       ctx.sub.skipped_names)
+        layer = str(in_flight["name"]) if in_flight else ""
+        return (f"With a batch of {batch} images your forward fails:\n{crash.text}",
+                Cause(crash.code, _row_of(spec, ctx, layer) if layer else ""))
+    return (f"With a batch of {batch} images your forward returns {shape}, expected [{batch}, {spec.num_classes}].",
+            Cause("batch_output_shape"))
+
+
+def _row_of(spec: Spec, ctx: ModelContext, name: str) -> str:
+    """The label of the table row that holds the recorded layer ``name``, else ``name`` itself."""
+    for match in aligned(spec, ctx).rows:
+        if any(rec is not None and rec.name == name for _, rec, _ in match.layers):
+            return match.row.label
+    return name
 
 
 @check("output")
@@ -377,10 +321,11 @@ def check_output(spec: Spec, ctx: ModelContext) -> CheckResult:
         return _result(spec, "output", "skip", f"Skipped: the forward returns {messages.fmt_shape(list(out.shape), ctx.batch)}"
                        f" for a batch of {ctx.batch}, not (B, {spec.num_classes}) (see 'shapes').")
     if not isinstance(out, torch.Tensor) or out.dim() != 2:
-        return _result(spec, "output", "fail", f"The forward returns {type(out).__name__} "
-                       f"{list(out.shape) if isinstance(out, torch.Tensor) else ''}; expected a (B, {spec.num_classes}) tensor.")
+        return _failed(spec, "output", f"The forward returns {type(out).__name__} "
+                       f"{list(out.shape) if isinstance(out, torch.Tensor) else ''}; expected a (B, {spec.num_classes}) "
+                       "tensor.", "output_not_tensor")
     if not torch.isfinite(out).all():
-        return _result(spec, "output", "fail", "The output holds NaN or infinite values.")
+        return _failed(spec, "output", "The output holds NaN or infinite values.", "output_not_finite")
     sums = out.exp().sum(dim=1)
     is_log_probs = bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3)) and bool((out <= 1e-5).all())
     is_probs = bool(torch.allclose(out.sum(dim=1), torch.ones_like(sums), atol=1e-3)) and bool((out >= 0).all())
@@ -388,15 +333,15 @@ def check_output(spec: Spec, ctx: ModelContext) -> CheckResult:
         if is_log_probs:
             return _result(spec, "output", "pass", "The outputs are log-probabilities (exp sums to 1 per image).")
         if is_probs:
-            msg = ("The outputs are probabilities (softmax), not log-probabilities. NLLLoss needs "
-                   "F.log_softmax(x, dim=1) at the end of forward().")
-        else:
-            msg = (f"The outputs are not log-probabilities: exp(output) sums to {sums[0].item():.3g} for the first "
-                   "image instead of 1. End forward() with F.log_softmax(x, dim=1) (this assignment trains with NLLLoss).")
-        return _result(spec, "output", "fail", msg)
+            return _failed(spec, "output", "The outputs are probabilities (softmax), not log-probabilities. NLLLoss "
+                           "needs F.log_softmax(x, dim=1) at the end of forward().", "output_probabilities")
+        return _failed(spec, "output", f"The outputs are not log-probabilities: exp(output) sums to "
+                       f"{sums[0].item():.3g} for the first image instead of 1. End forward() with "
+                       "F.log_softmax(x, dim=1) (this assignment trains with NLLLoss).", "output_not_log_probs")
     if is_probs:
-        return _result(spec, "output", "fail", "The outputs are probabilities (softmax); this assignment expects "
-                       "logits: CrossEntropyLoss applies log_softmax itself. Remove the softmax.")
+        return _failed(spec, "output", "The outputs are probabilities (softmax); this assignment expects "
+                       "logits: CrossEntropyLoss applies log_softmax itself. Remove the softmax.",
+                       "output_probabilities")
     if is_log_probs:
         return _result(spec, "output", "pass", "The outputs are log-probabilities (exp sums to 1 per image), where "
                        "this assignment expects logits. That still trains the same: CrossEntropyLoss applies "
@@ -414,9 +359,9 @@ def check_determinism(spec: Spec, ctx: ModelContext) -> CheckResult:
         first, second = ctx.model.eval()(x), ctx.model.eval()(x)
     if torch.equal(first, second):
         return _result(spec, "determinism", "pass", "Two passes in eval mode give identical outputs.")
-    return _result(spec, "determinism", "fail",
-                   "Two passes in eval mode give different outputs: something random stays on in eval mode. "
-                   "F.dropout(x, p) defaults to training=True: pass training=self.training, or use nn.Dropout.")
+    return _failed(spec, "determinism", "Two passes in eval mode give different outputs: something random stays "
+                   "on in eval mode. F.dropout(x, p) defaults to training=True: pass training=self.training, or use "
+                   "nn.Dropout.", "nondeterministic")
 
 
 # An activation option's name -> the layer kind it must put in the model.
@@ -431,38 +376,48 @@ def check_activations(spec: Spec, ctx: ModelContext) -> CheckResult:
         return _no_model(spec, "activations", ctx)
     arg, options = spec.activations["arg"], spec.activations["options"]
     if not ctx.takes_activation_arg:
-        return _result(spec, "activations", "fail", f"{ctx.class_name}.__init__ takes no '{arg}' argument: the "
-                       f"assignment builds it with {arg} = {' / '.join(map(repr, options))}.")
+        return _failed(spec, "activations", f"{ctx.class_name}.__init__ takes no '{arg}' argument: the "
+                       f"assignment builds it with {arg} = {' / '.join(map(repr, options))}.", "activation_arg_missing")
     problems, fine = [], []
     probe = example_input(spec, 2)
-    assert ctx.variant is not None  # set wherever the spec has activations
     for option in options:
-        call, built = ctx.variant(option)
-        if isinstance(built, str):
-            problems.append(f"{call} failed:\n{built}")
-            continue
-        records, output, exc, in_flight = built(probe)
-        if exc is not None:
-            text = trace_text(ctx, exc, in_flight)
-            problems.append(f"{call}: forward() failed:\n"
-                            + messages.crash_text(exc, text, in_flight, records, 2, ctx.sub.skipped_names))
-        elif not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, spec.num_classes):
-            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-            problems.append(f"{call} returns {shape}, not (2, {spec.num_classes}).")
-        elif ACTIVATION_KINDS.get(str(option).lower()) and not any(
-                r.kind == ACTIVATION_KINDS[str(option).lower()] for r in records):
-            used = sorted({r.kind for r in records if r.kind in ACTIVATION_KINDS.values()})
-            problems.append(f"{call} runs, but no {ACTIVATION_KINDS[str(option).lower()]} is in it"
-                            + (f" (its activations: {', '.join(used)})" if used else "")
-                            + f": your class takes {arg} but does not use it. Build each activation from {arg}.")
-        else:
+        problem = _activation_problem(spec, ctx, option, probe)
+        if problem is None:
             fine.append(repr(option))
+        else:
+            problems.append(problem)
     if problems:
-        return _result(spec, "activations", "fail", "\n\n".join(problems)
+        return _result(spec, "activations", "fail", "\n\n".join(text for text, _ in problems)
                        + (f"\n\n{arg} = {', '.join(fine)} work." if fine else ""),
-                       fraction=len(fine) / len(options))
+                       fraction=len(fine) / len(options), causes=[cause for _, cause in problems])
     return _result(spec, "activations", "pass", f"{ctx.class_name} builds and runs with {arg} = "
                    f"{', '.join(fine)}.")
+
+
+def _activation_problem(spec: Spec, ctx: ModelContext, option, probe: torch.Tensor) -> tuple[str, Cause] | None:
+    """What goes wrong with the class built with activation ``option`` and run on ``probe`` (2 images), and its
+    cause (at the option); None when it builds, runs, returns (2, classes) and uses the activation."""
+    arg, where = spec.activations["arg"], str(option)
+    assert ctx.variant is not None  # set wherever the spec has activations
+    call, built = ctx.variant(option)
+    if isinstance(built, str):
+        return f"{call} failed:\n{built}", Cause("activation_build_error", where)
+    records, output, exc, in_flight = built(probe)
+    if exc is not None:
+        text = trace_text(ctx, exc, in_flight)
+        return (f"{call}: forward() failed:\n" + messages.crash_text(exc, text, in_flight, records, 2,
+                                                                    ctx.sub.skipped_names),
+                Cause("activation_forward_error", where))
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, spec.num_classes):
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        return f"{call} returns {shape}, not (2, {spec.num_classes}).", Cause("activation_output_shape", where)
+    kind = ACTIVATION_KINDS.get(str(option).lower())
+    if kind and not any(r.kind == kind for r in records):
+        used = sorted({r.kind for r in records if r.kind in ACTIVATION_KINDS.values()})
+        return (f"{call} runs, but no {kind} is in it" + (f" (its activations: {', '.join(used)})" if used else "")
+                + f": your class takes {arg} but does not use it. Build each activation from {arg}.",
+                Cause("activation_ignored", where))
+    return None
 
 
 def run_model_checks(spec: Spec, sub: Submission, ctx: ModelContext | None = None

@@ -46,7 +46,9 @@ class ModelContext:
     model: nn.Module | None = None
     build_error: str = ""
     build_gist: str = ""  # the exception the constructor raised, in one line
+    build_cause: str = ""  # the typed cause of a build error no gist names (grader.report.CAUSES), if any
     forward_gist: str = ""  # the exception the forward raised, in one line
+    forward_cause: str = ""  # its typed cause (a code of grader.report.CAUSES: in_features, view_shape...)
     failed_layer: dict | None = None  # the leaf layer the forward raised in ({name, kind, ...}), if any
     # trace_text(exc, in_flight) -> the student's traceback of a failed forward; default: from the live frames
     trace_text: Callable | None = None
@@ -183,7 +185,8 @@ def record_model(spec: Spec, ctx: ModelContext) -> None:
     if exc is not None:
         ctx.failed_layer = in_flight
         text, _, _ = student_traceback(exc, sub.student_files)
-        ctx.forward_error = messages.crash_text(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
+        crash = messages.crash_finding(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
+        ctx.forward_error, ctx.forward_cause = crash.text, crash.code
         ctx.forward_gist = exception_line(exc)
 
 

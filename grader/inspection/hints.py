@@ -4,6 +4,7 @@ Interface:
     class_hints(class_site, class_name) -> list[str]   ``def init(self)``, ``def foward``, ``super(Other, self)``,
                                                        an ``__init__`` that never calls ``super().__init__()``
     stub_lines(spec, class_site, stubs) -> list[str]   per ``self.conv1 = NotImplemented``: what the table needs there
+    stub_rows(spec, stubs) -> dict[str, str]           the table row each of those attributes stands for
 
 Only the source is read (registered in linecache by the loader, or by the judge), nothing runs, so the judge can
 call these as well as the child.
@@ -129,6 +130,12 @@ def _row_for_each(spec: Spec, stubs: list[str]) -> dict[str, int]:
         elif slots:
             rows[name] = slots[-1]
     return rows
+
+
+def stub_rows(spec: Spec, stubs: list[str]) -> dict[str, str]:
+    """The label of the table row each NotImplemented attribute stands for (those whose row is unknown are left
+    out): the row of its name, else the next row holding a layer of its kind."""
+    return {name: spec.rows[index].label for name, index in _row_for_each(spec, stubs).items()}
 
 
 def _shape(shape) -> str:

@@ -10,8 +10,17 @@ import importlib
 import linecache
 import math
 import re
+from typing import NamedTuple
 
 from grader.inspection.recorder import LayerRecord, conv_output_size
+
+
+class Finding(NamedTuple):
+    """A problem as the check decided it: ``code``, its typed cause (a code of :data:`grader.report.CAUSES`), and
+    ``text``, the words the student reads. The code is set here, where the text is chosen, never parsed from it."""
+
+    code: str
+    text: str
 
 
 def where(source: str) -> str:
@@ -54,12 +63,18 @@ def product_text(shape) -> str:
 
 def spatial_arithmetic(rec: LayerRecord, expected: list[int] | None) -> list[str]:
     """The O = floor((I - K + 2P) / S) + 1 lines for a conv or pool layer, with a fix when one exists."""
+    return spatial_finding(rec, expected)[0]
+
+
+def spatial_finding(rec: LayerRecord, expected: list[int] | None) -> tuple[list[str], str]:
+    """:func:`spatial_arithmetic`'s lines and the cause of the first fix they give (``padding``, ``kernel_size``,
+    ``stride``; "" when they give none)."""
     cfg = rec.config
     if not cfg or "kernel_size" not in cfg or not rec.input_shape or len(rec.input_shape) != 4:
-        return []
+        return [], ""
     if isinstance(cfg.get("padding"), str):
-        return [f"it uses padding={cfg['padding']!r}"]
-    lines = []
+        return [f"it uses padding={cfg['padding']!r}"], "padding"
+    lines, code = [], ""
     for axis, label in ((0, "height"), (1, "width")):
         size = rec.input_shape[2 + axis]
         k, s, p, d = cfg["kernel_size"][axis], cfg["stride"][axis], cfg["padding"][axis], cfg["dilation"][axis]
@@ -74,11 +89,12 @@ def spatial_arithmetic(rec: LayerRecord, expected: list[int] | None) -> list[str
         want = expected[2 + axis] if expected and len(expected) == 4 else None
         if want is not None and want != out:
             line += f", but the table needs {want}"
-            fix = conv_fix(size, k, s, p, want) if d == 1 and rec.kind == "Conv2d" else ""
-            if fix:
-                line += f" ({fix})"
+            fix = conv_fix_finding(size, k, s, p, want) if d == 1 and rec.kind == "Conv2d" else Finding("", "")
+            if fix.text:
+                line += f" ({fix.text})"
+                code = code or fix.code
         lines.append(line)
-    return lines
+    return lines, code
 
 
 MAX_PLAUSIBLE_KERNEL = 11
@@ -91,6 +107,12 @@ def conv_fix(size: int, k: int, s: int, p: int, want: int) -> str:
     table that shrinks the side); a side that stays or grows takes padding; with no padding, the kernel size; then
     any plausible padding, kernel or stride.
     """
+    return conv_fix_finding(size, k, s, p, want).text
+
+
+def conv_fix_finding(size: int, k: int, s: int, p: int, want: int) -> Finding:
+    """:func:`conv_fix` with its cause: ``padding``, ``kernel_size`` or ``stride`` (the one it says to change), or
+    ``("", "")`` when no plausible change gives ``want``."""
     def gives(k_: int, s_: int, p_: int) -> bool:
         return k_ >= 1 and s_ >= 1 and p_ >= 0 and conv_output_size(size, k_, s_, p_) == want
     k_fix = size + 2 * p - s * (want - 1)
@@ -102,41 +124,56 @@ def conv_fix(size: int, k: int, s: int, p: int, want: int) -> str:
               f"= {want}") if p_fix is not None else ""
     s_text = (f"change S: keeping K={k} and P={p}, S = {s_fix} gives floor(({size} - {k} + 2*{p}) / {s_fix}) + 1 "
               f"= {want}") if s_fix is not None else ""
+    padding, kernel, stride = Finding("padding", p_text), Finding("kernel_size", k_text), Finding("stride", s_text)
     if p != 0 and p_fix == 0:
-        return p_text
+        return padding
     if want >= size and p_text:  # the table keeps or grows the side: only padding does that
-        return p_text
+        return padding
     if p == 0 and k_text:
-        return k_text
+        return kernel
     if p_text and p_fix is not None and p_fix <= k // 2:
-        return p_text
-    return k_text or p_text or s_text
+        return padding
+    return next((f for f in (kernel, padding, stride) if f.text), Finding("", ""))
 
 
 def shape_problem(rec: LayerRecord, expected: list[int], batch: int, input_expected: list[int] | None) -> str:
     """Why ``rec`` produced the wrong shape, in the student's terms."""
+    return shape_finding(rec, expected, batch, input_expected).text
+
+
+def shape_finding(rec: LayerRecord, expected: list[int], batch: int, input_expected: list[int] | None) -> Finding:
+    """:func:`shape_problem` with its cause: ``upstream_shape`` (the input is already off), ``flatten_batch``,
+    ``out_channels``, the convolution's fix (``padding``, ``kernel_size``, ``stride``, else ``conv_arithmetic``),
+    ``pool_size``, ``out_features``, else ``wrong_shape``."""
     found = rec.output_shape
     parts = [f"{layer_name(rec)} gives {fmt_shape(found, batch)}, the table needs {fmt_shape(expected, batch)}."]
     if input_expected is not None and rec.input_shape is not None and list(rec.input_shape) != list(input_expected):
         parts.append(f"Its input is already {fmt_shape(rec.input_shape, batch)} instead of "
                      f"{fmt_shape(input_expected, batch)}: fix the earlier layer first.")
-        return " ".join(parts)
-    cfg = rec.config
+        return Finding("upstream_shape", " ".join(parts))
+    cfg, code = rec.config, "wrong_shape"
     if rec.kind == "Flatten" and rec.input_shape and found and (found[0] != batch or len(found) == 1):
         parts.append(flatten_rows_text(rec, batch, expected))
-        return " ".join(parts)
+        return Finding("flatten_batch", " ".join(parts))
     if rec.kind == "Conv2d" and cfg and found and len(found) == 4 and len(expected) == 4:
         if found[1] != expected[1]:
             parts.append(f"Its out_channels is {cfg['out_channels']}; the table needs {expected[1]}.")
-        parts.extend(spatial_arithmetic(rec, expected) if found[2:] != expected[2:] else [])
+            code = "out_channels"
+        if found[2:] != expected[2:]:
+            lines, fix = spatial_finding(rec, expected)
+            parts.extend(lines)
+            if code == "wrong_shape":
+                code = fix or ("conv_arithmetic" if lines else code)
     elif rec.kind in ("MaxPool2d", "AvgPool2d") and found and len(found) == 4:
         parts.extend(spatial_arithmetic(rec, expected))
+        code = "pool_size"
     elif rec.kind == "Linear" and cfg and found and found[-1] != expected[-1]:
         parts.append(f"Its out_features is {cfg['out_features']}; the table needs {expected[-1]}.")
+        code = "out_features"
     elif rec.kind == "Flatten" and rec.input_shape and found:
         parts.append(f"Flattening {fmt_shape(rec.input_shape, batch)} gives {product_text(rec.input_shape)} "
                      "values per image.")
-    return " ".join(parts)
+    return Finding(code, " ".join(parts))
 
 
 def flatten_rows_text(rec: LayerRecord, batch: int, expected: list[int] | None = None) -> str:
@@ -186,8 +223,9 @@ def replay(recs: list[LayerRecord], input_shape: list[int]) -> list[int] | None:
     return shape
 
 
-def chain_text(recs: list[LayerRecord], row_label: str, expected: list[int], batch: int) -> str:
-    """A row of several shape-setting layers that ends wrong: each layer's step, and the padding fix when one works."""
+def chain_text(recs: list[LayerRecord], row_label: str, expected: list[int], batch: int) -> Finding:
+    """A row of several shape-setting layers that ends wrong: each layer's step, and the padding fix when one works
+    (cause ``padding`` then, else ``wrong_shape``)."""
     assert recs and recs[0].input_shape is not None
     found = recs[-1].output_shape
     lines = [f"Row '{row_label}' ends at {fmt_shape(found, batch)}, the table needs {fmt_shape(expected, batch)}. "
@@ -203,7 +241,8 @@ def chain_text(recs: list[LayerRecord], row_label: str, expected: list[int], bat
         if replay(unpadded, list(recs[0].input_shape)) == list(expected):
             lines.append(f"With padding=0 in {', '.join(r.name for r in padded)}, the row gives "
                          f"{fmt_shape(expected, batch)}.")
-    return "\n".join(lines)
+            return Finding("padding", "\n".join(lines))
+    return Finding("wrong_shape", "\n".join(lines))
 
 
 def missing_text(kinds: tuple[str, ...], row_label: str, after: LayerRecord | None) -> str:
@@ -226,75 +265,105 @@ def param_formula(rec: LayerRecord) -> str:
     return ""
 
 
-def linear_hint(in_flight: dict, records: list[LayerRecord], batch: int) -> str:
-    """Why a Linear's input does not fit it: the batch flattened away, or the features per image against its
-    in_features, with the layer that made them; "" when it fits."""
+def linear_finding(in_flight: dict, records: list[LayerRecord], batch: int) -> Finding:
+    """Why a Linear's input does not fit it: the batch flattened away (``flatten_batch``), or the features per image
+    against its in_features, with the layer that made them (``in_features``); ``("", "")`` when it fits."""
     if len(in_flight["input_shape"]) == 1:
-        return (f"{layer_name(in_flight)} gets {fmt_shape(in_flight['input_shape'], batch)}, one vector with no batch "
-                "dimension: the flatten before it took the batch with it. Flatten with torch.flatten(x, 1) or "
-                "x.view(x.size(0), -1).")
+        return Finding("flatten_batch", f"{layer_name(in_flight)} gets {fmt_shape(in_flight['input_shape'], batch)}, "
+                       "one vector with no batch dimension: the flatten before it took the batch with it. Flatten "
+                       "with torch.flatten(x, 1) or x.view(x.size(0), -1).")
     got = in_flight["input_shape"][-1]
     want = in_flight["config"].get("in_features")
     if want is None or got == want:
-        return ""
+        return Finding("", "")
     hint = (f"{layer_name(in_flight)} is Linear(in_features={want}, out_features="
             f"{in_flight['config'].get('out_features')}), but the layer before it produces {got} features per image")
     source = _last_4d(records)
     if source is not None:
         hint += f": {layer_name(source)} outputs {fmt_shape(source.output_shape, batch)}, and " \
                 f"{product_text(source.output_shape)}, not {want}"
-    return hint + f". Set in_features={got}" + (f" ({product_text(source.output_shape).split(' = ')[0]})"
-                                                if source is not None else "") + "."
+    return Finding("in_features", hint + f". Set in_features={got}"
+                   + (f" ({product_text(source.output_shape).split(' = ')[0]})" if source is not None else "") + ".")
 
 
 def crash_text(exc: BaseException, tb_text: str, in_flight: dict | None, records: list[LayerRecord], batch: int,
                skipped_names: dict) -> str:
     """Explain an exception raised by the student's forward (or constructor)."""
+    return crash_finding(exc, tb_text, in_flight, records, batch, skipped_names).text
+
+
+def crash_finding(exc: BaseException, tb_text: str, in_flight: dict | None, records: list[LayerRecord], batch: int,
+                  skipped_names: dict) -> Finding:
+    """:func:`crash_text` with its cause: ``no_forward``, ``not_implemented``, the hint's cause (``in_features``,
+    ``in_channels``, ``view_shape``...), else ``forward_error``."""
     message = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, NotImplementedError) and 'missing the required "forward" function' in str(exc):
-        return ("Your class has no forward() method, so nn.Module has nothing to run when it is called: define "
-                "def forward(self, x): (check its spelling) and return the outputs from it.")
+        return Finding("no_forward", "Your class has no forward() method, so nn.Module has nothing to run when it "
+                       "is called: define def forward(self, x): (check its spelling) and return the outputs from it.")
     if isinstance(exc, NotImplementedError):
         frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)', tb_text)
         where_text = f" ({frames[-1][2]} in {frames[-1][0]} line {frames[-1][1]})" if frames else ""
-        return f"Not implemented yet{where_text}: this part still raises NotImplementedError. Fill it in."
-    hint = ""
-    previous = records[-1] if records else None
+        return Finding("not_implemented", f"Not implemented yet{where_text}: this part still raises "
+                       "NotImplementedError. Fill it in.")
     if in_flight is not None and in_flight["kind"] == "Linear" and in_flight["input_shape"]:
-        hint = linear_hint(in_flight, records, batch)
+        hint = linear_finding(in_flight, records, batch)
     elif in_flight is not None and in_flight["kind"] == "Conv2d" and in_flight["input_shape"]:
-        got = in_flight["input_shape"][1] if len(in_flight["input_shape"]) > 1 else None
-        want = in_flight["config"].get("in_channels")
-        if got != want:
-            hint = (f"{layer_name(in_flight)} expects in_channels={want}, but its input "
-                    f"{fmt_shape(in_flight['input_shape'], batch)} has {got} channels"
-                    + (f" (from {layer_name(previous)})" if previous is not None else "") + f". Set in_channels={got}.")
-        elif len(in_flight["input_shape"]) == 4:
-            hint = (f"{layer_name(in_flight)} gets {fmt_shape(in_flight['input_shape'], batch)}: the feature map is "
-                    "smaller than the kernel. A layer before it shrinks the image too much.")
+        hint = _conv_crash(in_flight, records, batch)
     elif isinstance(exc, RuntimeError) and VIEW_ERROR.search(str(exc)):
-        hint = view_hint(exc, tb_text, records, batch)
+        hint = view_finding(exc, tb_text, records, batch)
     elif isinstance(exc, NameError):
-        name = getattr(exc, "name", None) or (re.findall(r"name '(\w+)'", str(exc)) or [None])[0]
-        if name in skipped_names:
-            skip = skipped_names[name]
-            hint = (f"'{name}' is defined at {skip.file} line {skip.line}, which the grader does not run "
-                    f"({skip.reason}). Define it from constants only, or compute it inside your class.")
+        hint = _skipped_name(exc, skipped_names)
     elif isinstance(exc, AttributeError):
-        match = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", str(exc))
-        if match:
-            try:
-                module = importlib.import_module(match.group(1))
-                close = difflib.get_close_matches(match.group(2), dir(module), n=1, cutoff=0.6)
-                if not close:
-                    close = [n for n in dir(module) if n.lower() == match.group(2).lower()]
-            except ImportError:
-                close = []
-            if close:
-                hint = f"{match.group(1)} has no {match.group(2)}: did you mean {match.group(1)}.{close[0]}?"
-    parts = [hint] if hint else []
+        hint = _attribute_typo(exc)
+    else:
+        hint = Finding("", "")
+    parts = [hint.text] if hint.text else []
     parts.append(tb_text.rstrip() or message)
-    return "\n".join(parts)
+    return Finding(hint.code if hint.text else "forward_error", "\n".join(parts))
+
+
+def _conv_crash(in_flight: dict, records: list[LayerRecord], batch: int) -> Finding:
+    """Why a convolution raised: the channels it gets against its in_channels, or a map smaller than its kernel."""
+    previous = records[-1] if records else None
+    got = in_flight["input_shape"][1] if len(in_flight["input_shape"]) > 1 else None
+    want = in_flight["config"].get("in_channels")
+    if got != want:
+        return Finding("in_channels", f"{layer_name(in_flight)} expects in_channels={want}, but its input "
+                       f"{fmt_shape(in_flight['input_shape'], batch)} has {got} channels"
+                       + (f" (from {layer_name(previous)})" if previous is not None else "")
+                       + f". Set in_channels={got}.")
+    if len(in_flight["input_shape"]) == 4:
+        return Finding("feature_map_too_small", f"{layer_name(in_flight)} gets "
+                       f"{fmt_shape(in_flight['input_shape'], batch)}: the feature map is smaller than the kernel. A "
+                       "layer before it shrinks the image too much.")
+    return Finding("", "")
+
+
+def _skipped_name(exc: NameError, skipped_names: dict) -> Finding:
+    """A NameError of a name that a top-level statement the grader does not run defines."""
+    name = getattr(exc, "name", None) or (re.findall(r"name '(\w+)'", str(exc)) or [None])[0]
+    if name not in skipped_names:
+        return Finding("", "")
+    skip = skipped_names[name]
+    return Finding("skipped_name", f"'{name}' is defined at {skip.file} line {skip.line}, which the grader does "
+                   f"not run ({skip.reason}). Define it from constants only, or compute it inside your class.")
+
+
+def _attribute_typo(exc: AttributeError) -> Finding:
+    """``module 'torch.nn' has no attribute 'TanH'``: the name the module does have."""
+    match = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", str(exc))
+    if not match:
+        return Finding("", "")
+    try:
+        module = importlib.import_module(match.group(1))
+        close = difflib.get_close_matches(match.group(2), dir(module), n=1, cutoff=0.6)
+        if not close:
+            close = [n for n in dir(module) if n.lower() == match.group(2).lower()]
+    except ImportError:
+        close = []
+    if not close:
+        return Finding("", "")
+    return Finding("name_typo", f"{match.group(1)} has no {match.group(2)}: did you mean {match.group(1)}.{close[0]}?")
 
 
 VIEW_ERROR = re.compile(r"shape '\[([-\d, ]*)\]' is invalid for input of size (\d+)")
@@ -332,8 +401,9 @@ def _is_student(file: str) -> bool:
     return not file.startswith(("/", "<"))
 
 
-def view_hint(exc: BaseException, tb_text: str, records: list[LayerRecord], batch: int) -> str:
-    """Why a view/reshape does not fit, with the numbers: the values per image it gets against those it asks for."""
+def view_finding(exc: BaseException, tb_text: str, records: list[LayerRecord], batch: int) -> Finding:
+    """Why a view/reshape does not fit, with the numbers: the values per image it gets against those it asks for;
+    its cause ``batch_fixed`` (a fixed first dimension) or ``view_shape``."""
     match = VIEW_ERROR.search(str(exc))
     assert match is not None
     dims = [int(d) for d in match.group(1).replace(" ", "").split(",") if d]
@@ -342,18 +412,18 @@ def view_hint(exc: BaseException, tb_text: str, records: list[LayerRecord], batc
     source = records[-1] if records and records[-1].output_shape else None
     if dims and dims[0] != -1 and dims[0] != batch:
         constant = batch_constant(dims[0], line)
-        return (f"A view/reshape{code} fixes the first dimension to {dims[0]}{constant}, but the batch holds {batch} "
-                "images. Use x.view(x.size(0), -1) (or torch.flatten(x, 1)): the batch size is x.size(0), never a "
-                "fixed number or a global batch_size.")
+        return Finding("batch_fixed", f"A view/reshape{code} fixes the first dimension to {dims[0]}{constant}, but "
+                       f"the batch holds {batch} images. Use x.view(x.size(0), -1) (or torch.flatten(x, 1)): the "
+                       "batch size is x.size(0), never a fixed number or a global batch_size.")
     if source is not None and dims and dims[0] == -1 and source.output_shape:
         want = math.prod(d for d in dims[1:])
-        return (f"The view/reshape{code} asks for rows of {want} values, but its input, the output of "
-                f"{layer_name(source)}, is {fmt_shape(source.output_shape, batch)}: {product_text(source.output_shape)} "
-                f"values per image, not {want}. Fix the layer whose shape differs from the table (above), or the "
-                "number in the view.")
-    return (f"A view/reshape{code} asks for a shape that does not fit the data of a batch of {batch} images. "
-            "Use x.view(x.size(0), -1) (or torch.flatten(x, 1)): the batch size is x.size(0), never a fixed number "
-            "or a global batch_size.")
+        return Finding("view_shape", f"The view/reshape{code} asks for rows of {want} values, but its input, the "
+                       f"output of {layer_name(source)}, is {fmt_shape(source.output_shape, batch)}: "
+                       f"{product_text(source.output_shape)} values per image, not {want}. Fix the layer whose shape "
+                       "differs from the table (above), or the number in the view.")
+    return Finding("view_shape", f"A view/reshape{code} asks for a shape that does not fit the data of a batch of "
+                   f"{batch} images. Use x.view(x.size(0), -1) (or torch.flatten(x, 1)): the batch size is x.size(0), "
+                   "never a fixed number or a global batch_size.")
 
 
 def _last_4d(records: list[LayerRecord]) -> LayerRecord | None:

@@ -96,6 +96,7 @@ def _checked_graph(obs: Observation, weights: bytes, units: list[CodeUnit], ctx:
         graph = load_graph(obs.graph, weights)
     except GraphError as exc:
         ctx.build_error = f"the grader could not read the exported model: {exc}"
+        ctx.build_cause = "export_unreadable"
         return None
     except RefusedGraph as exc:
         ctx.build_error, ctx.build_gist = exc.text, REFUSED_GIST
@@ -132,8 +133,9 @@ def judge(spec: Spec, path: str | Path, obs: Observation, weights: bytes) -> Rep
         ctx.trace_text = _traceback_of
         ctx.records, ctx.output, raised, in_flight = graph.record(example_input(spec, ctx.batch))
         if raised is not None:
-            ctx.forward_error = messages.crash_text(raised, _traceback_of(raised, in_flight), in_flight, ctx.records,
-                                                    ctx.batch, {})
+            crash = messages.crash_finding(raised, _traceback_of(raised, in_flight), in_flight, ctx.records,
+                                           ctx.batch, {})
+            ctx.forward_error, ctx.forward_cause, ctx.failed_layer = crash.text, crash.code, in_flight
             ctx.forward_gist = exception_line(raised)
     if spec.activations:
         ctx.variant = lambda option: _variant(spec, obs, option)

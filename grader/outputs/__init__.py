@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grader.adjust import FinalGrade, ScoreChange
 from grader.outputs.gradebook import feedback_markdown, gradebook_csv, output_names, write_atomic
 from grader.outputs.html_report import render_html
 from grader.outputs.platform_results import gradescope_json
@@ -15,15 +16,21 @@ from grader.spec import Spec
 
 
 def write_outputs(spec: Spec, out: Path, entries, reports: dict[str, Report], missing,
-                  flags: dict[str, list[Flag]], quizzes: dict[str, dict] | None = None) -> None:
-    """Write every output file of the batch into ``out`` (``quizzes``: the quiz scores that join the gradebook)."""
-    write_atomic(out / "gradebook.csv", gradebook_csv(spec, entries, reports, missing, flags, quizzes))
+                  flags: dict[str, list[Flag]], quizzes: dict[str, dict] | None = None, *,
+                  finals: dict[str, FinalGrade] | None = None, changes: dict[str, ScoreChange] | None = None,
+                  pairs: list[dict] | None = None) -> None:
+    """Write every output file of the batch into ``out`` (``quizzes``: the quiz scores that join the gradebook;
+    ``finals``: each student's score after overrides and the late rule; ``changes``: the last regrade that changed
+    a score; ``pairs``: the similar-source pairs' records)."""
+    finals, changes = finals or {}, changes or {}
+    write_atomic(out / "gradebook.csv", gradebook_csv(spec, entries, reports, missing, flags, quizzes, finals))
     names = output_names([entry.student for entry in entries])
     for entry in entries:
         report = reports.get(entry.student)
         if report is None:
             continue
-        name = names[entry.student]
-        write_atomic(out / "feedback" / f"{name}.md", feedback_markdown(report))
-        write_atomic(out / "gradescope" / name / "results.json", gradescope_json(spec, report))
-    write_atomic(out / "report.html", render_html(spec, entries, reports, missing, flags, names))
+        name, final = names[entry.student], finals.get(entry.student)
+        write_atomic(out / "feedback" / f"{name}.md", feedback_markdown(report, final, changes.get(entry.student)))
+        write_atomic(out / "gradescope" / name / "results.json", gradescope_json(spec, report, final))
+    write_atomic(out / "report.html", render_html(spec, entries, reports, missing, flags, names, finals=finals,
+                                                  changes=changes, pairs=pairs or []))

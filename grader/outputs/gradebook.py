@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 
+from grader.adjust import FinalGrade, ScoreChange, final_grade, override_text
 from grader.report import Flag, Report, changed_copy_text, own_flags
 from grader.spec import QUIZ_CHECKS, Spec
 
@@ -77,23 +78,56 @@ QUIZ_COLUMN = "quiz: "  # a quiz's column in the gradebook is "quiz: <its name>"
 QUIZ_ONLY = "quiz only: no submission of this student was graded"
 
 
-def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[Flag]],
-                  quizzes: dict[str, dict] | None = None) -> str:
-    """One row per student: id, name, score, max score, one column per check (its score), one per quiz (its
-    total, from ``grader quiz grade``), status, reason, flags."""
+def max_points(spec: Spec) -> float:
+    """The assignment's total points: its checks' and, when enabled, the quiz checks'."""
     names = check_names(spec)
-    max_total = sum(spec.points[n] for n in names if n in spec.points) + sum(
+    return sum(spec.points[n] for n in names if n in spec.points) + sum(
         spec.quiz["points"][n] for n in names if n in QUIZ_CHECKS)
-    header = ["student", "name", "score", "max_score", *names, "status", "reason", "flags"]
+
+
+RULE_COLUMNS = ("raw_score", "override", "late_penalty", "late_rule")
+
+
+def rule_cells(final: FinalGrade) -> list[str]:
+    """The gradebook's cells of :data:`RULE_COLUMNS` for ``final``."""
+    return [f"{final.raw:g}", "; ".join(override_text(a) for a in final.applied),
+            f"{-final.penalty:g}" if final.penalty else "0", final.late.rule if final.late else ""]
+
+
+def adjustment_lines(row: dict[str, str]) -> list[str]:
+    """What a gradebook row says beyond the checks (for an LMS's feedback comment): the raw score, the instructor's
+    overrides and the late penalty with its rule; none when nothing adjusted the score."""
+    penalty, override = row.get("late_penalty", "0") or "0", row.get("override", "")
+    if penalty == "0" and not override:
+        return []
+    lines = [f"The checks gave {row.get('raw_score', '')}."]
+    lines += [f"Adjusted by the instructor: {override}."] if override else []
+    lines += [f"Late ({penalty} points): {row.get('late_rule', '')}."] if penalty != "0" else []
+    return lines
+
+
+def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[Flag]],
+                  quizzes: dict[str, dict] | None = None, finals: dict[str, FinalGrade] | None = None) -> str:
+    """One row per student: id, name, score (the final one), max score, the raw score, the overrides, the late
+    penalty (points) and its rule, one column per check (its points after overrides), one per quiz (its total,
+    from ``grader quiz grade``), status, reason, flags. ``finals``: each student's :class:`FinalGrade` (default:
+    the report's own points, no override, no late rule)."""
+    names = check_names(spec)
+    max_total = max_points(spec)
+    finals = finals or {}
+    header = ["student", "name", "score", "max_score", *RULE_COLUMNS, *names, "status", "reason", "flags"]
     rows = []
     for entry in entries:
         report = reports.get(entry.student)
-        scores = {c.name: c.score for c in report.checks} if report else {}
-        rows.append([entry.student, entry.name, f"{report.score:g}" if report else "0", f"{max_total:g}",
+        final = finals.get(entry.student) or final_grade(report, [], None, max_total)
+        scores = final.checks if report else {}
+        rows.append([entry.student, entry.name, f"{final.final:g}", f"{max_total:g}", *rule_cells(final),
                      *[f"{scores[n]:g}" if n in scores else "" for n in names], status_of(report), reason_of(report),
                      "; ".join([*flags.get(entry.student, []), *own_flags(report)])])
     for student, name in missing:
-        rows.append([student, name, "0", f"{max_total:g}", *["" for _ in names], "missing", "no submission", ""])
+        final = finals.get(student) or final_grade(None, [], None, max_total)
+        rows.append([student, name, f"{final.final:g}", f"{max_total:g}", *rule_cells(final), *["" for _ in names],
+                     "missing", "no submission", ""])
     return render_gradebook(header, rows, quizzes or {}, f"{max_total:g}")
 
 
@@ -105,7 +139,7 @@ def render_gradebook(header: list[str], rows: list[list[str]], quizzes: dict[str
     known = {row[0] for row in rows}
     quiz_only = sorted({student for scores in quizzes.values() for student in scores} - known)
     rows = rows + [[student, "", "0", max_total, *["" for _ in range(at - 4)], "missing", QUIZ_ONLY, ""]
-                   for student in quiz_only]
+                   for student in quiz_only]  # every column between max_score and status empty
     merged: list[list[str]] = []
     for row in rows:
         cells = [f"{quizzes[q][row[0]].score:g}" if row[0] in quizzes[q] else "" for q in quizzes]
@@ -164,17 +198,43 @@ def md_fence(text: str) -> list[str]:
     return [fence, text, fence]
 
 
-def feedback_markdown(report: Report) -> str:
-    """The student's readable report as Markdown (no integrity flags: those are for the instructor).
+def _adjustment_lines(final: FinalGrade | None, change: ScoreChange | None) -> list[str]:
+    """The feedback's account of what changed the checks' points: overrides, the late rule, a regrade."""
+    lines = []
+    if final is not None and final.changed:
+        lines += [f"The checks gave {final.raw:g} / {final.max_score:g}."]
+        lines += [f"- Adjusted by the instructor ({md_text(a.override.by)}): {md_text(a.override.target)} "
+                  f"{a.before:g} -> {a.after:g}: {md_text(a.override.reason)}" for a in final.applied]
+        if final.penalty:
+            lines.append(f"- Late: {md_text(final.late.rule if final.late else '')}: -{final.penalty:g} points")
+    elif final is not None and final.late is not None:
+        lines.append(f"Submission time: {md_text(final.late.rule)}.")
+    if change is not None:
+        lines.append(f"{'- ' if lines else ''}Your submission was {md_text(change.text())}.")
+    return ["## Adjustments", "", *lines, ""] if lines else []
+
+
+def _check_points(check, final: FinalGrade | None) -> str:
+    """A check's points in the feedback table: as graded, or ``3.111 -> 4 (adjusted)`` under an override."""
+    after = final.checks.get(check.name, check.score) if final is not None else check.score
+    return f"{check.score:g}" if after == check.score else f"{check.score:g} -> {after:g} (adjusted)"
+
+
+def feedback_markdown(report: Report, final: FinalGrade | None = None, change: ScoreChange | None = None) -> str:
+    """The student's readable report as Markdown (no integrity flags: those are for the instructor). ``final``:
+    the score after the instructor's overrides and the late rule, explained under Adjustments with ``change`` (the
+    last regrade that changed the score).
 
     Everything that comes from a submission (its name, file names, messages quoting its code, what it printed) is
     escaped or fenced: the file renders as the grader wrote it, whatever the student put in it."""
+    score = final.final if final is not None else report.score
     lines = [f"# {md_text(report.assignment)}: {md_text(report.student)}", "",
-             f"**Score: {report.score:g} / {report.max_score:g}** ({status_of(report)})", ""]
+             f"**Score: {score:g} / {report.max_score:g}** ({status_of(report)})", ""]
+    lines += _adjustment_lines(final, change)
     if report.fatal:
         lines += ["## The check could not finish", "", *md_fence(report.fatal.strip()), ""]
     lines += ["| check | status | score |", "| --- | --- | --- |"]
-    lines += [f"| {md_text(c.name)} | {c.status} | {c.score:g} / {c.max_score:g} |" for c in report.checks]
+    lines += [f"| {md_text(c.name)} | {c.status} | {_check_points(c, final)} / {c.max_score:g} |" for c in report.checks]
     lines.append("")
     for check in report.checks:
         lines += [f"## {check.status.upper()}: {md_text(check.name)}", "", *md_fence(check.message.strip()), ""]

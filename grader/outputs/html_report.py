@@ -10,7 +10,10 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
-from grader.outputs.gradebook import check_names, safe_name, status_of
+from grader.adjust import FinalGrade, ScoreChange, final_grade, override_text
+from grader.outputs.gradebook import check_names, max_points, safe_name, status_of
+from grader.outputs.item_analysis import item_analysis
+from grader.outputs.similarity_view import SIDE_BY_SIDE_CSS, side_by_side
 from grader.report import FLAG_KINDS, CurvesDetails, Flag, ReevalDetails, Report, details_of, own_flags
 from grader.spec import Spec
 
@@ -93,29 +96,54 @@ def _charts(report: Report) -> list[Markup]:
             line_chart("validation accuracy (%)", curves.val_accuracy, acc_mark, label, curves.best_epoch)]
 
 
+def _adjustments(final: FinalGrade, change: ScoreChange | None) -> list[str]:
+    """The lines that explain a row's score beyond its checks: overrides, the late rule, the last regrade."""
+    lines = [f"adjusted by the instructor: {override_text(a)}" for a in final.applied]
+    if final.late is not None and (final.penalty or final.late.minutes_late is None or final.late.minutes_late > 0):
+        lines.append(f"late: {final.late.rule}" + (f" (-{final.penalty:g} points)" if final.penalty else ""))
+    if change is not None:
+        lines.append(change.text())
+    return lines
+
+
+def _pair_view(pair: dict) -> Markup:
+    """One similar-source pair (its stored record) as the two files side by side, the matches highlighted."""
+    from grader.batch.similarity import SimilarPair
+
+    return side_by_side(SimilarPair.from_dict(pair))
+
+
 def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags: dict[str, list[Flag]],
-                anchors: dict[str, str] | None = None) -> str:
-    """The whole report.html as a string (``anchors``: each student's unique output name, as the feedback files')."""
+                anchors: dict[str, str] | None = None, *, finals: dict[str, FinalGrade] | None = None,
+                changes: dict[str, ScoreChange] | None = None, pairs: list[dict] | None = None) -> str:
+    """The whole report.html as a string (``anchors``: each student's unique output name, as the feedback files';
+    ``finals``, ``changes``, ``pairs``: as :func:`grader.outputs.write_outputs` takes them)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     names = check_names(spec)
+    finals, changes = finals or {}, changes or {}
+    top = max_points(spec)
     rows = []
     for entry in entries:
         report = reports.get(entry.student)
         if report is None:
             continue
+        final = finals.get(entry.student) or final_grade(report, [], None)
         by_name = {c.name: c for c in report.checks}
         student_flags = flags.get(entry.student, []) + own_flags(report)
         anchor = (anchors or {}).get(entry.student) or safe_name(entry.student)
         rows.append({"student": entry.student, "name": entry.name, "anchor": anchor,
-                     "score": report.score, "max_score": report.max_score, "status": status_of(report),
-                     "checks": [by_name.get(n) for n in names],
+                     "score": final.final, "raw": final.raw, "max_score": report.max_score, "status": status_of(report),
+                     "checks": [by_name.get(n) for n in names], "final": final,
+                     "adjustments": _adjustments(final, changes.get(entry.student)),
                      "failed": [c.name for c in report.checks if c.status in ("fail", "error")],
                      "flags": student_flags, "kinds": [k for k in FLAG_KINDS if any(f.kind == k for f in student_flags)],
                      "report": report, "charts": _charts(report)})
     for student, name in missing:
-        rows.append({"student": student, "name": name, "anchor": safe_name(student), "score": 0.0,
-                     "max_score": None, "status": "missing", "checks": [None] * len(names), "failed": [],
+        final = finals.get(student) or final_grade(None, [], None, top)
+        rows.append({"student": student, "name": name, "anchor": safe_name(student), "score": final.final,
+                     "raw": 0.0, "max_score": None, "status": "missing", "checks": [None] * len(names),
+                     "final": final, "adjustments": _adjustments(final, None), "failed": [],
                      "flags": [Flag("no submission")], "kinds": ["no submission"], "report": None, "charts": []})
     rows.sort(key=lambda r: r["student"])
     max_score = max([r["max_score"] for r in rows if r["max_score"]] or [1.0])
@@ -123,6 +151,10 @@ def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags:
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     return env.get_template(TEMPLATE).render(
-        spec=spec, names=names, rows=rows, counts=counts, max_score=max_score,
+        spec=spec, names=names, rows=rows, counts=counts, max_score=max_score, pairs=pairs or [], pair_view=_pair_view,
+        pair_css=Markup(SIDE_BY_SIDE_CSS) if pairs else "",
+        adjusted=sum(bool(r["adjustments"]) for r in rows),
+        items=item_analysis(spec, {e.student: reports[e.student] for e in entries if e.student in reports},
+                            missing=len(missing)),
         histogram=histogram([r["score"] for r in rows], max_score),
         kinds=[k for k in FLAG_KINDS if any(k in r["kinds"] for r in rows)])

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from grader.batch.store import Store
 from grader.errors import GraderError
-from grader.outputs.gradebook import QUIZ_COLUMN, spreadsheet_safe, write_atomic
+from grader.outputs.gradebook import QUIZ_COLUMN, adjustment_lines, spreadsheet_safe, write_atomic
 
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 CANVAS_KEYS = ("ID", "SIS User ID", "SIS Login ID")
@@ -194,13 +194,18 @@ def export_lms(grades: str | Path, lms: str, lms_roster: str | Path | None = Non
             lines = [({column: s}, r) for s, r in sorted(by_student.items())]
         titles = [c.title for c in columns]
 
+    # Moodle maps a column to an item's feedback: the adjustments (overrides, late penalty) go there when any
+    # student has one. Canvas's import has no comment column (a new title would make a new assignment).
+    feedback = lms == "moodle" and any(adjustment_lines(row) for _, row in lines if row)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(identity + titles)
+    writer.writerow(identity + titles + ([f"{titles[0]} (feedback)"] if feedback else []))
     if lms == "canvas":
         writer.writerow(["    Points Possible", *["" for _ in identity[1:]], *[_number(c.points) for c in columns]])
     for cells, row in lines:
         grades_cells = [(row.get(c.gradebook) or "") if row else "" for c in columns]
+        if feedback:
+            grades_cells.append(spreadsheet_safe(" ".join(adjustment_lines(row))) if row else "")
         writer.writerow([spreadsheet_safe(cells.get(c, "")) for c in identity] + grades_cells)
         result.rows += 1
     write_atomic(out, buffer.getvalue())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 
+from grader.adjust import FinalGrade, override_text
 from grader.late import LateResult
 from grader.outputs.gradebook import md_fence, md_text, status_of
 from grader.report import CheckResult, Report, details_of
@@ -75,10 +76,11 @@ def validation_accuracy(report: Report) -> float | None:
 
 
 def gradescope_results(spec: Spec, report: Report, *, execution_time: float | None = None,
-                       penalty: LateResult | None = None) -> dict:
+                       penalty: LateResult | None = None, final: FinalGrade | None = None) -> dict:
     """Gradescope's results.json for ``report``: one test per check (visibility from the spec's [gradescope]
     table), the teaching message as Markdown, the re-evaluated accuracy on the leaderboard when the assignment
-    has a quiz, and a late penalty as a test of its own that takes the points off the total."""
+    has a quiz, the instructor's overrides (``final``, from ``grader grade``) as a test of their own, and a late
+    penalty (``penalty``, or ``final``'s) as another that takes the points off the total."""
     visibility = spec.gradescope.get("visibility", {})
     held = withheld(report)
     tests = [{"name": c.name, "score": 0.0 if held else c.score, "max_score": c.max_score,
@@ -89,6 +91,14 @@ def gradescope_results(spec: Spec, report: Report, *, execution_time: float | No
                       "output": "\n".join(md_fence(report.fatal.strip()[:MESSAGE_CHARS])), "output_format": "md",
                       "visibility": "visible"})
     score = 0.0 if held else report.score
+    if final is not None and final.applied and not held:
+        tests.append({"name": "adjusted by the instructor", "score": round(final.adjusted - final.raw, 3),
+                      "max_score": 0.0, "status": "passed",
+                      "output": "\n".join(f"- {md_text(override_text(a))}" for a in final.applied),
+                      "output_format": "md", "visibility": "visible"})
+        score = final.adjusted
+    if final is not None and penalty is None:
+        penalty = final.late
     if penalty is not None and penalty.percent > 0 and not held:
         taken = round(score * penalty.percent / 100, 3)
         score = round(score - taken, 3)
@@ -109,9 +119,9 @@ def gradescope_results(spec: Spec, report: Report, *, execution_time: float | No
     return doc
 
 
-def gradescope_json(spec: Spec, report: Report) -> str:
+def gradescope_json(spec: Spec, report: Report, final: FinalGrade | None = None) -> str:
     """:func:`gradescope_results` as the text of a results.json file (what ``grader grade`` writes per student)."""
-    return json.dumps(gradescope_results(spec, report), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(gradescope_results(spec, report, final=final), indent=2, ensure_ascii=False) + "\n"
 
 
 def _prairielearn_doc(report: Report, message_chars: int, images: list[dict]) -> dict:

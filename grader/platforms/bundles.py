@@ -25,6 +25,7 @@ from pathlib import Path
 import jinja2
 
 from grader.errors import GraderError
+from grader.late import COURSE_FILE
 from grader.spec import Spec
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -89,10 +90,14 @@ def _write(path: Path, text: str | bytes, executable: bool = False) -> Path:
 
 
 def _spec_files(spec: Spec) -> dict[str, bytes]:
-    """The spec and every spec it extends, as ``assignments/<folder>/spec.toml`` -> its bytes."""
+    """The spec and every spec it extends, as ``assignments/<folder>/spec.toml`` -> its bytes, and the course file
+    beside them (its late rule, grader.late) as ``assignments/course.toml``."""
     files = {}
     for source in spec.sources or (spec.path,):
         files[f"assignments/{source.parent.name}/spec.toml"] = source.read_bytes()
+    course = spec.path.resolve().parent.parent / COURSE_FILE
+    if course.is_file():
+        files[f"assignments/{COURSE_FILE}"] = course.read_bytes()
     return files
 
 

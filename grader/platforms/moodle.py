@@ -31,7 +31,7 @@ from markupsafe import escape
 from grader.batch.entries import lms_identity
 from grader.batch.store import Store
 from grader.errors import GraderError
-from grader.outputs.gradebook import feedback_markdown, reason_of, write_atomic
+from grader.outputs.gradebook import adjustment_lines, feedback_markdown, reason_of, write_atomic
 from grader.report import Report
 
 WORKSHEET_COLUMNS = ("Identifier", "Grade", "Feedback comments")
@@ -115,7 +115,7 @@ def _comment(row: dict[str, str], report: Report | None) -> str:
     """The feedback comment: the score, the outcome and why, as HTML (Moodle's comments are HTML)."""
     text = f"Score {row['score']} / {row['max_score']} ({row['status']})."
     why = reason_of(report) if report is not None else row.get("reason", "")
-    parts = [f"<p>{escape(text)}</p>"]
+    parts = [f"<p>{escape(text)}</p>"] + [f"<p>{escape(line)}</p>" for line in adjustment_lines(row)]
     if why:
         parts.append(f"<p>{escape(why)}</p>")
     parts.append("<p>The full report is in your feedback file, feedback.md.</p>")

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from grader.config import Config
-from grader.late import LateError, gradescope_times, late_result
+from grader.late import LateError, gradescope_times, late_policy, late_result
 from grader.outputs.gradebook import md_text, write_atomic
 from grader.outputs.platform_results import classroom_results, gradescope_results, prairielearn_results
 from grader.report import Report, details_of, exception_line, fatal_report
@@ -47,7 +47,7 @@ def grade_submission(spec: Spec, folder: Path, config: Config) -> tuple[Report, 
         if kept:  # the code could then write the results file, or leave a process behind that does
             return fatal_report(spec, STUDENT, f"not graded: your code would run with the grader's own rights "
                                 f"here ({kept}), so it was not run. Please tell your instructor: the "
-                                "autograder's set-up must be fixed (docs/platforms.md)."), 0.0
+                                "autograder's set-up must be fixed (docs/platforms.md).", "sandbox_unavailable"), 0.0
         limits = Limits(wall_s=spec.timeout, threads=config.cores, isolation=level)
         report = check_in_box(spec, folder, student=STUDENT, limits=limits)
     except Exception as exc:  # noqa: BLE001 - the platform must still get a document saying why
@@ -66,7 +66,8 @@ def run_gradescope(spec: Spec, config: Config, root: Path = Path("/autograder"))
         penalty, late_note = None, ""
         if spec.late:  # read before the student's code runs
             try:
-                penalty = late_result(spec.late, gradescope_times(root / "submission_metadata.json"))
+                penalty = late_result(late_policy(spec.name, spec.path, spec.late),
+                                      gradescope_times(root / "submission_metadata.json"))
             except LateError as exc:
                 late_note = f"The late rule could not be applied, so no penalty was taken: {exc}"
         report, seconds = grade_submission(spec, root / "submission", config)

@@ -26,7 +26,7 @@ from grader.quiz.checkpoint import CheckpointError, byte_limit, find_checkpoints
 from grader.quiz.curves import read_curves
 from grader.quiz.evaluate import PROBE_IMAGES, VAL_BATCH_SIZE, inference_forward
 from grader.quiz.sketch import sketch_state
-from grader.report import CheckpointDetails, CheckResult, CurvesDetails, ReevalDetails
+from grader.report import Cause, CheckpointDetails, CheckResult, CurvesDetails, ReevalDetails
 from grader.spec import Spec
 
 NORMALIZE_VARIANTS = {"ToTensor": (0.0, 1.0), "Normalize((0.1307,), (0.3081,))": (0.1307, 0.3081),
@@ -41,13 +41,15 @@ BATCH_MEAN_SIZES = (64, 32, 100, 128, 256, 1000, 1)
 
 
 def _result(spec: Spec, name: str, status: str, message: str, required: bool = True,
-            details: dict | None = None) -> CheckResult:
+            details: dict | None = None, cause: str = "") -> CheckResult:
     """A quiz check result; ``required=False`` for a skip the spec allows (a bare state_dict has no epoch).
 
-    ``details`` carries data the batch grader reuses (curves, recomputed point, checkpoint hash).
+    ``details`` carries data the batch grader reuses (curves, recomputed point, checkpoint hash); ``cause``, the
+    typed cause of a failure (a code of :data:`grader.report.CAUSES`).
     """
     points = spec.quiz["points"][name]
-    return CheckResult(name, status, points if status == "pass" else 0.0, points, message, required, details)
+    return CheckResult(name, status, points if status == "pass" else 0.0, points, message, required, details,
+                       causes=[Cause(cause)] if cause else [])
 
 
 def _curve_details(curves) -> dict:
@@ -157,15 +159,17 @@ def _curves_check(spec: Spec, curves) -> CheckResult:
     if curves is None:
         return _result(spec, "curves", "fail", "No validation curves found. Hand in curves.json "
                        "({\"val_loss\": [...], \"val_accuracy\": [...]}, one value per epoch), or curves.csv, "
-                       "or the plots written by the course's plotting helper.")
+                       "or the plots written by the course's plotting helper.", cause="curves_missing")
     if curves.errors:
         return _result(spec, "curves", "fail", f"Curves read from {curves.source}: "
-                       + "; ".join(curves.errors + curves.notes), details=_curve_details(curves))
+                       + "; ".join(curves.errors + curves.notes), details=_curve_details(curves),
+                       cause="curves_invalid")
     extra = "".join(f"\nNote: {p}." for p in curves.notes + curves.disagreements)
     status = "fail" if curves.disagreements else "pass"
     return _result(spec, "curves", status, f"Curves read from {curves.source}: {len(curves.val_loss)} "
                    f"epochs, lowest validation loss {min(curves.val_loss):.4f} at epoch "
-                   f"{curves.best_epoch}.{extra}", details=_curve_details(curves))
+                   f"{curves.best_epoch}.{extra}", details=_curve_details(curves),
+                   cause="curves_disagree" if curves.disagreements else "")
 
 
 def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
@@ -187,12 +191,13 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
     paths = find_checkpoints(files)
     ckpt, model = None, None
     if not paths:
-        results.append(_result(spec, "checkpoint", "fail", "No best.pt (or other .pt/.pth file) in the submission."))
+        results.append(_result(spec, "checkpoint", "fail", "No best.pt (or other .pt/.pth file) in the submission.",
+                               cause="checkpoint_missing"))
     else:
         try:
             ckpt = load_checkpoint_file(paths[0], byte_limit(spec.params_total or spec.params_max))
         except CheckpointError as exc:
-            results.append(_result(spec, "checkpoint", "fail", str(exc)))
+            results.append(_result(spec, "checkpoint", "fail", str(exc), cause="checkpoint_unloadable"))
     if ckpt is not None:
         weights = sketch_state(ckpt.state_dict)
         ckpt_details = asdict(CheckpointDetails(sub.relative(ckpt.path), sha256_file(ckpt.path),
@@ -203,10 +208,10 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
                                    details=ckpt_details))
         else:
             model = make_model()
-            problems = _state_problems(model, ckpt.state_dict)
+            code, problems = _state_problems(model, ckpt.state_dict)
             if problems:
                 results.append(_result(spec, "checkpoint", "fail", f"{ckpt.path.name} ({ckpt.layout}) does not fit "
-                                       f"{class_name}:\n" + "\n".join(problems), details=ckpt_details))
+                                       f"{class_name}:\n" + "\n".join(problems), details=ckpt_details, cause=code))
                 model = None
             else:
                 model.load_state_dict(ckpt.state_dict, strict=True)
@@ -219,7 +224,9 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
     return results
 
 
-def _state_problems(model, state: dict) -> list[str]:
+def _state_problems(model, state: dict) -> tuple[str, list[str]]:
+    """Why ``state`` does not fit ``model``: its cause (``checkpoint_architecture``, ``checkpoint_not_finite``) and
+    the lines that say so; ``("", [])`` when it fits."""
     own = model.state_dict()
     problems = []
     missing = [k for k in own if k not in state]
@@ -234,11 +241,12 @@ def _state_problems(model, state: dict) -> list[str]:
         problems.append("mis-shaped: " + "; ".join(shaped[:8]))
     if problems:
         problems.append("The checkpoint was saved from a different architecture than the class you submitted.")
-        return problems
+        return "checkpoint_architecture", problems
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        problems.append(f"NaN or infinite values in: {', '.join(bad[:8])} (training diverged before this save)")
-    return problems
+        return "checkpoint_not_finite", [f"NaN or infinite values in: {', '.join(bad[:8])} (training diverged "
+                                         "before this save)"]
+    return "", []
 
 
 def _optimizer_check(spec: Spec, ckpt, model, batch_size: int | None) -> CheckResult:
@@ -252,7 +260,8 @@ def _optimizer_check(spec: Spec, ckpt, model, batch_size: int | None) -> CheckRe
     indices = [i for group in opt.get("param_groups", []) for i in group.get("params", [])]
     if sorted(indices) != list(range(len(params))):
         return _result(spec, "optimizer", "fail", f"The optimizer state covers {len(indices)} parameter slots, your "
-                       f"model has {len(params)} parameters: it was saved for another model.")
+                       f"model has {len(params)} parameters: it was saved for another model.",
+                       cause="optimizer_mismatch")
     wrong = []
     steps = set()
     for index, state in opt.get("state", {}).items():
@@ -263,7 +272,8 @@ def _optimizer_check(spec: Spec, ckpt, model, batch_size: int | None) -> CheckRe
             elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
                 wrong.append(f"slot {index} '{key}': {list(value.shape)} vs parameter {list(param.shape)}")
     if wrong:
-        return _result(spec, "optimizer", "fail", "Optimizer state does not match the parameters: " + "; ".join(wrong[:5]))
+        return _result(spec, "optimizer", "fail", "Optimizer state does not match the parameters: "
+                       + "; ".join(wrong[:5]), cause="optimizer_mismatch")
     message = f"The optimizer state fits all {len(params)} parameters."
     if steps and isinstance(ckpt.epoch, int) and not isinstance(ckpt.epoch, bool):
         step = max(steps)
@@ -293,7 +303,8 @@ def _epoch_check(spec: Spec, ckpt, curves) -> CheckResult:
         return _result(spec, "epoch", "skip", f"Skipped: {ckpt.path.name} stores no epoch ({ckpt.layout}).",
                        required=False)
     if isinstance(ckpt.epoch, bool) or not isinstance(ckpt.epoch, int):
-        return _result(spec, "epoch", "fail", f"'epoch' in {ckpt.path.name} is {ckpt.epoch!r}; save it as an int.")
+        return _result(spec, "epoch", "fail", f"'epoch' in {ckpt.path.name} is {ckpt.epoch!r}; save it as an int.",
+                       cause="epoch_type")
     if curves is None:
         return _result(spec, "epoch", "skip", "Skipped: no usable curves to compare with.")
     best = curves.best_epoch
@@ -307,7 +318,7 @@ def _epoch_check(spec: Spec, ckpt, curves) -> CheckResult:
     hint = (" That is your last epoch: was best.pt saved every epoch, or after the loop, instead of only on a new "
             "minimum?" if ckpt.epoch in (last, last - 1) else "")
     return _result(spec, "epoch", "fail", f"{_says_epoch(ckpt)}; your loss curve is lowest at epoch {best} "
-                   f"({min(curves.val_loss):.4f}).{hint}")
+                   f"({min(curves.val_loss):.4f}).{hint}", cause="epoch_not_best")
 
 
 def _reproduced(spec: Spec, ckpt, curves, label: str, values: dict, raw, losses, got_correct: int,
@@ -326,7 +337,8 @@ def _reproduced(spec: Spec, ckpt, curves, label: str, values: dict, raw, losses,
         if abs(got_correct - want_correct) > correct_tol:
             return _result(spec, "reeval", "fail", f"Re-evaluated with {label}: loss {values[match]:.4f} matches "
                            f"your epoch-{best} minimum ({want_loss:.4f}), but {got_correct}/{n} images are correct "
-                           f"where your accuracy curve says {want_acc:.2f}% ({want_correct}/{n}).")
+                           f"where your accuracy curve says {want_acc:.2f}% ({want_correct}/{n}).",
+                           cause="accuracy_mismatch")
         floor = float(spec.quiz.get("min_val_accuracy") or 0.0)
         if 100.0 * got_correct / n < floor:
             return _result(spec, "reeval", "fail", f"Re-evaluated on {n} validation images with {label}: "
@@ -334,7 +346,7 @@ def _reproduced(spec: Spec, ckpt, curves, label: str, values: dict, raw, losses,
                            f"correct, {100.0 * got_correct / n:.2f}%), but this assignment needs a trained model: "
                            f"at least {floor:g}% of the validation images correct. Train on the whole training "
                            "set until your validation accuracy passes it, then hand in that best.pt and its "
-                           "curves.", details=point)
+                           "curves.", details=point, cause="accuracy_below_floor")
         note = "" if label == "ToTensor" else f" Your preprocessing was {label}, not the assignment's ToTensor."
         if raw is not None and "cross-entropy" in match:
             note += (" Your outputs are not log-probabilities (see the output check): this loss is their "
@@ -353,7 +365,8 @@ def _reproduced(spec: Spec, ckpt, curves, label: str, values: dict, raw, losses,
                        f"curve is lowest at epoch {best} ({want_loss:.4f}), and {_says_epoch(ckpt)}: it holds the "
                        f"weights of epoch {epoch}, not those of your lowest validation loss. Save it only when "
                        "the validation loss reaches a new minimum.",
-                       details=asdict(ReevalDetails(epoch, mean_loss, 100.0 * got_correct / n, label)))
+                       details=asdict(ReevalDetails(epoch, mean_loss, 100.0 * got_correct / n, label)),
+                       cause="checkpoint_other_epoch")
     return None
 
 
@@ -367,7 +380,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
     try:
         val, _ = validation_split(spec, files)
     except ValueError as exc:
-        return _result(spec, "reeval", "fail", str(exc))
+        return _result(spec, "reeval", "fail", str(exc), cause="split_seed_missing")
     except Exception as exc:  # noqa: BLE001 - DataError: the grader's machine lacks the data
         return _result(spec, "reeval", "skip", f"Not checked: the validation data is not available on the grading "
                        f"machine ({exc}).")
@@ -387,7 +400,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
                            f"3 of them) crashed in your forward(): "
                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. If it names a "
                            f"size of {VAL_BATCH_SIZE} against a smaller batch, your forward() assumes a fixed batch "
-                           "size: flatten with torch.flatten(x, 1) or x.view(x.size(0), -1).")
+                           "size: flatten with torch.flatten(x, 1) or x.view(x.size(0), -1).", cause="reeval_crash")
         if len(losses) < len(val):
             tried.append((label, None, None, f"over {max(curves.val_loss):.4f} (your curve's highest) already "
                                              f"from the first {len(losses):,} images"))
@@ -412,7 +425,7 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
                    f"({got_correct}/{len(val)} correct). Tried also: "
                    + ", ".join(f"{lab}: {text}" for lab, _, _, text in tried[1:]) + ".",
                    details=asdict(ReevalDetails(ckpt.epoch if isinstance(ckpt.epoch, int) else None, loss,
-                                                100.0 * got_correct / len(val), label)))
+                                                100.0 * got_correct / len(val), label)), cause="reeval_mismatch")
 
 
 def _matching(values: dict[str, float], want: float, rel_tol: float) -> str | None:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from grader.late import LateError, SubmissionTimes, gradescope_times, late_result
+from grader.late import LateError, LatePolicy, SubmissionTimes, gradescope_times, late_result
 from grader.outputs.platform_results import (
     PRAIRIELEARN_MAX_BYTES,
     classroom_results,
@@ -17,7 +17,7 @@ from grader.report import CheckResult, Report, fatal_report
 from grader.spec import SpecError, load_spec, parse_spec_text
 from tests.platform_stands import validate
 
-POLICY = {"percent_per_day": 10.0, "grace_minutes": 15.0, "max_percent": 25.0}
+POLICY = LatePolicy(percent_per_day=10.0, grace_minutes=15.0, max_percent=25.0)
 DUE = datetime.fromisoformat("2026-12-01T23:59:00+09:00")
 
 
@@ -26,14 +26,15 @@ def _times(submitted: str) -> SubmissionTimes:
 
 
 def test_late_rule_arithmetic():
-    assert late_result(POLICY, _times("2026-12-01T23:00:00+09:00")) is None
+    on_time = late_result(POLICY, _times("2026-12-01T23:00:00+09:00"))
+    assert on_time.percent == 0 and on_time.rule.startswith("on time: submitted 2026-12-01T23:00+09:00")
     graced = late_result(POLICY, _times("2026-12-02T00:10:00+09:00"))
     assert graced.percent == 0 and "within the 15-minute grace period" in graced.rule
     one = late_result(POLICY, _times("2026-12-02T10:00:00+09:00"))
     assert one.percent == 10 and "x 1 day = 10% off" in one.rule
     capped = late_result(POLICY, _times("2026-12-05T00:00:00+00:00"))  # 3 days 9 h late (a UTC time)
     assert capped.percent == 25 and "capped at 25%" in capped.rule
-    assert late_result({}, _times("2026-12-09T00:00:00+09:00")) is None  # no rule in the spec
+    assert late_result(None, _times("2026-12-09T00:00:00+09:00")) is None  # no rule in the spec
 
 
 def test_gradescope_metadata(tmp_path):
@@ -56,10 +57,10 @@ def test_spec_tables_are_checked():
         parse_spec_text(base + '\n[gradescope]\nvisibility = { reeval = "later" }\n', "x")
     with pytest.raises(SpecError, match="unknown field 'gradescope.visibility.reevall'"):
         parse_spec_text(base + '\n[gradescope]\nvisibility = { reevall = "hidden" }\n', "x")
-    with pytest.raises(SpecError, match="late.percent_per_day' must be a percent"):
+    with pytest.raises(SpecError, match="late.percent_per_day must be a percent"):
         parse_spec_text(base + "\n[late]\npercent_per_day = 150\n", "x")
     spec = parse_spec_text(base + "\n[late]\npercent_per_day = 5\n", "x")
-    assert spec.late == {"percent_per_day": 5.0, "grace_minutes": 0.0, "max_percent": 100.0}
+    assert spec.late == {"percent_per_day": 5.0}
 
 
 def _report() -> Report:
@@ -111,7 +112,7 @@ def test_an_extension_moves_the_due_date(tmp_path):
                                                                        "late_due_date": None}}]}))
     times = gradescope_times(path)
     assert times.due == datetime.fromisoformat("2026-12-05T23:59:00+09:00") and "extension" in times.source
-    assert late_result(POLICY, times) is None
+    assert late_result(POLICY, times).percent == 0
 
 
 def _passing(spec) -> Report:

@@ -65,3 +65,36 @@ def test_a_spec_extends_an_assignment_and_changes_only_what_it_says(tmp_path):
     (tmp_path / "bad" / "spec.toml").write_text('extends = "mycnn"\n[quiz]\nmin_val_accuracy = 140\n')
     with pytest.raises(SpecError, match="quiz.min_val_accuracy' must be a percent from 0 to 100, found 140"):
         load_spec(tmp_path / "bad", root=ROOT / "assignments")
+
+
+@pytest.mark.parametrize("table,message", [
+    ("similarity = 3\n", "field 'similarity' must be a table"),
+    ("[similarity]\nmin_shares = 0.5\n", "unknown field 'similarity.min_shares': did you mean 'min_share'?"),
+    ("[similarity]\nkgram = 2\n", "field 'similarity.kgram' must be an integer from 4 to 100, found 2"),
+    ("[similarity]\nwindow = 6.5\n", "field 'similarity.window' must be an integer from 1 to 100, found 6.5"),
+    ("[similarity]\nmin_share = 1.5\n", "field 'similarity.min_share' must be a share from 0.01 to 1, found 1.5"),
+    ("[similarity]\nmin_share = true\n", "field 'similarity.min_share' must be a share from 0.01 to 1, found True"),
+    ("[similarity]\nmin_tokens = -1\n", "field 'similarity.min_tokens' must be an integer from 0 to 1000000"),
+    ("[similarity]\nmax_common = 1\n", "field 'similarity.max_common' must be an integer from 2 to 1000, found 1"),
+    ("[similarity]\ncompare_models = \"yes\"\n", "field 'similarity.compare_models' must be true or false"),
+])
+def test_a_bad_similarity_table_is_an_error_naming_file_and_key(tmp_path, table, message):
+    good = (ROOT / "assignments" / "mycnn" / "spec.toml").read_text()
+    bad = tmp_path / "sim" / "spec.toml"
+    bad.parent.mkdir()
+    # a top-level key goes before the first table, a table at the end
+    bad.write_text(table + good if not table.startswith("[") else good + "\n" + table)
+    with pytest.raises(SpecError, match="sim/spec.toml: " + message):
+        load_spec(bad)
+
+
+def test_the_similarity_table_keeps_every_default_the_spec_does_not_change(tmp_path):
+    from grader.spec import SIMILARITY_DEFAULTS
+    assert load_spec("mycnn").similarity == SIMILARITY_DEFAULTS
+    changed = tmp_path / "changed" / "spec.toml"
+    changed.parent.mkdir()
+    changed.write_text((ROOT / "assignments" / "mycnn" / "spec.toml").read_text()
+                       + "\n[similarity]\nmin_share = 1\nmin_tokens = 400\ncompare_models = true\n")
+    table = load_spec(changed).similarity
+    assert table == {**SIMILARITY_DEFAULTS, "min_share": 1.0, "min_tokens": 400, "compare_models": True}
+    assert isinstance(table["min_share"], float)

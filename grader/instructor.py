@@ -1,0 +1,196 @@
+"""The instructor's hand on a graded class: overrides (one, or a CSV of many), their removal, a student's history.
+
+Everything here works on the OUT folder of ``grader grade`` alone (its results.sqlite); no check runs. After a
+change the outputs are rebuilt (:func:`grader.grading.rebuild_outputs`), so the gradebook, report.html, the
+feedback and the LMS exports made afterwards all carry it.
+
+Public interface: :func:`class_spec`, :func:`add_override`, :func:`remove_override`, :func:`read_override_csv`,
+:func:`student_history`, :class:`OverrideRequest`, :class:`StudentHistory`, :func:`current_user`.
+"""
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.adjust import WHOLE_SCORE, FinalGrade, Override
+from grader.batch.entries import BatchError
+from grader.batch.store import Graded, Store
+from grader.grading import CLASS_RECORD, class_grades, rebuild_outputs
+from grader.outputs.gradebook import check_names, max_points
+from grader.report import Report
+from grader.spec import QUIZ_CHECKS, Spec, load_spec
+
+REMOVE = "remove"  # the points cell of an override CSV row that removes the override
+
+
+@dataclass(frozen=True)
+class OverrideRequest:
+    """One override asked for: ``points`` None removes the student's override of ``check``."""
+
+    student: str
+    check: str
+    points: float | None
+    reason: str
+    by: str = ""
+
+
+@dataclass
+class StudentHistory:
+    """Everything results.sqlite holds on one student (``grader history``)."""
+
+    student: str
+    current: Report | None
+    graded_at: float | None
+    earlier: list[Graded] = field(default_factory=list)
+    overrides: list[Override] = field(default_factory=list)
+    times: dict | None = None
+    final: FinalGrade | None = None
+
+
+def current_user() -> str:
+    """Who is making a change: the OS user (``--by`` names someone else)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _store(out: Path) -> Store:
+    if not (out / "results.sqlite").is_file():
+        raise BatchError(f"{out} has no results.sqlite: run 'grader grade SUBMISSIONS -a NAME --out {out}' first")
+    return Store(out / "results.sqlite")
+
+
+def class_spec(out: str | Path, assignment: str | None, root: Path | None) -> Spec:
+    """The spec ``out`` was graded with: ``assignment`` when given, else the one its results.sqlite names."""
+    store = _store(Path(out))
+    try:
+        meta = store.meta()
+    finally:
+        store.close()
+    if assignment:
+        spec = load_spec(assignment, root)
+        if meta.get("assignment") and meta["assignment"] != spec.name:
+            raise BatchError(f"{out} holds grades of {meta['assignment']}, not {spec.name}")
+        return spec
+    path = meta.get("spec_path")
+    if not path or not Path(path).is_file():
+        raise BatchError(f"the spec {out} was graded with ({path or 'not recorded'}) is not there: give -a NAME")
+    return load_spec(path)
+
+
+def _students(store: Store, out: Path) -> set[str]:
+    text = store.meta().get(CLASS_RECORD)
+    if text is None:
+        raise BatchError(f"{out}/results.sqlite holds no graded class yet: run 'grader grade' first")
+    record = json.loads(text)
+    return {e["student"] for e in record["entries"]} | {s for s, _ in record["missing"]}
+
+
+def _validate(spec: Spec, request: OverrideRequest, students: set[str], where: str = "") -> None:
+    prefix = f"{where}: " if where else ""
+    if request.student not in students:
+        close = sorted(s for s in students if s.lower() == request.student.lower())
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise BatchError(f"{prefix}no student {request.student!r} in this class{hint}: the ids are the gradebook's "
+                         "student column")
+    names = check_names(spec)
+    if request.check != WHOLE_SCORE and request.check not in names:
+        raise BatchError(f"{prefix}{request.check!r} is not a check of {spec.name}: one of {', '.join(names)}, or "
+                         "no check for the whole score")
+    if request.points is None:
+        return
+    if request.check == WHOLE_SCORE:
+        top = max_points(spec)
+    else:
+        top = spec.quiz["points"][request.check] if request.check in QUIZ_CHECKS else spec.points[request.check]
+    if not 0 <= request.points <= top:
+        raise BatchError(f"{prefix}{request.points:g} points for {request.check or 'the score'}: give 0 to {top:g}")
+    if not request.reason.strip():
+        raise BatchError(f"{prefix}an override needs a reason (--reason \"...\"): the student reads it")
+
+
+def add_override(spec: Spec, out: str | Path, requests: list[OverrideRequest]) -> list[Override]:
+    """Keep every request (an override, or a removal when its points are None) after checking them all, then
+    rebuild the outputs; BatchError naming the first bad request, with nothing kept."""
+    out = Path(out)
+    store = _store(out)
+    try:
+        students = _students(store, out)
+        for number, request in enumerate(requests, start=1):
+            _validate(spec, request, students, f"row {number}" if len(requests) > 1 else "")
+        done = []
+        now = time.time()
+        for request in requests:
+            by = request.by or current_user()
+            if request.points is None:
+                removed = store.remove_override(request.student, request.check, by, request.reason, now)
+                if not removed:
+                    raise BatchError(f"{request.student} has no override of {request.check or 'the score'} to remove")
+                done.append(removed[-1])
+            else:
+                done.append(store.add_override(Override(request.student, request.check, request.points,
+                                                        request.reason.strip(), by, now)))
+    finally:
+        store.close()
+    rebuild_outputs(spec, out)
+    return done
+
+
+def remove_override(spec: Spec, out: str | Path, student: str, check: str, reason: str, by: str = "") -> list[Override]:
+    """Remove ``student``'s override of ``check`` (WHOLE_SCORE: the score's); the overrides removed."""
+    return add_override(spec, out, [OverrideRequest(student, check, None, reason, by)])
+
+
+def read_override_csv(path: str | Path, by: str = "") -> list[OverrideRequest]:
+    """The requests of an override CSV: columns student, points, reason, and optionally check and by; the points
+    cell ``remove`` removes that override. BatchError naming the line of a bad row."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip().lower() for h in reader.fieldnames or []]
+            reader.fieldnames = header
+            rows = list(reader)
+    except OSError as exc:
+        raise BatchError(f"cannot read {path}: {exc.strerror}") from None
+    absent = [c for c in ("student", "points", "reason") if c not in header]
+    if absent:
+        raise BatchError(f"{path}: the header needs student, points and reason (and may have check and by); "
+                         f"missing {', '.join(absent)}")
+    requests = []
+    for number, row in enumerate(rows, start=2):
+        cell = (row.get("points") or "").strip()
+        if not (row.get("student") or "").strip():
+            continue
+        try:
+            points = None if cell.lower() == REMOVE else float(cell)
+        except ValueError:
+            raise BatchError(f"{path}, line {number}: points {cell!r} is not a number (or {REMOVE})") from None
+        requests.append(OverrideRequest(row["student"].strip(), (row.get("check") or "").strip(), points,
+                                        (row.get("reason") or "").strip(), (row.get("by") or "").strip() or by))
+    if not requests:
+        raise BatchError(f"{path}: no rows")
+    return requests
+
+
+def student_history(spec: Spec, out: str | Path, student: str) -> StudentHistory:
+    """What results.sqlite holds on ``student``: the current result, the ones regrades replaced, every override
+    (removed ones too), the submission time, and the final score as the outputs show it now."""
+    out = Path(out)
+    store = _store(out)
+    try:
+        if student not in _students(store, out) and not store.history(student):
+            raise BatchError(f"no student {student!r} in {out}: the ids are the gradebook's student column")
+        current = store.reports([student]).get(student)
+        graded_at = store.graded_at().get(student)
+        history = StudentHistory(student, current, graded_at, store.history(student), store.overrides(student),
+                                 store.times().get(student))
+    finally:
+        store.close()
+    history.final = class_grades(spec, out).finals.get(student)
+    return history

@@ -1,0 +1,214 @@
+"""Unit layer: the deadline rules (spec and course file), the submission-time sources, overrides and the store."""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from grader.adjust import WHOLE_SCORE, Override, final_grade
+from grader.batch.cache import submission_key
+from grader.batch.entries import BatchError, Entry
+from grader.batch.store import Store
+from grader.batch.times import find_times, read_moodle_times, read_submitted_at, times_from_dict, times_to_dict
+from grader.late import LateError, LatePolicy, SubmissionTimes, late_policy, late_result
+from grader.report import CheckResult, Report
+from grader.spec import SpecError, parse_spec_text
+
+SEOUL = "+09:00"
+SPEC = (Path(__file__).resolve().parents[2] / "assignments" / "simple-cnn" / "spec.toml").read_text()
+
+
+def _course(tmp_path: Path, course: str, spec_late: str = "") -> Path:
+    """A course folder with course.toml and one assignment; the spec.toml's path."""
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "course.toml").write_text(course)
+    folder = tmp_path / "simple-cnn"
+    folder.mkdir()
+    (folder / "spec.toml").write_text(SPEC + spec_late)
+    return folder / "spec.toml"
+
+
+def _at(text: str) -> SubmissionTimes:
+    return SubmissionTimes(datetime.fromisoformat(text), None, None, "times.csv")
+
+
+COURSE = """
+timezone = "Asia/Seoul"
+[late]
+percent_per_day = 10
+grace_minutes = 15
+max_percent = 40
+[assignments.simple-cnn]
+due = 2026-10-07T23:59:00
+last_accepted = 2026-10-12
+[assignments.simple-cnn.extensions]
+cat = 2026-10-09T23:59:00
+dan = { due = 2026-10-20T12:00:00, last_accepted = 2026-10-21T12:00:00 }
+"""
+
+
+def test_the_course_file_and_the_spec_make_one_policy(tmp_path):
+    spec_path = _course(tmp_path, COURSE, "\n[late]\nmax_percent = 30\n")
+    policy = late_policy("simple-cnn", spec_path, {"max_percent": 30.0})
+    assert policy.due == datetime.fromisoformat("2026-10-07T23:59:00" + SEOUL)
+    assert policy.last_accepted == datetime.fromisoformat("2026-10-12T23:59:00" + SEOUL)  # a date alone: 23:59
+    assert (policy.percent_per_day, policy.grace_minutes, policy.max_percent) == (10, 15, 30)  # the spec wins
+    assert policy.extensions["dan"].last_accepted == datetime.fromisoformat("2026-10-21T12:00:00" + SEOUL)
+    assert "course.toml [late]" in policy.source and "spec.toml [late]" in policy.source
+    assert late_policy("other", spec_path, {}) is not None  # the course's [late] alone is a rule without a due date
+    assert late_result(late_policy("other", spec_path, {}), _at("2026-10-09T10:00:00+09:00")) is None
+
+
+def test_days_hours_grace_cap_last_accepted_and_extensions(tmp_path):
+    policy = late_policy("simple-cnn", _course(tmp_path, COURSE), None)
+    on_time = late_result(policy, _at("2026-10-07T23:00:00+09:00"), "ann")
+    assert on_time.percent == 0 and on_time.rule.startswith("on time")
+    assert late_result(policy, _at("2026-10-08T00:10:00+09:00"), "ann").percent == 0  # grace
+    two_days = late_result(policy, _at("2026-10-09T10:00:00+09:00"), "ben")
+    assert two_days.percent == 20 and "10% per started day x 2 days = 20% off" in two_days.rule
+    assert late_result(policy, _at("2026-10-09T10:00:00+09:00"), "cat").percent == 0  # cat's extension
+    capped = late_result(policy, _at("2026-10-12T23:00:00+09:00"), "ben")
+    assert capped.percent == 40 and "x 5 days, capped at 40% = 40% off" in capped.rule
+    refused = late_result(policy, _at("2026-10-13T00:00:00+09:00"), "ben")
+    assert refused.percent == 100 and not refused.accepted and "not accepted" in refused.rule
+    assert late_result(policy, _at("2026-10-13T00:00:00+09:00"), "dan").percent == 0  # dan's own dates
+    hourly = LatePolicy(due=policy.due, percent_per_hour=2, max_percent=100)
+    assert late_result(hourly, _at("2026-10-08T02:30:00+09:00")).percent == 6  # 2 h 31 min: 3 started hours
+    utc = late_result(policy, _at("2026-10-07T15:30:00+00:00"), "ann")  # 00:30 in Seoul: late by 31 minutes
+    assert utc.percent == 10
+
+
+def test_unknown_times_take_nothing_but_a_late_mark_takes_one_period():
+    policy = LatePolicy(due=datetime.fromisoformat("2026-10-07T23:59:00+09:00"), percent_per_day=10)
+    unknown = late_result(policy, None, "ann")
+    assert unknown.percent == 0 and unknown.minutes_late is None and "no submission time known" in unknown.rule
+    marked = late_result(policy, SubmissionTimes(None, None, None, "Canvas's file name (LATE)", marked_late=True))
+    assert marked.percent == 10 and "gives no time" in marked.rule
+    mtime = late_result(policy, SubmissionTimes(datetime.fromisoformat("2026-10-09T00:00:00+09:00"), None, None,
+                                                "the files' modification time", fallback=True))
+    assert mtime.percent == 20 and "a fallback, not the time it was submitted" in mtime.rule
+
+
+@pytest.mark.parametrize("late, message", [
+    ("percent_per_day = 150", "must be a percent"),
+    ("percent_per_day = 5\npercent_per_hour = 1", "not both"),
+    ('due = "next friday"', "is not a date and time"),
+    ('timezone = "Mars/Olympus"', "is not a time zone name"),
+    ("dew = 2026-10-07T23:59:00", "unknown key 'dew'"),
+    ("extensions = { ann = 5 }", "is not a date and time"),
+])
+def test_bad_late_tables_are_refused_with_the_key(late, message):
+    with pytest.raises(SpecError, match=message):
+        parse_spec_text(SPEC + f"\n[late]\n{late}\n", "simple-cnn")
+
+
+def test_a_due_date_without_a_zone_needs_one(tmp_path):
+    spec_path = _course(tmp_path, "[assignments.simple-cnn]\ndue = 2026-10-07T23:59:00\n")
+    with pytest.raises(LateError, match="has no time zone"):
+        late_policy("simple-cnn", spec_path, None)
+    with pytest.raises(LateError, match="before the due date"):
+        late_policy("simple-cnn", _course(tmp_path / "b", 'timezone = "UTC"\n[assignments.simple-cnn]\n'
+                                          "due = 2026-10-07T23:59:00\nlast_accepted = 2026-10-01\n"), None)
+
+
+def test_moving_the_late_table_keeps_the_grading_key(tmp_path):
+    spec_path = _course(tmp_path, "")
+    submission = tmp_path / "ann.py"
+    submission.write_text("x = 1\n")
+    before = submission_key(spec_path, submission, "ann")
+    spec_path.write_text(SPEC + '\n[late]\ndue = 2026-10-07T23:59:00+09:00\npercent_per_day = 10\n')
+    assert submission_key(spec_path, submission, "ann") == before
+    spec_path.write_text("timeout = 61\n" + SPEC)
+    assert submission_key(spec_path, submission, "ann") != before  # a table that decides a check re-keys
+
+
+def test_time_sources_csv_moodle_canvas_and_mtime(tmp_path):
+    zone = late_policy("simple-cnn", _course(tmp_path, COURSE), None).zone
+    csv_path = tmp_path / "times.csv"
+    csv_path.write_text("Student,Submitted_At\nAnn,2026-10-07T23:00:00\nzed,2026-10-01T00:00:00+00:00\n")
+    table = read_submitted_at(csv_path, zone)
+    assert table["ann"].submitted == datetime.fromisoformat("2026-10-07T23:00:00+09:00")
+    sheet = tmp_path / "worksheet.csv"
+    sheet.write_text("\ufeffIdentifier,Full name,Status,Grade,Last modified (submission),Feedback comments\n"
+                     "Participant 123456,김민지,Submitted,,\"Thursday, 8 October 2026, 1:05 AM\",\n"
+                     "Participant 123457,John Smith,No submission,,-,\n", encoding="utf-8")
+    moodle = read_moodle_times(sheet, zone)
+    assert moodle["123456"].submitted == datetime.fromisoformat("2026-10-08T01:05:00+09:00")
+    assert "123457" not in moodle and "read in Asia/Seoul" in moodle["123456"].source
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    files = {"ann.py": "ann", "김민지_123456_assignsubmission_file_": "123456",
+             "smithjohn_LATE_4242_9999_model.py": "4242", "old.py": "old"}
+    entries = []
+    for name, student in files.items():
+        path = subs / name
+        path.mkdir() if "." not in name else path.write_text("x = 1\n")
+        entries.append(Entry(student, path))
+    os.utime(subs / "old.py", (1_790_000_000, 1_790_000_000))
+    found = find_times(entries, submitted_at=csv_path, worksheet=sheet, zone=zone)
+    assert set(found.times) == {"ann", "123456", "4242"} and found.unmatched == ["zed"]
+    assert found.times["4242"].marked_late and found.times["4242"].submitted is None
+    with_mtime = find_times(entries, from_mtime=True, zone=zone)
+    assert with_mtime.times["old"].fallback and with_mtime.times["old"].submitted.timestamp() == 1_790_000_000
+    assert times_from_dict(times_to_dict(found.times["123456"])) == found.times["123456"]
+
+
+def test_bad_time_files_name_the_line(tmp_path):
+    bad = tmp_path / "times.csv"
+    bad.write_text("student,submitted_at\nann,yesterday\n")
+    with pytest.raises(BatchError, match="line 2"):
+        read_submitted_at(bad, None)
+    bad.write_text("name,when\nann,2026-10-07\n")
+    with pytest.raises(BatchError, match="needs an id column"):
+        read_submitted_at(bad, None)
+    sheet = tmp_path / "w.csv"
+    sheet.write_text("Identifier,Last modified (submission)\nParticipant 1,mardi 8 octobre 2026\n")
+    with pytest.raises(BatchError, match="English format"):
+        read_moodle_times(sheet, None)
+
+
+def _report(*scores: tuple[str, float, float]) -> Report:
+    return Report("simple-cnn", "ann", [CheckResult(n, "pass" if s == m else "fail", s, m, "") for n, s, m in scores])
+
+
+def test_overrides_then_the_late_rule():
+    report = _report(("class", 1, 1), ("shapes", 2, 4), ("params", 1, 2))
+    late = late_result(LatePolicy(due=datetime.fromisoformat("2026-10-07T23:59:00+09:00"), percent_per_day=10),
+                       _at("2026-10-08T10:00:00+09:00"))
+    shapes = Override("ann", "shapes", 4, "typo in the table", "kim", 1_790_000_000)
+    final = final_grade(report, [shapes], late)
+    assert (final.raw, final.adjusted, final.penalty, final.final) == (4, 6, 0.6, 5.4)
+    assert final.checks["shapes"] == 4 and final.applied[0].before == 2
+    whole = Override("ann", WHOLE_SCORE, 3, "graded by hand", "kim", 1_790_000_100)
+    assert final_grade(report, [shapes, whole], None).final == 3
+    removed = Override("ann", "shapes", 4, "x", "kim", 1, removed_at=2.0)
+    assert final_grade(report, [removed], None).final == 4  # a removed override applies no more
+    assert final_grade(None, [whole], None, 7).final == 3  # a missing student graded by hand
+
+
+def test_store_keeps_history_and_every_override(tmp_path):
+    store = Store(tmp_path / "results.sqlite")
+    store.put("ann", "k1", "ann.py", _report(("class", 1, 1)), files="f1")
+    store.put("ann", "k2", "ann.py", _report(("class", 0, 1)), files="f1")
+    store.put("ann", "k3", "ann.py", _report(("class", 1, 1)), files="f2")
+    store.put("ann", "k3", "ann.py", _report(("class", 1, 1)), files="f2")
+    assert [g.cause for g in store.history("ann")] == ["spec or grader changed", "resubmitted", "forced regrade"]
+    first = store.add_override(Override("ann", "class", 1, "one", "kim", 10.0))
+    second = store.add_override(Override("ann", "class", 0.5, "two", "lee", 20.0))
+    assert second.id > first.id and [o.reason for o in store.overrides("ann", active_only=True)] == ["two"]
+    replaced = store.overrides("ann")[0]
+    assert replaced.removed_by == "lee" and replaced.removed_reason == "replaced by a newer override"
+    assert store.remove_override("ann", "class", "kim", "settled", 30.0)[0].reason == "two"
+    assert store.overrides("ann", active_only=True) == [] and len(store.overrides("ann")) == 2
+    store.close()
+    legacy = tmp_path / "old.sqlite"
+    import sqlite3
+
+    db = sqlite3.connect(legacy)
+    db.execute("CREATE TABLE results (student TEXT PRIMARY KEY, key TEXT NOT NULL, entry TEXT NOT NULL, "
+               "report TEXT NOT NULL, graded_at REAL NOT NULL)")
+    db.commit()
+    db.close()
+    Store(legacy).put("ann", "k", "ann.py", _report(("class", 1, 1)), files="f")  # an older results.sqlite works
