@@ -110,7 +110,7 @@ def final_grade(report: Report | None, overrides: list[Override], late: LateResu
 @dataclass(frozen=True)
 class ScoreChange:
     """The last regrade that changed a student's score (as graded, before overrides): from ``before`` to
-    ``after``, why (resubmitted, spec or grader changed, forced regrade) and when (seconds since the epoch)."""
+    ``after``, why (resubmitted, spec, grader or limits changed, forced regrade) and when (seconds since the epoch)."""
 
     before: float
     after: float
@@ -122,6 +122,6 @@ class ScoreChange:
         return round(self.after - self.before, 3)
 
     def text(self) -> str:
-        """``regraded on 2026-12-01 (spec or grader changed): 7 -> 9 (+2)``."""
+        """``regraded on 2026-12-01 (spec, grader or limits changed): 7 -> 9 (+2)``."""
         return (f"regraded on {_day(self.at)} ({self.cause}): {self.before:g} -> {self.after:g} "
                 f"({self.delta:+g})")

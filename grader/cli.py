@@ -125,10 +125,11 @@ def check(path, assignment, as_json, timeout, no_cache, isolation, device):
               help="A Moodle assignment's grading worksheet: submission times from its 'Last modified "
                    "(submission)' column.")
 @click.option("--times-from-mtime", is_flag=True,
-              help="Where no other source gives a time, use the files' modification time (named as a fallback in "
-                   "every output: a copy or an unzip resets it).")
+              help="Where no other source gives a time, use the submission's modification time (named as a "
+                   "fallback in every output: it is when the file was written here, and a student can set it).")
+@click.option("--forget-times", is_flag=True, help="Drop the submission times kept from earlier runs first.")
 def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as_json, no_progress, isolation,
-              cluster, device, force, submitted_at, worksheet, times_from_mtime):
+              cluster, device, force, submitted_at, worksheet, times_from_mtime, forget_times):
     """Grade a whole class: SUBMISSIONS holds one folder, .zip or notebook per student.
 
     \b
@@ -157,7 +158,7 @@ def grade_cmd(submissions, assignment, out, workers, timeout, memory, roster, as
                                     roster=roster, as_json=as_json, progress=not no_progress, isolation=isolation,
                                     cluster=cluster, device=device, force=force, submitted_at=submitted_at,
                                     worksheet=worksheet, times_from_mtime=times_from_mtime,
-                                    config=_config(click.get_current_context())))
+                                    forget_times=forget_times, config=_config(click.get_current_context())))
 
 @cli.group("autograder")
 def autograder_group():

@@ -79,6 +79,8 @@ def _final_json(final) -> dict:
 def _grade_summary(spec, result, as_json: bool) -> None:
     from grader.outputs.gradebook import status_of
 
+    for warning in result.warnings:  # on stderr, with --json too: a script's output stays one document
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         click.echo(json.dumps({"assignment": spec.name, "out": str(result.out), "graded_now": result.graded_now,
                                "reused": result.reused, "students": [
@@ -90,7 +92,8 @@ def _grade_summary(spec, result, as_json: bool) -> None:
                                     if (c := result.changes.get(e.student)) else None,
                                     "flags": result.flags.get(e.student, [])} for e in result.entries
                                    if e.student in result.reports],
-                               "missing": [s for s, _ in result.missing]}, indent=2))
+                               "missing": [s for s, _ in result.missing], "untimed": result.untimed,
+                               "warnings": result.warnings}, indent=2))
         return
     statuses = [status_of(r) for r in result.reports.values()]
     click.echo(f"{spec.name}: {len(result.entries)} submissions ({result.graded_now} graded now, "
@@ -116,10 +119,7 @@ def _rules_summary(result) -> None:
     overridden = sorted(s for s, f in result.finals.items() if f.applied)
     if overridden:
         click.echo(f"overrides in force: {', '.join(overridden)}")
-    if result.untimed:
-        click.echo(f"warning: the due date applies but no submission time is known for {len(result.untimed)} "
-                   f"student(s) ({', '.join(result.untimed[:5])}{', ...' if len(result.untimed) > 5 else ''}): no "
-                   "penalty taken; give --submitted-at CSV, --worksheet (Moodle) or --times-from-mtime", err=True)
+
 
 
 def grade_command(submissions: str, assignment: str, out: str, *, workers: int | None = None,
@@ -127,7 +127,7 @@ def grade_command(submissions: str, assignment: str, out: str, *, workers: int |
                   as_json: bool = False, progress: bool = True, isolation: str | None = None,
                   cluster: str | None = None, device: str = "cpu", force: bool = False,
                   submitted_at: str | None = None, worksheet: str | None = None, times_from_mtime: bool = False,
-                  config: Config | None = None) -> int:
+                  forget_times: bool = False, config: Config | None = None) -> int:
     """Grade a class into ``out``; print a summary; 0 when every student passed, 1 otherwise."""
     from grader.grading import grade
 
@@ -141,7 +141,8 @@ def grade_command(submissions: str, assignment: str, out: str, *, workers: int |
     try:
         result = grade(spec, submissions, out, workers=workers, limits=limits, roster=roster, progress=progress,
                        log=lambda m: click.echo(m, err=True), cluster=cluster, device=device, force=force,
-                       submitted_at=submitted_at, worksheet=worksheet, times_from_mtime=times_from_mtime)
+                       submitted_at=submitted_at, worksheet=worksheet, times_from_mtime=times_from_mtime,
+                       forget_times=forget_times)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: every finished submission is kept in {out}/results.sqlite; run the same "
                    "command again to grade the rest", err=True)
@@ -404,6 +405,9 @@ def override_command(out: str, student: str | None, check: str | None, *, points
 
     spec = class_spec(out, assignment, _root(_config(config)))
     if csv_file:
+        if student is not None or points is not None or remove or reason:
+            raise GraderError("--csv FILE gives every override itself: drop STUDENT, CHECK, --points, --reason and "
+                              "--remove")
         requests = read_override_csv(csv_file, by)
     else:
         if student is None or (points is None and not remove):
@@ -443,7 +447,7 @@ def history_command(out: str, student: str, *, assignment: str | None = None, as
             "current": {"score": found.current.score, "graded_at": found.graded_at} if found.current else None,
             "earlier": [{"score": g.report.score, "graded_at": g.graded_at, "replaced_at": g.replaced_at,
                          "cause": g.cause} for g in found.earlier],
-            "overrides": [{"id": o.id, "check": o.check, "points": o.points, "reason": o.reason, "by": o.by, "at": o.at,
+            "override_log": [{"id": o.id, "check": o.check, "points": o.points, "reason": o.reason, "by": o.by, "at": o.at,
                            "removed_at": o.removed_at, "removed_by": o.removed_by,
                            "removed_reason": o.removed_reason} for o in found.overrides],
             "times": found.times}, indent=2))
@@ -483,8 +487,7 @@ def recompute_command(out: str, *, assignment: str | None = None, as_json: bool 
     overridden = sum(1 for f in built.finals.values() if f.applied)
     click.echo(f"{spec.name}: {len(built.finals)} students recomputed from {out}/results.sqlite (no check ran): "
                f"{late} with a late penalty, {overridden} with overrides")
-    if built.untimed:
-        click.echo(f"warning: no submission time is known for {len(built.untimed)} student(s): run 'grader grade' "
-                   "with --submitted-at, --worksheet or --times-from-mtime", err=True)
+    for warning in built.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"rewrote {out}/gradebook.csv, report.html, feedback/, gradescope/")
     return EXIT_OK

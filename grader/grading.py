@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.adjust import FinalGrade, ScoreChange, final_grade
+from grader.batch.cache import files_key
 from grader.batch.entries import BatchError, Entry, find_entries
 from grader.batch.integrity import class_flags
 from grader.batch.pool import job_key, run_pool
 from grader.batch.store import Store
-from grader.batch.times import find_times, times_from_dict, times_to_dict
+from grader.batch.times import find_times, merge_times, times_from_dict
 from grader.late import late_policy, late_result
 from grader.outputs import write_outputs
 from grader.outputs.gradebook import max_points
@@ -52,6 +53,7 @@ class GradeResult:
     finals: dict[str, FinalGrade] = field(default_factory=dict)
     changes: dict[str, ScoreChange] = field(default_factory=dict)
     untimed: list[str] = field(default_factory=list)  # graded students the due date applies to, with no known time
+    warnings: list[str] = field(default_factory=list)  # about the rules (class_grades)
     started: float = 0.0  # when this run began (seconds since the epoch): its regrades are the changes since
 
     @property
@@ -72,6 +74,7 @@ class Rebuilt:
     untimed: list[str]
     quizzes: dict = field(default_factory=dict)
     pairs: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # about the rules, for the instructor (grader.commands)
 
 
 CLASS_RECORD = "class_record"  # the meta key of the last run's entries, missing students and flags
@@ -94,7 +97,8 @@ def _save_record(store: Store, spec: Spec, entries: list[Entry], missing, flags:
     store.set_meta(**{CLASS_RECORD: json.dumps(record, sort_keys=True), "spec_path": str(spec.path)})
 
 
-def _load_record(store: Store, out: Path) -> tuple[list[Entry], list[tuple[str, str]], dict[str, list[Flag]], list]:
+def class_record(store: Store, out: Path) -> tuple[list[Entry], list[tuple[str, str]], dict[str, list[Flag]], list]:
+    """(entries, missing students, flags, similar pairs) of the class record the last ``grade`` kept."""
     text = store.meta().get(CLASS_RECORD)
     if text is None:
         raise BatchError(f"{out}/results.sqlite holds no graded class yet: run 'grader grade SUBMISSIONS -a NAME "
@@ -106,10 +110,9 @@ def _load_record(store: Store, out: Path) -> tuple[list[Entry], list[tuple[str, 
 
 
 def _changes(store: Store, reports: dict[str, Report]) -> dict[str, ScoreChange]:
-    """Each student's last regrade, where it changed the score as graded."""
-    last = {graded.student: graded for graded in store.history()}
-    return {s: ScoreChange(g.report.score, reports[s].score, g.cause, g.replaced_at)
-            for s, g in last.items() if s in reports and g.report.score != reports[s].score}
+    """Each student's last regrade that changed the score as graded: the latest earlier result of another score."""
+    last = {g.student: g for g in store.history() if g.student in reports and g.report.score != reports[g.student].score}
+    return {s: ScoreChange(g.report.score, reports[s].score, g.cause, g.replaced_at) for s, g in last.items()}
 
 
 def rebuild_outputs(spec: Spec, out: str | Path) -> Rebuilt:
@@ -129,25 +132,55 @@ def class_grades(spec: Spec, out: str | Path) -> Rebuilt:
     policy = late_policy(spec.name, spec.path, spec.late)
     store = Store(out / "results.sqlite")
     try:
-        entries, missing, flags, pairs = _load_record(store, out)
+        entries, missing, flags, pairs = class_record(store, out)
         reports = store.reports([e.student for e in entries])
         quizzes = store.quizzes()
-        times = {s: times_from_dict(t) for s, t in store.times().items()}
+        stored, files = store.times(), store.files()
         overrides: dict[str, list] = {}
         for override in store.overrides(active_only=True):
             overrides.setdefault(override.student, []).append(override)
         changes = _changes(store, reports)
     finally:
         store.close()
+    built = Rebuilt(entries, missing, reports, flags, {}, changes, [], quizzes, pairs)
+    students = [e.student for e in entries] + [s for s, _ in missing]
+    times, stale = {}, []
+    for student, record in stored.items():
+        if record.get("files") and files.get(student) and record["files"] != files[student]:
+            stale.append(student)  # the time of an earlier submission: this one's is unknown
+        else:
+            times[student] = times_from_dict(record)
     top = max_points(spec)
-    finals, untimed = {}, []
-    for student in [e.student for e in entries] + [s for s, _ in missing]:
+    for student in students:
         report = reports.get(student)
         late = late_result(policy, times.get(student), student) if report is not None else None
         if late is not None and late.minutes_late is None and not (times.get(student) and times[student].marked_late):
-            untimed.append(student)
-        finals[student] = final_grade(report, overrides.get(student, []), late, top)
-    return Rebuilt(entries, missing, reports, flags, finals, changes, untimed, quizzes, pairs)
+            built.untimed.append(student)
+        built.finals[student] = final_grade(report, overrides.get(student, []), late, top)
+    built.warnings = _rule_warnings(policy, students, stale, built.untimed)
+    return built
+
+
+def _rule_warnings(policy, students: list[str], stale: list[str], untimed: list[str]) -> list[str]:
+    """What the instructor must know about the rules: students with no time, extensions of nobody, no due date."""
+    warnings = []
+    if stale:
+        warnings.append(f"the submission time kept for {', '.join(sorted(stale)[:5])}{', ...' if len(stale) > 5 else ''}"
+                        " is of an earlier submission (they resubmitted): give the new time with --submitted-at")
+    if untimed:
+        warnings.append(f"the due date applies but no submission time is known for {len(untimed)} student(s) "
+                        f"({', '.join(untimed[:5])}{', ...' if len(untimed) > 5 else ''}): no penalty taken; give "
+                        "--submitted-at CSV, --worksheet (Moodle) or --times-from-mtime")
+    if policy is not None:
+        known = {s.lower() for s in students}
+        nobody = sorted(s for s in policy.extensions if s.lower() not in known)
+        if nobody:
+            warnings.append(f"extensions for students not in this class: {', '.join(nobody)} (ids are the "
+                            "gradebook's student column)")
+        if policy.due is None and (policy.percent_per_day or policy.percent_per_hour):
+            warnings.append(f"the late rule ({policy.source}) has no due date, so it takes nothing here: set due "
+                            "in course.toml's [assignments.NAME] or the spec's [late] table")
+    return warnings
 
 
 def _size(path: Path) -> int:
@@ -163,7 +196,8 @@ def _size(path: Path) -> int:
 def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | None = None, limits=None,
           roster: str | Path | None = None, progress: bool = True, log=print, cluster: str | None = None,
           device: str = "cpu", force: bool = False, submitted_at: str | Path | None = None,
-          worksheet: str | Path | None = None, times_from_mtime: bool = False) -> GradeResult:
+          worksheet: str | Path | None = None, times_from_mtime: bool = False,
+          forget_times: bool = False) -> GradeResult:
     """Grade every submission in ``submissions`` against ``spec`` into ``out``; resumable, see the module doc.
 
     ``cluster``: a Dask scheduler's address, or slurm / pbs (:mod:`grader.batch.cluster`; ``workers`` is then the
@@ -171,7 +205,8 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
     cluster's tasks re-evaluate; a local run takes it from ``limits.device``. ``force``: grade every submission
     again, even unchanged ones (the results they replace are kept as history). ``submitted_at`` (a CSV),
     ``worksheet`` (a Moodle grading worksheet) and ``times_from_mtime``: where the submission times come from
-    (:mod:`grader.batch.times`); times found before are kept for students these do not name.
+    (:mod:`grader.batch.times`); times found before are kept for students these do not name, unless a stronger
+    source gave them (``forget_times``: drop every time found before).
     """
     out, started = Path(out), time.time()
     policy = late_policy(spec.name, spec.path, spec.late)  # a bad rule is said before anything is graded
@@ -189,7 +224,7 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
     store = Store(out / "results.sqlite")
     try:
         store.set_meta(assignment=spec.name, title=spec.title)
-        store.put_times({student: times_to_dict(t) for student, t in times.times.items()})
+        _keep_times(store, found.entries, times, forget_times)
         todo = []
         for entry in found.entries:
             key = job_key(spec, entry, limits)
@@ -214,7 +249,16 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
         store.close()
     built = rebuild_outputs(spec, out)
     return GradeResult(reports, found.entries, found.missing, graded, len(found.entries) - len(todo), out,
-                       built.flags, found.ignored, built.finals, built.changes, built.untimed, started)
+                       built.flags, found.ignored, built.finals, built.changes, built.untimed, built.warnings,
+                       started)
+
+
+def _keep_times(store: Store, entries: list[Entry], times, forget: bool) -> None:
+    """Store the submission times found now, each with its submission's files (``forget``: drop the older first)."""
+    if forget:
+        store.forget_times()
+    now_files = {e.student: files_key(e.path) for e in entries if e.student in times.times}
+    store.put_times(merge_times(store.times(), times, now_files))
 
 
 def _record_class(spec: Spec, store: Store, entries: list[Entry], missing, reports: dict[str, Report], log) -> None:

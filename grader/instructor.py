@@ -83,58 +83,65 @@ def class_spec(out: str | Path, assignment: str | None, root: Path | None) -> Sp
     return load_spec(path)
 
 
-def _students(store: Store, out: Path) -> set[str]:
+def _students(store: Store, out: Path) -> tuple[set[str], set[str]]:
+    """(the graded students, the missing ones) of the class record."""
     text = store.meta().get(CLASS_RECORD)
     if text is None:
         raise BatchError(f"{out}/results.sqlite holds no graded class yet: run 'grader grade' first")
     record = json.loads(text)
-    return {e["student"] for e in record["entries"]} | {s for s, _ in record["missing"]}
+    return {e["student"] for e in record["entries"]}, {s for s, _ in record["missing"]}
 
 
-def _validate(spec: Spec, request: OverrideRequest, students: set[str], where: str = "") -> None:
+def unknown_student(student: str, students: set[str]) -> BatchError:
+    """The error for an id the class does not hold, with the id of another case when there is one."""
+    close = sorted(s for s in students if s.lower() == student.lower())
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return BatchError(f"no student {student!r} in this class{hint}: the ids are the gradebook's student column")
+
+
+def _validate(spec: Spec, request: OverrideRequest, graded: set[str], missing: set[str], active: set[tuple[str, str]],
+              where: str = "") -> None:
     prefix = f"{where}: " if where else ""
-    if request.student not in students:
-        close = sorted(s for s in students if s.lower() == request.student.lower())
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise BatchError(f"{prefix}no student {request.student!r} in this class{hint}: the ids are the gradebook's "
-                         "student column")
+    if request.student not in graded | missing:
+        raise BatchError(f"{prefix}{unknown_student(request.student, graded | missing)}")
     names = check_names(spec)
     if request.check != WHOLE_SCORE and request.check not in names:
         raise BatchError(f"{prefix}{request.check!r} is not a check of {spec.name}: one of {', '.join(names)}, or "
                          "no check for the whole score")
+    if not request.reason.strip():
+        raise BatchError(f"{prefix}an override or its removal needs a reason (--reason \"...\"): the history keeps "
+                         "it, and the student reads an override's")
     if request.points is None:
+        if (request.student, request.check) not in active:
+            raise BatchError(f"{prefix}{request.student} has no override of {request.check or 'the score'} to remove")
         return
+    if request.student in missing and request.check != WHOLE_SCORE:
+        raise BatchError(f"{prefix}{request.student} has no graded submission, so no check to adjust: give the whole "
+                         "score (no CHECK)")
     if request.check == WHOLE_SCORE:
         top = max_points(spec)
     else:
         top = spec.quiz["points"][request.check] if request.check in QUIZ_CHECKS else spec.points[request.check]
     if not 0 <= request.points <= top:
         raise BatchError(f"{prefix}{request.points:g} points for {request.check or 'the score'}: give 0 to {top:g}")
-    if not request.reason.strip():
-        raise BatchError(f"{prefix}an override needs a reason (--reason \"...\"): the student reads it")
 
 
 def add_override(spec: Spec, out: str | Path, requests: list[OverrideRequest]) -> list[Override]:
-    """Keep every request (an override, or a removal when its points are None) after checking them all, then
-    rebuild the outputs; BatchError naming the first bad request, with nothing kept."""
+    """Keep every request (an override, or a removal when its points are None) after checking them all, in one
+    transaction, then rebuild the outputs; BatchError naming the first bad request, with nothing kept."""
     out = Path(out)
     store = _store(out)
     try:
-        students = _students(store, out)
+        graded, missing = _students(store, out)
+        active = {(o.student, o.check) for o in store.overrides(active_only=True)}
         for number, request in enumerate(requests, start=1):
-            _validate(spec, request, students, f"row {number}" if len(requests) > 1 else "")
-        done = []
+            _validate(spec, request, graded, missing, active, f"row {number}" if len(requests) > 1 else "")
+            key = (request.student, request.check)
+            active.discard(key) if request.points is None else active.add(key)
         now = time.time()
-        for request in requests:
-            by = request.by or current_user()
-            if request.points is None:
-                removed = store.remove_override(request.student, request.check, by, request.reason, now)
-                if not removed:
-                    raise BatchError(f"{request.student} has no override of {request.check or 'the score'} to remove")
-                done.append(removed[-1])
-            else:
-                done.append(store.add_override(Override(request.student, request.check, request.points,
-                                                        request.reason.strip(), by, now)))
+        changes = [Override(r.student, r.check, round(r.points or 0.0, 3), r.reason.strip(), r.by or current_user(),
+                            now, removed_at=now if r.points is None else None) for r in requests]
+        done = store.apply_overrides(changes)
     finally:
         store.close()
     rebuild_outputs(spec, out)
@@ -158,6 +165,8 @@ def read_override_csv(path: str | Path, by: str = "") -> list[OverrideRequest]:
             rows = list(reader)
     except OSError as exc:
         raise BatchError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BatchError(f"{path} is not UTF-8 text: save it as CSV UTF-8") from None
     absent = [c for c in ("student", "points", "reason") if c not in header]
     if absent:
         raise BatchError(f"{path}: the header needs student, points and reason (and may have check and by); "
@@ -184,8 +193,9 @@ def student_history(spec: Spec, out: str | Path, student: str) -> StudentHistory
     out = Path(out)
     store = _store(out)
     try:
-        if student not in _students(store, out) and not store.history(student):
-            raise BatchError(f"no student {student!r} in {out}: the ids are the gradebook's student column")
+        graded, missing = _students(store, out)
+        if student not in graded | missing and not store.history(student):
+            raise unknown_student(student, graded | missing)
         current = store.reports([student]).get(student)
         graded_at = store.graded_at().get(student)
         history = StudentHistory(student, current, graded_at, store.history(student), store.overrides(student),

@@ -18,11 +18,12 @@ Public interface: :class:`LatePolicy`, :func:`late_policy`, :func:`validate_late
 """
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,6 +61,13 @@ class LatePolicy:
     source: str = ""
     timezone: str = ""  # the zone of the times written without an offset ("" when none was named)
 
+    def extension_for(self, student: str) -> Extension | None:
+        """``student``'s extension (ids compare without case, as the times CSV's do), or None."""
+        if student in self.extensions:
+            return self.extensions[student]
+        wanted = student.lower()
+        return next((e for s, e in self.extensions.items() if s.lower() == wanted), None)
+
     @property
     def zone(self) -> ZoneInfo | None:
         return ZoneInfo(self.timezone) if self.timezone else None
@@ -83,6 +91,7 @@ class SubmissionTimes:
     source: str
     marked_late: bool = False  # the platform says it is late without saying when it came in (Canvas)
     fallback: bool = False  # a guess the instructor asked for (a file's modification time)
+    who: tuple[str, ...] = ()  # the submitters' ids the platform gives (Gradescope's sid and email), for extensions
 
 
 @dataclass(frozen=True)
@@ -106,19 +115,19 @@ def _zone(name: str, where: str) -> ZoneInfo:
 
 def parse_time(value, where: str, zone: ZoneInfo | None = None) -> datetime:
     """``value`` (a TOML datetime or date, or ISO 8601 text) as an aware datetime: a time without an offset is in
-    ``zone``, a date alone is its last minute (23:59). LateError naming ``where`` otherwise."""
+    ``zone``, a date alone is its last second (23:59:59). LateError naming ``where`` otherwise."""
     moment: datetime
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
-        moment = datetime.combine(value, time(23, 59))
+        moment = datetime.combine(value, time(23, 59, 59))
     elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
             raise LateError(f"{where}: {value!r} is not a date and time like 2026-10-07T23:59:00+09:00") from None
         if len(value.strip()) == 10:  # a date alone: due at the end of that day
-            moment = moment.replace(hour=23, minute=59)
+            moment = moment.replace(hour=23, minute=59, second=59)
     else:
         raise LateError(f"{where}: {value!r} is not a date and time like 2026-10-07T23:59:00+09:00")
     if moment.tzinfo is None:
@@ -171,8 +180,11 @@ def _extension(value, where: str, zone: ZoneInfo | None) -> Extension:
         if unknown or "due" not in value:
             raise LateError(f"{where} must be a date, or a table with due (and last_accepted), found {value!r}")
         last = value.get("last_accepted")
-        return Extension(parse_time(value["due"], f"{where}.due", zone),
-                         parse_time(last, f"{where}.last_accepted", zone) if last is not None else None)
+        extension = Extension(parse_time(value["due"], f"{where}.due", zone),
+                              parse_time(last, f"{where}.last_accepted", zone) if last is not None else None)
+        if extension.last_accepted is not None and extension.last_accepted < extension.due:
+            raise LateError(f"{where}: last_accepted is before its own due date")
+        return extension
     return Extension(parse_time(value, where, zone))
 
 
@@ -194,6 +206,10 @@ def _course_tables(folder: Path, assignment: str) -> tuple[list[tuple[dict, str]
     own = data.get("assignments", {})
     if not isinstance(own, dict):
         raise LateError(f"{path}: assignments must hold one table per assignment, e.g. [assignments.mycnn]")
+    near = difflib.get_close_matches(assignment, [n for n in own if n != assignment], n=1, cutoff=0.8)
+    if assignment not in own and near:  # a typo would silently leave the assignment without its due date
+        raise LateError(f"{path}: no [assignments.{assignment}] table, but [assignments.{near[0]}]: name the table "
+                        "after the assignment's folder")
     if assignment in own:
         where = f"{COURSE_FILE} [assignments.{assignment}]"
         tables.append((validate_late_table(own[assignment], f"{path} [assignments.{assignment}]"), where))
@@ -216,6 +232,9 @@ def late_policy(assignment: str, spec_path: Path, spec_table: dict | None) -> La
     extensions: dict = {}
     for table, _ in tables:
         merged.update({k: v for k, v in table.items() if k != "extensions"})
+        for unit, other in (("percent_per_day", "percent_per_hour"), ("percent_per_hour", "percent_per_day")):
+            if table.get(unit) and other not in table:  # a table that sets one unit replaces the other's rule
+                merged.pop(other, None)
         extensions.update(table.get("extensions", {}))
     name = merged.get("timezone", course_zone)
     zone = _zone(name, "the [late] rules' timezone") if name else None
@@ -262,7 +281,9 @@ def gradescope_times(path: str | Path) -> SubmissionTimes:
         late_dues = [d for d in (moment(a.get("late_due_date"), "users[].assignment.late_due_date")
                                  for a in own) if d]
         late_due = max(late_dues) if late_dues else late_due
-    return SubmissionTimes(submitted, due, late_due, source)
+    who = tuple(str(u[key]) for u in users if isinstance(u, dict) for key in ("sid", "email")
+                if isinstance(u.get(key), (str, int)) and str(u[key]))
+    return SubmissionTimes(submitted, due, late_due, source, who=who)
 
 
 def _duration(minutes: float) -> str:
@@ -279,10 +300,17 @@ def _stamp(moment: datetime) -> str:
 
 
 def _dates(policy: LatePolicy, times: SubmissionTimes, student: str) -> tuple[datetime | None, datetime | None, str]:
-    """(the due date, the last accepted time, where the due date comes from) for ``student``."""
-    extension = policy.extensions.get(student)
+    """(the due date, the last accepted time, where the due date comes from) for ``student``. An extension without
+    its own last accepted time moves the course's window with it (last_accepted - due stays the same)."""
+    extension = policy.extension_for(student)
+    if extension is not None and policy.due is not None and extension.due <= policy.due:
+        extension = None  # the deadline moved past it: an extension gives more time, never less
     if extension is not None:
-        return extension.due, extension.last_accepted or policy.last_accepted, "an extension"
+        last = extension.last_accepted
+        if last is None and policy.last_accepted is not None:
+            last = policy.last_accepted + (extension.due - policy.due) if policy.due is not None \
+                else max(policy.last_accepted, extension.due)
+        return extension.due, last, "an extension"
     if times.due is not None:
         return times.due, times.late_due or policy.last_accepted, times.source
     return policy.due, policy.last_accepted, policy.source
@@ -300,18 +328,21 @@ def late_result(policy: LatePolicy | None, times: SubmissionTimes | None, studen
     unit, unit_minutes, per_unit = policy.period
     due_text = f"the due date {_stamp(due)}" + (f" ({due_from})" if due_from == "an extension" else "")
     if times is None or times.submitted is None:
-        if times is not None and times.marked_late:
+        if times is not None and times.marked_late and due_from != "an extension":
             percent = min(policy.max_percent, per_unit)
             return LateResult(None, percent, f"{times.source} marks it late but gives no time: one started {unit}'s "
-                              f"{percent:g}% off (give the time with --submitted-at for the exact penalty)")
-        return LateResult(None, 0.0, f"no submission time known: no late rule applied (due {_stamp(due)}); give "
-                          "--submitted-at, a Moodle --worksheet, or --times-from-mtime")
+                              f"{percent:g}% off (the exact time was not given to the grader)")
+        if times is not None and times.marked_late:  # Canvas marks against its own due date, not the extension
+            return LateResult(None, 0.0, f"{times.source} marks it late, but {due_text} and the time is unknown: "
+                              "no late rule applied")
+        return LateResult(None, 0.0, f"no submission time known: no late rule applied (due {_stamp(due)})")
     submitted = times.submitted
     source = f"{times.source}" + (" (a fallback, not the time it was submitted)" if times.fallback else "")
     when = f"submitted {_stamp(submitted)} (from {source})"
     if submitted <= due:
         return LateResult(0.0, 0.0, f"on time: {when}, {due_text}")
-    minutes = (submitted - due).total_seconds() / 60
+    # in UTC: two times of one ZoneInfo subtract as wall-clock times, an hour off across a DST change
+    minutes = (submitted.astimezone(UTC) - due.astimezone(UTC)).total_seconds() / 60
     late = f"{when}, {_duration(minutes)} after {due_text}"
     if last is not None and submitted > last:
         return LateResult(minutes, 100.0, f"{late}: after the last accepted time {_stamp(last)}, not accepted "

@@ -100,10 +100,18 @@ def test_overrides_one_and_many_and_the_history(graded):
     assert history.returncode == 0
     assert "override #1 shapes -> 4 by kim" in history.stdout and "removed" in history.stdout
     assert "typo fixed instead" in history.stdout and "late rule: submitted 2026-10-09T10:00+09:00" in history.stdout
+    partial = root / "partial.csv"  # a bad row anywhere: nothing of the file is kept
+    partial.write_text("student,check,points,reason\ncat,shapes,3,hand check\ndan,shapes,remove,nothing there\n")
+    before = (out / "gradebook.csv").read_bytes()
+    refused = run_cli("--course", course, "override", "--csv", partial, "--out", out)
+    assert refused.returncode == 2 and "row 2: dan has no override of shapes to remove" in refused.stderr
+    assert (out / "gradebook.csv").read_bytes() == before
+    assert "override" not in run_cli("--course", course, "history", "cat", "--out", out).stdout
     for bad, message in ((["zed", "--points", "1", "--reason", "x"], "no student 'zed'"),
                          (["ben", "conv9", "--points", "1", "--reason", "x"], "'conv9' is not a check"),
                          (["ben", "shapes", "--points", "5", "--reason", "x"], "give 0 to 4"),
-                         (["ben", "shapes", "--points", "1"], "needs a reason")):
+                         (["ben", "shapes", "--points", "1"], "needs a reason"),
+                         (["Ben", "shapes", "--points", "1", "--reason", "x"], "did you mean ben?")):
         refused = run_cli("--course", course, "override", *bad, "--out", out)
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
 
@@ -130,9 +138,12 @@ def test_moving_the_deadline_recomputes_without_a_check_and_a_regrade_keeps_hist
 
     doc = json.loads(history.stdout)
     assert doc["current"]["score"] == 10 and doc["earlier"][-1]["cause"] == "resubmitted"
-    assert doc["earlier"][-1]["score"] < 10 and len(doc["overrides"]) == 1
+    assert doc["earlier"][-1]["score"] < 10 and len(doc["override_log"]) == 1
     assert "regraded on " in (out / "feedback" / "ben.md").read_text()
     assert "(resubmitted)" in (out / "report.html").read_text()
+    assert "the submission time kept for ben is of an earlier submission" in regraded.stderr
+    assert "no submission time known" in _book(out)["ben"]["late_rule"]  # the old time is not the new files'
+
 
 
 def test_the_lms_exports_carry_the_final_score(graded):
@@ -145,3 +156,55 @@ def test_the_lms_exports_carry_the_final_score(graded):
     title = [c for c in rows[0] if c not in ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")][0]
     assert all(canvas[s][title] == book[s]["score"] for s in book)
     assert canvas["dan"][title] == "0" and canvas["ann"][title] == "9"  # past the last accepted time; overridden
+
+
+@pytest.fixture(scope="module")
+def similar_class(tmp_path_factory):
+    """The real-shaped mycnn class of tests/corpus/similarity (15 students, 4 copies), graded as a class."""
+    from tests.corpus.similarity.make_class import write_class
+
+    root = tmp_path_factory.mktemp("similar")
+    write_class(root / "subs")
+    done = run_cli("grade", root / "subs", "-a", "mycnn", "--out", root / "grades", "--no-progress", "--json",
+                   timeout=900)
+    assert done.returncode in (0, 1), done.stderr
+    return root / "grades"
+
+
+def test_a_graded_class_flags_exactly_its_copies_with_the_files_side_by_side(similar_class):
+    from tests.corpus.similarity.make_class import COPIES
+
+    book = _book(similar_class)
+    flagged = {(s, other) for s, row in book.items() for flag in row["flags"].split("; ")
+               if flag.startswith("similar source to ") for other in [flag.split()[3]]}
+    assert {tuple(sorted(p)) for p in flagged} == {tuple(sorted(p)) for p in COPIES}
+    assert all((b, a) in flagged for a, b in flagged)  # each side of a pair is flagged, with both shares
+    html = (similar_class / "report.html").read_text()
+    assert html.count('<div class="sim">') == len(COPIES) and "Similar source code" in html
+    assert "Item analysis" in html
+
+
+def test_report_html_with_every_section_renders_in_headless_chromium(graded, similar_class, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_batch import _chromium
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        for out in (graded[3], similar_class):
+            page.goto((out / "report.html").as_uri())
+            shot = tmp_path / f"{out.parent.name}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 20_000
+        assert page.locator(".sim").count() == 4 and page.locator(".sim").first.is_visible()
+        highlighted = page.eval_on_selector_all(".sim-code tr[class]", "rows => rows.length")
+        assert highlighted > 0  # the matched lines are marked on both sides
+        page.goto((graded[3] / "report.html").as_uri())
+        adjust = page.locator("#students td.adjust").all_inner_texts()
+        assert any("late:" in text for text in adjust) and any("adjusted by the instructor" in t for t in adjust)
+        browser.close()
+    assert errors == []

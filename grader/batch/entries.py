@@ -34,6 +34,7 @@ class Entry:
     path: Path
     name: str = ""  # from the roster
     flags: list[Flag] = field(default_factory=list)
+    email: str = ""  # from the roster, when it has one (a times CSV may name the student by it)
 
 
 @dataclass
@@ -87,19 +88,19 @@ def lms_identity(entry_name: str) -> str | None:
     return None
 
 
-def _roster_matches(entry_name: str, roster: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+def _roster_matches(entry_name: str, roster: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     """Every roster row ``entry_name`` names: by the LMS-written id alone when there is one (a file name the
     student chose never decides), else by the id, its email's local part or the email as a word of the name."""
     identity = lms_identity(entry_name)
     if identity is not None:
-        return [(student, name) for student, name, email in roster if student.lower() == identity.lower()]
+        return [row for row in roster if row[0].lower() == identity.lower()]
     tokens = _tokens(entry_name)
     found = []
     for student, name, email in roster:
         sid = student.lower()
         if entry_name.lower() == sid or sid in tokens or sid.split("@")[0] in tokens \
                 or (email and (entry_name.lower() == email.lower() or email.lower() in tokens)):
-            found.append((student, name))
+            found.append((student, name, email))
     return found
 
 
@@ -128,13 +129,13 @@ def find_entries(submissions: str | Path, roster: str | Path | None = None) -> D
                 continue
             if len(found) > 1:  # never a silent pick: the instructor decides
                 entry.flags.append(Flag("not on the roster", "its name matches several roster rows ("
-                                        + ", ".join(student for student, _ in found) + "): graded under its own name"))
+                                        + ", ".join(row[0] for row in found) + "): graded under its own name"))
                 continue
-            student, name = found[0]
+            student, name, email = found[0]
             if student in matched:
                 entry.flags.append(Flag("duplicate submission", f"second submission of {student}: graded under its own name"))
                 continue
-            entry.student, entry.name = student, name
+            entry.student, entry.name, entry.email = student, name, email
             matched[student] = entry
         missing = [(s, n) for s, n, _ in rows if s not in matched]
     taken = {entry.student for entry in entries}

@@ -74,18 +74,27 @@ class Store:
 
     def put(self, student: str, key: str, entry: str, report: Report, files: str = "") -> None:
         """Store ``report`` as ``student``'s current result; the one it replaces goes to the history, with its
-        cause: resubmitted (other files), spec or grader changed (same files, another key), forced (the same)."""
+        cause: resubmitted (other files), spec, grader or limits changed (same files, another key), forced (the same)."""
         with self.db:
             old = self.db.execute("SELECT key, files, entry, report, graded_at FROM results WHERE student = ?",
                                   (student,)).fetchone()
             now = time.time()
             if old is not None:
                 cause = ("resubmitted" if files and old[1] and files != old[1] else
-                         "spec or grader changed" if key != old[0] else "forced regrade")
+                         "spec, grader or limits changed" if key != old[0] else "forced regrade")
                 self.db.execute("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 (student, old[0], old[1], old[2], old[3], old[4], now, cause))
             self.db.execute("INSERT OR REPLACE INTO results (student, key, entry, report, graded_at, files) "
                             "VALUES (?, ?, ?, ?, ?, ?)", (student, key, entry, json.dumps(report.to_dict()), now, files))
+
+    def files(self) -> dict[str, str]:
+        """Each student's current result's files key (grader.batch.cache.files_key; "" for an older row)."""
+        return dict(self.db.execute("SELECT student, files FROM results").fetchall())
+
+    def forget_times(self) -> None:
+        """Drop every stored submission time."""
+        with self.db:
+            self.db.execute("DELETE FROM times")
 
     def graded_at(self) -> dict[str, float]:
         """When each student's current result was graded (seconds since the epoch)."""
@@ -101,23 +110,32 @@ class Store:
     def add_override(self, override: Override) -> Override:
         """Keep ``override`` (its id is set here); an active override of the same student and check is removed
         first, so at most one is active per student and check."""
-        with self.db:
-            self.db.execute("UPDATE overrides SET removed_at = ?, removed_by = ?, removed_reason = ? WHERE student = ? "
-                            "AND check_name = ? AND removed_at IS NULL",
-                            (override.at, override.by, "replaced by a newer override", override.student,
-                             override.check))
-            cursor = self.db.execute("INSERT INTO overrides (student, check_name, points, reason, by, at) "
-                                     "VALUES (?, ?, ?, ?, ?, ?)", (override.student, override.check, override.points,
-                                                                   override.reason, override.by, override.at))
-        return dataclasses.replace(override, id=int(cursor.lastrowid or 0))
+        return self.apply_overrides([override])[0]
 
     def remove_override(self, student: str, check: str, by: str, reason: str, at: float) -> list[Override]:
         """Mark ``student``'s active override of ``check`` ("" the total) removed; the overrides removed."""
-        found = [o for o in self.overrides(student) if o.check == check and o.active]
+        return self.apply_overrides([Override(student, check, 0.0, reason, by, at, removed_at=at)])
+
+    def apply_overrides(self, changes: list[Override]) -> list[Override]:
+        """Apply ``changes`` in one transaction, in order: an override with ``removed_at`` set removes the active one
+        of its student and check (its reason and author are the removal's), any other is kept. Returns, per change,
+        the override kept (with its id) or the one removed."""
+        done = []
         with self.db:
-            self.db.execute("UPDATE overrides SET removed_at = ?, removed_by = ?, removed_reason = ? WHERE student = ? "
-                            "AND check_name = ? AND removed_at IS NULL", (at, by, reason, student, check))
-        return found
+            for change in changes:
+                active = [o for o in self.overrides(change.student, active_only=True) if o.check == change.check]
+                self.db.execute("UPDATE overrides SET removed_at = ?, removed_by = ?, removed_reason = ? WHERE "
+                                "student = ? AND check_name = ? AND removed_at IS NULL",
+                                (change.at, change.by, change.reason if change.removed_at is not None
+                                 else "replaced by a newer override", change.student, change.check))
+                if change.removed_at is not None:
+                    done.extend(active[-1:])
+                    continue
+                cursor = self.db.execute("INSERT INTO overrides (student, check_name, points, reason, by, at) "
+                                         "VALUES (?, ?, ?, ?, ?, ?)", (change.student, change.check, change.points,
+                                                                       change.reason, change.by, change.at))
+                done.append(dataclasses.replace(change, id=int(cursor.lastrowid or 0)))
+        return done
 
     def overrides(self, student: str | None = None, active_only: bool = False) -> list[Override]:
         """The overrides (of ``student``, or everyone's), oldest first; ``active_only``: not removed."""

@@ -8,11 +8,16 @@ Sources, the first that knows a student's time wins:
    downloading user's time zone, with no offset: read in the rules' time zone, and said so), matched by the
    participant id Moodle wrote into the submission's folder name.
 3. Canvas's late mark: Canvas names a late file ``lastfirst_LATE_12345_67890_name``; it says late, not when.
-4. With ``--times-from-mtime`` only: the newest modification time of the submission's files, named as a fallback
-   (a copy or an unzip resets it; it is not the time the student submitted).
+4. With ``--times-from-mtime`` only: the modification time of the entry itself (its folder or file), named as a
+   fallback: it is when the file was last written here, and a student can set it (a zip keeps its files' times).
+
+A time is kept in results.sqlite with the submission's files (their SHA-256, :func:`grader.batch.cache.files_key`)
+and its source's rank (:data:`RANKS`): a later run's weaker source (a late mark, a file time) never replaces a
+stronger one, and a time kept for other files (the student resubmitted) no longer counts.
 
 Public interface: :func:`find_times`, :class:`TimesFound`, :func:`times_to_dict`, :func:`times_from_dict`,
-:func:`read_submitted_at`, :func:`read_moodle_times`, :func:`canvas_marked_late`, :data:`MOODLE_TIME_COLUMN`.
+:func:`read_submitted_at`, :func:`read_moodle_times`, :func:`canvas_marked_late`, :func:`merge_times`,
+:data:`MOODLE_TIME_COLUMN`, :data:`RANKS`.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ MOODLE_TIME_COLUMN = "Last modified (submission)"
 # Moodle's English "strftimedatetime" (%A, %d %B %Y, %I:%M %p), and its 24-hour variant
 MOODLE_FORMATS = ("%A, %d %B %Y, %I:%M %p", "%A, %d %B %Y, %H:%M")
 CANVAS_LATE = re.compile(r"^[a-z0-9]+_late_\d+_\d+_", re.IGNORECASE)
+RANKS = {"csv": 4, "moodle": 3, "canvas": 2, "mtime": 1}  # a stored time gives way only to one as strong
 
 
 @dataclass
@@ -39,15 +45,18 @@ class TimesFound:
 
     times: dict[str, SubmissionTimes] = field(default_factory=dict)
     unmatched: list[str] = field(default_factory=list)
+    ranks: dict[str, int] = field(default_factory=dict)  # each student's source's rank (RANKS)
 
 
-def times_to_dict(times: SubmissionTimes) -> dict:
-    """``times`` as JSON-ready data (ISO 8601 times), for results.sqlite."""
+def times_to_dict(times: SubmissionTimes, rank: int = 0, files: str = "") -> dict:
+    """``times`` as JSON-ready data (ISO 8601 times), for results.sqlite, with its source's ``rank`` and the
+    ``files`` key of the submission it is the time of."""
     def iso(moment):
         return moment.isoformat() if moment is not None else None
 
     return {"submitted": iso(times.submitted), "due": iso(times.due), "late_due": iso(times.late_due),
-            "source": times.source, "marked_late": times.marked_late, "fallback": times.fallback}
+            "source": times.source, "marked_late": times.marked_late, "fallback": times.fallback,
+            "rank": rank, "files": files}
 
 
 def times_from_dict(data: dict) -> SubmissionTimes:
@@ -81,19 +90,20 @@ def read_submitted_at(path: str | Path, zone: ZoneInfo | None) -> dict[str, Subm
     if id_column is None or time_column is None:
         raise BatchError(f"{path}: the header needs an id column ({', '.join(ROSTER_ID_COLUMNS)}) and a time column "
                          f"({', '.join(TIME_COLUMNS)}); found: {', '.join(header) or 'nothing'}")
-    found = {}
-    source = f"{path.name} ({time_column})"
+    found: dict[str, list[datetime]] = {}
     for number, row in enumerate(rows, start=2):
         student = (row.get(id_column) or "").strip()
         value = (row.get(time_column) or "").strip()
         if not student or not value:
             continue
         try:
-            found[student.lower()] = SubmissionTimes(parse_time(value, f"{path}, line {number}", zone), None, None,
-                                                     source)
+            found.setdefault(student.lower(), []).append(parse_time(value, f"{path}, line {number}", zone))
         except LateError as exc:
             raise BatchError(str(exc)) from None
-    return found
+    source = f"{path.name} ({time_column})"
+    return {student: SubmissionTimes(max(moments), None, None, source if len(moments) == 1 else
+                                     f"{source}, the latest of its {len(moments)} rows for this student")
+            for student, moments in found.items()}
 
 
 def _moodle_time(value: str, zone: ZoneInfo | None) -> datetime | None:
@@ -102,7 +112,7 @@ def _moodle_time(value: str, zone: ZoneInfo | None) -> datetime | None:
             moment = datetime.strptime(value.strip(), pattern)
         except ValueError:
             continue
-        return moment.replace(tzinfo=zone or UTC)
+        return moment.replace(tzinfo=zone)
     return None
 
 
@@ -115,7 +125,10 @@ def read_moodle_times(path: str | Path, zone: ZoneInfo | None) -> dict[str, Subm
         raise BatchError(f"{path}: not a Moodle grading worksheet with submission times (it needs the columns "
                          f"Identifier and {MOODLE_TIME_COLUMN!r}; found: {', '.join(header) or 'nothing'}). Download "
                          "it from Moodle with the English interface")
-    name = getattr(zone, "key", "UTC") if zone else "UTC"
+    if zone is None:
+        raise BatchError(f"{path}: Moodle writes these times without a time zone: set timezone = \"Asia/Seoul\" "
+                         "(the zone of the Moodle user who downloaded it) in course.toml or the spec's [late] table")
+    name = getattr(zone, "key", str(zone))
     source = f"Moodle's worksheet {path.name} ({MOODLE_TIME_COLUMN}, read in {name})"
     found = {}
     for number, row in enumerate(rows, start=2):
@@ -137,16 +150,12 @@ def canvas_marked_late(entry: Entry) -> bool:
 
 
 def _mtime(entry: Entry) -> SubmissionTimes | None:
-    path = entry.path
     try:
-        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
-        newest = max((p.stat().st_mtime for p in files), default=None)
+        moment = entry.path.lstat().st_mtime
     except OSError:
         return None
-    if newest is None:
-        return None
-    return SubmissionTimes(datetime.fromtimestamp(newest, UTC), None, None, "the files' modification time",
-                           fallback=True)
+    return SubmissionTimes(datetime.fromtimestamp(moment, UTC), None, None,
+                           "the submission's modification time (a student can set it)", fallback=True)
 
 
 def find_times(entries: list[Entry], *, submitted_at: str | Path | None = None, worksheet: str | Path | None = None,
@@ -159,17 +168,33 @@ def find_times(entries: list[Entry], *, submitted_at: str | Path | None = None, 
     used: set[str] = set()
     for entry in entries:
         participant = lms_identity(entry.path.name) or (entry.student if entry.student.isdigit() else None)
-        found = table.get(entry.student.lower())
-        if found is not None:
-            used.add(entry.student.lower())
+        names = [n for n in (entry.student.lower(), entry.email.lower()) if n]
+        key = next((n for n in names if n in table), None)
+        found, rank = None, 0
+        if key is not None:
+            found, rank = table[key], RANKS["csv"]
+            used.add(key)
         elif participant is not None and participant in moodle:
-            found = moodle[participant]
+            found, rank = moodle[participant], RANKS["moodle"]
             used.add(participant)
         elif canvas_marked_late(entry):
-            found = SubmissionTimes(None, None, None, "Canvas's file name (LATE)", marked_late=True)
+            found, rank = SubmissionTimes(None, None, None, "Canvas's file name (LATE)", marked_late=True), RANKS["canvas"]
         elif from_mtime:
-            found = _mtime(entry)
+            found, rank = _mtime(entry), RANKS["mtime"]
         if found is not None:
-            result.times[entry.student] = found
+            result.times[entry.student], result.ranks[entry.student] = found, rank
     result.unmatched = sorted(set(table) - used) + sorted(f"Participant {p}" for p in set(moodle) - used)
     return result
+
+
+def merge_times(stored: dict[str, dict], found: TimesFound, files: dict[str, str]) -> dict[str, dict]:
+    """The records to keep: each time found now, unless the student's stored time is of a stronger source for the
+    same files (``files``: each student's files key now)."""
+    kept = {}
+    for student, times in found.times.items():
+        old = stored.get(student)
+        rank = found.ranks.get(student, 0)
+        if old is not None and old.get("files") == files.get(student) and int(old.get("rank", 0)) > rank:
+            continue
+        kept[student] = times_to_dict(times, rank, files.get(student, ""))
+    return kept

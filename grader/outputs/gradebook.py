@@ -214,6 +214,15 @@ def _adjustment_lines(final: FinalGrade | None, change: ScoreChange | None) -> l
     return ["## Adjustments", "", *lines, ""] if lines else []
 
 
+def hand_graded_markdown(spec: Spec, student: str, final: FinalGrade) -> str:
+    """The feedback of a student with no graded submission whom the instructor graded by hand (an override)."""
+    lines = [f"# {md_text(spec.name)}: {md_text(student)}", "", f"**Score: {final.final:g} / {max_points(spec):g}**"
+             " (no submission was graded)", "", "## Adjustments", ""]
+    lines += [f"- Graded by the instructor ({md_text(a.override.by)}): {md_text(a.override.reason)}"
+              for a in final.applied]
+    return "\n".join(lines + [""])
+
+
 def _check_points(check, final: FinalGrade | None) -> str:
     """A check's points in the feedback table: as graded, or ``3.111 -> 4 (adjusted)`` under an override."""
     after = final.checks.get(check.name, check.score) if final is not None else check.score

@@ -47,7 +47,7 @@ def withheld(report: Report) -> bool:
     return report.judged.startswith("in-process")
 
 
-def _summary(report: Report, show_score: bool = True, markdown: bool = True) -> str:
+def _summary(report: Report, show_score: bool = True, markdown: bool = True, score: float | None = None) -> str:
     """What the whole run did, for the top of the page: the outcome, a fatal error, the isolation level used.
     ``show_score``: the total (left out while some check is hidden); ``markdown``: fenced, else plain text."""
     fence = md_fence if markdown else (lambda text: [text])
@@ -56,8 +56,9 @@ def _summary(report: Report, show_score: bool = True, markdown: bool = True) -> 
     if withheld(report):
         lines += [WITHHELD, ""]
     elif show_score:
-        score = f"Score: {report.score:g} / {report.max_score:g} ({status_of(report)})"
-        lines += [f"**{score}**" if markdown else score, ""]
+        shown = report.score if score is None else score  # after overrides and the late rule, when given
+        text = f"Score: {shown:g} / {report.max_score:g} ({status_of(report)})"
+        lines += [f"**{text}**" if markdown else text, ""]
     if report.fatal:
         lines += ["The check could not finish:", "", *fence(report.fatal.strip()[:MESSAGE_CHARS]), ""]
     level = {"full": "full (Linux namespaces)", "process": "process (a separate process with resource limits)"}
@@ -105,7 +106,7 @@ def gradescope_results(spec: Spec, report: Report, *, execution_time: float | No
         tests.append({"name": "late submission", "score": -taken, "max_score": 0.0, "status": "failed",
                       "output": md_text(penalty.rule), "output_format": "md", "visibility": "visible"})
     hidden = any(t["visibility"] != "visible" for t in tests)
-    doc: dict = {"score": score, "output": _summary(report, show_score=not hidden), "output_format": "md",
+    doc: dict = {"score": score, "output": _summary(report, show_score=not hidden, score=score), "output_format": "md",
                  "test_output_format": "md", "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
                  "extra_data": {"isolation_level": report.isolation_level, "status": status_of(report),
                                 "judged": report.judged}}

@@ -122,6 +122,24 @@ def _comment(row: dict[str, str], report: Report | None) -> str:
     return "".join(parts)
 
 
+def _written_feedback(grades: Path, store: Store) -> dict[str, str]:
+    """{student: the text of GRADES/feedback/<name>.md} as ``grader grade`` wrote it (an older grades folder with no
+    class record: none)."""
+    from grader.grading import class_record
+    from grader.outputs import feedback_names
+
+    try:
+        entries, missing, _, _ = class_record(store, grades)
+    except GraderError:
+        return {}
+    found = {}
+    for student, name in feedback_names(entries, missing).items():
+        path = grades / "feedback" / f"{name}.md"
+        if path.is_file():
+            found[student] = path.read_text(encoding="utf-8")
+    return found
+
+
 def _folder_name(full_name: str, participant: str) -> str:
     name = re.sub(r"[_/\\\x00-\x1f]+", " ", full_name).strip() or "Participant"
     return f"{name}_{participant}_{FOLDER_SUFFIX}"
@@ -136,6 +154,7 @@ def moodle_assignment(grades: str | Path, worksheet: str | Path, out: str | Path
     book = _read_gradebook(grades)
     store = Store(grades / "results.sqlite") if (grades / "results.sqlite").exists() else None
     reports = store.reports() if store else {}
+    written = _written_feedback(grades, store) if store else {}
     if store:
         store.close()
     by_participant: dict[str, str] = {}
@@ -157,7 +176,7 @@ def moodle_assignment(grades: str | Path, worksheet: str | Path, out: str | Path
     for row in rows:
         participant = participant_id(row.get("Identifier", "")) or ""
         who = by_participant.get(participant)
-        if who is None or book[who]["status"] == "missing":
+        if who is None or (book[who]["status"] == "missing" and not book[who].get("override")):
             result.missing.append(row.get("Full name") or row.get("Identifier", "?"))
             writer.writerow(row)
             continue
@@ -167,8 +186,11 @@ def moodle_assignment(grades: str | Path, worksheet: str | Path, out: str | Path
                "Feedback comments": _comment(line, report)}
         writer.writerow(row)
         result.graded += 1
-        if report is not None:
-            feedback[_folder_name(row.get("Full name", ""), participant)] = feedback_markdown(report)
+        text = written.get(who)  # the feedback grader grade wrote: the final score, overrides and late rule
+        if text is None and report is not None:
+            text = feedback_markdown(report)
+        if text is not None:
+            feedback[_folder_name(row.get("Full name", ""), participant)] = text
     bom = worksheet.read_bytes()[:3] == b"\xef\xbb\xbf"  # kept as downloaded (or as Excel saved it)
     write_atomic(result.worksheet, ("\ufeff" if bom else "") + buffer.getvalue())
     archive = io.BytesIO()

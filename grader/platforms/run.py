@@ -64,12 +64,14 @@ def run_gradescope(spec: Spec, config: Config, root: Path = Path("/autograder"))
     out = root / "results" / "results.json"
     try:
         penalty, late_note = None, ""
-        if spec.late:  # read before the student's code runs
-            try:
-                penalty = late_result(late_policy(spec.name, spec.path, spec.late),
-                                      gradescope_times(root / "submission_metadata.json"))
-            except LateError as exc:
-                late_note = f"The late rule could not be applied, so no penalty was taken: {exc}"
+        try:  # read before the student's code runs
+            policy = late_policy(spec.name, spec.path, spec.late)
+            if policy is not None:
+                times = gradescope_times(root / "submission_metadata.json")
+                student = next((who for who in times.who if policy.extension_for(who)), "")
+                penalty = late_result(policy, times, student)
+        except LateError as exc:
+            late_note = f"The late rule could not be applied, so no penalty was taken: {exc}"
         report, seconds = grade_submission(spec, root / "submission", config)
         doc = gradescope_results(spec, report, execution_time=seconds, penalty=penalty)
         if penalty is not None:

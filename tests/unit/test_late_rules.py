@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,7 +13,7 @@ from grader.batch.cache import submission_key
 from grader.batch.entries import BatchError, Entry
 from grader.batch.store import Store
 from grader.batch.times import find_times, read_moodle_times, read_submitted_at, times_from_dict, times_to_dict
-from grader.late import LateError, LatePolicy, SubmissionTimes, late_policy, late_result
+from grader.late import Extension, LateError, LatePolicy, SubmissionTimes, late_policy, late_result
 from grader.report import CheckResult, Report
 from grader.spec import SpecError, parse_spec_text
 
@@ -53,7 +54,7 @@ def test_the_course_file_and_the_spec_make_one_policy(tmp_path):
     spec_path = _course(tmp_path, COURSE, "\n[late]\nmax_percent = 30\n")
     policy = late_policy("simple-cnn", spec_path, {"max_percent": 30.0})
     assert policy.due == datetime.fromisoformat("2026-10-07T23:59:00" + SEOUL)
-    assert policy.last_accepted == datetime.fromisoformat("2026-10-12T23:59:00" + SEOUL)  # a date alone: 23:59
+    assert policy.last_accepted == datetime.fromisoformat("2026-10-12T23:59:59" + SEOUL)  # a date alone: 23:59:59
     assert (policy.percent_per_day, policy.grace_minutes, policy.max_percent) == (10, 15, 30)  # the spec wins
     assert policy.extensions["dan"].last_accepted == datetime.fromisoformat("2026-10-21T12:00:00" + SEOUL)
     assert "course.toml [late]" in policy.source and "spec.toml [late]" in policy.source
@@ -165,8 +166,10 @@ def test_bad_time_files_name_the_line(tmp_path):
         read_submitted_at(bad, None)
     sheet = tmp_path / "w.csv"
     sheet.write_text("Identifier,Last modified (submission)\nParticipant 1,mardi 8 octobre 2026\n")
-    with pytest.raises(BatchError, match="English format"):
+    with pytest.raises(BatchError, match="without a time zone"):
         read_moodle_times(sheet, None)
+    with pytest.raises(BatchError, match="English format"):
+        read_moodle_times(sheet, ZoneInfo("Asia/Seoul"))
 
 
 def _report(*scores: tuple[str, float, float]) -> Report:
@@ -194,7 +197,7 @@ def test_store_keeps_history_and_every_override(tmp_path):
     store.put("ann", "k2", "ann.py", _report(("class", 0, 1)), files="f1")
     store.put("ann", "k3", "ann.py", _report(("class", 1, 1)), files="f2")
     store.put("ann", "k3", "ann.py", _report(("class", 1, 1)), files="f2")
-    assert [g.cause for g in store.history("ann")] == ["spec or grader changed", "resubmitted", "forced regrade"]
+    assert [g.cause for g in store.history("ann")] == ["spec, grader or limits changed", "resubmitted", "forced regrade"]
     first = store.add_override(Override("ann", "class", 1, "one", "kim", 10.0))
     second = store.add_override(Override("ann", "class", 0.5, "two", "lee", 20.0))
     assert second.id > first.id and [o.reason for o in store.overrides("ann", active_only=True)] == ["two"]
@@ -212,3 +215,83 @@ def test_store_keeps_history_and_every_override(tmp_path):
     db.commit()
     db.close()
     Store(legacy).put("ann", "k", "ann.py", _report(("class", 1, 1)), files="f")  # an older results.sqlite works
+
+
+def test_extensions_ignore_case_move_the_window_and_waive_a_canvas_mark(tmp_path):
+    policy = late_policy("simple-cnn", _course(tmp_path, COURSE.replace("cat =", "Cat =")), None)
+    assert late_result(policy, _at("2026-10-09T10:00:00+09:00"), "cat").percent == 0  # "Cat" is cat
+    # cat's extension moves the window (last_accepted 5 days after due): 10 h past it is late, not refused
+    moved = late_result(policy, _at("2026-10-14T10:00:00+09:00"), "cat")
+    assert moved.accepted and moved.percent == 40
+    mark = SubmissionTimes(None, None, None, "Canvas's file name (LATE)", marked_late=True)
+    assert late_result(policy, mark, "cat").percent == 0 and late_result(policy, mark, "ben").percent == 10
+    early = COURSE.replace("cat = 2026-10-09T23:59:00", "cat = 2026-10-01T23:59:00")  # or a deadline moved past it
+    earlier = late_policy("simple-cnn", _course(tmp_path / "early", early), None)
+    assert late_result(earlier, _at("2026-10-07T23:00:00+09:00"), "cat").percent == 0  # never less time
+
+
+def test_a_spec_switches_units_and_a_misnamed_course_table_is_refused(tmp_path):
+    spec_path = _course(tmp_path, COURSE)
+    hourly = late_policy("simple-cnn", spec_path, {"percent_per_hour": 2.0})
+    assert (hourly.percent_per_day, hourly.percent_per_hour) == (0.0, 2.0)
+    typo = COURSE.replace("[assignments.simple-cnn]", "[assignments.simple_cnn]").replace(
+        "[assignments.simple-cnn.extensions]", "[assignments.simple_cnn.extensions]")
+    with pytest.raises(LateError, match=r"no \[assignments.simple-cnn\] table, but \[assignments.simple_cnn\]"):
+        late_policy("simple-cnn", _course(tmp_path / "typo", typo), None)
+
+
+def test_lateness_is_counted_in_utc_across_a_daylight_saving_change():
+    from zoneinfo import ZoneInfo
+
+    york = ZoneInfo("America/New_York")
+    policy = LatePolicy(due=datetime(2026, 10, 31, 23, 59, tzinfo=york), percent_per_hour=1, max_percent=100)
+    late = late_result(policy, SubmissionTimes(datetime(2026, 11, 1, 23, 30, tzinfo=york), None, None, "x"))
+    assert late.minutes_late == 24 * 60 + 31 and late.percent == 25  # the night had 25 hours
+
+
+def test_gradescope_metadata_names_the_submitters_for_extensions(tmp_path):
+    from grader.late import gradescope_times
+
+    path = tmp_path / "submission_metadata.json"
+    path.write_text('{"created_at": "2026-10-09T10:00:00+09:00", "assignment": {"due_date": '
+                    '"2026-10-07T23:59:00+09:00"}, "users": [{"sid": "Cat", "email": "cat@uni.edu"}]}')
+    times = gradescope_times(path)
+    assert times.who == ("Cat", "cat@uni.edu")
+    policy = LatePolicy(percent_per_day=10, extensions={"cat": Extension(datetime.fromisoformat("2026-10-09T23:59:00+09:00"))})
+    student = next(who for who in times.who if policy.extension_for(who))
+    assert late_result(policy, times, student).percent == 0 and late_result(policy, times, "").percent == 20
+
+
+def test_a_weaker_source_never_replaces_a_stronger_time_of_the_same_files():
+    from grader.batch.times import RANKS, TimesFound, merge_times
+
+    stored = {"ann": times_to_dict(_at("2026-10-07T23:00:00+09:00"), RANKS["csv"], "f1")}
+    mtime = TimesFound({"ann": SubmissionTimes(datetime.fromisoformat("2026-11-01T00:00:00+00:00"), None, None,
+                                               "mtime", fallback=True)}, ranks={"ann": RANKS["mtime"]})
+    assert merge_times(stored, mtime, {"ann": "f1"}) == {}  # the CSV's time stays
+    assert merge_times(stored, mtime, {"ann": "f2"})["ann"]["fallback"]  # other files: the old time is not theirs
+
+
+def test_a_missing_student_graded_by_hand_gets_a_feedback_file(tmp_path):
+    from grader.outputs import write_outputs
+    from grader.spec import load_spec
+
+    whole = Override("zoe", WHOLE_SCORE, 7, "paper submission, graded by hand", "kim", 1_790_000_000)
+    final = final_grade(None, [whole], None, 10)
+    write_outputs(load_spec("simple-cnn"), tmp_path, [], {}, [("zoe", "Zoe Z"), ("yan", "Yan Y")], {},
+                  finals={"zoe": final, "yan": final_grade(None, [], None, 10)})
+    text = (tmp_path / "feedback" / "zoe.md").read_text()
+    assert "**Score: 7 / 10** (no submission was graded)" in text and "paper submission, graded by hand" in text
+    assert not (tmp_path / "feedback" / "yan.md").exists()
+    book = (tmp_path / "gradebook.csv").read_text()
+    assert "zoe,Zoe Z,7,10,0,\"the score 0 -> 7 by kim on 2026-09-21: paper submission, graded by hand\"" in book
+
+
+def test_a_times_csv_may_name_students_by_their_roster_email_and_repeat_them(tmp_path):
+    csv_path = tmp_path / "attempts.csv"
+    csv_path.write_text("email,submitted_at\nann@uni.edu,2026-10-07T22:00:00+09:00\nann@uni.edu,2026-10-08T09:00:00+09:00\n")
+    entry = Entry("20230001", tmp_path / "20230001.py", "Ann", email="ann@uni.edu")
+    found = find_times([entry], submitted_at=csv_path)
+    times = found.times["20230001"]
+    assert times.submitted == datetime.fromisoformat("2026-10-08T09:00:00+09:00")  # the latest attempt counts
+    assert "the latest of its 2 rows" in times.source and found.unmatched == []
