@@ -8,14 +8,15 @@ each student's own code (training loop, helpers, a main block) is generated from
 code is made of (random names, arities, literals, nesting, so independent students share only idioms), beside a
 network in one of four styles or the course's starter with its table filled in; as .py files, notebooks and
 folders. One student in twenty hands in a copy of another: renamed, reordered, one function added, sometimes as a
-notebook. Then, in this process:
+notebook; and eleven students hand in the same leaked solution (student 21's, renamed and reordered or not): a group
+of 12, more than ``max_common`` holders of each of its fingerprints. Then, in this process:
 
 * the compare time of the whole class against the first ``--small`` students', scaled by the class's size over
   the small one's (1.00x: linear; comparing all pairs would be about ``students / small`` x);
 * the peak of Python memory during the step (tracemalloc) against the bytes of the class's fingerprints, for both
   classes (a constant ratio: the memory is the fingerprints, whatever the class size).
 
-Goal: a class of 500 compared within 60 s on 2 cores, the planted pairs found and nothing else.
+Goal: a class of 500 compared within 60 s on 2 cores, the planted pairs and the group found and nothing else.
 
 ``--quick``: 60 students and a smaller class of 20, the same code path (tests/test_bench.py runs it).
 """
@@ -49,6 +50,7 @@ from tests.corpus.similarity.make_class import (  # noqa: E402
 )
 
 GOAL_SECONDS = 60
+LEAKED, RING = 21, range(22, 33)  # the student whose solution leaked, and the eleven who handed it in
 WORDS = ("model net loader data target output loss optimizer epoch batch images labels logits preds acc total "
          "correct history best device scheduler step count mean std value result item grads weights").split()
 CALLS = ("train evaluate validate run step log save load plot summarize accuracy predict update reset clip "
@@ -155,12 +157,15 @@ def write_submission(folder: Path, student: str, code: str, shape: int) -> Path:
 
 
 def make_class(folder: Path, students: int, seed: int = 0) -> tuple[list[Entry], set[tuple[str, str]]]:
-    """The class's entries (sorted by name) and the planted (copy, original) pairs."""
+    """The class's entries (sorted by name) and the planted (copy, original) pairs (the group's are not pairs)."""
     entries, planted, codes = [], set(), {}
     for i in range(students):
         rng = random.Random(seed * 1_000_003 + i)
         student = f"s{i:04d}"
-        if i % 20 == 19:  # a copy of the student before: renamed, reordered, one function of its own
+        if i in RING:  # the leaked solution, handed in again
+            leaked = codes[f"s{LEAKED:04d}"]
+            codes[student] = renamed_and_reordered(leaked) if i % 2 else leaked
+        elif i % 20 == 19:  # a copy of the student before: renamed, reordered, one function of its own
             original = f"s{i - 1:04d}"
             extra = own_code(rng).split("\n\n\n")[1]
             codes[student] = renamed_and_reordered(codes[original]) + "\n\n" + extra + "\n"
@@ -182,7 +187,8 @@ def measure(spec, entries) -> dict:
     compare_fingerprints(spec, entries, prints)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"seconds": seconds, "pairs": {(p.a, p.b) for p in pairs}, "peak": peak,
+    return {"seconds": seconds, "pairs": {(p.a, p.b) for p in pairs if not p.group},
+            "groups": {tuple(p.group) for p in pairs if p.group}, "peak": peak,
             "fingerprints": sum(p.nbytes() for p in prints), "count": sum(len(p.hashes) for p in prints)}
 
 
@@ -215,7 +221,12 @@ def main() -> None:
     found = {tuple(sorted(pair)) for pair in full["pairs"]}
     print(f"flagged: {len(found & expected)} of the {len(expected)} planted pairs, {len(found - expected)} others "
           f"{json.dumps(sorted(found - expected))}")
+    ring = {f"s{i:04d}" for i in [LEAKED, *RING] if i < args.students}
+    groups = [set(group) for group in full["groups"]]
+    print(f"groups: {len(groups)}, of {', '.join(str(len(g)) for g in groups) or 'no'} members "
+          f"(planted: one of {len(ring)})")
     assert found == expected, "the step must find the planted pairs and nothing else"
+    assert groups == ([ring] if len(ring) >= 3 else []), "the step must find the planted group and no other"
 
 
 if __name__ == "__main__":

@@ -278,13 +278,17 @@ def _record_class(spec: Spec, store: Store, entries: list[Entry], missing, repor
 def _similar_pairs(spec: Spec, entries: list[Entry], flags: dict[str, list[Flag]], log) -> list[dict]:
     """The class's similar-source pairs (their records), their flags added to ``flags``; a failure is a warning,
     never the class's outputs."""
-    from grader.batch.similarity import compare_class, similarity_flags
+    from grader.batch.similarity import compare_class_with_notes, similarity_flags
 
     try:
-        pairs = compare_class(spec, entries)
+        found = compare_class_with_notes(spec, entries)
     except Exception as exc:  # noqa: BLE001 - one odd submission must not cost the class its outputs
         log(f"warning: the source similarity could not be computed ({type(exc).__name__}: {exc})")
         return []
-    for student, found in similarity_flags(pairs).items():
-        flags.setdefault(student, []).extend(found)
-    return [pair.to_dict() for pair in pairs]
+    for note in found.class_notes:
+        log(f"warning: source similarity: {note}")
+    for student, notes in found.notes.items():  # what of a submission was not compared, never silently
+        flags.setdefault(student, []).extend(Flag("source not compared", note) for note in notes)
+    for student, similar in similarity_flags(found.pairs).items():
+        flags.setdefault(student, []).extend(similar)
+    return [pair.to_dict() for pair in found.pairs]

@@ -361,7 +361,7 @@ FORGED_OBSERVATION = "forged observation"  # grader.judge.provenance: a graph of
 REFUSAL_KINDS = ("hidden weights", "refused operator", FORGED_OBSERVATION)  # what the judge will not run
 # What an instructor can filter report.html by; every Flag has one of these kinds.
 FLAG_KINDS = ("identical checkpoint", "identical weights", "near-identical weights", "identical curves",
-              "similar source", "sandbox", "graded in-process", CHANGED_COPY, "not on the roster",
+              "similar source", "source not compared", "sandbox", "graded in-process", CHANGED_COPY, "not on the roster",
               "duplicate submission", "no submission", *REFUSAL_KINDS)
 
 

@@ -37,11 +37,13 @@ INTEGRITY_FIELDS = tuple(INTEGRITY_DEFAULTS)
 # The [similarity] table: the source-similarity flags of the batch grader (grader.batch.similarity; the defaults
 # are set on a real-shaped class, docs/grading.md "Source similarity"). kgram: tokens per fingerprinted run; window:
 # winnowing window (a match of kgram + window - 1 tokens is always seen); a pair is flagged when either side has
-# min_share of its fingerprints in the other and the matched spans cover min_tokens tokens on both sides; a
-# fingerprint held by more than max_common submissions is skipped; compare_models: compare the code of the
-# nn.Module classes too (false: it is the layer table, alike in every correct solution).
-SIMILARITY_DEFAULTS = {"kgram": 12, "window": 6, "min_share": 0.35, "min_tokens": 250, "max_common": 10,
-                       "compare_models": False}
+# min_share of its fingerprints in the other and the matched spans cover min_tokens of each side's own tokens; a
+# fingerprint held by more than max_common submissions (or 5% of a larger class) is skipped; compare_models:
+# compare the __init__ and forward of the nn.Module classes too (false: the layer table, alike in every correct
+# solution); boilerplate: files, folders or .zip files (relative to the assignment's folder) of code every student
+# may use (a tutorial, a starter under another name), removed like the starter's.
+SIMILARITY_DEFAULTS = {"kgram": 12, "window": 6, "min_share": 0.35, "min_tokens": 200, "max_common": 10,
+                       "compare_models": False, "boilerplate": []}
 SIMILARITY_LIMITS = {"kgram": (4, 100), "window": (1, 100), "min_share": (0.01, 1.0), "min_tokens": (0, 10**6),
                      "max_common": (2, 1000)}  # each key's lowest and highest value
 TOP_FIELDS = ("title", "input_shape", "classes", "rows", "output", "num_classes", "params_total", "points",
@@ -360,8 +362,13 @@ def _similarity(data: dict, path: Path) -> dict:
     if not isinstance(similarity["compare_models"], bool):
         raise SpecError(f"{path}: field 'similarity.compare_models' must be true or false, "
                         f"found {similarity['compare_models']!r}")
+    files = similarity["boilerplate"]
+    if not isinstance(files, list) or not all(isinstance(name, str) and name.strip() for name in files):
+        raise SpecError(f"{path}: field 'similarity.boilerplate' must be a list of paths relative to the "
+                        f"assignment's folder, e.g. [\"tutorial/mnist_main.py\"], found {files!r}")
+    similarity["boilerplate"] = list(files)
     for key, value in similarity.items():
-        if key == "compare_models":
+        if key in ("compare_models", "boilerplate"):
             continue
         low, high = SIMILARITY_LIMITS[key]
         whole = isinstance(SIMILARITY_DEFAULTS[key], int)

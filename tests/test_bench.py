@@ -82,6 +82,7 @@ def test_bench_similarity_quick():
     assert ratio("class, 60 submissions:", out) > 0  # the compare time against the baseline's, scaled
     assert ratio("memory, 60 submissions:", out) > 0  # the peak against the fingerprints' bytes
     assert re.search(r"^flagged: 3 of the 3 planted pairs, 0 others \[\]$", out, re.M), out
+    assert re.search(r"^groups: 1, of 12 members \(planted: one of 12\)$", out, re.M), out  # a leaked solution
 
 
 @pytest.mark.slow

@@ -118,19 +118,28 @@ class ItemRecord:
     @property
     def headline(self) -> str:
         """What the class did with this check, in one line, made from the counts: "38% failed conv2's padding"
-        (the most common cause), "12% failed class: no model class" (a cause with no place), "20% failed epoch"
-        (failures with no recorded cause), "25% passed batch, 75% skipped", or that no student is counted."""
+        (the most common cause; "(75% failed shapes in all)" when other causes fail it too, and "tied with N other
+        causes" when as common), "12% failed class: no model class" (a cause with no place), "20% failed epoch"
+        (failures with no recorded cause), "25% passed batch", each with the share skipped, or that no student is
+        counted or none ran the check."""
         if not self.students:
             return f"{self.check}: no graded submission"
-        top = self.top_cause
-        if top is not None:
-            return (f"{top.percent} failed {top.where}'s {top.label}" if top.where
-                    else f"{top.percent} failed {self.check}: {top.label}")
+        if self.absent == self.students:
+            return f"{self.check}: not in any graded report (stored before the check existed)"
         failing = self.failed + self.errors
-        if failing:
-            return f"{percent(failing / self.students)} failed {self.check}"
         skipped = f", {percent(self.skipped / self.students)} skipped" if self.skipped else ""
-        return f"{self.pass_rate_text} passed {self.check}{skipped}"
+        top = self.top_cause
+        if top is None:
+            text = f"{percent(failing / self.students)} failed {self.check}" if failing else \
+                f"{self.pass_rate_text} passed {self.check}"
+            return text + skipped
+        text = f"{top.percent} failed {top.where}'s {top.label}" if top.where else \
+            f"{top.percent} failed {self.check}: {top.label}"
+        tied = sum(1 for cause in self.causes[1:] if cause.students == top.students)
+        extra = [f"tied with {tied} other cause{'s' if tied != 1 else ''}"] if tied else []
+        if failing > top.students:
+            extra.append(f"{percent(failing / self.students)} failed {self.check} in all")
+        return text + (f" ({'; '.join(extra)})" if extra else "") + skipped
 
 
 def item_analysis(spec: Spec, reports: dict[str, Report], missing: int = 0) -> list[ItemRecord]:

@@ -4,18 +4,23 @@ Public interface:
 
 * :func:`side_by_side`: the view of a :class:`grader.batch.similarity.SimilarPair`, as Markup (no script, no
   network, nothing outside the page).
+* :func:`visible`: a text with its bidirectional control characters shown as code points.
 * :data:`SIDE_BY_SIDE_CSS`: its style rules, to be added once to the page's ``<style>`` (every rule's class
   starts with ``sim-``, so nothing else on the page is touched).
 
 Each matched span has a colour, the same on both sides, and a number, shown on its first line on both sides and in
 the list of spans above the files. Everything from the students (file names, code, names) is escaped: code holding
-``</pre><script>`` shows as that text.
+``</pre><script>`` shows as that text; and a bidirectional control character (U+202A to U+202E, U+2066 to U+2069,
+U+200E, U+200F, U+061C), which would make code display in another order than it runs ("Trojan Source"), shows as
+its code point (``⟨U+202E⟩``).
 """
 from __future__ import annotations
 
 from markupsafe import Markup
 
 from grader.batch.similarity import SimilarPair, Span
+
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 COLOURS = ("#ffe08a", "#a8e6cf", "#b9d7ff", "#ffc4d6", "#d9c8ff", "#c8f0a0", "#ffd3a8", "#a8e8ec")
 SIDE_BY_SIDE_CSS = """
@@ -32,6 +37,13 @@ table.sim-code td.sim-k { width: 1.6em; font-weight: 700; text-align: center; us
 table.sim-code td.sim-t { white-space: pre; }
 .sim-key { display: inline-block; min-width: 1.4em; text-align: center; border-radius: 3px; font-weight: 700; }
 """ + "".join(f".sim-c{i} {{ background: {colour}; }}\n" for i, colour in enumerate(COLOURS))
+
+
+def visible(text: str) -> str:
+    """``text`` with each bidirectional control character shown as its code point (``⟨U+202E⟩``)."""
+    if not BIDI_CONTROLS.intersection(text):
+        return text
+    return "".join(f"\u27e8U+{ord(c):04X}\u27e9" if c in BIDI_CONTROLS else c for c in text)
 
 
 def _colour(index: int) -> str:
@@ -54,13 +66,13 @@ def _file(name: str, text: str, lines: dict[int, list[int]], starts: dict[int, i
     rows = []
     for number, line in enumerate(text.removesuffix("\n").split("\n"), start=1):  # as tokenize numbers them
         spans = lines.get(number, [])
-        colour = Markup(' class="{}" title="{}"').format(_colour(spans[0]), "match " + ", ".join(
+        key = starts.get(number)  # a line where a span starts has its colour, whatever span ends there
+        colour = Markup(' class="{}" title="{}"').format(_colour(spans[0] if key is None else key), "match " + ", ".join(
             str(s + 1) for s in spans)) if spans else Markup("")
-        key = starts.get(number)
         rows.append(Markup('<tr{}><td class="sim-n">{}</td><td class="sim-k">{}</td><td class="sim-t">{}</td></tr>')
-                    .format(colour, number, "" if key is None else key + 1, line.rstrip("\r")))
+                    .format(colour, number, "" if key is None else key + 1, visible(line.rstrip("\r"))))
     return Markup('<div class="sim-name">{}</div><table class="sim-code">{}</table>').format(
-        name, Markup("").join(rows))
+        visible(name), Markup("").join(rows))
 
 
 def _side(student: str, files: dict[str, str], spans: list[Span], side: str) -> Markup:
@@ -72,7 +84,7 @@ def _side(student: str, files: dict[str, str], spans: list[Span], side: str) -> 
             if (span.a_file if side == "a" else span.b_file) == name:
                 starts.setdefault((span.a_lines if side == "a" else span.b_lines)[0], number)
         parts.append(_file(name, text, lines.get(name, {}), starts))
-    return Markup('<div class="sim-side"><h4>{}</h4>{}</div>').format(student, Markup("").join(parts))
+    return Markup('<div class="sim-side"><h4>{}</h4>{}</div>').format(visible(student), Markup("").join(parts))
 
 
 def _span_list(pair: SimilarPair) -> Markup:
@@ -81,7 +93,8 @@ def _span_list(pair: SimilarPair) -> Markup:
         kept = span.a_file in pair.files_a and span.b_file in pair.files_b
         items.append(Markup('<li><span class="sim-key {}">{}</span> {} lines {}&ndash;{} &harr; {} lines {}&ndash;{} '
                             '({} tokens){}</li>').format(
-            _colour(number), number + 1, span.a_file, *span.a_lines, span.b_file, *span.b_lines, span.tokens,
+            _colour(number), number + 1, visible(span.a_file), *span.a_lines, visible(span.b_file), *span.b_lines,
+            span.tokens,
             "" if kept else " (file not kept)"))
     return Markup('<ol class="sim-spans">{}</ol>').format(Markup("").join(items))
 
@@ -90,10 +103,12 @@ def side_by_side(pair: SimilarPair) -> Markup:
     """The two students' matched files side by side, each matched span highlighted in its own colour on both sides
     and numbered on its first line, under a line giving the shares each way and a list of the spans. The page
     needs :data:`SIDE_BY_SIDE_CSS` once in its ``<style>``; the markup holds no script and loads nothing."""
+    a, b = visible(pair.a), visible(pair.b)
     head = Markup('<p class="sim-head"><b>{}</b> &harr; <b>{}</b>: {:.0%} of {}&rsquo;s fingerprints are in '
-                  '{}&rsquo;s code, {:.0%} of {}&rsquo;s in {}&rsquo;s; {} and {} tokens in {} matched spans.</p>').format(
-        pair.a, pair.b, pair.share_a, pair.a, pair.b, pair.share_b, pair.b, pair.a, pair.tokens_a, pair.tokens_b,
-        len(pair.spans))
+                  '{}&rsquo;s code, {:.0%} of {}&rsquo;s in {}&rsquo;s; {} and {} tokens in {} matched spans.{}</p>').format(
+        a, b, pair.share_a, a, b, pair.share_b, b, a, pair.tokens_a, pair.tokens_b, len(pair.spans),
+        Markup(" One of {} near-identical submissions: {}.").format(len(pair.group), ", ".join(map(visible, pair.group)))
+        if pair.group else "")
     columns = Markup('<div class="sim-cols">{}{}</div>').format(_side(pair.a, pair.files_a, pair.spans, "a"),
                                                                 _side(pair.b, pair.files_b, pair.spans, "b"))
     return Markup('<div class="sim">{}{}{}</div>').format(head, _span_list(pair), columns)

@@ -87,7 +87,8 @@ def test_conv2_padding_written_three_ways_groups_into_one_cause_and_a_kernel_siz
     assert [(c.code, c.where, c.students) for c in shapes.causes] == [
         ("padding", "conv2", 3), ("missing_layer", "pool1", 1), ("kernel_size", "conv2", 1),
         ("extra_layer", HOSTILE, 1)]  # most common first, then in table order
-    assert shapes.headline == "38% failed conv2's padding"  # 3 of the 8 graded students
+    # 3 of the 8 graded students; other causes fail shapes too, so the headline says the whole
+    assert shapes.headline == "38% failed conv2's padding (75% failed shapes in all)"
     assert (shapes.students, shapes.missing, shapes.passed, shapes.failed) == (8, 2, 2, 6)
     assert shapes.pass_rate == 0.25 and shapes.pass_rate_text == "25%"
 
@@ -103,7 +104,7 @@ def test_the_score_distribution_counts_each_score_from_zero_to_the_maximum(simpl
     params = items["params"]
     # dan's 5x5 and fay's missing biases miss conv2's count; they and gil's extra Linear miss the total
     assert [(c.code, c.where, c.students) for c in params.causes] == [("param_total", "", 3), ("param_count", "conv2", 2)]
-    assert params.headline == "38% failed params: total parameter count"
+    assert params.headline == "38% failed params: total parameter count"  # the three who fail params, all of it
     assert items["class"].headline == "100% passed class"
 
 
@@ -265,3 +266,19 @@ def test_every_cause_code_the_grader_writes_is_a_known_one_and_documented():
     documented = re.findall(r"^\| `([a-z_]+)` \|", section, re.M)
     assert sorted(documented) == sorted(CAUSES) and len(documented) == len(set(documented))
     assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", code) for code in CAUSES)  # stable, language-independent codes
+
+
+def test_headlines_say_ties_skips_and_checks_nobody_ran():
+    from grader.outputs.item_analysis import CauseCount, ItemRecord
+
+    def record(**values):
+        base = dict(check="shapes", max_score=4.0, students=3, missing=0, passed=0, failed=3, errors=0, skipped=0,
+                    absent=0, unexplained=0, causes=(), distribution=())
+        return ItemRecord(**{**base, **values})
+
+    tied = record(causes=(CauseCount("stride", "conv1", 1, 1 / 3), CauseCount("padding", "conv2", 1, 1 / 3),
+                          CauseCount("kernel_size", "conv3", 1, 1 / 3)))
+    assert tied.headline == "33% failed conv1's stride (tied with 2 other causes; 100% failed shapes in all)"
+    skipped = record(check="optimizer", failed=1, skipped=2, causes=(CauseCount("timeout", "", 1, 1 / 3),))
+    assert skipped.headline == "33% failed optimizer: time limit, 67% skipped"
+    assert record(failed=0, absent=3).headline == "shapes: not in any graded report (stored before the check existed)"

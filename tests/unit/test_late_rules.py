@@ -295,3 +295,18 @@ def test_a_times_csv_may_name_students_by_their_roster_email_and_repeat_them(tmp
     times = found.times["20230001"]
     assert times.submitted == datetime.fromisoformat("2026-10-08T09:00:00+09:00")  # the latest attempt counts
     assert "the latest of its 2 rows" in times.source and found.unmatched == []
+
+
+def test_the_gradescope_zip_carries_the_course_file_beside_the_spec(tmp_path):
+    from grader.platforms.bundles import _spec_files
+    from grader.spec import load_spec
+
+    spec_path = _course(tmp_path, COURSE)
+    files = _spec_files(load_spec(spec_path))
+    assert files["assignments/course.toml"] == COURSE.encode() and "assignments/simple-cnn/spec.toml" in files
+    unpacked = tmp_path / "job" / "assignments"  # as the job unpacks it: the rules are found beside the spec
+    for name, data in files.items():
+        (tmp_path / "job" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "job" / name).write_bytes(data)
+    policy = late_policy("simple-cnn", unpacked / "simple-cnn" / "spec.toml", None)
+    assert policy is not None and policy.due == datetime.fromisoformat("2026-10-07T23:59:00+09:00")

@@ -77,6 +77,10 @@ def test_a_spec_extends_an_assignment_and_changes_only_what_it_says(tmp_path):
     ("[similarity]\nmin_tokens = -1\n", "field 'similarity.min_tokens' must be an integer from 0 to 1000000"),
     ("[similarity]\nmax_common = 1\n", "field 'similarity.max_common' must be an integer from 2 to 1000, found 1"),
     ("[similarity]\ncompare_models = \"yes\"\n", "field 'similarity.compare_models' must be true or false"),
+    ("[similarity]\nboilerplate = \"tutorial.py\"\n", "field 'similarity.boilerplate' must be a list of paths "
+     "relative to the assignment's folder"),
+    ("[similarity]\nboilerplate = [\"ok.py\", 3]\n", "field 'similarity.boilerplate' must be a list of paths"),
+    ("[similarity]\nboilerplate = [\" \"]\n", "field 'similarity.boilerplate' must be a list of paths"),
 ])
 def test_a_bad_similarity_table_is_an_error_naming_file_and_key(tmp_path, table, message):
     good = (ROOT / "assignments" / "mycnn" / "spec.toml").read_text()
@@ -94,7 +98,10 @@ def test_the_similarity_table_keeps_every_default_the_spec_does_not_change(tmp_p
     changed = tmp_path / "changed" / "spec.toml"
     changed.parent.mkdir()
     changed.write_text((ROOT / "assignments" / "mycnn" / "spec.toml").read_text()
-                       + "\n[similarity]\nmin_share = 1\nmin_tokens = 400\ncompare_models = true\n")
+                       + "\n[similarity]\nmin_share = 1\nmin_tokens = 400\ncompare_models = true\n"
+                       + 'boilerplate = ["tutorial/mnist_main.py", "handout"]\n')
     table = load_spec(changed).similarity
-    assert table == {**SIMILARITY_DEFAULTS, "min_share": 1.0, "min_tokens": 400, "compare_models": True}
+    assert table == {**SIMILARITY_DEFAULTS, "min_share": 1.0, "min_tokens": 400, "compare_models": True,
+                     "boilerplate": ["tutorial/mnist_main.py", "handout"]}
+    assert SIMILARITY_DEFAULTS["boilerplate"] == []  # a spec's list is its own, never the defaults' one
     assert isinstance(table["min_share"], float)

@@ -8,6 +8,9 @@ Independent correct solutions written differently, and copies of some of them:
 * with their own training loops (committed beside this file): a pytorch/examples-style script (own_argparse.py),
   one function for training and validation (own_functional.py), a script with no functions (own_minimal.py), a
   Trainer class (own_class_trainer.py), a package of helpers (own_helpers/), a Colab notebook (own_notebook.ipynb);
+* three students who each followed the pytorch/examples MNIST script on their own (its argparse block, its
+  train/test skeleton; tutorial_ada.py, tutorial_ben.py, and tutorial_cyd.ipynb in Colab with its settings in a
+  cell): they share that skeleton with each other and with own_argparse.py, and are no pair;
 * the reference solution itself (reference/mycnn.py) handed in as a .py;
 * copies: own_argparse.py renamed and reordered (copy_renamed.py), own_functional.py as a notebook with renamed
   names and magics (copy_nb.ipynb), own_helpers' classes and loop pasted into one file with new names and no
@@ -29,7 +32,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 STARTER = ROOT / "assignments" / "mycnn"
 COMMITTED = ("own_argparse.py", "own_functional.py", "own_minimal.py", "own_class_trainer.py", "own_helpers",
-             "own_notebook.ipynb", "copy_renamed.py", "copy_nb.ipynb", "copy_helpers.py", "copy_reworded.py")
+             "own_notebook.ipynb", "tutorial_ada.py", "tutorial_ben.py", "tutorial_cyd.ipynb", "copy_renamed.py",
+             "copy_nb.ipynb", "copy_helpers.py", "copy_reworded.py")
+TUTORIAL = HERE / "tutorial" / "mnist_example.py"  # the tutorial they followed (boilerplate when listed)
 COPIES = {("copy_renamed", "own_argparse"), ("copy_nb", "own_functional"), ("copy_helpers", "own_helpers"),
           ("copy_reworded", "own_class_trainer")}
 CONDITIONS = ("val_losses[-1] == min(val_losses)", "len(val_losses) == 1 or val_losses[-1] < min(val_losses[:-1])",
@@ -123,11 +128,11 @@ def write_class(folder: Path) -> list[tuple[str, Path]]:
 def renamed_and_reordered(source: str) -> str:
     """``source`` with every name it defines renamed (v0, v1, ...) and its top-level definitions in reverse order."""
     tree = ast.parse(source)
-    defined = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-                     | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-                     | {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments) for a in n.args}
-                     | {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)}
-                     - {"self", "__init__"})
+    defined = sorted(({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+                      | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+                      | {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments) for a in n.args}
+                      | {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)})
+                     - {"self", "__init__", "forward"})  # a network's own methods: renamed, it would not run
     lines = source.splitlines()
     defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     chunks = ["\n".join(lines[min([n.lineno] + [d.lineno for d in n.decorator_list]) - 1:n.end_lineno]) for n in defs]

@@ -1,6 +1,7 @@
 """Writes the notebooks of this real-shaped class (tests/test_similarity.py, docs/grading.md "Source similarity"):
 an independent solution written in Colab with its own loop (own_notebook.ipynb), and a notebook copy of
-own_functional.py with renamed names, magics and an extra plotting cell (copy_nb.ipynb).
+own_functional.py with renamed names, magics and an extra plotting cell (copy_nb.ipynb), and a student who
+followed the pytorch/examples MNIST script in Colab, settings in a cell (tutorial_cyd.ipynb).
 
 The notebooks are committed; run ``python tests/corpus/similarity/make_notebooks.py`` after an edit here.
 Each notebook is written below in the percent format: ``# %%`` starts a code cell, ``# %% [markdown]`` a text one.
@@ -205,6 +206,89 @@ plt.show()
 '''
 
 
+TUTORIAL_NB = '''
+# %% [markdown]
+# # Lab 4 - Cyd
+# Following the PyTorch MNIST example from the course page, in Colab (no argparse: the settings are a cell).
+# %%
+!nvidia-smi
+# %%
+import json
+from types import SimpleNamespace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.optim as optim
+from torch.optim.lr_scheduler import StepLR
+from torchvision import datasets, transforms
+# %%
+args = SimpleNamespace(batch_size=64, test_batch_size=1000, epochs=4, lr=1.0, gamma=0.7, log_interval=200, seed=1)
+torch.manual_seed(args.seed)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# %%
+class MyCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Dropout(0.25), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(128, 10), nn.LogSoftmax(dim=1))
+
+    def forward(self, x):
+        return self.layers(x)
+# %%
+def train(model, device, train_loader, optimizer, epoch):
+    model.train()
+    seen = 0
+    for batch_idx, (data, target) in enumerate(train_loader):
+        data, target = data.to(device), target.to(device)
+        optimizer.zero_grad()
+        loss = F.nll_loss(model(data), target)
+        loss.backward()
+        optimizer.step()
+        seen += len(data)
+        if batch_idx % args.log_interval == 0:
+            print(f"epoch {epoch}: {seen}/{len(train_loader.dataset)} images, loss {loss.item():.4f}")
+
+
+def evaluate(model, device, loader):
+    model.eval()
+    total, hits = 0.0, 0
+    with torch.no_grad():
+        for data, target in loader:
+            data, target = data.to(device), target.to(device)
+            output = model(data)
+            total += F.nll_loss(output, target, reduction="sum").item()
+            hits += output.argmax(dim=1).eq(target).sum().item()
+    size = len(loader.dataset)
+    return total / size, 100.0 * hits / size
+# %%
+transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+train_loader = torch.utils.data.DataLoader(
+    datasets.MNIST("/content/data", train=True, download=True, transform=transform),
+    batch_size=args.batch_size, shuffle=True, num_workers=2, pin_memory=True)
+val_loader = torch.utils.data.DataLoader(
+    datasets.MNIST("/content/data", train=False, transform=transform), batch_size=args.test_batch_size)
+# %%
+model = MyCNN().to(device)
+optimizer = optim.Adadelta(model.parameters(), lr=args.lr)
+scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)
+curves = {"val_loss": [], "val_accuracy": []}
+for epoch in range(1, args.epochs + 1):
+    train(model, device, train_loader, optimizer, epoch)
+    val_loss, val_acc = evaluate(model, device, val_loader)
+    print(f"  validation: loss {val_loss:.4f}, accuracy {val_acc:.2f}%")
+    if not curves["val_loss"] or val_loss < min(curves["val_loss"]):
+        torch.save({"model": model.state_dict(), "epoch": epoch}, "best.pt")
+    curves["val_loss"].append(val_loss)
+    curves["val_accuracy"].append(val_acc)
+    scheduler.step()
+with open("curves.json", "w") as f:
+    json.dump(curves, f)
+'''
+
+
 def cells(text: str) -> list:
     """The cells of a notebook written in the percent format."""
     out = []
@@ -218,7 +302,8 @@ def cells(text: str) -> list:
 
 
 def main(folder: Path) -> None:
-    for name, text in (("own_notebook.ipynb", OWN_NOTEBOOK), ("copy_nb.ipynb", COPY_NB)):
+    for name, text in (("own_notebook.ipynb", OWN_NOTEBOOK), ("copy_nb.ipynb", COPY_NB),
+                       ("tutorial_cyd.ipynb", TUTORIAL_NB)):
         notebook = new_notebook(cells=cells(text), metadata={"kernelspec": {"name": "python3", "language": "python",
                                                                             "display_name": "Python 3"}})
         nbformat.write(notebook, str(folder / name))
