@@ -106,7 +106,10 @@ def test_hostile_class_completes_with_a_reason_per_student(hostile):
     assert not fake.passed and fake.score < fake.max_score and '"passed": true' in fake.output
     assert "tampered" in book["pipe_writer"]["reason"] and "sandbox: wrote to the grader's own result pipe" in \
         book["pipe_writer"]["flags"]
-    assert not any(book[name]["flags"] for name in book if name != "pipe_writer"), book
+    flagged = {name: book[name]["flags"] for name in book if book[name]["flags"]}
+    assert set(flagged) == {"pipe_writer", "corrupt"}, flagged
+    # the source similarity could not read the corrupt zip: said, never skipped silently
+    assert flagged["corrupt"] == "source not fully compared: corrupt.zip: not a readable zip file (BadZipFile)"
     for name in ("honest", "network", "fork_bomb"):
         assert result.reports[name].isolation == [], result.reports[name].isolation
 
