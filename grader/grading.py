@@ -224,6 +224,8 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
     store = Store(out / "results.sqlite")
     try:
         store.set_meta(assignment=spec.name, title=spec.title)
+        for entry in found.entries:  # hashed once: the times kept and each stored result name these files
+            entry.files = files_key(entry.path)
         _keep_times(store, found.entries, times, forget_times)
         todo = []
         for entry in found.entries:
@@ -257,8 +259,7 @@ def _keep_times(store: Store, entries: list[Entry], times, forget: bool) -> None
     """Store the submission times found now, each with its submission's files (``forget``: drop the older first)."""
     if forget:
         store.forget_times()
-    now_files = {e.student: files_key(e.path) for e in entries if e.student in times.times}
-    store.put_times(merge_times(store.times(), times, now_files))
+    store.put_times(merge_times(store.times(), times, {e.student: e.files for e in entries}))
 
 
 def _record_class(spec: Spec, store: Store, entries: list[Entry], missing, reports: dict[str, Report], log) -> None:

@@ -4,12 +4,11 @@ Everything here works on the OUT folder of ``grader grade`` alone (its results.s
 change the outputs are rebuilt (:func:`grader.grading.rebuild_outputs`), so the gradebook, report.html, the
 feedback and the LMS exports made afterwards all carry it.
 
-Public interface: :func:`class_spec`, :func:`add_override`, :func:`remove_override`, :func:`read_override_csv`,
+Public interface: :func:`class_spec`, :func:`add_override`, :func:`read_override_csv`,
 :func:`student_history`, :class:`OverrideRequest`, :class:`StudentHistory`, :func:`current_user`.
 """
 from __future__ import annotations
 
-import csv
 import getpass
 import json
 import time
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.adjust import WHOLE_SCORE, FinalGrade, Override
-from grader.batch.entries import BatchError
+from grader.batch.entries import BatchError, read_table
 from grader.batch.store import Graded, Store
 from grader.grading import CLASS_RECORD, class_grades, rebuild_outputs
 from grader.outputs.gradebook import check_names, max_points
@@ -148,25 +147,11 @@ def add_override(spec: Spec, out: str | Path, requests: list[OverrideRequest]) -
     return done
 
 
-def remove_override(spec: Spec, out: str | Path, student: str, check: str, reason: str, by: str = "") -> list[Override]:
-    """Remove ``student``'s override of ``check`` (WHOLE_SCORE: the score's); the overrides removed."""
-    return add_override(spec, out, [OverrideRequest(student, check, None, reason, by)])
-
-
 def read_override_csv(path: str | Path, by: str = "") -> list[OverrideRequest]:
     """The requests of an override CSV: columns student, points, reason, and optionally check and by; the points
     cell ``remove`` removes that override. BatchError naming the line of a bad row."""
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [h.strip().lower() for h in reader.fieldnames or []]
-            reader.fieldnames = header
-            rows = list(reader)
-    except OSError as exc:
-        raise BatchError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise BatchError(f"{path} is not UTF-8 text: save it as CSV UTF-8") from None
+    header, rows = read_table(path, lower=True)
     absent = [c for c in ("student", "points", "reason") if c not in header]
     if absent:
         raise BatchError(f"{path}: the header needs student, points and reason (and may have check and by); "

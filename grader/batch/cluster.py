@@ -171,7 +171,7 @@ def run_on_cluster(spec: Spec, todo: list, store, limits, connection: Connection
             except Exception as exc:  # noqa: BLE001 - a lost task is an error row for that student, never a crash
                 report = _lost_report(spec, entry.student, exc)
             future.release()
-            store.put(entry.student, key, str(entry.path), report, cache.files_key(entry.path))
+            store.put(entry.student, key, str(entry.path), report, entry.files or cache.files_key(entry.path))
             done += 1
             failures += not report.passed
             bar.set_postfix(failed=failures, refresh=False)

@@ -3,7 +3,7 @@
 Public interface:
 
 * :class:`Entry` (one student's submission), :class:`Discovery` (what a folder holds), :class:`BatchError`.
-* :func:`read_roster`: (id, name, email) rows of a roster CSV.
+* :func:`read_roster`: (id, name, email) rows of a roster CSV; :func:`read_table`: any instructor CSV's rows.
 * :func:`find_entries`: the entries of a submissions folder, matched through the roster when given, each name
   unique and stable; what is missing from it, and what was ignored.
 * :func:`lms_identity`: the student id an LMS (Moodle, Canvas) writes into an entry's name.
@@ -35,6 +35,7 @@ class Entry:
     name: str = ""  # from the roster
     flags: list[Flag] = field(default_factory=list)
     email: str = ""  # from the roster, when it has one (a times CSV may name the student by it)
+    files: str = ""  # grader.batch.cache.files_key of its files, once grader.grading.grade has hashed them
 
 
 @dataclass
@@ -66,6 +67,22 @@ def read_roster(path: str | Path) -> list[tuple[str, str, str]]:
     except OSError as exc:
         raise BatchError(f"cannot read the roster {path}: {exc.strerror}") from None
     return rows
+
+
+def read_table(path: str | Path, lower: bool = False) -> tuple[list[str], list[dict[str, str]]]:
+    """(header, rows) of an instructor's CSV (a BOM dropped), each row keyed by its header's stripped names (in
+    lower case with ``lower``); BatchError naming the file when it cannot be read or is not UTF-8."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip().lower() if lower else h.strip() for h in reader.fieldnames or []]
+            reader.fieldnames = header
+            return header, list(reader)
+    except OSError as exc:
+        raise BatchError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BatchError(f"{path} is not UTF-8 text: save it as CSV UTF-8") from None
 
 
 def _tokens(text: str) -> set[str]:

@@ -70,7 +70,7 @@ class _Slots:
             self.selector.unregister(fd)
 
     def record(self, entry: Entry, key: str, report: Report, slot: int) -> None:
-        self.store.put(entry.student, key, str(entry.path), report, cache.files_key(entry.path))
+        self.store.put(entry.student, key, str(entry.path), report, entry.files or cache.files_key(entry.path))
         self.free.append(slot)
         self.done += 1
         self.failures += not report.passed

@@ -21,14 +21,13 @@ Public interface: :func:`find_times`, :class:`TimesFound`, :func:`times_to_dict`
 """
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from grader.batch.entries import ROSTER_ID_COLUMNS, BatchError, Entry, lms_identity
+from grader.batch.entries import ROSTER_ID_COLUMNS, BatchError, Entry, lms_identity, read_table
 from grader.late import LateError, SubmissionTimes, parse_time
 
 TIME_COLUMNS = ("submitted_at", "submitted", "submission_time", "timestamp", "time")
@@ -68,22 +67,10 @@ def times_from_dict(data: dict) -> SubmissionTimes:
                            str(data.get("source", "")), bool(data.get("marked_late")), bool(data.get("fallback")))
 
 
-def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            return [h.strip() for h in reader.fieldnames or []], rows
-    except OSError as exc:
-        raise BatchError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise BatchError(f"{path} is not UTF-8 text: save it as CSV UTF-8") from None
-
-
 def read_submitted_at(path: str | Path, zone: ZoneInfo | None) -> dict[str, SubmissionTimes]:
     """{student id (lower case): times} from an instructor's CSV (see the module doc); BatchError naming the row."""
     path = Path(path)
-    header, rows = _rows(path)
+    header, rows = read_table(path)
     lower = {h.lower(): h for h in header}
     id_column = next((lower[c] for c in ROSTER_ID_COLUMNS if c in lower), None)
     time_column = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
@@ -120,7 +107,7 @@ def read_moodle_times(path: str | Path, zone: ZoneInfo | None) -> dict[str, Subm
     """{participant id: times} from a Moodle grading worksheet's ``Last modified (submission)`` column (``-``: no
     submission); BatchError when it has no such column or a time Moodle's English format does not give."""
     path = Path(path)
-    header, rows = _rows(path)
+    header, rows = read_table(path)
     if "Identifier" not in header or MOODLE_TIME_COLUMN not in header:
         raise BatchError(f"{path}: not a Moodle grading worksheet with submission times (it needs the columns "
                          f"Identifier and {MOODLE_TIME_COLUMN!r}; found: {', '.join(header) or 'nothing'}). Download "

@@ -310,3 +310,14 @@ def test_the_gradescope_zip_carries_the_course_file_beside_the_spec(tmp_path):
         (tmp_path / "job" / name).write_bytes(data)
     policy = late_policy("simple-cnn", unpacked / "simple-cnn" / "spec.toml", None)
     assert policy is not None and policy.due == datetime.fromisoformat("2026-10-07T23:59:00+09:00")
+
+
+def test_instructor_csvs_read_their_header_names_stripped(tmp_path):
+    spaced = tmp_path / "times.csv"
+    spaced.write_text("student , submitted_at \nann,2026-10-07T23:00:00+09:00\n")  # as a spreadsheet may save it
+    assert read_submitted_at(spaced, None)["ann"].submitted == datetime.fromisoformat("2026-10-07T23:00:00+09:00")
+    from grader.instructor import read_override_csv
+
+    overrides = tmp_path / "overrides.csv"
+    overrides.write_text("Student, Points ,Reason\nann,3,hand check\n")
+    assert read_override_csv(overrides)[0].points == 3
