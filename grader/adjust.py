@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from grader.i18n import _
 from grader.late import LateResult
 from grader.report import Report
 
@@ -41,7 +42,7 @@ class Override:
 
     @property
     def target(self) -> str:
-        return self.check or "the score"
+        return self.check or _("the score")
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ def _day(at: float) -> str:
 def override_text(applied: Applied) -> str:
     """One line for the gradebook and the feedback: ``conv2 1 -> 2 by kim on 2026-12-01: reason``."""
     o = applied.override
-    return f"{o.target} {applied.before:g} -> {applied.after:g} by {o.by} on {_day(o.at)}: {o.reason}"
+    return _("{target} {before:g} -> {after:g} by {by} on {day}: {reason}", target=o.target, before=applied.before,
+             after=applied.after, by=o.by, day=_day(o.at), reason=o.reason)
 
 
 def final_grade(report: Report | None, overrides: list[Override], late: LateResult | None,
@@ -110,7 +112,7 @@ def final_grade(report: Report | None, overrides: list[Override], late: LateResu
 @dataclass(frozen=True)
 class ScoreChange:
     """The last regrade that changed a student's score (as graded, before overrides): from ``before`` to
-    ``after``, why (resubmitted, spec, grader or limits changed, forced regrade) and when (seconds since the epoch)."""
+    ``after``, why (resubmitted, spec, grader, limits or language changed, forced regrade: English msgids, shown translated) and when (seconds since the epoch)."""
 
     before: float
     after: float
@@ -122,6 +124,6 @@ class ScoreChange:
         return round(self.after - self.before, 3)
 
     def text(self) -> str:
-        """``regraded on 2026-12-01 (spec, grader or limits changed): 7 -> 9 (+2)``."""
-        return (f"regraded on {_day(self.at)} ({self.cause}): {self.before:g} -> {self.after:g} "
-                f"({self.delta:+g})")
+        """``regraded on 2026-12-01 (resubmitted): 7 -> 9 (+2)``, in the current language."""
+        return _("regraded on {day} ({cause}): {before:g} -> {after:g} ({delta:+g})", day=_day(self.at),
+                 cause=_(self.cause), before=self.before, after=self.after, delta=self.delta)

@@ -17,12 +17,16 @@ from pathlib import Path
 
 import click
 
+from grader.cli_summary import final_json, grade_summary
 from grader.config import Config, read_config
 from grader.errors import GraderError
+from grader.i18n import N_, _
 from grader.report import render_text, to_json
 from grader.spec import SpecError, assignments_root, list_assignments, load_spec
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+ENSEMBLE_LINE = {"test": N_("{accuracy:6.2f}%  ensemble of {count} (mean of softmax), {images} test images"),
+                 "validation": N_("{accuracy:6.2f}%  ensemble of {count} (mean of softmax), {images} validation images")}
 
 
 def _config(config: Config | None) -> Config:
@@ -67,61 +71,6 @@ def check_command(path: str, assignment: str, *, as_json: bool = False, timeout:
     return EXIT_OK if report.passed else EXIT_FAIL
 
 
-def _final_json(final) -> dict:
-    """A student's final grade for scripts: the numbers and the rule, language-independent keys."""
-    return {"raw_score": final.raw, "adjusted_score": final.adjusted, "late_penalty": final.penalty,
-            "late_percent": final.late.percent if final.late else 0.0,
-            "late_rule": final.late.rule if final.late else "",
-            "overrides": [{"check": a.override.check, "before": a.before, "after": a.after, "by": a.override.by,
-                           "reason": a.override.reason} for a in final.applied]}
-
-
-def _grade_summary(spec, result, as_json: bool) -> None:
-    from grader.outputs.gradebook import status_of
-
-    for warning in result.warnings:  # on stderr, with --json too: a script's output stays one document
-        click.echo(f"warning: {warning}", err=True)
-    if as_json:
-        click.echo(json.dumps({"assignment": spec.name, "out": str(result.out), "graded_now": result.graded_now,
-                               "reused": result.reused, "students": [
-                                   {"student": e.student, "score": result.finals[e.student].final,
-                                    "max_score": result.reports[e.student].max_score,
-                                    "status": status_of(result.reports[e.student]),
-                                    **_final_json(result.finals[e.student]),
-                                    "regrade": {"before": c.before, "after": c.after, "cause": c.cause}
-                                    if (c := result.changes.get(e.student)) else None,
-                                    "flags": result.flags.get(e.student, [])} for e in result.entries
-                                   if e.student in result.reports],
-                               "missing": [s for s, _ in result.missing], "untimed": result.untimed,
-                               "warnings": result.warnings}, indent=2))
-        return
-    statuses = [status_of(r) for r in result.reports.values()]
-    click.echo(f"{spec.name}: {len(result.entries)} submissions ({result.graded_now} graded now, "
-               f"{result.reused} unchanged since the last run): "
-               + ", ".join(f"{statuses.count(s)} {s}" for s in ("passed", "failed", "error"))
-               + (f", {len(result.missing)} missing" if result.missing else ""))
-    flagged = sorted(s for s, f in result.flags.items() if f)
-    if flagged:
-        click.echo(f"flagged: {', '.join(flagged)}")
-    _rules_summary(result)
-    click.echo(f"wrote {result.out}/gradebook.csv, report.html, feedback/, gradescope/")
-
-
-def _rules_summary(result) -> None:
-    """The lines on what the gradebook's rules did: regrades that changed a score, penalties, overrides."""
-    changed = [f"{s} {c.before:g} -> {c.after:g} ({c.delta:+g}, {c.cause})" for s, c in sorted(result.changes.items())
-               if c.at >= result.started]
-    if changed:
-        click.echo(f"regraded with a new score: {', '.join(changed)}")
-    late = sorted(s for s, f in result.finals.items() if f.penalty)
-    if late:
-        click.echo(f"late penalty: {', '.join(f'{s} -{result.finals[s].penalty:g}' for s in late)}")
-    overridden = sorted(s for s, f in result.finals.items() if f.applied)
-    if overridden:
-        click.echo(f"overrides in force: {', '.join(overridden)}")
-
-
-
 def grade_command(submissions: str, assignment: str, out: str, *, workers: int | None = None,
                   timeout: float | None = None, memory: int = 4096, roster: str | None = None,
                   as_json: bool = False, progress: bool = True, isolation: str | None = None,
@@ -144,10 +93,10 @@ def grade_command(submissions: str, assignment: str, out: str, *, workers: int |
                        submitted_at=submitted_at, worksheet=worksheet, times_from_mtime=times_from_mtime,
                        forget_times=forget_times)
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: every finished submission is kept in {out}/results.sqlite; run the same "
-                   "command again to grade the rest", err=True)
+        click.echo("\n" + _("interrupted: every finished submission is kept in {out}/results.sqlite; run the same "
+                            "command again to grade the rest", out=out), err=True)
         return EXIT_USAGE
-    _grade_summary(spec, result, as_json)
+    grade_summary(spec, result, as_json)
     return EXIT_OK if result.all_passed else EXIT_FAIL
 
 
@@ -162,20 +111,24 @@ def export_command(grades: str, lms: str, *, lms_roster: str | None = None, file
                                "columns": [{"title": c.title, "points": c.points} for c in done.columns],
                                "missing": done.missing, "unknown": done.unknown}, indent=2))
         return EXIT_OK
-    click.echo(f"wrote {done.path}: {done.rows} students, columns " + ", ".join(
-        f"{c.title!r} ({c.points:g} points)" for c in done.columns))
+    columns = ", ".join(_("{title} ({points:g} points)", title=repr(c.title), points=c.points)
+                        for c in done.columns)
+    click.echo(_("wrote {file}: {rows} students, columns {columns}", file=done.path, rows=done.rows, columns=columns))
     if done.missing:
-        click.echo(f"on the LMS roster but not in the gradebook (exported with empty grades): {', '.join(done.missing)}")
+        click.echo(_("on the LMS roster but not in the gradebook (exported with empty grades): {students}",
+                     students=", ".join(done.missing)))
     if done.unknown:
-        click.echo(f"in the gradebook but not on the LMS roster (not exported): {', '.join(done.unknown)}")
+        click.echo(_("in the gradebook but not on the LMS roster (not exported): {students}",
+                     students=", ".join(done.unknown)))
     if lms_roster is None:
-        column = "SIS Login ID" if lms == "canvas" else "the first column"
-        click.echo(f"no --lms-roster: the LMS matches students by {column}, which holds the gradebook's ids")
+        click.echo(_("no --lms-roster: the LMS matches students by {column}, which holds the gradebook's ids",
+                     column="SIS Login ID") if lms == "canvas" else
+                   _("no --lms-roster: the LMS matches students by the first column, which holds the gradebook's ids"))
     if lms == "moodle":
-        click.echo("in Moodle: Grades > Import > CSV file; under 'Identify user by' map the identity column, and "
-                   "map each grade column to its grade item (or 'new grade item')")
+        click.echo(_("in Moodle: Grades > Import > CSV file; under 'Identify user by' map the identity column, and "
+                     "map each grade column to its grade item (or 'new grade item')"))
     else:
-        click.echo("in Canvas: Grades > Import; a new column title creates an assignment")
+        click.echo(_("in Canvas: Grades > Import; a new column title creates an assignment"))
     return EXIT_OK
 
 
@@ -188,13 +141,16 @@ def moodle_assignment_command(grades: str, worksheet: str, *, out: str | None = 
         click.echo(json.dumps({"worksheet": str(done.worksheet), "feedback_zip": str(done.feedback_zip),
                                "graded": done.graded, "missing": done.missing, "unknown": done.unknown}, indent=2))
         return EXIT_OK
-    click.echo(f"wrote {done.worksheet} ({done.graded} grades) and {done.feedback_zip}")
+    click.echo(_("wrote {worksheet} ({graded} grades) and {zip}", worksheet=done.worksheet, graded=done.graded,
+                 zip=done.feedback_zip))
     if done.missing:
-        click.echo(f"on the worksheet but not graded (left as downloaded): {', '.join(done.missing)}")
+        click.echo(_("on the worksheet but not graded (left as downloaded): {students}",
+                     students=", ".join(done.missing)))
     if done.unknown:
-        click.echo(f"graded but not on the worksheet (no participant id matches): {', '.join(done.unknown)}")
-    click.echo("in Moodle: the assignment's 'View all submissions', then Grading action > 'Upload grading worksheet' "
-               "(the .csv) and 'Upload multiple feedback files in a zip' (the .zip)")
+        click.echo(_("graded but not on the worksheet (no participant id matches): {students}",
+                     students=", ".join(done.unknown)))
+    click.echo(_("in Moodle: the assignment's 'View all submissions', then Grading action > 'Upload grading worksheet' "
+                 "(the .csv) and 'Upload multiple feedback files in a zip' (the .zip)"))
     return EXIT_OK
 
 
@@ -215,7 +171,7 @@ def autograder_command(platform: str, assignment: str, out: str, *, wheel: str |
             built = copy_wheel(Path(wheel), Path(staging))
             leaks = audit_wheel(built, solution_only_lines(reference_dir()))
             if leaks:
-                raise BundleError(f"{wheel} would give away solutions:\n  " + "\n  ".join(leaks))
+                raise BundleError(_("{wheel} would give away solutions:", wheel=wheel) + "\n  " + "\n  ".join(leaks))
         else:
             built = kit_wheel(Path(staging), config.assignments)
         done = bundle(platform, spec, built, Path(out), **options)
@@ -223,12 +179,13 @@ def autograder_command(platform: str, assignment: str, out: str, *, wheel: str |
         click.echo(json.dumps({"platform": platform, "out": str(done.out), "upload": str(done.upload or ""),
                                "files": [str(f) for f in done.files], "notes": done.notes}, indent=2))
         return EXIT_OK
-    click.echo(f"wrote the {platform} files for {spec.name} in {done.out}:")
+    click.echo(_("wrote the {platform} files for {assignment} in {out}:", platform=platform, assignment=spec.name,
+                 out=done.out))
     for path in done.files:
         click.echo(f"  {path}")
     for note in done.notes:
-        click.echo(f"note: {note}")
-    click.echo("upload steps: docs/platforms.md")
+        click.echo(_("note: {note}", note=note))
+    click.echo(_("upload steps: docs/platforms.md"))
     return EXIT_OK
 
 
@@ -242,10 +199,12 @@ def autograder_run_command(platform: str, assignment: str, *, root: str | None =
     spec = load_spec(assignment, _root(config))
     if platform == "gradescope":
         doc = run.run_gradescope(spec, config, Path(root or "/autograder"))
-        click.echo(f"score {doc.get('score')}: wrote {Path(root or '/autograder') / 'results' / 'results.json'}")
+        click.echo(_("score {score}: wrote {file}", score=doc.get("score"),
+                     file=Path(root or "/autograder") / "results" / "results.json"))
     elif platform == "prairielearn":
         doc = run.run_prairielearn(spec, config, Path(root or "/grade"))
-        click.echo(f"score {doc.get('score')}: wrote {Path(root or '/grade') / 'results' / 'results.json'}")
+        click.echo(_("score {score}: wrote {file}", score=doc.get("score"),
+                     file=Path(root or "/grade") / "results" / "results.json"))
     else:
         doc, report = run.run_classroom(spec, config, Path(submission), Path(output) if output else None)
         if report is not None:
@@ -263,17 +222,18 @@ def assign_command(names: list[str], *, all_: bool = False, check: bool = False,
     if all_:
         names = [n for n in list_assignments(root) if load_spec(n, root).reference]
     if not names:
-        raise GraderError("name one or more assignments, or pass --all")
+        raise GraderError(_("name one or more assignments, or pass --all"))
     drifted = []
     for name in names:
         changed = generate(load_spec(name, root), check=check)
         for path in changed:
-            click.echo(f"{'differs' if check else 'wrote'}: {path}")
+            click.echo(_("differs: {file}", file=path) if check else _("wrote: {file}", file=path))
         drifted.extend(changed)
     if check and drifted:
-        click.echo(f"{len(drifted)} starter file(s) differ from the reference: run 'grader assign --all'", err=True)
+        click.echo(_("{n} starter file(s) differ from the reference: run 'grader assign --all'", n=len(drifted)),
+                   err=True)
         return EXIT_FAIL
-    click.echo("starters are up to date" if check else f"done: {len(names)} assignment(s)")
+    click.echo(_("starters are up to date") if check else _("done: {n} assignment(s)", n=len(names)))
     return EXIT_OK
 
 
@@ -282,13 +242,13 @@ def list_command(*, config: Config | None = None) -> int:
     root = _root(_config(config))
     names = list_assignments(root)
     if not names:
-        raise GraderError(f"no assignments found under {root}")
+        raise GraderError(_("no assignments found under {root}", root=root))
     width = max(len(n) for n in names)
     for name in names:
         try:
-            title = load_spec(name, root).title
+            title = load_spec(name, root).shown_title
         except SpecError as exc:
-            title = f"(bad spec: {exc})"
+            title = _("(bad spec: {error})", error=exc)
         click.echo(f"{name:{width}}  {title}")
     return EXIT_OK
 
@@ -298,7 +258,8 @@ def release_command(out: str, names: list[str] | None = None, *, config: Config 
     from grader.authoring.release import release
 
     kit = release(out, list(names or []), log=lambda m: click.echo(m, err=True), course=_root(_config(config)))
-    click.echo(f"wrote {kit.out}/: {kit.wheel.name}, README.md, starters/ for {len(kit.assignments)} assignment(s)")
+    click.echo(_("wrote {out}/: {wheel}, README.md, starters/ for {n} assignment(s)", out=kit.out,
+                 wheel=kit.wheel.name, n=len(kit.assignments)))
     return EXIT_OK
 
 
@@ -310,14 +271,15 @@ def quiz_build_command(bank: str | None, roster: str, out: str, *, pool: int = 2
     from grader.quizbank.bank import load_bank
 
     loaded = load_bank(bank or _root(_config(config)) / "quiz-bank" / "cnn.toml")
-    students = [student for student, _, _ in read_roster(roster)]
+    students = [student for student, _name, _email in read_roster(roster)]
     built = build(loaded, students, out, pool)
-    click.echo(f"{loaded.title}: {built.questions} questions for {built.students} students; wrote "
-               + ", ".join(f.name for f in built.files) + f" in {built.out}")
+    click.echo(_("{title}: {questions} questions for {students} students; wrote {files} in {out}",
+                 title=loaded.shown_title, questions=built.questions, students=built.students,
+                 files=", ".join(f.name for f in built.files), out=built.out))
     if built.full_credit_only_in_canvas:
-        click.echo("canvas-qti.zip gives full credit only (text2qti writes one numerical answer per question); the "
-                   "partial credit of " + ", ".join(built.full_credit_only_in_canvas) + " is in moodle.xml, "
-                   "gift.txt and the key ('grader quiz grade' applies it)", err=True)
+        click.echo(_("canvas-qti.zip gives full credit only (text2qti writes one numerical answer per question); the "
+                     "partial credit of {templates} is in moodle.xml, gift.txt and the key ('grader quiz grade' "
+                     "applies it)", templates=", ".join(built.full_credit_only_in_canvas)), err=True)
     return EXIT_OK
 
 
@@ -330,12 +292,14 @@ def quiz_grade_command(responses: str, key: str, out: str, *, gradebook: str | N
     quiz = name or quiz_title(key)
     path = write_quiz_grades(results, missing, out)
     perfect = sum(r.score == r.max_score for r in results)
-    click.echo(f"{len(results)} students graded ({perfect} all right), {len(missing)} missing; wrote {path}")
+    click.echo(_("{n} students graded ({perfect} all right), {missing} missing; wrote {file}", n=len(results),
+                 perfect=perfect, missing=len(missing), file=path))
     if gradebook:
         book = join_gradebook(results, missing, gradebook, quiz)
-        joined = f"column 'quiz: {quiz}' in {book}" if book.exists() else \
-            f"{gradebook}/results.sqlite (the gradebook gets the column when 'grader grade' writes it)"
-        click.echo(f"joined the class gradebook: {joined}")
+        click.echo(_("joined the class gradebook: column 'quiz: {quiz}' in {file}", quiz=quiz, file=book)
+                   if book.exists() else
+                   _("joined the class gradebook: {folder}/results.sqlite (the gradebook gets the column when "
+                     "'grader grade' writes it)", folder=gradebook))
     return EXIT_OK if perfect == len(results) and not missing else EXIT_FAIL
 
 
@@ -349,7 +313,8 @@ def reference_train_command(name: str, out: str, *, epochs: int | None = None, s
     networks = import_reference().NETWORKS
     run = import_reference("reference.train").run
     if name not in networks:
-        raise GraderError(f"unknown network {name!r}; choose one of: {', '.join(networks)}")
+        raise GraderError(_("unknown network {name}; choose one of: {networks}", name=repr(name),
+                            networks=", ".join(networks)))
     try:
         result = run(name, out, epochs=epochs, seed=seed, data_dir=data_dir, resume=resume, train_limit=train_limit,
                      lr=lr, batch_size=batch_size, progress=progress, log=click.echo, device=_device(device))
@@ -357,9 +322,10 @@ def reference_train_command(name: str, out: str, *, epochs: int | None = None, s
         raise GraderError(str(exc)) from None
     if result.val_loss:
         best = result.best_epoch
-        click.echo(f"done in {result.seconds:.0f} s: best epoch {best}, validation loss {result.val_loss[best - 1]:.4f}, "
-                   f"accuracy {result.val_accuracy[best - 1]:.2f}%; wrote {result.out}/best.pt, curves.json, "
-                   "val_loss.png, val_acc.png")
+        click.echo(_("done in {seconds:.0f} s: best epoch {best}, validation loss {loss:.4f}, accuracy "
+                     "{accuracy:.2f}%; wrote {out}/best.pt, curves.json, val_loss.png, val_acc.png",
+                     seconds=result.seconds, best=best, loss=result.val_loss[best - 1],
+                     accuracy=result.val_accuracy[best - 1], out=result.out))
     return EXIT_OK
 
 
@@ -373,7 +339,7 @@ def reference_plot_command(runs: list[str], *, out: str | None = None) -> int:
     except ValueError as exc:
         raise GraderError(str(exc)) from None
     for path in written:
-        click.echo(f"wrote {path}")
+        click.echo(_("wrote {file}", file=path))
     return EXIT_OK
 
 
@@ -393,7 +359,7 @@ def reference_ensemble_command(checkpoints: list[str], *, data_dir: str | None =
         return EXIT_OK
     for name, accuracy in result.single.items():
         click.echo(f"{accuracy:6.2f}%  {name}")
-    click.echo(f"{result.ensemble:6.2f}%  ensemble of {len(result.single)} (mean of softmax), {result.n} {split} images")
+    click.echo(_(ENSEMBLE_LINE[split], accuracy=result.ensemble, count=len(result.single), images=result.n))
     return EXIT_OK
 
 
@@ -406,12 +372,12 @@ def override_command(out: str, student: str | None, check: str | None, *, points
     spec = class_spec(out, assignment, _root(_config(config)))
     if csv_file:
         if student is not None or points is not None or remove or reason:
-            raise GraderError("--csv FILE gives every override itself: drop STUDENT, CHECK, --points, --reason and "
-                              "--remove")
+            raise GraderError(_("--csv FILE gives every override itself: drop STUDENT, CHECK, --points, --reason "
+                                "and --remove"))
         requests = read_override_csv(csv_file, by)
     else:
         if student is None or (points is None and not remove):
-            raise GraderError("give STUDENT and --points N --reason \"...\" (or --remove), or --csv FILE")
+            raise GraderError(_("give STUDENT and --points N --reason \"...\" (or --remove), or --csv FILE"))
         requests = [OverrideRequest(student, check or "", None if remove else points, reason, by)]
     done = add_override(spec, out, requests)  # one override per request, in order
     if as_json:
@@ -420,9 +386,11 @@ def override_command(out: str, student: str | None, check: str | None, *, points
                                for r, o in zip(requests, done, strict=True)], indent=2))
         return EXIT_OK
     for request, override in zip(requests, done, strict=True):
-        verb = "removed" if request.points is None else "kept"
-        click.echo(f"{verb}: {override.student} {override.target} -> {override.points:g} ({override.reason})")
-    click.echo(f"rewrote {out}/gradebook.csv, report.html, feedback/, gradescope/ (no check ran)")
+        fields = {"student": override.student, "target": override.target, "points": override.points,
+                  "reason": override.reason}
+        click.echo(_("removed: {student} {target} -> {points:g} ({reason})", **fields) if request.points is None else
+                   _("kept: {student} {target} -> {points:g} ({reason})", **fields))
+    click.echo(_("rewrote {out}/gradebook.csv, report.html, feedback/, gradescope/ (no check ran)", out=out))
     return EXIT_OK
 
 
@@ -443,7 +411,7 @@ def history_command(out: str, student: str, *, assignment: str | None = None, as
     if as_json:
         click.echo(json.dumps({
             "student": student, "score": found.final.final if found.final else None,
-            **(_final_json(found.final) if found.final else {}),
+            **(final_json(found.final) if found.final else {}),
             "current": {"score": found.current.score, "graded_at": found.graded_at} if found.current else None,
             "earlier": [{"score": g.report.score, "graded_at": g.graded_at, "replaced_at": g.replaced_at,
                          "cause": g.cause} for g in found.earlier],
@@ -452,22 +420,27 @@ def history_command(out: str, student: str, *, assignment: str | None = None, as
                            "removed_reason": o.removed_reason} for o in found.overrides],
             "times": found.times}, indent=2))
         return EXIT_OK
-    click.echo(f"{student} ({spec.name}), from {out}/results.sqlite")
+    click.echo(_("{student} ({assignment}), from {out}/results.sqlite", student=student, assignment=spec.name, out=out))
     if found.current is not None:
-        click.echo(f"  graded {when(found.graded_at)}: {found.current.score:g} / {found.current.max_score:g} (current)")
+        click.echo("  " + _("graded {when}: {score:g} / {max:g} (current)", when=when(found.graded_at),
+                            score=found.current.score, max=found.current.max_score))
     for g in reversed(found.earlier):
-        click.echo(f"  graded {when(g.graded_at)}: {g.report.score:g} / {g.report.max_score:g}, replaced "
-                   f"{when(g.replaced_at)} ({g.cause})")
+        click.echo("  " + _("graded {when}: {score:g} / {max:g}, replaced {replaced} ({cause})", when=when(g.graded_at),
+                            score=g.report.score, max=g.report.max_score, replaced=when(g.replaced_at),
+                            cause=_(g.cause)))
     for o in found.overrides:
-        state = "in force" if o.active else f"removed {when(o.removed_at)} by {o.removed_by}: {o.removed_reason}"
-        click.echo(f"  override #{o.id} {o.target} -> {o.points:g} by {o.by} {when(o.at)}: {o.reason} ({state})")
+        state = _("in force") if o.active else _("removed {when} by {by}: {reason}", when=when(o.removed_at),
+                                                  by=o.removed_by, reason=o.removed_reason)
+        click.echo("  " + _("override #{id} {target} -> {points:g} by {by} {when}: {reason} ({state})", id=o.id,
+                            target=o.target, points=o.points, by=o.by, when=when(o.at), reason=o.reason,
+                            state=state))
     final = found.final
     if final is not None:
         if final.late is not None:
-            click.echo(f"  late rule: {final.late.rule}")
-        click.echo(f"  score now: {final.final:g} (checks {final.raw:g}"
-                   + "".join(f"; {override_text(a)}" for a in final.applied)
-                   + (f"; late -{final.penalty:g}" if final.penalty else "") + ")")
+            click.echo("  " + _("late rule: {rule}", rule=final.late.rule))
+        parts = [_("checks {points:g}", points=final.raw), *(override_text(a) for a in final.applied)]
+        parts += [_("late -{penalty:g}", penalty=final.penalty)] if final.penalty else []
+        click.echo("  " + _("score now: {score:g} ({parts})", score=final.final, parts="; ".join(parts)))
     return EXIT_OK
 
 
@@ -481,13 +454,14 @@ def recompute_command(out: str, *, assignment: str | None = None, as_json: bool 
     built = rebuild_outputs(spec, out)
     if as_json:
         click.echo(json.dumps({"assignment": spec.name, "students": {
-            s: {"score": f.final, **_final_json(f)} for s, f in sorted(built.finals.items())}}, indent=2))
+            s: {"score": f.final, **final_json(f)} for s, f in sorted(built.finals.items())}}, indent=2))
         return EXIT_OK
     late = sum(1 for f in built.finals.values() if f.penalty)
     overridden = sum(1 for f in built.finals.values() if f.applied)
-    click.echo(f"{spec.name}: {len(built.finals)} students recomputed from {out}/results.sqlite (no check ran): "
-               f"{late} with a late penalty, {overridden} with overrides")
+    click.echo(_("{assignment}: {n} students recomputed from {out}/results.sqlite (no check ran): {late} with a "
+                 "late penalty, {overridden} with overrides", assignment=spec.name, n=len(built.finals), out=out,
+                 late=late, overridden=overridden))
     for warning in built.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"rewrote {out}/gradebook.csv, report.html, feedback/, gradescope/")
+        click.echo(_("warning: {warning}", warning=warning), err=True)
+    click.echo(_("rewrote {out}/gradebook.csv, report.html, feedback/, gradescope/", out=out))
     return EXIT_OK

@@ -30,6 +30,7 @@ from grader.batch.integrity import class_flags
 from grader.batch.pool import job_key, run_pool
 from grader.batch.store import Store
 from grader.batch.times import find_times, merge_times, times_from_dict
+from grader.i18n import _
 from grader.late import late_policy, late_result
 from grader.outputs import write_outputs
 from grader.outputs.gradebook import max_points
@@ -53,7 +54,8 @@ class GradeResult:
     finals: dict[str, FinalGrade] = field(default_factory=dict)
     changes: dict[str, ScoreChange] = field(default_factory=dict)
     untimed: list[str] = field(default_factory=list)  # graded students the due date applies to, with no known time
-    warnings: list[str] = field(default_factory=list)  # about the rules (class_grades)
+    warnings: list[str] = field(default_factory=list)  # about the rules (class_grades), in the current language
+    warning_codes: list[str] = field(default_factory=list)  # each warning's code (WARNING_CODES), in the same order
     started: float = 0.0  # when this run began (seconds since the epoch): its regrades are the changes since
 
     @property
@@ -75,6 +77,11 @@ class Rebuilt:
     quizzes: dict = field(default_factory=dict)
     pairs: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # about the rules, for the instructor (grader.commands)
+    warning_codes: list[str] = field(default_factory=list)  # each warning's code (WARNING_CODES), in the same order
+
+
+# The codes of the rules' warnings (for scripts: the text is in the current language).
+WARNING_CODES = ("stale_time", "untimed", "unknown_extension", "no_due_date")
 
 
 CLASS_RECORD = "class_record"  # the meta key of the last run's entries, missing students and flags
@@ -101,8 +108,8 @@ def class_record(store: Store, out: Path) -> tuple[list[Entry], list[tuple[str, 
     """(entries, missing students, flags, similar pairs) of the class record the last ``grade`` kept."""
     text = store.meta().get(CLASS_RECORD)
     if text is None:
-        raise BatchError(f"{out}/results.sqlite holds no graded class yet: run 'grader grade SUBMISSIONS -a NAME "
-                         f"--out {out}' first")
+        raise BatchError(_("{out}/results.sqlite holds no graded class yet: run 'grader grade SUBMISSIONS -a NAME "
+                           "--out {out}' first", out=out))
     record = json.loads(text)
     entries = [Entry(e["student"], Path(e["path"]), e["name"], _flags_from(e["flags"])) for e in record["entries"]]
     return (entries, [(s, n) for s, n in record["missing"]],
@@ -128,7 +135,8 @@ def class_grades(spec: Spec, out: str | Path) -> Rebuilt:
     the deadline rules as the spec and course file say now. Writes nothing; BatchError before any grade."""
     out = Path(out)
     if not (out / "results.sqlite").is_file():
-        raise BatchError(f"{out} has no results.sqlite: run 'grader grade SUBMISSIONS -a NAME --out {out}' first")
+        raise BatchError(_("{out} has no results.sqlite: run 'grader grade SUBMISSIONS -a NAME --out {out}' first",
+                           out=out))
     policy = late_policy(spec.name, spec.path, spec.late)
     store = Store(out / "results.sqlite")
     try:
@@ -143,7 +151,7 @@ def class_grades(spec: Spec, out: str | Path) -> Rebuilt:
     finally:
         store.close()
     built = Rebuilt(entries, missing, reports, flags, {}, changes, [], quizzes, pairs)
-    students = [e.student for e in entries] + [s for s, _ in missing]
+    students = [e.student for e in entries] + [s for s, _name in missing]
     times, stale = {}, []
     for student, record in stored.items():
         if record.get("files") and files.get(student) and record["files"] != files[student]:
@@ -157,29 +165,38 @@ def class_grades(spec: Spec, out: str | Path) -> Rebuilt:
         if late is not None and late.minutes_late is None and not (times.get(student) and times[student].marked_late):
             built.untimed.append(student)
         built.finals[student] = final_grade(report, overrides.get(student, []), late, top)
-    built.warnings = _rule_warnings(policy, students, stale, built.untimed)
+    found = _rule_warnings(policy, students, stale, built.untimed)
+    built.warning_codes, built.warnings = [code for code, _text in found], [text for _code, text in found]
     return built
 
 
-def _rule_warnings(policy, students: list[str], stale: list[str], untimed: list[str]) -> list[str]:
-    """What the instructor must know about the rules: students with no time, extensions of nobody, no due date."""
+def _some(students: list[str]) -> str:
+    """The first five of ``students``, ', ...' after them when there are more."""
+    return ", ".join(students[:5]) + (", ..." if len(students) > 5 else "")
+
+
+def _rule_warnings(policy, students: list[str], stale: list[str], untimed: list[str]) -> list[tuple[str, str]]:
+    """What the instructor must know about the rules, (code, text) each: students with no time, extensions of
+    nobody, no due date."""
     warnings = []
     if stale:
-        warnings.append(f"the submission time kept for {', '.join(sorted(stale)[:5])}{', ...' if len(stale) > 5 else ''}"
-                        " is of an earlier submission (they resubmitted): give the new time with --submitted-at")
+        warnings.append(("stale_time", _("the submission time kept for {students} is of an earlier submission (they "
+                                         "resubmitted): give the new time with --submitted-at",
+                                         students=_some(sorted(stale)))))
     if untimed:
-        warnings.append(f"the due date applies but no submission time is known for {len(untimed)} student(s) "
-                        f"({', '.join(untimed[:5])}{', ...' if len(untimed) > 5 else ''}): no penalty taken; give "
-                        "--submitted-at CSV, --worksheet (Moodle) or --times-from-mtime")
+        warnings.append(("untimed", _("the due date applies but no submission time is known for {n} student(s) "
+                                      "({students}): no penalty taken; give --submitted-at CSV, --worksheet (Moodle) "
+                                      "or --times-from-mtime", n=len(untimed), students=_some(untimed))))
     if policy is not None:
         known = {s.lower() for s in students}
         nobody = sorted(s for s in policy.extensions if s.lower() not in known)
         if nobody:
-            warnings.append(f"extensions for students not in this class: {', '.join(nobody)} (ids are the "
-                            "gradebook's student column)")
+            warnings.append(("unknown_extension", _("extensions for students not in this class: {students} (ids are "
+                                                    "the gradebook's student column)", students=", ".join(nobody))))
         if policy.due is None and (policy.percent_per_day or policy.percent_per_hour):
-            warnings.append(f"the late rule ({policy.source}) has no due date, so it takes nothing here: set due "
-                            "in course.toml's [assignments.NAME] or the spec's [late] table")
+            warnings.append(("no_due_date", _("the late rule ({source}) has no due date, so it takes nothing here: "
+                                              "set due in course.toml's [assignments.NAME] or the spec's [late] table",
+                                              source=policy.source)))
     return warnings
 
 
@@ -211,12 +228,9 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
     out, started = Path(out), time.time()
     policy = late_policy(spec.name, spec.path, spec.late)  # a bad rule is said before anything is graded
     found = find_entries(submissions, roster)
-    for name in found.ignored:
-        log(f"ignored: {name} (not a folder, .zip, .ipynb or .py)")
     times = find_times(found.entries, submitted_at=submitted_at, worksheet=worksheet, from_mtime=times_from_mtime,
                        zone=policy.zone if policy else None)
-    for row in times.unmatched:
-        log(f"warning: submission time of {row} matches no submission in {submissions}")
+    _log_found(found.ignored, times.unmatched, submissions, log)
     out.mkdir(parents=True, exist_ok=True)
     jobs = workers  # with slurm / pbs: the worker jobs to start
     workers = max(1, workers or os.cpu_count() or 1)
@@ -252,7 +266,16 @@ def grade(spec: Spec, submissions: str | Path, out: str | Path, workers: int | N
     built = rebuild_outputs(spec, out)
     return GradeResult(reports, found.entries, found.missing, graded, len(found.entries) - len(todo), out,
                        built.flags, found.ignored, built.finals, built.changes, built.untimed, built.warnings,
-                       started)
+                       built.warning_codes, started)
+
+
+def _log_found(ignored: list[str], unmatched: list[str], submissions, log) -> None:
+    """Say what of SUBMISSIONS is no submission, and which rows of the times name no submission."""
+    for name in ignored:
+        log(_("ignored: {name} (not a folder, .zip, .ipynb or .py)", name=name))
+    for row in unmatched:
+        log(_("warning: submission time of {row} matches no submission in {submissions}", row=row,
+              submissions=submissions))
 
 
 def _keep_times(store: Store, entries: list[Entry], times, forget: bool) -> None:
@@ -267,8 +290,8 @@ def _record_class(spec: Spec, store: Store, entries: list[Entry], missing, repor
     try:
         flags = class_flags(spec, entries, reports)
     except Exception as exc:  # noqa: BLE001 - one odd report must not cost the class its outputs
-        log(f"warning: the class-level flags could not be computed ({type(exc).__name__}: {exc}); the outputs "
-            "are written without them")
+        log(_("warning: the class-level flags could not be computed ({error}: {detail}); the outputs are written "
+              "without them", error=type(exc).__name__, detail=exc))
         flags = {}
     for entry in entries:
         flags.setdefault(entry.student, [])[:0] = entry.flags
@@ -284,10 +307,11 @@ def _similar_pairs(spec: Spec, entries: list[Entry], flags: dict[str, list[Flag]
     try:
         found = compare_class_with_notes(spec, entries)
     except Exception as exc:  # noqa: BLE001 - one odd submission must not cost the class its outputs
-        log(f"warning: the source similarity could not be computed ({type(exc).__name__}: {exc})")
+        log(_("warning: the source similarity could not be computed ({error}: {detail})", error=type(exc).__name__,
+              detail=exc))
         return []
     for note in found.class_notes:
-        log(f"warning: source similarity: {note}")
+        log(_("warning: source similarity: {note}", note=note))
     for student, notes in found.notes.items():  # what of a submission was not compared, never silently
         flags.setdefault(student, []).extend(Flag("source not compared", note) for note in notes)
     for student, similar in similarity_flags(found.pairs).items():

@@ -19,6 +19,7 @@ from grader.adjust import WHOLE_SCORE, FinalGrade, Override
 from grader.batch.entries import BatchError, read_table
 from grader.batch.store import Graded, Store
 from grader.grading import CLASS_RECORD, class_grades, rebuild_outputs
+from grader.i18n import _
 from grader.outputs.gradebook import check_names, max_points
 from grader.report import Report
 from grader.spec import QUIZ_CHECKS, Spec, load_spec
@@ -60,7 +61,8 @@ def current_user() -> str:
 
 def _store(out: Path) -> Store:
     if not (out / "results.sqlite").is_file():
-        raise BatchError(f"{out} has no results.sqlite: run 'grader grade SUBMISSIONS -a NAME --out {out}' first")
+        raise BatchError(_("{out} has no results.sqlite: run 'grader grade SUBMISSIONS -a NAME --out {out}' first",
+                           out=out))
     return Store(out / "results.sqlite")
 
 
@@ -74,11 +76,13 @@ def class_spec(out: str | Path, assignment: str | None, root: Path | None) -> Sp
     if assignment:
         spec = load_spec(assignment, root)
         if meta.get("assignment") and meta["assignment"] != spec.name:
-            raise BatchError(f"{out} holds grades of {meta['assignment']}, not {spec.name}")
+            raise BatchError(_("{out} holds grades of {graded}, not {assignment}", out=out, graded=meta["assignment"],
+                               assignment=spec.name))
         return spec
     path = meta.get("spec_path")
     if not path or not Path(path).is_file():
-        raise BatchError(f"the spec {out} was graded with ({path or 'not recorded'}) is not there: give -a NAME")
+        raise BatchError(_("the spec {out} was graded with ({path}) is not there: give -a NAME", out=out,
+                           path=path or _("not recorded")))
     return load_spec(path)
 
 
@@ -86,43 +90,50 @@ def _students(store: Store, out: Path) -> tuple[set[str], set[str]]:
     """(the graded students, the missing ones) of the class record."""
     text = store.meta().get(CLASS_RECORD)
     if text is None:
-        raise BatchError(f"{out}/results.sqlite holds no graded class yet: run 'grader grade' first")
+        raise BatchError(_("{out}/results.sqlite holds no graded class yet: run 'grader grade' first", out=out))
     record = json.loads(text)
-    return {e["student"] for e in record["entries"]}, {s for s, _ in record["missing"]}
+    return {e["student"] for e in record["entries"]}, {s for s, _name in record["missing"]}
 
 
 def unknown_student(student: str, students: set[str]) -> BatchError:
     """The error for an id the class does not hold, with the id of another case when there is one."""
     close = sorted(s for s in students if s.lower() == student.lower())
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    return BatchError(f"no student {student!r} in this class{hint}: the ids are the gradebook's student column")
+    if close:
+        return BatchError(_("no student {student} in this class (did you mean {close}?): the ids are the gradebook's "
+                            "student column", student=repr(student), close=close[0]))
+    return BatchError(_("no student {student} in this class: the ids are the gradebook's student column",
+                        student=repr(student)))
 
 
 def _validate(spec: Spec, request: OverrideRequest, graded: set[str], missing: set[str], active: set[tuple[str, str]],
               where: str = "") -> None:
     prefix = f"{where}: " if where else ""
+    target = request.check or _("the score")
     if request.student not in graded | missing:
         raise BatchError(f"{prefix}{unknown_student(request.student, graded | missing)}")
     names = check_names(spec)
     if request.check != WHOLE_SCORE and request.check not in names:
-        raise BatchError(f"{prefix}{request.check!r} is not a check of {spec.name}: one of {', '.join(names)}, or "
-                         "no check for the whole score")
+        raise BatchError(prefix + _("{check} is not a check of {assignment}: one of {names}, or no check for the "
+                                    "whole score", check=repr(request.check), assignment=spec.name,
+                                    names=", ".join(names)))
     if not request.reason.strip():
-        raise BatchError(f"{prefix}an override or its removal needs a reason (--reason \"...\"): the history keeps "
-                         "it, and the student reads an override's")
+        raise BatchError(prefix + _("an override or its removal needs a reason (--reason \"...\"): the history keeps "
+                                    "it, and the student reads an override's"))
     if request.points is None:
         if (request.student, request.check) not in active:
-            raise BatchError(f"{prefix}{request.student} has no override of {request.check or 'the score'} to remove")
+            raise BatchError(prefix + _("{student} has no override of {target} to remove", student=request.student,
+                                        target=target))
         return
     if request.student in missing and request.check != WHOLE_SCORE:
-        raise BatchError(f"{prefix}{request.student} has no graded submission, so no check to adjust: give the whole "
-                         "score (no CHECK)")
+        raise BatchError(prefix + _("{student} has no graded submission, so no check to adjust: give the whole "
+                                    "score (no CHECK)", student=request.student))
     if request.check == WHOLE_SCORE:
         top = max_points(spec)
     else:
         top = spec.quiz["points"][request.check] if request.check in QUIZ_CHECKS else spec.points[request.check]
     if not 0 <= request.points <= top:
-        raise BatchError(f"{prefix}{request.points:g} points for {request.check or 'the score'}: give 0 to {top:g}")
+        raise BatchError(prefix + _("{points} points for {target}: give 0 to {top}", points=format(request.points, "g"),
+                                    target=target, top=format(top, "g")))
 
 
 def add_override(spec: Spec, out: str | Path, requests: list[OverrideRequest]) -> list[Override]:
@@ -134,7 +145,8 @@ def add_override(spec: Spec, out: str | Path, requests: list[OverrideRequest]) -
         graded, missing = _students(store, out)
         active = {(o.student, o.check) for o in store.overrides(active_only=True)}
         for number, request in enumerate(requests, start=1):
-            _validate(spec, request, graded, missing, active, f"row {number}" if len(requests) > 1 else "")
+            _validate(spec, request, graded, missing, active, _("row {number}", number=number) if len(requests) > 1
+                      else "")
             key = (request.student, request.check)
             active.discard(key) if request.points is None else active.add(key)
         now = time.time()
@@ -154,8 +166,8 @@ def read_override_csv(path: str | Path, by: str = "") -> list[OverrideRequest]:
     header, rows = read_table(path, lower=True)
     absent = [c for c in ("student", "points", "reason") if c not in header]
     if absent:
-        raise BatchError(f"{path}: the header needs student, points and reason (and may have check and by); "
-                         f"missing {', '.join(absent)}")
+        raise BatchError(_("{path}: the header needs student, points and reason (and may have check and by); "
+                           "missing {columns}", path=path, columns=", ".join(absent)))
     requests = []
     for number, row in enumerate(rows, start=2):
         cell = (row.get("points") or "").strip()
@@ -164,11 +176,12 @@ def read_override_csv(path: str | Path, by: str = "") -> list[OverrideRequest]:
         try:
             points = None if cell.lower() == REMOVE else float(cell)
         except ValueError:
-            raise BatchError(f"{path}, line {number}: points {cell!r} is not a number (or {REMOVE})") from None
+            raise BatchError(_("{path}, line {number}: points {cell} is not a number (or {remove})", path=path,
+                               number=number, cell=repr(cell), remove=REMOVE)) from None
         requests.append(OverrideRequest(row["student"].strip(), (row.get("check") or "").strip(), points,
                                         (row.get("reason") or "").strip(), (row.get("by") or "").strip() or by))
     if not requests:
-        raise BatchError(f"{path}: no rows")
+        raise BatchError(_("{path}: no rows", path=path))
     return requests
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from grader.i18n import _, n_
 from grader.inspection.budget import PhaseTimeout, phase_budget, timeout_text
 from grader.inspection.checks import run_model_checks
 from grader.inspection.choose import call_text, init_kwargs
@@ -51,16 +52,19 @@ def plain_symbols(text: str) -> str:
 
 def load_notes(sub: Submission) -> list[str]:
     """The report's notes on what was loaded: code files, statements not run, errors while loading."""
-    notes = [f"code: {', '.join(sub.relative(f) for f in sub.code_files) or 'none'}"]
+    notes = [_("code: {files}", files=", ".join(sub.relative(f) for f in sub.code_files) or _("none"))]
     # what a student may not expect to be skipped (an import, a name that comes from a skipped line) comes first
-    skipped = sorted(sub.skipped, key=lambda skip: not skip.reason.startswith(("imports ", "uses ", "%%")))
+    skipped = sorted(sub.skipped, key=lambda skip: not skip.surprising)
     for skip in skipped[:MAX_SKIP_NOTES]:
-        notes.append(f"not run: {skip.file} line {skip.line} ({skip.reason})" + (f": {skip.text}" if skip.text else ""))
+        fields = {"file": skip.file, "line": skip.line, "reason": skip.reason, "code": skip.text}
+        notes.append(_("not run: {file} line {line} ({reason}): {code}", **fields) if skip.text else
+                     _("not run: {file} line {line} ({reason})", **fields))
     if len(sub.skipped) > MAX_SKIP_NOTES:
         more = len(sub.skipped) - MAX_SKIP_NOTES
-        notes.append(f"not run: {more} more top-level statement{'s' if more > 1 else ''}")
+        notes.append(n_("not run: {n} more top-level statement", "not run: {n} more top-level statements", more))
     for error in sub.errors:
-        notes.append(f"error while loading {error.file} line {error.line}: {error.kind}: {error.message}")
+        notes.append(_("error while loading {file} line {line}: {kind}: {message}", file=error.file, line=error.line,
+                       kind=error.kind, message=error.message))
     return notes
 
 
@@ -100,7 +104,7 @@ def check_submission(spec: Spec, path: str | Path, student: str | None = None) -
         loaded = time.perf_counter()
         report.notes.extend(load_notes(sub))
         _in_process(spec, sub, None, report)
-    report.notes.extend(f"warning: {note}" for note in caught.notes)
+    report.notes.extend(_("warning: {note}", note=note) for note in caught.notes)
     report.timings = {"load_s": round(loaded - began, 3), "checks_s": round(time.perf_counter() - loaded, 3)}
     return report
 
@@ -153,7 +157,7 @@ def observe_submission(spec: Spec, path: str | Path, student: str | None = None
             result, weights = _observe(spec, sub, ctx, student)
     except PhaseTimeout as exc:
         return fatal_report(spec, student, timeout_text(exc, budgets), "timeout"), b""
-    result.notes.extend(f"warning: {note}" for note in caught.notes)
+    result.notes.extend(_("warning: {note}", note=note) for note in caught.notes)
     if isinstance(result, Report):  # the in-process fallback: its quiz runs under the job's own limit
         _quiz_in_process(spec, sub, ctx, result)
         result.timings = {"load_s": round(loaded - began, 3), "checks_s": round(time.perf_counter() - loaded, 3)}
@@ -188,8 +192,10 @@ def _observe(spec: Spec, sub: Submission, ctx: ModelContext, student: str) -> tu
         except ExportFailed as exc:
             report = Report(assignment=spec.name, student=student, notes=list(obs.notes))
             _model_checks_in_process(spec, sub, ctx, report)
-            reason = f"still NotImplemented: {', '.join(ctx.stubs)}" if ctx.stubs else plain_symbols(str(exc))
-            report.judged = f"in-process: export failed ({reason})"
+            reason = _("still NotImplemented: {names}", names=", ".join(ctx.stubs)) if ctx.stubs else \
+                plain_symbols(str(exc))
+            # "in-process" is a code (report.judged is data); what follows it is for people
+            report.judged = "in-process: " + _("export failed ({reason})", reason=reason)
             return report, b""
         obs.graph, weights = exported.header(), exported.weights
         if spec.activations and ctx.takes_activation_arg:

@@ -5,10 +5,14 @@ import json
 import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
+from grader.i18n import N_, _, current_language
 from grader.spec import QUIZ_CHECKS
 
 STATUSES = ("pass", "fail", "error", "skip")
 FAILING = ("fail", "error")  # the statuses whose check result carries causes
+# How a status is shown to a person (the data keeps the code): in the table, and as a check's heading
+STATUS_WORDS = {"pass": N_("pass"), "fail": N_("fail"), "error": N_("error"), "skip": N_("skip")}
+STATUS_HEADINGS = {"pass": N_("PASS"), "fail": N_("FAIL"), "error": N_("ERROR"), "skip": N_("SKIP")}
 
 
 @dataclass
@@ -79,79 +83,79 @@ MAX_OUTPUT = 4000  # characters of the student's own printed output kept in a re
 # never change), and docs/grading.md ("Item analysis") documents each. Item analysis groups a class by them.
 CAUSES: dict[str, tuple[str, str]] = {
     # class: the model class
-    "no_code_file": ("no code file", "the submission holds no .py or .ipynb file"),
-    "load_error": ("code that does not load", "no model class was found and the code raised while loading"),
-    "no_model_class": ("no model class", "no class builds with no arguments and returns (B, classes)"),
-    "constructor_args": ("constructor arguments", "__init__ needs arguments the assignment does not pass"),
-    "constructor_error": ("constructor crash", "__init__ raised when the class was built"),
-    "refused_by_judge": ("refused model", "the judge refused the exported model (hidden weights, an operator)"),
-    "export_unreadable": ("unreadable export", "the judge could not read the model the check process exported"),
+    "no_code_file": (N_("no code file"), N_("the submission holds no .py or .ipynb file")),
+    "load_error": (N_("code that does not load"), N_("no model class was found and the code raised while loading")),
+    "no_model_class": (N_("no model class"), N_("no class builds with no arguments and returns (B, classes)")),
+    "constructor_args": (N_("constructor arguments"), N_("__init__ needs arguments the assignment does not pass")),
+    "constructor_error": (N_("constructor crash"), N_("__init__ raised when the class was built")),
+    "refused_by_judge": (N_("refused model"), N_("the judge refused the exported model (hidden weights, an operator)")),
+    "export_unreadable": (N_("unreadable export"), N_("the judge could not read the model the check process exported")),
     # shapes: a table row's layers, and forward() at the recording batch
-    "padding": ("padding", "a convolution's padding gives another side than the table's"),
-    "kernel_size": ("kernel size", "a convolution's kernel size gives another side than the table's"),
-    "stride": ("stride", "a convolution's stride gives another side than the table's"),
-    "conv_arithmetic": ("convolution arithmetic", "a convolution's side is wrong and no one of K, P, S fixes it"),
-    "pool_size": ("pool size", "a pool's kernel size or stride gives another side than the table's"),
-    "out_channels": ("out_channels", "a convolution's out_channels differs from the table's channels"),
-    "out_features": ("out_features", "a Linear's out_features differs from the table's features"),
-    "in_features": ("in_features", "a Linear's in_features differs from the features it is given"),
-    "in_channels": ("in_channels", "a convolution's in_channels differs from the channels it is given"),
-    "feature_map_too_small": ("feature map size", "a feature map got smaller than the kernel applied to it"),
-    "flatten_batch": ("batch dimension", "a flatten or view did not keep one row per image"),
-    "upstream_shape": ("input shape", "the row's input is already off, from a layer no row names"),
-    "wrong_shape": ("output shape", "the row's layers give another shape than the table's"),
-    "missing_layer": ("missing layer", "a layer the table's row names is not in the model"),
-    "wrong_layer_kind": ("layer kind", "the row holds another kind of layer than the table names"),
-    "extra_layer": ("extra layer", "a layer that is in no row of the table (where: the student's layer)"),
-    "not_implemented": ("NotImplemented stub", "a layer or method is still NotImplemented"),
-    "no_forward": ("missing forward()", "the class defines no forward() method"),
-    "view_shape": ("view/reshape", "a view or reshape asks for a shape that does not fit the data"),
-    "batch_fixed": ("fixed batch size", "the forward works for one batch size only (view(64, -1), batch_size)"),
-    "skipped_name": ("name from code not run", "uses a name set by a top-level statement the grader does not run"),
-    "name_typo": ("misspelled name", "an attribute a module does not have, such as nn.TanH"),
-    "forward_error": ("forward() crash", "forward() raised an error"),
+    "padding": (N_("padding"), N_("a convolution's padding gives another side than the table's")),
+    "kernel_size": (N_("kernel size"), N_("a convolution's kernel size gives another side than the table's")),
+    "stride": (N_("stride"), N_("a convolution's stride gives another side than the table's")),
+    "conv_arithmetic": (N_("convolution arithmetic"), N_("a convolution's side is wrong and no one of K, P, S fixes it")),
+    "pool_size": (N_("pool size"), N_("a pool's kernel size or stride gives another side than the table's")),
+    "out_channels": (N_("out_channels"), N_("a convolution's out_channels differs from the table's channels")),
+    "out_features": (N_("out_features"), N_("a Linear's out_features differs from the table's features")),
+    "in_features": (N_("in_features"), N_("a Linear's in_features differs from the features it is given")),
+    "in_channels": (N_("in_channels"), N_("a convolution's in_channels differs from the channels it is given")),
+    "feature_map_too_small": (N_("feature map size"), N_("a feature map got smaller than the kernel applied to it")),
+    "flatten_batch": (N_("batch dimension"), N_("a flatten or view did not keep one row per image")),
+    "upstream_shape": (N_("input shape"), N_("the row's input is already off, from a layer no row names")),
+    "wrong_shape": (N_("output shape"), N_("the row's layers give another shape than the table's")),
+    "missing_layer": (N_("missing layer"), N_("a layer the table's row names is not in the model")),
+    "wrong_layer_kind": (N_("layer kind"), N_("the row holds another kind of layer than the table names")),
+    "extra_layer": (N_("extra layer"), N_("a layer that is in no row of the table (where: the student's layer)")),
+    "not_implemented": (N_("NotImplemented stub"), N_("a layer or method is still NotImplemented")),
+    "no_forward": (N_("missing forward()"), N_("the class defines no forward() method")),
+    "view_shape": (N_("view/reshape"), N_("a view or reshape asks for a shape that does not fit the data")),
+    "batch_fixed": (N_("fixed batch size"), N_("the forward works for one batch size only (view(64, -1), batch_size)")),
+    "skipped_name": (N_("name from code not run"), N_("uses a name set by a top-level statement the grader does not run")),
+    "name_typo": (N_("misspelled name"), N_("an attribute a module does not have, such as nn.TanH")),
+    "forward_error": (N_("forward() crash"), N_("forward() raised an error")),
     # params
-    "param_count": ("parameter count", "a row's parameters differ from the table's count"),
-    "param_total": ("total parameter count", "the model's parameters in total differ from the assignment's"),
+    "param_count": (N_("parameter count"), N_("a row's parameters differ from the table's count")),
+    "param_total": (N_("total parameter count"), N_("the model's parameters in total differ from the assignment's")),
     # batch, output, determinism, activations
-    "batch_output_shape": ("output at another batch size", "another batch size gives an output not (B, classes)"),
-    "output_not_tensor": ("output type", "forward() returns no (B, classes) tensor"),
-    "output_not_finite": ("non-finite output", "the output holds NaN or infinite values"),
-    "output_probabilities": ("softmax output", "the output is probabilities (softmax), not what the loss needs"),
-    "output_not_log_probs": ("not log-probabilities", "the output is not log-probabilities, as NLLLoss needs"),
-    "nondeterministic": ("randomness in eval mode", "two eval-mode passes give different outputs"),
-    "activation_arg_missing": ("activation argument", "__init__ takes no activation argument"),
-    "activation_build_error": ("build with an activation", "the class cannot be built with one activation option"),
-    "activation_forward_error": ("forward with an activation", "forward() raises with one activation option"),
-    "activation_output_shape": ("output with an activation", "one activation option gives another output shape"),
-    "activation_ignored": ("activation not used", "the activation option is taken but not used"),
+    "batch_output_shape": (N_("output at another batch size"), N_("another batch size gives an output not (B, classes)")),
+    "output_not_tensor": (N_("output type"), N_("forward() returns no (B, classes) tensor")),
+    "output_not_finite": (N_("non-finite output"), N_("the output holds NaN or infinite values")),
+    "output_probabilities": (N_("softmax output"), N_("the output is probabilities (softmax), not what the loss needs")),
+    "output_not_log_probs": (N_("not log-probabilities"), N_("the output is not log-probabilities, as NLLLoss needs")),
+    "nondeterministic": (N_("randomness in eval mode"), N_("two eval-mode passes give different outputs")),
+    "activation_arg_missing": (N_("activation argument"), N_("__init__ takes no activation argument")),
+    "activation_build_error": (N_("build with an activation"), N_("the class cannot be built with one activation option")),
+    "activation_forward_error": (N_("forward with an activation"), N_("forward() raises with one activation option")),
+    "activation_output_shape": (N_("output with an activation"), N_("one activation option gives another output shape")),
+    "activation_ignored": (N_("activation not used"), N_("the activation option is taken but not used")),
     # the best.pt quiz
-    "curves_missing": ("missing curves", "no validation curves were handed in"),
-    "curves_invalid": ("unreadable curves", "the curves cannot be used (too short, not numbers, lengths differ)"),
-    "curves_disagree": ("disagreeing curves", "two sources of the curves disagree"),
-    "checkpoint_missing": ("missing best.pt", "no .pt or .pth file was handed in"),
-    "checkpoint_unloadable": ("unloadable best.pt", "the checkpoint cannot be read safely as a state_dict"),
-    "checkpoint_architecture": ("best.pt of another model", "the checkpoint's keys or shapes do not fit the class"),
-    "checkpoint_not_finite": ("non-finite weights", "the checkpoint holds NaN or infinite weights"),
-    "optimizer_mismatch": ("optimizer state", "the optimizer state does not fit the model's parameters"),
-    "epoch_type": ("epoch type", "the checkpoint's epoch is not an int"),
-    "epoch_not_best": ("saved epoch", "the checkpoint's epoch is not where the loss curve is lowest"),
-    "split_seed_missing": ("split seed", "curves.json records no split_seed, so the validation split is unknown"),
-    "reeval_crash": ("re-evaluation crash", "forward() crashed while re-evaluating best.pt"),
-    "accuracy_mismatch": ("accuracy", "best.pt's accuracy differs from the accuracy curve's"),
-    "accuracy_below_floor": ("accuracy below the floor", "the model is not trained to the assignment's accuracy"),
-    "checkpoint_other_epoch": ("weights of another epoch", "best.pt holds the weights of another epoch"),
-    "reeval_mismatch": ("re-evaluated loss", "best.pt re-evaluates to no loss of the curve, any preprocessing"),
+    "curves_missing": (N_("missing curves"), N_("no validation curves were handed in")),
+    "curves_invalid": (N_("unreadable curves"), N_("the curves cannot be used (too short, not numbers, lengths differ)")),
+    "curves_disagree": (N_("disagreeing curves"), N_("two sources of the curves disagree")),
+    "checkpoint_missing": (N_("missing best.pt"), N_("no .pt or .pth file was handed in")),
+    "checkpoint_unloadable": (N_("unloadable best.pt"), N_("the checkpoint cannot be read safely as a state_dict")),
+    "checkpoint_architecture": (N_("best.pt of another model"), N_("the checkpoint's keys or shapes do not fit the class")),
+    "checkpoint_not_finite": (N_("non-finite weights"), N_("the checkpoint holds NaN or infinite weights")),
+    "optimizer_mismatch": (N_("optimizer state"), N_("the optimizer state does not fit the model's parameters")),
+    "epoch_type": (N_("epoch type"), N_("the checkpoint's epoch is not an int")),
+    "epoch_not_best": (N_("saved epoch"), N_("the checkpoint's epoch is not where the loss curve is lowest")),
+    "split_seed_missing": (N_("split seed"), N_("curves.json records no split_seed, so the validation split is unknown")),
+    "reeval_crash": (N_("re-evaluation crash"), N_("forward() crashed while re-evaluating best.pt")),
+    "accuracy_mismatch": (N_("accuracy"), N_("best.pt's accuracy differs from the accuracy curve's")),
+    "accuracy_below_floor": (N_("accuracy below the floor"), N_("the model is not trained to the assignment's accuracy")),
+    "checkpoint_other_epoch": (N_("weights of another epoch"), N_("best.pt holds the weights of another epoch")),
+    "reeval_mismatch": (N_("re-evaluated loss"), N_("best.pt re-evaluates to no loss of the curve, any preprocessing")),
     # a check run that could not finish (every check an error with the same cause)
-    "timeout": ("time limit", "the run took longer than its time limit"),
-    "cpu_limit": ("CPU limit", "the run used more CPU time than its limit"),
-    "file_size_limit": ("file size limit", "the code wrote a file over the size limit"),
-    "output_flood": ("result pipe flood", "the code sent more than the limit on the grader's result pipe"),
-    "channel_tampered": ("result pipe tampering", "the code wrote to the grader's own result pipe"),
-    "crashed": ("crashed process", "the check process was killed or exited without a result"),
-    "unusable_submission": ("unusable submission", "the submission could not be unpacked or read"),
-    "sandbox_unavailable": ("no sandbox", "the sandbox could not start, or would have run with the grader's rights"),
-    "internal_error": ("grader error", "the grader itself failed"),
+    "timeout": (N_("time limit"), N_("the run took longer than its time limit")),
+    "cpu_limit": (N_("CPU limit"), N_("the run used more CPU time than its limit")),
+    "file_size_limit": (N_("file size limit"), N_("the code wrote a file over the size limit")),
+    "output_flood": (N_("result pipe flood"), N_("the code sent more than the limit on the grader's result pipe")),
+    "channel_tampered": (N_("result pipe tampering"), N_("the code wrote to the grader's own result pipe")),
+    "crashed": (N_("crashed process"), N_("the check process was killed or exited without a result")),
+    "unusable_submission": (N_("unusable submission"), N_("the submission could not be unpacked or read")),
+    "sandbox_unavailable": (N_("no sandbox"), N_("the sandbox could not start, or would have run with the grader's rights")),
+    "internal_error": (N_("grader error"), N_("the grader itself failed")),
 }
 
 
@@ -169,8 +173,23 @@ class Cause:
 
     @property
     def label(self) -> str:
-        """The code's short label (``kernel size``)."""
-        return CAUSES[self.code][0]
+        """The code's short label (``kernel size``), in the current language."""
+        return cause_label(self.code)
+
+
+def cause_label(code: str) -> str:
+    """The short label of the cause ``code`` (a key of :data:`CAUSES`) in the current language."""
+    return _(CAUSES[code][0])
+
+
+def cause_meaning(code: str) -> str:
+    """What the cause ``code`` means, in the current language."""
+    return _(CAUSES[code][1])
+
+
+def status_word(status: str) -> str:
+    """How the status code ``status`` is shown to a person (``pass``; Korean ``통과``)."""
+    return _(STATUS_WORDS[status])
 
 
 @dataclass
@@ -228,6 +247,7 @@ class Report:
     changed_files: list[str] = field(default_factory=list)
     # what the judge refused to run, by flag kind ("hidden weights", "refused operator") -> the tensors or operator
     refused: dict[str, list[str]] = field(default_factory=dict)
+    lang: str = field(default_factory=current_language)  # the language its sentences were rendered in
 
     @property
     def score(self) -> float:
@@ -249,7 +269,7 @@ class Report:
                 "checks": [asdict(c) for c in self.checks], "notes": self.notes, "output": self.output,
                 "timings": self.timings, "fatal": self.fatal, "isolation": self.isolation,
                 "isolation_level": self.isolation_level, "sandbox_events": self.sandbox_events,
-                "judged": self.judged, "changed_files": self.changed_files, "refused": self.refused}
+                "judged": self.judged, "changed_files": self.changed_files, "refused": self.refused, "lang": self.lang}
 
     @classmethod
     def from_dict(cls, data: dict) -> Report:
@@ -258,7 +278,8 @@ class Report:
                    output=data.get("output", ""), timings=data.get("timings", {}), fatal=data.get("fatal", ""),
                    isolation=data.get("isolation", []), isolation_level=data.get("isolation_level", ""),
                    sandbox_events=data.get("sandbox_events", []), judged=data.get("judged", ""),
-                   changed_files=data.get("changed_files", []), refused=data.get("refused", {}))
+                   changed_files=data.get("changed_files", []), refused=data.get("refused", {}),
+                   lang=data.get("lang", "en"))  # a report cached before the grader spoke Korean
 
 
 def check_types(report: Report) -> Report:
@@ -274,7 +295,7 @@ def check_types(report: Report) -> Report:
     def number(value) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    for name in ("assignment", "student", "output", "fatal", "isolation_level", "judged"):
+    for name in ("assignment", "student", "output", "fatal", "isolation_level", "judged", "lang"):
         need(isinstance(getattr(report, name), str), name)
     for name in ("notes", "isolation", "sandbox_events", "changed_files"):
         need(strings(getattr(report, name)), name)
@@ -337,32 +358,36 @@ def exception_line(exc: BaseException) -> str:
 def judged_text(report: Report) -> str:
     """How the grade was computed, in words."""
     if report.judged == "graph":
-        return "the exported graph, in a clean process"
-    return report.judged.replace("in-process", "in the student's own process", 1)
+        return _("the exported graph, in a clean process")
+    if report.judged.startswith("in-process"):
+        why = report.judged.removeprefix("in-process").removeprefix(": ")
+        return _("in the student's own process: {why}", why=_(why)) if why else _("in the student's own process")
+    return report.judged
 
 
 def fatal_report(spec, student: str, reason: str, cause: str = "internal_error") -> Report:
     """The report of a check run that could not finish: ``reason`` for the student, every check an error at 0
     whose cause is ``cause`` (a code of :data:`CAUSES`: ``timeout``, ``crashed``...)."""
-    report = Report(assignment=spec.name, student=student, fatal=reason)
-    report.checks = [CheckResult(name, "error", 0.0, points, "Not run: the check could not finish (see above).",
-                                 causes=[Cause(cause)])
-                     for name, points in ((n, spec.points[n]) for n in spec.model_checks())]
+    not_run = [(n, spec.points[n], _("Not run: the check could not finish (see above).")) for n in spec.model_checks()]
     if spec.quiz.get("enabled"):
-        for name in QUIZ_CHECKS:
-            points = spec.quiz["points"][name]
-            report.checks.append(CheckResult(name, "error", 0.0, points, "Not run: the check could not finish.",
-                                             causes=[Cause(cause)]))
-    return report
+        not_run += [(n, spec.quiz["points"][n], _("Not run: the check could not finish.")) for n in QUIZ_CHECKS]
+    return Report(assignment=spec.name, student=student, fatal=reason,
+                  checks=[CheckResult(n, "error", 0.0, p, text, causes=[Cause(cause)]) for n, p, text in not_run])
 
 
-CHANGED_COPY = "working copy changed during the run"
-FORGED_OBSERVATION = "forged observation"  # grader.judge.provenance: a graph of another class than the one named
-REFUSAL_KINDS = ("hidden weights", "refused operator", FORGED_OBSERVATION)  # what the judge will not run
+# The flag kinds are codes (the data and the filters keep them in English); flag_label shows one to a person.
+CHANGED_COPY = N_("working copy changed during the run")
+FORGED_OBSERVATION = N_("forged observation")  # grader.judge.provenance: a graph of another class than the one named
+REFUSAL_KINDS = (N_("hidden weights"), N_("refused operator"), FORGED_OBSERVATION)  # what the judge will not run
 # What an instructor can filter report.html by; every Flag has one of these kinds.
-FLAG_KINDS = ("identical checkpoint", "identical weights", "near-identical weights", "identical curves",
-              "similar source", "source not compared", "sandbox", "graded in-process", CHANGED_COPY, "not on the roster",
-              "duplicate submission", "no submission", *REFUSAL_KINDS)
+FLAG_KINDS = (N_("identical checkpoint"), N_("identical weights"), N_("near-identical weights"), N_("identical curves"),
+              N_("similar source"), N_("source not compared"), N_("sandbox"), N_("graded in-process"), CHANGED_COPY,
+              N_("not on the roster"), N_("duplicate submission"), N_("no submission"), *REFUSAL_KINDS)
+
+
+def flag_label(kind: str) -> str:
+    """The flag kind ``kind`` (a code of :data:`FLAG_KINDS`) as a person reads it, in the current language."""
+    return _(kind)
 
 
 class Flag(str):
@@ -374,7 +399,7 @@ class Flag(str):
     def __new__(cls, kind: str, text: str | None = None) -> Flag:
         if kind not in FLAG_KINDS:
             raise ValueError(f"unknown flag kind {kind!r}")
-        flag = super().__new__(cls, kind if text is None else text)
+        flag = super().__new__(cls, flag_label(kind) if text is None else text)
         flag.kind = kind
         return flag
 
@@ -384,17 +409,21 @@ def own_flags(report: Report | None) -> list[Flag]:
     a working copy the code changed, and what the sandbox refused."""
     if report is None:
         return []
-    flags = [Flag("graded in-process", f"graded {report.judged}")] if report.judged.startswith("in-process") else []
+    flags = []
+    if report.judged.startswith("in-process"):
+        why = report.judged.removeprefix("in-process").removeprefix(": ")
+        flags.append(Flag("graded in-process", _("graded in-process: {why}", why=why) if why else None))
     if report.changed_files:
-        flags.append(Flag(CHANGED_COPY, f"{CHANGED_COPY}: {', '.join(report.changed_files)}"))
-    flags += [Flag(kind, f"{kind}: {', '.join(evidence[:4])}") for kind, evidence in sorted(report.refused.items())]
-    return flags + [Flag("sandbox", f"sandbox: {event}") for event in report.sandbox_events]
+        flags.append(Flag(CHANGED_COPY, f"{flag_label(CHANGED_COPY)}: {', '.join(report.changed_files)}"))
+    flags += [Flag(kind, f"{flag_label(kind)}: {', '.join(evidence[:4])}")
+              for kind, evidence in sorted(report.refused.items())]
+    return flags + [Flag("sandbox", f"{flag_label('sandbox')}: {event}") for event in report.sandbox_events]
 
 
 def changed_copy_text(report: Report) -> str:
     """What the student reads when their code changed its working copy."""
-    return (f"your code changed {', '.join(report.changed_files)} in its working copy while it was checked. "
-            "Nothing was graded from the changed copy: the grade reads the files you submitted.")
+    return _("your code changed {files} in its working copy while it was checked. Nothing was graded from the "
+             "changed copy: the grade reads the files you submitted.", files=", ".join(report.changed_files))
 
 
 def to_json(report: Report) -> str:
@@ -424,35 +453,48 @@ def render_text(report: Report, console=None) -> None:
         return escape_markup(terminal_safe(text))
 
     console = console or Console(highlight=False, soft_wrap=True)
-    console.print(f"[bold]{escape(report.assignment)}[/bold]  submission: {escape(report.student)}")
+    submission = escape(_("submission: {student}", student=report.student))
+    console.print(f"[bold]{escape(report.assignment)}[/bold]  {submission}")
     for note in report.notes:
         console.print(f"  [dim]-[/dim] {escape(note)}")
     if report.fatal:
-        console.print(f"[bold red]The check could not finish:[/bold red] {escape(report.fatal)}")
+        console.print("[bold red]" + escape(_("The check could not finish:")) + f"[/bold red] {escape(report.fatal)}")
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("check")
-    table.add_column("status")
-    table.add_column("score", justify="right")
+    table.add_column(_("check"))
+    table.add_column(_("status"))
+    table.add_column(_("score"), justify="right")
     for check in report.checks:
-        table.add_row(escape(check.name), f"[{STYLE[check.status]}]{check.status}[/]",
+        table.add_row(escape(check.name), f"[{STYLE[check.status]}]{escape(status_word(check.status))}[/]",
                       f"{check.score:g}/{check.max_score:g}")
     console.print(table)
     for check in report.checks:
-        console.print(f"\n[bold {STYLE[check.status]}]{check.status.upper()}[/] [bold]{check.name}[/]")
+        heading = escape(_(STATUS_HEADINGS[check.status]))
+        console.print(f"\n[bold {STYLE[check.status]}]{heading}[/] [bold]{check.name}[/]")
         console.print(escape(check.message))
+    sandbox = escape(_("Sandbox:"))
     for event in report.sandbox_events:
-        console.print(f"[bold yellow]Sandbox:[/bold yellow] your code {escape(event)} (not allowed while grading)")
+        line = escape(_("your code {event} (not allowed while grading)", event=event))
+        console.print(f"[bold yellow]{sandbox}[/bold yellow] {line}")
     if report.changed_files:
-        console.print(f"[bold yellow]Sandbox:[/bold yellow] {escape(changed_copy_text(report))}")
+        console.print(f"[bold yellow]{sandbox}[/bold yellow] {escape(changed_copy_text(report))}")
     if report.output:
-        console.print("\n[bold]Your code printed:[/bold]")
+        console.print("\n[bold]" + escape(_("Your code printed:")) + "[/bold]")
         console.print(terminal_safe(report.output), markup=False, highlight=False)
+    _render_footer(report, console, escape)
+
+
+def _render_footer(report: Report, console, escape) -> None:
+    """The report's last lines: the isolation, who judged, the cache, the score."""
     if report.isolation_level:
-        gaps = f": {'; '.join(report.isolation)}" if report.isolation else ""
-        console.print(f"\n[dim]isolation: {escape(report.isolation_level)}{escape(gaps)}[/dim]")
+        isolation = _("isolation: {level}: {gaps}", level=report.isolation_level, gaps="; ".join(report.isolation)) \
+            if report.isolation else _("isolation: {level}", level=report.isolation_level)
+        console.print(f"\n[dim]{escape(isolation)}[/dim]")
     if report.judged:
-        console.print(f"[dim]judged: {escape(judged_text(report))}[/dim]")
+        console.print("[dim]" + escape(_("judged: {how}", how=judged_text(report))) + "[/dim]")
     if report.timings.get("cached"):
-        console.print("\n[dim](from the cache: this exact submission was checked before; --no-cache checks again)[/dim]")
-    verdict = "[green]all required checks pass[/green]" if report.passed else "[red]some checks failed[/red]"
-    console.print(f"\nscore {report.score:g}/{report.max_score:g}: {verdict}")
+        console.print("\n[dim]" + escape(_("(from the cache: this exact submission was checked before; --no-cache "
+                                            "checks again)")) + "[/dim]")
+    verdict = "[green]" + escape(_("all required checks pass")) + "[/green]" if report.passed \
+        else "[red]" + escape(_("some checks failed")) + "[/red]"
+    console.print("\n" + _("score {score:g}/{max:g}: {verdict}", score=report.score, max=report.max_score,
+                           verdict=verdict))

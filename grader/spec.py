@@ -15,6 +15,7 @@ from pathlib import Path
 
 from grader.config import path_setting
 from grader.errors import GraderError
+from grader.i18n import N_, _
 from grader.late import LateError, validate_late_table
 
 ASSIGNMENTS_ENV = "GRADER_ASSIGNMENTS"
@@ -114,6 +115,12 @@ class Spec:
     def folder(self) -> Path:
         return self.path.parent
 
+    @property
+    def shown_title(self) -> str:
+        """The title in the current language (the catalog's translation of ``title``; the title itself when the
+        catalog has none, as for a course's own assignment)."""
+        return _(self.title)
+
     def budgets(self) -> dict[str, float]:
         """Seconds per phase that runs student code (never more than the whole job's ``timeout``)."""
         return {"load": min(self.load_timeout, self.timeout), "checks": min(self.checks_timeout, self.timeout)}
@@ -159,8 +166,9 @@ def load_spec(name_or_path: str | os.PathLike, root: Path | None = None) -> Spec
         root = root or assignments_root()
         path = root / str(name_or_path) / "spec.toml"
         if not path.is_file():
-            names = ", ".join(list_assignments(root)) or "(none found)"
-            raise SpecError(f"unknown assignment {str(name_or_path)!r}; valid names: {names}")
+            names = ", ".join(list_assignments(root)) or _("(none found)")
+            raise SpecError(_("unknown assignment {name}; valid names: {names}", name=repr(str(name_or_path)),
+                              names=names))
     data, sources = _read_extended(path, root)
     return dataclasses.replace(parse_spec(data, path), sources=tuple(sources))
 
@@ -174,17 +182,18 @@ def _read_extended(path: Path, root: Path | None, depth: int = 0) -> tuple[dict,
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read the spec: {exc}") from None
+        raise SpecError(_("{path}: cannot read the spec: {error}", path=path, error=exc)) from None
     base = data.pop("extends", None)
     if base is None:
         return data, [path]
     if not isinstance(base, str) or not base or depth >= MAX_EXTENDS:
-        raise SpecError(f"{path}: field 'extends' must name one assignment, e.g. extends = \"mycnn\" (at most "
-                        f"{MAX_EXTENDS} levels deep), found {base!r}")
+        raise SpecError(_("{path}: field 'extends' must name one assignment, e.g. extends = \"mycnn\" (at most "
+                          "{levels} levels deep), found {found}", path=path, levels=MAX_EXTENDS, found=repr(base)))
     base_path = (root or assignments_root()) / base / "spec.toml"
     if not base_path.is_file() or base_path.resolve() == path.resolve():
-        names = ", ".join(list_assignments(root)) or "(none found)"
-        raise SpecError(f"{path}: 'extends' names {base!r}, which is not another assignment; valid names: {names}")
+        names = ", ".join(list_assignments(root)) or _("(none found)")
+        raise SpecError(_("{path}: 'extends' names {base}, which is not another assignment; valid names: {names}",
+                          path=path, base=repr(base), names=names))
     base_data, sources = _read_extended(base_path, root, depth + 1)
     return _merged(base_data, data), sources + [path]
 
@@ -205,7 +214,7 @@ def parse_spec_text(text: str | list[str], name: str) -> Spec:
         try:
             layer = tomllib.loads(part)
         except tomllib.TOMLDecodeError as exc:
-            raise SpecError(f"{path}: cannot read the spec: {exc}") from None
+            raise SpecError(_("{path}: cannot read the spec: {error}", path=path, error=exc)) from None
         layer.pop("extends", None)
         data = _merged(data, layer)
     return parse_spec(data, path)
@@ -218,10 +227,11 @@ def spec_texts(spec: Spec) -> list[str]:
 
 def _need(data: dict, key: str, kind, path: Path, where: str = ""):
     if key not in data:
-        raise SpecError(f"{path}: field {where}{key!r} is missing")
+        raise SpecError(_("{path}: field {field} is missing", path=path, field=where + repr(key)))
     value = data[key]
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise SpecError(f"{path}: field {where}{key!r} must be {_kind_name(kind)}, found {value!r}")
+        raise SpecError(_("{path}: field {field} must be {kind}, found {found}", path=path, field=where + repr(key),
+                          kind=_kind_name(kind), found=repr(value)))
     return value
 
 
@@ -230,23 +240,32 @@ def _no_unknown(table: dict, known, path: Path, where: str = "") -> None:
     for key in table:
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}"
-            raise SpecError(f"{path}: unknown field '{where}{key}': {hint}")
+            hint = _("did you mean {name}?", name=repr(close[0])) if close \
+                else _("known fields: {names}", names=", ".join(known))
+            raise SpecError(_("{path}: unknown field '{field}': {hint}", path=path, field=where + str(key), hint=hint))
+
+
+KIND_NAMES = {str: N_("a string"), int: N_("an integer"), list: N_("a list"), dict: N_("a table"),
+              float: N_("a number"), bool: N_("true or false")}
 
 
 def _kind_name(kind) -> str:
-    names = {str: "a string", int: "an integer", list: "a list", dict: "a table", float: "a number", bool: "true or false"}
-    if isinstance(kind, tuple):
-        return " or ".join(names.get(k, k.__name__) for k in kind)
-    return names.get(kind, kind.__name__)
+    """What a value of ``kind`` (a type, or a tuple of them) is called in a message: "a string or a list"."""
+    names = [_(KIND_NAMES[k]) if k in KIND_NAMES else k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,))]
+    text = names[0]
+    for name in names[1:]:
+        text = _("{first} or {second}", first=text, second=name)
+    return text
 
 
 def _shape(value, path: Path, where: str) -> tuple:
     if not isinstance(value, list) or not value:
-        raise SpecError(f"{path}: field {where} must be a non-empty list like [\"B\", 32, 26, 26], found {value!r}")
+        raise SpecError(_("{path}: field {field} must be a non-empty list like [\"B\", 32, 26, 26], found {found}",
+                          path=path, field=where, found=repr(value)))
     for i, d in enumerate(value):
         if not (d == "B" and i == 0) and not (isinstance(d, int) and not isinstance(d, bool) and d > 0):
-            raise SpecError(f"{path}: field {where} entry {i} must be a positive integer (or \"B\" first), found {d!r}")
+            raise SpecError(_("{path}: field {field} entry {index} must be a positive integer (or \"B\" first), found "
+                              "{found}", path=path, field=where, index=i, found=repr(d)))
     return tuple(value)
 
 
@@ -255,21 +274,24 @@ def _rows(data: dict, path: Path) -> list[Row]:
     for i, raw in enumerate(_need(data, "rows", list, path)):
         where = f"rows[{i}]."
         if not isinstance(raw, dict):
-            raise SpecError(f"{path}: field 'rows[{i}]' must be a table ([[rows]])")
+            raise SpecError(_("{path}: field 'rows[{index}]' must be a table ([[rows]])", path=path, index=i))
         label = _need(raw, "label", str, path, where)
         layers = _need(raw, "layers", list, path, where)
         if not layers or not all(isinstance(k, str) and k for k in layers):
-            raise SpecError(f"{path}: field '{where}layers' must list layer kinds like [\"Conv2d\", \"ReLU\"], found {layers!r}")
+            raise SpecError(_("{path}: field '{where}layers' must list layer kinds like [\"Conv2d\", \"ReLU\"], found "
+                              "{found}", path=path, where=where, found=repr(layers)))
         shape = _shape(raw.get("shape"), path, f"'{where}shape'")
         if shape[0] != "B":
-            raise SpecError(f"{path}: field '{where}shape' must start with \"B\" (the batch), found {list(shape)!r}")
+            raise SpecError(_("{path}: field '{where}shape' must start with \"B\" (the batch), found {found}",
+                              path=path, where=where, found=repr(list(shape))))
         params = raw.get("params")
         if params is not None and (not isinstance(params, int) or isinstance(params, bool) or params < 0):
-            raise SpecError(f"{path}: field '{where}params' must be a non-negative integer, found {params!r}")
+            raise SpecError(_("{path}: field '{where}params' must be a non-negative integer, found {found}",
+                              path=path, where=where, found=repr(params)))
         _no_unknown(raw, ROW_FIELDS, path, where)
         rows.append(Row(label, tuple(tuple(k.split("|")) for k in layers), shape, params))
     if not rows:
-        raise SpecError(f"{path}: field 'rows' must hold at least one row")
+        raise SpecError(_("{path}: field 'rows' must hold at least one row", path=path))
     return rows
 
 
@@ -280,10 +302,12 @@ def _params_total(data: dict, path: Path) -> tuple[int | None, int | None, int |
     if isinstance(total, dict):
         low, high = total.get("min"), total.get("max")
         if not isinstance(low, int) or not isinstance(high, int) or low > high:
-            raise SpecError(f"{path}: field 'params_total' as a range must be {{min = N, max = M}} with N <= M, found {total!r}")
+            raise SpecError(_("{path}: field 'params_total' as a range must be {{min = N, max = M}} with N <= M, "
+                              "found {found}", path=path, found=repr(total)))
         return None, low, high
     if total is not None:
-        raise SpecError(f"{path}: field 'params_total' must be an integer or {{min = N, max = M}}, found {total!r}")
+        raise SpecError(_("{path}: field 'params_total' must be an integer or {{min = N, max = M}}, found {found}",
+                          path=path, found=repr(total)))
     return None, None, None
 
 
@@ -291,11 +315,12 @@ def _points(data: dict, path: Path) -> dict:
     points = dict(DEFAULT_POINTS)
     raw_points = data.get("points", {})
     if not isinstance(raw_points, dict):
-        raise SpecError(f"{path}: field 'points' must be a table")
+        raise SpecError(_("{path}: field 'points' must be a table", path=path))
     _no_unknown(raw_points, MODEL_CHECKS, path, "points.")
     for key, value in raw_points.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise SpecError(f"{path}: field 'points.{key}' must be a non-negative number, found {value!r}")
+            raise SpecError(_("{path}: field 'points.{key}' must be a non-negative number, found {found}",
+                              path=path, key=key, found=repr(value)))
         points[key] = float(value)
     return points
 
@@ -305,7 +330,8 @@ def _timeouts(data: dict, path: Path) -> dict[str, float]:
     for key, default in (("timeout", 60), ("load_timeout", 30), ("checks_timeout", 60)):
         value = data.get(key, default)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-            raise SpecError(f"{path}: field {key!r} must be a positive number of seconds, found {value!r}")
+            raise SpecError(_("{path}: field {field} must be a positive number of seconds, found {found}",
+                              path=path, field=repr(key), found=repr(value)))
         timeouts[key] = float(value)
     return timeouts
 
@@ -313,20 +339,23 @@ def _timeouts(data: dict, path: Path) -> dict[str, float]:
 def _quiz(data: dict, path: Path) -> dict:
     quiz = data.get("quiz", {})
     if not isinstance(quiz, dict):
-        raise SpecError(f"{path}: field 'quiz' must be a table")
+        raise SpecError(_("{path}: field 'quiz' must be a table", path=path))
     _no_unknown(quiz, QUIZ_FIELDS, path, "quiz.")
     if not isinstance(quiz.get("points", {}), dict):
-        raise SpecError(f"{path}: field 'quiz.points' must be a table, e.g. {{ reeval = 3 }}")
+        raise SpecError(_("{path}: field 'quiz.points' must be a table, e.g. {{ reeval = 3 }}", path=path))
     _no_unknown(quiz.get("points", {}), QUIZ_CHECKS, path, "quiz.points.")
     train_size = quiz.get("train_size", 1)
     if not isinstance(train_size, int) or isinstance(train_size, bool) or train_size < 1:
-        raise SpecError(f"{path}: field 'quiz.train_size' must be a positive integer, found {train_size!r}")
+        raise SpecError(_("{path}: field 'quiz.train_size' must be a positive integer, found {found}", path=path,
+                          found=repr(train_size)))
     for key, value in quiz.get("points", {}).items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise SpecError(f"{path}: field 'quiz.points.{key}' must be a non-negative number, found {value!r}")
+            raise SpecError(_("{path}: field 'quiz.points.{key}' must be a non-negative number, found {found}",
+                              path=path, key=key, found=repr(value)))
     floor = quiz.get("min_val_accuracy", 0.0)
     if not isinstance(floor, (int, float)) or isinstance(floor, bool) or not 0 <= floor <= 100:
-        raise SpecError(f"{path}: field 'quiz.min_val_accuracy' must be a percent from 0 to 100, found {floor!r}")
+        raise SpecError(_("{path}: field 'quiz.min_val_accuracy' must be a percent from 0 to 100, found {found}",
+                          path=path, found=repr(floor)))
     return {**QUIZ_DEFAULTS, **quiz, "min_val_accuracy": float(floor),
             "points": {name: float(quiz.get("points", {}).get(name, QUIZ_POINTS_DEFAULT)) for name in QUIZ_CHECKS}}
 
@@ -336,8 +365,8 @@ def _activations(data: dict, path: Path, points: dict) -> dict:
     if activations and not (isinstance(activations, dict) and isinstance(activations.get("arg"), str)
                             and isinstance(activations.get("options"), list) and activations["options"]
                             and all(isinstance(o, str) for o in activations["options"])):
-        raise SpecError(f"{path}: field 'activations' must be {{ arg = \"act\", options = [\"relu\", ...] }}, "
-                        f"found {activations!r}")
+        raise SpecError(_("{path}: field 'activations' must be {{ arg = \"act\", options = [\"relu\", ...] }}, "
+                          "found {found}", path=path, found=repr(activations)))
     if activations and "activations" not in points:
         points["activations"] = OPTIONAL_POINTS["activations"]
     if not activations:
@@ -348,7 +377,8 @@ def _activations(data: dict, path: Path, points: dict) -> dict:
 def _integrity(data: dict, path: Path) -> dict:
     integrity = data.get("integrity", {})
     if not isinstance(integrity, dict) or not all(isinstance(v, (int, float)) for v in integrity.values()):
-        raise SpecError(f"{path}: field 'integrity' must be a table of numbers, e.g. {{ weight_cosine = 0.999 }}")
+        raise SpecError(_("{path}: field 'integrity' must be a table of numbers, e.g. {{ weight_cosine = 0.999 }}",
+                          path=path))
     _no_unknown(integrity, INTEGRITY_FIELDS, path, "integrity.")
     return {**INTEGRITY_DEFAULTS, **integrity}
 
@@ -356,16 +386,18 @@ def _integrity(data: dict, path: Path) -> dict:
 def _similarity(data: dict, path: Path) -> dict:
     table = data.get("similarity", {})
     if not isinstance(table, dict):
-        raise SpecError(f"{path}: field 'similarity' must be a table, e.g. {{ min_share = 0.5, min_tokens = 300 }}")
+        raise SpecError(_("{path}: field 'similarity' must be a table, e.g. {{ min_share = 0.5, min_tokens = 300 }}",
+                          path=path))
     _no_unknown(table, SIMILARITY_DEFAULTS, path, "similarity.")
     similarity = {**SIMILARITY_DEFAULTS, **table}
     if not isinstance(similarity["compare_models"], bool):
-        raise SpecError(f"{path}: field 'similarity.compare_models' must be true or false, "
-                        f"found {similarity['compare_models']!r}")
+        raise SpecError(_("{path}: field 'similarity.compare_models' must be true or false, found {found}",
+                          path=path, found=repr(similarity["compare_models"])))
     files = similarity["boilerplate"]
     if not isinstance(files, list) or not all(isinstance(name, str) and name.strip() for name in files):
-        raise SpecError(f"{path}: field 'similarity.boilerplate' must be a list of paths relative to the "
-                        f"assignment's folder, e.g. [\"tutorial/mnist_main.py\"], found {files!r}")
+        raise SpecError(_("{path}: field 'similarity.boilerplate' must be a list of paths relative to the "
+                          "assignment's folder, e.g. [\"tutorial/mnist_main.py\"], found {found}",
+                          path=path, found=repr(files)))
     similarity["boilerplate"] = list(files)
     for key, value in similarity.items():
         if key in ("compare_models", "boilerplate"):
@@ -373,8 +405,11 @@ def _similarity(data: dict, path: Path) -> dict:
         low, high = SIMILARITY_LIMITS[key]
         whole = isinstance(SIMILARITY_DEFAULTS[key], int)
         if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not low <= value <= high:
-            what = f"an integer from {low} to {high}" if whole else f"a share from {low:g} to {high:g}"
-            raise SpecError(f"{path}: field 'similarity.{key}' must be {what}, found {value!r}")
+            if whole:
+                raise SpecError(_("{path}: field 'similarity.{key}' must be an integer from {low} to {high}, found "
+                                  "{found}", path=path, key=key, low=low, high=high, found=repr(value)))
+            raise SpecError(_("{path}: field 'similarity.{key}' must be a share from {low:g} to {high:g}, found "
+                              "{found}", path=path, key=key, low=low, high=high, found=repr(value)))
         similarity[key] = value if whole else float(value)
     return similarity
 
@@ -382,19 +417,21 @@ def _similarity(data: dict, path: Path) -> dict:
 def _gradescope(data: dict, path: Path, checks: list[str]) -> dict:
     table = data.get("gradescope", {})
     if not isinstance(table, dict):
-        raise SpecError(f"{path}: field 'gradescope' must be a table, e.g. {{ visibility = {{ reeval = \"after_published\" }} }}")
+        raise SpecError(_("{path}: field 'gradescope' must be a table, e.g. {{ visibility = {{ reeval = "
+                          "\"after_published\" }} }}", path=path))
     _no_unknown(table, GRADESCOPE_FIELDS, path, "gradescope.")
     visibility = table.get("visibility", {})
     if not isinstance(visibility, dict):
-        raise SpecError(f"{path}: field 'gradescope.visibility' must be a table of check = level")
+        raise SpecError(_("{path}: field 'gradescope.visibility' must be a table of check = level", path=path))
     _no_unknown(visibility, checks, path, "gradescope.visibility.")
     for check, level in visibility.items():
         if level not in VISIBILITIES:
-            raise SpecError(f"{path}: field 'gradescope.visibility.{check}' must be one of {list(VISIBILITIES)}, "
-                            f"found {level!r}")
+            raise SpecError(_("{path}: field 'gradescope.visibility.{check}' must be one of {choices}, found {found}",
+                              path=path, check=check, choices=list(VISIBILITIES), found=repr(level)))
     leaderboard = table.get("leaderboard", True)
     if not isinstance(leaderboard, bool):
-        raise SpecError(f"{path}: field 'gradescope.leaderboard' must be true or false, found {leaderboard!r}")
+        raise SpecError(_("{path}: field 'gradescope.leaderboard' must be true or false, found {found}", path=path,
+                          found=repr(leaderboard)))
     return {"visibility": dict(visibility), "leaderboard": leaderboard}
 
 
@@ -404,7 +441,7 @@ def _late(data: dict, path: Path) -> dict:
     if table is None:
         return {}
     try:
-        return validate_late_table(table, "field late")
+        return validate_late_table(table, _("field {name}", name="late"))
     except LateError as exc:
         raise SpecError(f"{path}: {exc}") from None
 
@@ -412,7 +449,8 @@ def _late(data: dict, path: Path) -> dict:
 def _choice(data: dict, key: str, allowed, default, path: Path):
     value = data.get(key, default)
     if value not in allowed:
-        raise SpecError(f"{path}: field {key!r} must be one of {list(allowed)}, found {value!r}")
+        raise SpecError(_("{path}: field {field} must be one of {choices}, found {found}", path=path, field=repr(key),
+                          choices=list(allowed), found=repr(value)))
     return value
 
 
@@ -425,25 +463,30 @@ def parse_spec(data: dict, path: Path) -> Spec:
         input_shape = input_shape[1:]
     classes = _need(data, "classes", list, path)
     if not classes or not all(isinstance(c, str) and c.isidentifier() for c in classes):
-        raise SpecError(f"{path}: field 'classes' must list class names like [\"MyCNN\", \"Net\"], found {classes!r}")
+        raise SpecError(_("{path}: field 'classes' must list class names like [\"MyCNN\", \"Net\"], found {found}",
+                          path=path, found=repr(classes)))
     rows = _rows(data, path)
     output = _choice(data, "output", OUTPUTS, "log_probs", path)
     params_total, params_min, params_max = _params_total(data, path)
     points = _points(data, path)
     batch_sizes = data.get("batch_sizes", [3, 5])
     if not isinstance(batch_sizes, list) or not all(isinstance(b, int) and b > 0 for b in batch_sizes):
-        raise SpecError(f"{path}: field 'batch_sizes' must list positive integers, found {batch_sizes!r}")
+        raise SpecError(_("{path}: field 'batch_sizes' must list positive integers, found {found}", path=path,
+                          found=repr(batch_sizes)))
     dataset = _choice(data, "dataset", DATASETS, "mnist", path)
     init_args = data.get("init_args", {})
     if not isinstance(init_args, dict):
-        raise SpecError(f"{path}: field 'init_args' must be a table of keyword arguments, e.g. {{ act = \"relu\" }}")
+        raise SpecError(_("{path}: field 'init_args' must be a table of keyword arguments, e.g. {{ act = \"relu\" }}",
+                          path=path))
     activations = _activations(data, path, points)
     model_class = data.get("model_class", "")
     if not isinstance(model_class, str) or (model_class and not model_class.isidentifier()):
-        raise SpecError(f"{path}: field 'model_class' must be a class name like \"SimpleVGG\", found {model_class!r}")
+        raise SpecError(_("{path}: field 'model_class' must be a class name like \"SimpleVGG\", found {found}",
+                          path=path, found=repr(model_class)))
     num_classes = data.get("num_classes", 10)
     if not isinstance(num_classes, int) or num_classes < 1:
-        raise SpecError(f"{path}: field 'num_classes' must be a positive integer, found {num_classes!r}")
+        raise SpecError(_("{path}: field 'num_classes' must be a positive integer, found {found}", path=path,
+                          found=repr(num_classes)))
     _no_unknown(data, TOP_FIELDS, path)
     quiz = _quiz(data, path)
     checks = [*points, *(QUIZ_CHECKS if quiz["enabled"] else ())]

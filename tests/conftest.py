@@ -49,6 +49,14 @@ def _assignments_with_lowered_floors(tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _english_unless_asked():
+    """The tests read English unless a test asks for Korean (--lang, GRADER_LANG, use_language): the machine's own
+    locale (a Korean LANG) never changes what they see."""
+    os.environ.pop("GRADER_LANG", None)
+    os.environ["LANGUAGE"] = "en"
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _private_report_cache(tmp_path_factory):
     """Every test (and every grader it starts) caches reports in a fresh folder, never in the user's home."""
     os.environ["GRADER_CACHE_DIR"] = str(tmp_path_factory.mktemp("report-cache"))

@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from grader.grading import grade
+from grader.i18n import use_language
 from grader.sandbox.limits import Limits, full_isolation_available
 from grader.spec import load_spec
 from tests.conftest import ROOT
+from tests.lang_text import english_left, own_words
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not full_isolation_available(),
                                                    reason="the full box needs Linux namespaces")]
@@ -211,6 +213,19 @@ def hostile(tmp_path_factory):
     return result, out
 
 
+WORDS = ("late_rule", "reason", "flags")  # the gradebook's cells written for people (the rest are numbers and codes)
+
+
+@pytest.fixture(scope="module")
+def hostile_ko(hostile):
+    """The same hostile class graded again, in Korean, into its own folder."""
+    root = hostile[1].parent
+    with use_language("ko"):
+        result = grade(load_spec(root / "mycnn-floor"), root / "submissions", root / "out-ko", workers=2,
+                       limits=Limits(wall_s=120, isolation="full"), progress=False, log=lambda m: None)
+    return result, root / "out-ko"
+
+
 def _row(out, name):
     with open(out / "gradebook.csv", newline="") as handle:
         return next(r for r in csv.DictReader(handle) if r["student"] == name)
@@ -299,3 +314,19 @@ def test_a_report_names_the_job_s_student_whatever_the_code_said(hostile):
     result, out = hostile
     assert result.reports["poisoner"].student == "poisoner"
     assert (out / "feedback" / "poisoner.md").read_text().startswith("# mycnn-floor: poisoner")
+
+
+def test_in_korean_the_hostile_class_gets_the_same_grades_and_every_sentence_is_translated(hostile, hostile_ko):
+    (english, out), (korean, out_ko) = hostile, hostile_ko
+    assert sorted(korean.reports) == sorted(english.reports)
+    for name, report in english.reports.items():
+        other = korean.reports[name]
+        assert other.lang == "ko"
+        assert (other.score, other.passed, bool(other.fatal)) == (report.score, report.passed, bool(report.fatal)), name
+        assert [(c.name, c.status, c.score) for c in other.checks] == [(c.name, c.status, c.score) for c in report.checks]
+        assert sorted(f.kind for f in korean.flags.get(name, [])) == sorted(f.kind for f in english.flags.get(name, []))
+        assert {k: v for k, v in _row(out_ko, name).items() if k not in WORDS} == \
+            {k: v for k, v in _row(out, name).items() if k not in WORDS}, name
+        feedback = (out_ko / "feedback" / f"{name}.md").read_text()
+        left = english_left(feedback, own_words(out.parent / "submissions" / name))
+        assert left == [], f"{name}: English left in the Korean feedback: {left}\n{feedback}"

@@ -219,6 +219,9 @@ def test_release_writes_an_audited_kit(kit):
         names = archive.namelist()
     assert not [n for n in names if n.startswith("reference")]
     assert "grader/assignments/mycnn/spec.toml" in names and "grader/data/MNIST/raw/t10k-images-idx3-ubyte.gz" in names
+    # the message catalogs, compiled into the wheel when it was built (setup.py), beside their sources
+    assert {"grader/i18n/locale/ko/LC_MESSAGES/grader.mo", "grader/i18n/locale/ko/LC_MESSAGES/click.mo",
+            "grader/i18n/locale/ko/LC_MESSAGES/grader.po"} <= set(names)
     assert audit_wheel(wheel, solution_only_lines(ROOT / "reference")) == []
     assert (kit / "starters" / "mycnn" / "starter.ipynb").is_file() and (kit / "starters" / "mlp" / "starter.py").is_file()
     readme = (kit / "README.md").read_text()
@@ -279,6 +282,11 @@ def test_wheel_install_lists_checks_and_grades_the_quiz(kit, honest, tmp_path):
     failed = grader("check", broken, "-a", "simple-cnn", "--no-cache")
     assert failed.returncode == 1 and "O = floor((I - K + 2P) / S) + 1 = floor((28 - 5 + 2*0) / 1) + 1 = 24" \
         in failed.stdout, failed.stdout
+    korean = grader("--lang", "ko", "check", broken, "-a", "simple-cnn", "--no-cache")
+    assert korean.returncode == 1 and "O = floor((I - K + 2P) / S) + 1 = floor((28 - 5 + 2*0) / 1) + 1 = 24이지만" \
+        in korean.stdout and "실패 shapes" in korean.stdout, korean.stdout
+    usage = grader("--lang", "ko", "check", broken)
+    assert usage.returncode == 2 and "필요한 옵션이 없습니다" in usage.stderr, usage.stderr
 
     # The test's best.pt trains on 1,200 images (about 86% correct): it is checked against a copy of the shipped
     # mycnn, read from the wheel through 'extends', with the accuracy floor (97%) lowered.

@@ -11,11 +11,13 @@ from pathlib import Path
 from types import ModuleType
 
 from grader.errors import GraderError
+from grader.i18n import N_, _
 
 REFERENCE_PACKAGE = "reference"
-INSTRUCTOR_ONLY = ("the reference solutions are instructor-only and are not part of this install (the student kit "
-                   "has the grader and the assignments, not the solutions). Instructors and TAs: in the course "
-                   "repository, run  pip install -e . -e ./reference")
+INSTRUCTOR_ONLY = N_("the reference solutions are instructor-only and are not part of this install (the student kit "
+                     "has the grader and the assignments, not the solutions). Instructors and TAs: in the course "
+                     "repository, run  {command}")
+INSTALL_REFERENCE = "pip install -e . -e ./reference"
 
 
 class InstructorOnly(GraderError):
@@ -28,7 +30,7 @@ def import_reference(module: str = REFERENCE_PACKAGE) -> ModuleType:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name == REFERENCE_PACKAGE:
-            raise InstructorOnly(INSTRUCTOR_ONLY) from None
+            raise InstructorOnly(_(INSTRUCTOR_ONLY, command=INSTALL_REFERENCE)) from None
         raise
 
 

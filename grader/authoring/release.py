@@ -16,15 +16,15 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.authoring.course import reference_dir
+from grader.authoring.course import INSTALL_REFERENCE, reference_dir
 from grader.authoring.starters import BEGIN, END, generate
 from grader.errors import GraderError
+from grader.i18n import _
 from grader.spec import Spec, assignments_root, list_assignments, load_spec
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent  # the repository, in an instructor's install
 TEXT_SUFFIXES = (".py", ".ipynb", ".tmpl", ".toml", ".j2", ".md", ".txt", ".json")
 MIN_LINE = 12
-QUIZ_FILES = "best.pt, curves.json (or curves.csv), val_loss.png and val_acc.png"
 
 
 class ReleaseError(GraderError):
@@ -43,8 +43,9 @@ class Kit:
 def source_tree() -> Path:
     """The repository this grader runs from; ReleaseError when it runs from an installed wheel."""
     if not ((SOURCE_ROOT / "pyproject.toml").is_file() and (SOURCE_ROOT / "grader" / "cli.py").is_file()):
-        raise ReleaseError("grader release builds the kit from the course repository: run it from an instructor "
-                           "install (pip install -e . -e ./reference in the repository), not from the student wheel")
+        raise ReleaseError(_("{command} builds the kit from the course repository: run it from an instructor "
+                             "install ({install} in the repository), not from the student wheel",
+                             command="grader release", install=INSTALL_REFERENCE))
     return SOURCE_ROOT
 
 
@@ -86,7 +87,7 @@ def audit_wheel(wheel: Path, solution_lines: set[str]) -> list[str]:
         for name in archive.namelist():
             top = name.split("/")[0]
             if top == "reference" or name.startswith("reference.") or "/reference/" in name:
-                leaks.append(f"{name}: a module of the reference solutions")
+                leaks.append(_("{name}: a module of the reference solutions", name=name))
                 continue
             if not name.endswith(TEXT_SUFFIXES):
                 continue
@@ -95,7 +96,8 @@ def audit_wheel(wheel: Path, solution_lines: set[str]) -> list[str]:
                 text = text.replace("\\n", "\n").replace('\\"', '"')
             found = sorted({line.strip().strip('",') for line in text.splitlines()} & solution_lines)
             if found:
-                leaks.append(f"{name}: {len(found)} line(s) of a solution region, e.g. {found[0]!r}")
+                leaks.append(_("{name}: {count} line(s) of a solution region, e.g. {example}", name=name,
+                               count=len(found), example=repr(found[0])))
     return leaks
 
 
@@ -106,72 +108,104 @@ def build_wheel(root: Path, course: Path, out: Path) -> Path:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
         shutil.copytree(root / "grader", stage / "grader", ignore=ignore)
         shutil.copytree(course, stage / "assignments", ignore=ignore)
-        for name in ("pyproject.toml", "README.md"):
+        for name in ("pyproject.toml", "setup.py", "README.md"):  # setup.py compiles the message catalogs
             shutil.copy2(root / name, stage / name)
         built = stage / "dist"
         result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                                  "--quiet", "--wheel-dir", str(built), str(stage)],
                                 capture_output=True, text=True)
         if result.returncode != 0:
-            raise ReleaseError(f"building the wheel failed:\n{result.stderr.strip() or result.stdout.strip()}")
+            raise ReleaseError(_("building the wheel failed:\n{output}",
+                                 output=result.stderr.strip() or result.stdout.strip()))
         wheels = list(built.glob("*.whl"))
         if len(wheels) != 1:
-            raise ReleaseError(f"building the wheel gave {len(wheels)} wheels, expected one")
+            raise ReleaseError(_("building the wheel gave {count} wheels, expected one", count=len(wheels)))
         out.mkdir(parents=True, exist_ok=True)
         target = out / wheels[0].name
         shutil.copy2(wheels[0], target)
     return target
 
 
+def _hand_in(spec: Spec) -> str:
+    if spec.quiz.get("enabled"):
+        return _("your code + {checkpoint}, {json} (or {csv}), {loss_plot} and {acc_plot}", checkpoint="best.pt",
+                 json="curves.json", csv="curves.csv", loss_plot="val_loss.png", acc_plot="val_acc.png")
+    return _("your code")
+
+
+def _readme_texts() -> dict[str, str]:
+    """The README's sentences in the current language (its code stays as it is)."""
+    return {
+        "title": _("Course kit: self-check your CNN assignments"),
+        "install": _("Install (once; Python 3.11 or newer, on Linux, macOS, Windows or Colab)"),
+        "installs": _("This installs the `{command}` command, and PyTorch if you do not have it yet (an existing torch "
+                      "2.6 or newer is\nkept). Checking needs no GPU and no internet; the validation images the quiz "
+                      "uses come with the grader.", command="grader"),
+        "terminal": _("Self-check in a terminal"),
+        "folder": _("a folder, a .py or an .ipynb"),
+        "json": _("one JSON document"),
+        "definitions": _("Only the definitions in your code run (imports, classes, functions, constants): your "
+                         "training loop is not run.\nEach failure names your own layer and line, the shape the table "
+                         "expects and the one your code gives, with the\narithmetic. Exit code 0 means every required "
+                         "check passes."),
+        "notebook": _("Self-check inside a notebook (Jupyter or Colab)"),
+        "class": _("your class: shapes, parameters, batch, output"),
+        "files": _("{checkpoint} and the curves in this folder: the quiz", checkpoint="best.pt"),
+        "kernel": _("This checks the class you defined in the notebook, in your own kernel."),
+        "assignments": _("The assignments"),
+        "header": _("| assignment | title | check the starter | hand in |"),
+        "starters": _("Each `{folder}` folder has `{py}` and `{ipynb}`: fill in every part that raises\n`{error}`, "
+                      "train, then check. Hand in the files in the last column, in one folder or zip.",
+                      folder="starters/<assignment>/", py="starter.py", ipynb="starter.ipynb",
+                      error="NotImplementedError"),
+    }
+
+
 def student_readme(wheel: Path, specs: list[Spec]) -> str:
     """The kit's README for students: install, self-check (terminal and notebook), what to hand in."""
     rows = "\n".join(
-        f"| `{s.name}` | {s.title} | `grader check starters/{s.name}/starter.py -a {s.name}` | "
-        f"your code{' + ' + QUIZ_FILES if s.quiz.get('enabled') else ''} |" for s in specs)
+        f"| `{s.name}` | {s.shown_title} | `grader check starters/{s.name}/starter.py -a {s.name}` | {_hand_in(s)} |"
+        for s in specs)
     example = next((s for s in specs if s.name == "mycnn"), None) or next(
         (s for s in specs if s.quiz.get("enabled")), specs[0])
-    cls = example.classes[0]
-    return f"""# Course kit: self-check your CNN assignments
+    cls, name, t = example.classes[0], example.name, _readme_texts()
+    return f"""# {t["title"]}
 
-## Install (once; Python 3.11 or newer, on Linux, macOS, Windows or Colab)
+## {t["install"]}
 
 ```bash
 pip install {wheel.name}
 grader list
 ```
 
-This installs the `grader` command, and PyTorch if you do not have it yet (an existing torch 2.6 or newer is
-kept). Checking needs no GPU and no internet; the validation images the quiz uses come with the grader.
+{t["installs"]}
 
-## Self-check in a terminal
+## {t["terminal"]}
 
 ```bash
-grader check my_folder/ --assignment {example.name}     # a folder, a .py or an .ipynb
-grader check week4.ipynb -a {example.name} --json       # one JSON document
+grader check my_folder/ --assignment {name}     # {t["folder"]}
+grader check week4.ipynb -a {name} --json       # {t["json"]}
 ```
 
-Only the definitions in your code run (imports, classes, functions, constants): your training loop is not run.
-Each failure names your own layer and line, the shape the table expects and the one your code gives, with the
-arithmetic. Exit code 0 means every required check passes.
+{t["definitions"]}
 
-## Self-check inside a notebook (Jupyter or Colab)
+## {t["notebook"]}
 
 ```python
 import grader
-grader.check({cls}, assignment="{example.name}")        # your class: shapes, parameters, batch, output
-grader.check_files(".", assignment="{example.name}")   # best.pt and the curves in this folder: the quiz
+grader.check({cls}, assignment="{name}")        # {t["class"]}
+grader.check_files(".", assignment="{name}")   # {t["files"]}
 ```
 
-This checks the class you defined in the notebook, in your own kernel.
+{t["kernel"]}
 
-## The assignments
+## {t["assignments"]}
 
-| assignment | title | check the starter | hand in |
+{t["header"]}
 | --- | --- | --- | --- |
 {rows}
 
-Each `starters/<assignment>/` folder has `starter.py` and `starter.ipynb`: fill in every part that raises
-`NotImplementedError`, train, then check. Hand in the files in the last column, in one folder or zip.
+{t["starters"]}
 """
 
 
@@ -183,7 +217,8 @@ def kit_wheel(out: Path, course: Path | None = None) -> Path:
     leaks = audit_wheel(wheel, solution_only_lines(reference_dir()))
     if leaks:
         wheel.unlink()
-        raise ReleaseError("the wheel would give away solutions, so nothing was written:\n  " + "\n  ".join(leaks))
+        raise ReleaseError(_("the wheel would give away solutions, so nothing was written:") + "\n  "
+                           + "\n  ".join(leaks))
     return wheel
 
 
@@ -197,11 +232,11 @@ def release(out: str | Path, names: list[str] | None = None, log=print, course: 
     specs = [load_spec(name, course) for name in names]
     drifted = [str(path) for spec in specs if spec.reference for path in generate(spec, check=True)]
     if drifted:
-        raise ReleaseError("these starters differ from what the reference generates; run 'grader assign --all' "
-                           f"and commit them first: {', '.join(drifted)}")
+        raise ReleaseError(_("these starters differ from what the reference generates; run {command} and commit "
+                             "them first: {files}", command="'grader assign --all'", files=", ".join(drifted)))
     if out.exists() and any(out.iterdir()):
-        raise ReleaseError(f"{out} is not empty: give a new folder for the kit")
-    log(f"building the wheel from {root} with the assignments of {course}")
+        raise ReleaseError(_("{path} is not empty: give a new folder for the kit", path=out))
+    log(_("building the wheel from {root} with the assignments of {course}", root=root, course=course))
     wheel = kit_wheel(out, course)
     for spec in specs:
         target = out / "starters" / spec.name

@@ -15,6 +15,7 @@ from string import Template
 
 from grader.authoring.course import import_reference, reference_dir
 from grader.errors import GraderError
+from grader.i18n import LANGUAGES, _, current_language, use_language
 from grader.spec import Spec
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -32,22 +33,25 @@ def strip_solutions(source: str, fill: bool = False, origin: str = "source") -> 
         text = line.strip()
         if text.startswith(BEGIN):
             if inside:
-                raise AuthoringError(f"{origin} line {number}: {BEGIN} inside another solution region")
+                raise AuthoringError(_("{origin} line {number}: {begin} inside another solution region",
+                                       origin=origin, number=number, begin=BEGIN))
             inside = True
             if not fill:
                 indent = line[: len(line) - len(line.lstrip())]
-                replacement = text[len(BEGIN):].lstrip(":").strip() or "raise NotImplementedError  # your code here"
+                replacement = text[len(BEGIN):].lstrip(":").strip() or (
+                    "raise NotImplementedError  # " + _("your code here"))
                 out.append(f"{indent}{replacement}\n")
             continue
         if text.startswith(END):
             if not inside:
-                raise AuthoringError(f"{origin} line {number}: {END} without {BEGIN}")
+                raise AuthoringError(_("{origin} line {number}: {end} without {begin}", origin=origin, number=number,
+                                       end=END, begin=BEGIN))
             inside = False
             continue
         if fill or not inside:
             out.append(line)
     if inside:
-        raise AuthoringError(f"{origin}: a {BEGIN} region is never closed")
+        raise AuthoringError(_("{origin}: a {begin} region is never closed", origin=origin, begin=BEGIN))
     return "".join(out)
 
 
@@ -87,24 +91,40 @@ DATA_BLOCKS = {
 }
 
 
+def _alternatives(kinds: tuple[str, ...]) -> str:
+    """``A or B or C``: the layer kinds a row accepts."""
+    text = kinds[0] if kinds else ""
+    for kind in kinds[1:]:
+        text = _("{first} or {second}", first=text, second=kind)
+    return text
+
+
 def table_markdown(spec: Spec) -> str:
     """The spec's layer table as a markdown table."""
-    lines = ["| row | layers | output shape | parameters |", "| --- | --- | --- | --- |",
-             f"| input | | (B, {', '.join(map(str, spec.input_shape))}) | |"]
+    lines = [_("| row | layers | output shape | parameters |"), "| --- | --- | --- | --- |",
+             "| " + _("input") + f" | | (B, {', '.join(map(str, spec.input_shape))}) | |"]
     for row in spec.rows:
-        layers = ", ".join(" or ".join(kinds) for kinds in row.layers)
+        layers = ", ".join(_alternatives(kinds) for kinds in row.layers)
         lines.append(f"| {row.label} | {layers} | {row.shape_text()} | {'' if row.params is None else f'{row.params:,}'} |")
-    total = f"{spec.params_total:,}" if spec.params_total is not None else (
-        f"{spec.params_min:,} to {spec.params_max:,}" if spec.params_min is not None else "any")
-    lines.append(f"\nTotal parameters: {total}. Output: "
-                 + ("log-probabilities (end with F.log_softmax(x, dim=1))." if spec.output == "log_probs"
-                    else "logits (CrossEntropyLoss applies log_softmax itself)."))
-    return "\n".join(lines)
+    if spec.params_total is not None:
+        total = f"{spec.params_total:,}"
+    elif spec.params_min is not None:
+        total = _("{low} to {high}", low=f"{spec.params_min:,}", high=f"{spec.params_max:,}")
+    else:
+        total = _("any")
+    if spec.output == "log_probs":
+        output = _("Total parameters: {total}. Output: log-probabilities (end with {code}).", total=total,
+                   code="F.log_softmax(x, dim=1)")
+    else:
+        output = _("Total parameters: {total}. Output: logits ({loss} applies {function} itself).", total=total,
+                   loss="CrossEntropyLoss", function="log_softmax")
+    return "\n".join(lines) + "\n\n" + output
 
 
 def _parts(spec: Spec, fill: bool) -> tuple[str, str]:
     if not spec.reference:
-        raise AuthoringError(f"{spec.path}: field 'reference' is needed to generate a starter")
+        raise AuthoringError(_("{path}: field {field} is needed to generate a starter", path=spec.path,
+                               field="'reference'"))
     net = import_reference().get_network(spec.reference)
     folder = reference_dir()
     module_file = folder / (net.module.split(".")[-1] + ".py")
@@ -126,10 +146,12 @@ def _parts(spec: Spec, fill: bool) -> tuple[str, str]:
 def render_py(spec: Spec, fill: bool = False) -> str:
     """The .py starter (``fill=True``: with the reference's code in place, for tests)."""
     model, loop = _parts(spec, fill)
-    header = (f'"""{spec.title}\n\nFill in every part that raises NotImplementedError (and save_condition), then '
-              f"check your work:\n\n    grader check starter.py --assignment {spec.name}\n\n"
-              f"Layer table:\n\n{table_markdown(spec)}\n\nGenerated by `grader assign {spec.name}`; do not edit by hand.\n"
-              '"""\n')
+    fill_in = _("Fill in every part that raises {error} (and {condition}), then check your work:",
+                error="NotImplementedError", condition="save_condition")
+    layer_table = _("Layer table:")
+    generated = _("Generated by `{command}`; do not edit by hand.", command=f"grader assign {spec.name}")
+    header = (f'"""{spec.shown_title}\n\n{fill_in}\n\n    grader check starter.py --assignment {spec.name}\n\n'
+              f'{layer_table}\n\n{table_markdown(spec)}\n\n{generated}\n"""\n')
     return f"{header}{model}\n\n{loop}\n\nif __name__ == \"__main__\":\n    main()\n"
 
 
@@ -149,18 +171,23 @@ def render_ipynb(spec: Spec, fill: bool = False) -> str:
 
     model, loop = _parts(spec, fill)
     net_class = import_reference().get_network(spec.reference).class_name
+    fill_in = _("Fill in every part that raises `{error}` (and `{condition}`), run the notebook, then check your "
+                "work with\n`{command}`.", error="NotImplementedError", condition="save_condition",
+                command=f"grader check . --assignment {spec.name}")
+    not_yours = _("Data, the train / validate loop, the curve recorder and the checkpoint hook (fill in "
+                  "`{condition}`).", condition="save_condition")
+    if spec.quiz.get("enabled"):
+        check = _("In this kernel, against the assignment's table and, after training, on the {checkpoint} and "
+                  "curves you hand in.", checkpoint="best.pt")
+    else:
+        check = _("In this kernel, against the assignment's table.")
     cells = [
-        new_markdown_cell(f"# {spec.title}\n\nFill in every part that raises `NotImplementedError` (and "
-                          f"`save_condition`), run the notebook, then check your work with\n"
-                          f"`grader check . --assignment {spec.name}`.\n\n{table_markdown(spec)}"),
+        new_markdown_cell(f"# {spec.shown_title}\n\n{fill_in}\n\n{table_markdown(spec)}"),
         new_code_cell(model),
-        new_markdown_cell("## The parts you do not write\nData, the train / validate loop, the curve recorder and "
-                          "the checkpoint hook (fill in `save_condition`)."),
+        new_markdown_cell("## " + _("The parts you do not write") + "\n" + not_yours),
         new_code_cell(loop),
         new_code_cell("main()"),
-        new_markdown_cell("## Check your work\nIn this kernel, against the assignment's table"
-                          + (" and, after training, on the best.pt and curves you hand in." if spec.quiz.get("enabled")
-                             else ".")),
+        new_markdown_cell("## " + _("Check your work") + "\n" + check),
         new_code_cell(self_check_code(spec, net_class)),
     ]
     for index, cell in enumerate(cells):
@@ -177,13 +204,23 @@ def starter_files(spec: Spec) -> dict[Path, str]:
     return {spec.folder / "starter.py": render_py(spec), spec.folder / "starter.ipynb": render_ipynb(spec)}
 
 
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
 def generate(spec: Spec, check: bool = False) -> list[Path]:
-    """Write the starters (or, with ``check``, write nothing); return the files that differ(ed) from generation."""
-    changed = []
-    for path, content in starter_files(spec).items():
-        current = path.read_text(encoding="utf-8") if path.is_file() else None
-        if current != content:
-            changed.append(path)
-            if not check:
-                path.write_text(content, encoding="utf-8")
+    """Write the starters in the current language (or, with ``check``, write nothing); return the files that
+    differ(ed) from generation. A check accepts a starter generated in any of the grader's languages (the committed
+    starters are English; a course may have generated its own in Korean)."""
+    files = starter_files(spec)
+    changed = [path for path, content in files.items() if _read(path) != content]
+    if not check:
+        for path in changed:
+            path.write_text(files[path], encoding="utf-8")
+        return changed
+    for lang in LANGUAGES:
+        if changed and lang != current_language():
+            with use_language(lang):
+                other = starter_files(spec)
+            changed = [path for path in changed if _read(path) != other[path]]
     return changed

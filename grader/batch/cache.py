@@ -1,7 +1,9 @@
 """Cache of check reports, keyed by the SHA-256 of everything that decides a report.
 
-The key covers every file of the submission (code, best.pt, curves), the assignment's spec file and the grader's
-own source, so an unchanged submission is answered at once and any change to one of them checks again.
+The key covers every file of the submission (code, best.pt, curves), the assignment's spec file, the grader's
+own source and the language the report is written in with its catalog (:func:`grader.i18n.catalog_key`), so an
+unchanged submission is answered at once and any change to one of them checks again: a report cached in English is
+never served to a Korean run, and a corrected translation regrades.
 Reports that ended in a timeout or crash are not cached. The cache lives in ``$GRADER_CACHE_DIR`` or
 ``~/.cache/grader/reports``.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from grader.config import default_cache_dir
 from grader.files import feed
+from grader.i18n import catalog_key
 from grader.report import Report
 
 GRADER_DIR = Path(__file__).resolve().parent.parent  # the whole grader package
@@ -53,13 +56,14 @@ def grader_code_key() -> str:
 
 def submission_key(spec_path: Path | tuple[Path, ...], submission: Path, student: str) -> str:
     """SHA-256 over a manifest of the submission's files (each name and the SHA-256 of its bytes, every field framed
-    with its length), the spec, and the grader's own code."""
+    with its length), the spec, the grader's own code, and the current language with its catalog's digest."""
     digest = hashlib.sha256()
     _field(digest, _text(student))
     for path in (spec_path if isinstance(spec_path, tuple) else (spec_path,)):
         _field(digest, b"spec")
         _field(digest, spec_checks_bytes(Path(path)))
     _field(digest, b"grader:" + grader_code_key().encode())
+    _field(digest, b"lang:" + catalog_key().encode())
     _hash_submission(digest, Path(submission))
     return digest.hexdigest()
 

@@ -23,6 +23,7 @@ from typing import Any
 from grader.batch import cache
 from grader.batch.entries import BatchError
 from grader.batch.resident import pack, request_for, resident
+from grader.i18n import _, use_language
 from grader.report import Report, fatal_report
 from grader.spec import Spec, spec_texts
 
@@ -41,8 +42,8 @@ def require_dask():
     try:
         import distributed
     except ImportError as exc:
-        raise ClusterError(f"--cluster needs Dask, which is not installed here ({exc}): pip install "
-                           "'cnn-grader[cluster]' (dask, distributed and dask-jobqueue)") from None
+        raise ClusterError(_("--cluster needs Dask, which is not installed here ({error}): pip install "
+                             "'cnn-grader[cluster]' (dask, distributed and dask-jobqueue)", error=exc)) from None
     return distributed
 
 
@@ -71,26 +72,27 @@ def connect(target: str, jobs: int | None = None, timeout: float = CONNECT_TIMEO
         try:
             import dask_jobqueue
         except ImportError as exc:
-            raise ClusterError(f"--cluster {target} needs dask-jobqueue ({exc}): pip install 'cnn-grader[cluster]'") \
-                from None
+            raise ClusterError(_("--cluster {target} needs dask-jobqueue ({error}): pip install 'cnn-grader[cluster]'",
+                                 target=target, error=exc)) from None
         make = dask_jobqueue.SLURMCluster if target == "slurm" else dask_jobqueue.PBSCluster
         try:
             cluster = make()
         except Exception as exc:  # noqa: BLE001 - dask-jobqueue's configuration errors are plain exceptions
-            raise ClusterError(f"cannot set up the {target} cluster from Dask's jobqueue configuration: {exc}") \
-                from None
+            raise ClusterError(_("cannot set up the {target} cluster from Dask's jobqueue configuration: {error}",
+                                 target=target, error=exc)) from None
         cluster.scale(jobs=jobs or 1)
         address = cluster
     elif "://" not in target:
-        raise ClusterError(f"--cluster {target!r}: give a scheduler address like tcp://HOST:8786, or one of "
-                           f"{', '.join(JOBQUEUE_KINDS)}")
+        raise ClusterError(_("--cluster {target}: give a scheduler address like tcp://HOST:8786, or one of {kinds}",
+                             target=repr(target), kinds=", ".join(JOBQUEUE_KINDS)))
     try:
         client = distributed.Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
-        raise ClusterError(f"cannot reach the Dask scheduler at {target} within {timeout:g} s: {exc}. Is it "
-                           "running (dask scheduler), and is the address right?") from None
+        raise ClusterError(_("cannot reach the Dask scheduler at {target} within {seconds:g} s: {error}. Is it "
+                             "running (dask scheduler), and is the address right?", target=target, seconds=timeout,
+                             error=exc)) from None
     return Connection(client, cluster)
 
 
@@ -106,8 +108,8 @@ def placement(spec: Spec, device: str, gpus: int) -> tuple[str, dict]:
     workers when there are some; cuda sends every task there; cpu never."""
     if device == "cuda":
         if not gpus:
-            raise ClusterError("--device cuda, but no worker of the cluster declares the Dask resource GPU (start "
-                               "GPU workers with: dask worker ADDRESS --resources GPU=1)")
+            raise ClusterError(_("--device cuda, but no worker of the cluster declares the Dask resource GPU (start "
+                                 "GPU workers with: dask worker ADDRESS --resources GPU=1)"))
         return "cuda", {GPU_RESOURCE: 1}
     if device == "auto" and gpus and spec.dataset == "cifar10":
         return "cuda", {GPU_RESOURCE: 1}
@@ -115,8 +117,9 @@ def placement(spec: Spec, device: str, gpus: int) -> tuple[str, dict]:
 
 
 def grade_on_worker(request: dict, payload: bytes) -> str:
-    """The task run on a worker: the report's JSON, from one of this worker's resident grading processes."""
-    with resident() as grader:
+    """The task run on a worker: the report's JSON, from one of this worker's resident grading processes (which
+    writes it in the request's language; the worker's own errors are in it too)."""
+    with use_language(request.get("lang")), resident() as grader:
         return json.dumps(grader.grade(request, payload))
 
 
@@ -124,10 +127,12 @@ def _lost_report(spec: Spec, student: str, exc: BaseException) -> Report:
     from distributed import KilledWorker
 
     if isinstance(exc, KilledWorker):
-        return fatal_report(spec, student, "grading this submission ended the grader's worker process each time it "
-                            "was tried, so it was given up (the cluster's allowed-failures limit). Your code may "
-                            "exhaust the machine's memory: check it with grader check on your own machine.", "crashed")
-    return fatal_report(spec, student, f"internal error on the cluster: {type(exc).__name__}: {exc}")
+        return fatal_report(spec, student, _("grading this submission ended the grader's worker process each time "
+                                             "it was tried, so it was given up (the cluster's allowed-failures limit). "
+                                             "Your code may exhaust the machine's memory: check it with grader check "
+                                             "on your own machine."), "crashed")
+    error = f"{type(exc).__name__}: {exc}"
+    return fatal_report(spec, student, _("internal error on the cluster: {error}", error=error))
 
 
 def run_on_cluster(spec: Spec, todo: list, store, limits, connection: Connection, device: str = "cpu",
@@ -142,7 +147,7 @@ def run_on_cluster(spec: Spec, todo: list, store, limits, connection: Connection
     limits = replace(limits, device=task_device, threads=1)
     spec_toml = spec_texts(spec)
     total = len(todo) if total is None else total
-    bar = tqdm(total=total, initial=total - len(todo), desc="grading", unit="student", disable=not progress,
+    bar = tqdm(total=total, initial=total - len(todo), desc=_("grading"), unit=_("student"), disable=not progress,
                dynamic_ncols=True)
     pending = list(todo)
     running: dict = {}
@@ -165,7 +170,7 @@ def run_on_cluster(spec: Spec, todo: list, store, limits, connection: Connection
         submit()
         while running:
             future = next(completed)
-            entry, key, _ = running.pop(future.key)
+            entry, key, _future = running.pop(future.key)
             try:
                 report = Report.from_dict(json.loads(future.result()))
             except Exception as exc:  # noqa: BLE001 - a lost task is an error row for that student, never a crash
@@ -174,12 +179,12 @@ def run_on_cluster(spec: Spec, todo: list, store, limits, connection: Connection
             store.put(entry.student, key, str(entry.path), report, entry.files or cache.files_key(entry.path))
             done += 1
             failures += not report.passed
-            bar.set_postfix(failed=failures, refresh=False)
+            bar.set_postfix({_("failed"): failures}, refresh=False)
             bar.update(1)
             submit()
     finally:  # Ctrl-C or an error: nothing of this run keeps a worker busy
         quiet.__exit__(None, None, None)
         if running:
-            client.cancel([future for _, _, future in running.values()])
+            client.cancel([future for _entry, _key, future in running.values()])
         bar.close()
     return done

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.i18n import _
 from grader.report import Flag
 
 ENTRY_SUFFIXES = (".zip", ".ipynb", ".py")
@@ -57,15 +58,16 @@ def read_roster(path: str | Path) -> list[tuple[str, str, str]]:
             columns = {c.strip().lower(): c for c in reader.fieldnames or []}
             id_column = next((columns[c] for c in ROSTER_ID_COLUMNS if c in columns), None)
             if id_column is None:
-                raise BatchError(f"{path}: no id column; the header needs one of {', '.join(ROSTER_ID_COLUMNS)} "
-                                 f"(found: {', '.join(reader.fieldnames or []) or 'nothing'})")
+                raise BatchError(_("{path}: no id column; the header needs one of {columns} (found: {found})",
+                                   path=path, columns=", ".join(ROSTER_ID_COLUMNS),
+                                   found=", ".join(reader.fieldnames or []) or _("nothing")))
             name_column = columns.get("name")
             email_column = columns.get("email") if columns.get("email") != id_column else None
             rows = [(row[id_column].strip(), (row.get(name_column) or "").strip() if name_column else "",
                      (row.get(email_column) or "").strip() if email_column else "")
                     for row in reader if (row.get(id_column) or "").strip()]
     except OSError as exc:
-        raise BatchError(f"cannot read the roster {path}: {exc.strerror}") from None
+        raise BatchError(_("cannot read the roster {path}: {error}", path=path, error=exc.strerror)) from None
     return rows
 
 
@@ -80,9 +82,9 @@ def read_table(path: str | Path, lower: bool = False) -> tuple[list[str], list[d
             reader.fieldnames = header
             return header, list(reader)
     except OSError as exc:
-        raise BatchError(f"cannot read {path}: {exc.strerror}") from None
+        raise BatchError(_("cannot read {path}: {error}", path=path, error=exc.strerror)) from None
     except UnicodeDecodeError:
-        raise BatchError(f"{path} is not UTF-8 text: save it as CSV UTF-8") from None
+        raise BatchError(_("{path} is not UTF-8 text: save it as CSV UTF-8", path=path)) from None
 
 
 def _tokens(text: str) -> set[str]:
@@ -125,7 +127,8 @@ def find_entries(submissions: str | Path, roster: str | Path | None = None) -> D
     """One entry per student in ``submissions``: its folders, .zip, .ipynb and .py files (named after them)."""
     root = Path(submissions)
     if not root.is_dir():
-        raise BatchError(f"{root} is not a folder: SUBMISSIONS holds one folder, .zip or notebook per student")
+        raise BatchError(_("{path} is not a folder: SUBMISSIONS holds one folder, .zip or notebook per student",
+                           path=root))
     entries, ignored = [], []
     for path in sorted(root.iterdir()):
         if path.name.startswith((".", "__")):
@@ -145,21 +148,24 @@ def find_entries(submissions: str | Path, roster: str | Path | None = None) -> D
                 entry.flags.append(Flag("not on the roster"))
                 continue
             if len(found) > 1:  # never a silent pick: the instructor decides
-                entry.flags.append(Flag("not on the roster", "its name matches several roster rows ("
-                                        + ", ".join(row[0] for row in found) + "): graded under its own name"))
+                entry.flags.append(Flag("not on the roster", _(
+                    "its name matches several roster rows ({rows}): graded under its own name",
+                    rows=", ".join(row[0] for row in found))))
                 continue
             student, name, email = found[0]
             if student in matched:
-                entry.flags.append(Flag("duplicate submission", f"second submission of {student}: graded under its own name"))
+                entry.flags.append(Flag("duplicate submission", _("second submission of {student}: graded under its "
+                                                                  "own name", student=student)))
                 continue
             entry.student, entry.name, entry.email = student, name, email
             matched[student] = entry
-        missing = [(s, n) for s, n, _ in rows if s not in matched]
+        missing = [(s, n) for s, n, _email in rows if s not in matched]
     taken = {entry.student for entry in entries}
     seen: set[str] = set()
     for entry in entries:  # two entries of one name (alice/ and alice.zip): keep both, apart
         if entry.student in seen:
-            entry.flags.append(Flag("duplicate submission", f"another submission is also named {entry.student}"))
+            entry.flags.append(Flag("duplicate submission", _("another submission is also named {student}",
+                                                              student=entry.student)))
             number = 2
             while f"{entry.student}~{number}" in taken:  # a real carl~2 beside carl/ and carl.zip keeps its name
                 number += 1

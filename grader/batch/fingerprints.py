@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.batch.sources import SourceFile, read_sources
+from grader.i18n import _
 
 MAX_TOKENS = 300_000  # tokens read per submission: the time bound (a real one has 1,500 to 6,000)
 MAX_FINGERPRINTS = 20_000  # distinct fingerprints kept per submission (a real one has 400 to 2,000)
@@ -157,7 +158,7 @@ def _statements(items: Iterable[tuple[str, int, str | None]]) -> Iterator[tuple[
 
 def _derives_module(tokens: list) -> bool:
     """Whether a class statement names a ``...Module`` base (``nn.Module``, ``LightningModule``) before its ``:``."""
-    for symbol, _, name in tokens:
+    for symbol, _line, name in tokens:
         if symbol == ":":
             return False
         if name and name.endswith("Module"):
@@ -215,7 +216,7 @@ class _Structure:
             if not self.models and starts:
                 self._header(first, tokens)
             marked = self.region is not None or self.opens == "method"
-            for symbol, line, _ in tokens:
+            for symbol, line, _name in tokens:
                 yield symbol, line, marked
 
     def _header(self, first: str, tokens: list) -> None:
@@ -386,13 +387,14 @@ class _Builder:
         """Fingerprints file ``index``; False once a bound is reached (noted): the rest is not compared."""
         name = self.found.names[index]
         if self.tokens_left <= 0:
-            self.found.notes.append(f"{name} and the rest: not compared (over a submission's {MAX_TOKENS:,} tokens)")
+            self.found.notes.append(_("{name} and the rest: not compared (over a submission's {max} tokens)",
+                                      name=name, max=format(MAX_TOKENS, ",")))
             return False
         tokens = _tokens(text, self.tokens_left, self.models)
         self.tokens_left -= tokens.read
         if tokens.cut:
-            self.found.notes.append(f"{name}: only its first {tokens.read:,} tokens compared (a submission's limit "
-                                    f"is {MAX_TOKENS:,})")
+            self.found.notes.append(_("{name}: only its first {read} tokens compared (a submission's limit is {max})",
+                                      name=name, read=format(tokens.read, ","), max=format(MAX_TOKENS, ",")))
         hashes = kgram_hashes(tokens.values, self.kgram)
         own = _own_counts(hashes, self.starter, tokens.marks, self.kgram)
         whole = self._keep(index, hashes, tokens, own)
@@ -410,8 +412,9 @@ class _Builder:
             if places >= MAX_REPEATS:
                 continue
             if not places and len(self.places) >= MAX_FINGERPRINTS:
-                found.notes.append(f"{found.names[index]} (from line {tokens.lines[i]}) and the rest: not compared "
-                                   f"(over a submission's {MAX_FINGERPRINTS:,} distinct fingerprints)")
+                found.notes.append(_("{name} (from line {line}) and the rest: not compared (over a submission's {max} "
+                                     "distinct fingerprints)", name=found.names[index], line=tokens.lines[i],
+                                     max=format(MAX_FINGERPRINTS, ",")))
                 return False
             self.places[value] = places + 1
             found.hashes.append(value)
@@ -447,19 +450,21 @@ def starter_hashes(folder: str | Path, kgram: int, boilerplate: tuple[str, ...] 
     paths = [folder / name for name in STARTERS if (folder / name).is_file()]
     notes = notes if notes is not None else []
     if not paths and not boilerplate:
-        notes.append(f"no starter ({' or '.join(STARTERS)}) beside the spec in {folder}: no starter code was "
-                     "removed (a starter under another name goes in [similarity] boilerplate)")
+        notes.append(_("no starter ({py} or {ipynb}) beside the spec in {folder}: no starter code was removed (a "
+                       "starter under another name goes in [similarity] boilerplate)", py=STARTERS[0],
+                       ipynb=STARTERS[1], folder=folder))
     for name in boilerplate:
         if (folder / name).exists():
             paths.append(folder / name)
         else:
-            notes.append(f"boilerplate {name}: not found in {folder}, not removed")
+            notes.append(_("boilerplate {name}: not found in {folder}, not removed", name=name, folder=folder))
     hashes: set[int] = set()
     for path in paths:
         sources = read_sources(path)
-        notes += [f"boilerplate {path.name}: {line}" for line in sources.skipped]
+        notes += [_("boilerplate {name}: {note}", name=path.name, note=line) for line in sources.skipped]
         for unit in sources.files:
             tokens = _tokens(unit.text, MAX_TOKENS, True)
-            notes += [f"boilerplate {unit.name}: only its first {tokens.read:,} tokens removed"] if tokens.cut else []
+            notes += [_("boilerplate {name}: only its first {read} tokens removed", name=unit.name,
+                        read=format(tokens.read, ","))] if tokens.cut else []
             hashes.update(kgram_hashes(tokens.values, kgram))
     return frozenset(hashes)

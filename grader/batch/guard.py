@@ -15,9 +15,9 @@ import importlib.util
 import os
 import sys
 
+from grader.i18n import _, current_language, translations
+
 REFERENCE_PACKAGE = "reference"
-REFUSAL = (f"the reference solutions are instructor-only: write the network yourself (and do not name a module of "
-           f"yours {REFERENCE_PACKAGE!r}).")
 
 
 class ReferenceBlocked(ImportError):
@@ -43,6 +43,7 @@ def block_reference(folders: list[str]) -> None:
     """Refuse, through an audit hook, importing the reference package or reading files in ``folders``."""
     blocked = [d.rstrip(os.sep) + os.sep for d in folders]
     forget_reference()
+    translations(current_language())  # the catalog read now: the hook's sentences open no file
 
     def inside(path) -> bool:
         if not blocked or not isinstance(path, (str, bytes, os.PathLike)):
@@ -55,8 +56,12 @@ def block_reference(folders: list[str]) -> None:
 
     def hook(event: str, args) -> None:
         if event == "import" and args and str(args[0]).split(".")[0] == REFERENCE_PACKAGE:
-            raise ReferenceBlocked(f"importing {args[0]!r} is not allowed while grading: {REFUSAL}")
+            raise ReferenceBlocked(_("importing {module} is not allowed while grading: the reference solutions are "
+                                     "instructor-only: write the network yourself (and do not name a module of yours "
+                                     "{package}).", module=repr(args[0]), package=repr(REFERENCE_PACKAGE)))
         if event in ("open", "os.listdir", "os.scandir") and args and inside(args[0]):
-            raise ReferenceBlocked(f"reading {os.fsdecode(args[0])!r} is not allowed while grading: {REFUSAL}")
+            raise ReferenceBlocked(_("reading {path} is not allowed while grading: the reference solutions are "
+                                     "instructor-only: write the network yourself (and do not name a module of yours "
+                                     "{package}).", path=repr(os.fsdecode(args[0])), package=repr(REFERENCE_PACKAGE)))
 
     sys.addaudithook(hook)

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from grader.i18n import N_, _
 from grader.quiz.checkpoint import MAX_BYTES, CheckpointError, byte_limit, load_checkpoint_file
 from grader.quiz.sketch import CANDIDATE_MARGIN, decode, float_tensors
 from grader.report import CheckpointDetails, CurvesDetails, Flag, Report, details_of
@@ -99,7 +100,7 @@ def near_identical(spec: Spec, entries, reports: dict[str, Report]) -> tuple[dic
         if len(group) < 2:
             continue
         try:
-            sketches = torch.stack([decode(detail.sketch) for _, detail in group])
+            sketches = torch.stack([decode(detail.sketch) for _entry, detail in group])
         except ValueError:  # a report from another grader version: flag nothing rather than guess
             continue
         sketches = sketches / sketches.norm(dim=1, keepdim=True).clamp_min(1e-300)
@@ -139,7 +140,7 @@ def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, li
     flags: dict[str, list[Flag]] = {e.student: [] for e in entries}
     students = [e.student for e in entries if e.student in reports]
 
-    def pairs_by(value_of, label):
+    def pairs_by(value_of, label, text):
         groups: dict = {}
         for student in students:
             value = value_of(reports[student])
@@ -149,10 +150,10 @@ def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, li
             for student in members:
                 others = [m for m in members if m != student]
                 if others:
-                    flags[student].append(Flag(label, f"{label} as {', '.join(others)}"))
+                    flags[student].append(Flag(label, _(text, students=", ".join(others))))
 
-    pairs_by(lambda r: _checkpoint_hash(r), "identical checkpoint")
-    pairs_by(lambda r: _curves_key(r), "identical curves")
+    pairs_by(lambda r: _checkpoint_hash(r), "identical checkpoint", N_("identical checkpoint as {students}"))
+    pairs_by(lambda r: _curves_key(r), "identical curves", N_("identical curves as {students}"))
 
     threshold = float(spec.integrity["weight_cosine"])
     close, equal = near_identical(spec, entries, reports)
@@ -160,10 +161,12 @@ def class_flags(spec: Spec, entries, reports: dict[str, Report]) -> dict[str, li
     for student in students:
         if equal.get(student):
             names = sorted(equal[student], key=order.__getitem__)
-            flags[student].append(Flag("identical weights",
-                                       f"identical weights (in a different file) as {', '.join(names)}"))
+            flags[student].append(Flag("identical weights", _("identical weights (in a different file) as {students}",
+                                                              students=", ".join(names))))
         if close.get(student):
             pairs = sorted(close[student], key=lambda pair: order[pair[0]])
-            flags[student].append(Flag("near-identical weights", f"near-identical weights (cosine >= {threshold:g}) "
-                                       f"to {', '.join(f'{name} ({value:.4f})' for name, value in pairs)}"))
+            others = ", ".join(f"{name} ({value:.4f})" for name, value in pairs)
+            flags[student].append(Flag("near-identical weights", _(
+                "near-identical weights (cosine >= {threshold:g}) to {students}", threshold=threshold,
+                students=others)))
     return flags

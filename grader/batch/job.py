@@ -28,6 +28,7 @@ import grader
 from grader.batch import guard, verdict
 from grader.batch.cache import cache_dir
 from grader.config import path_setting
+from grader.i18n import LANGUAGES, N_, _, current_language, set_language, translations
 from grader.report import MAX_OUTPUT, Report, check_types, fatal_report
 from grader.sandbox.channel import MAX_CHANNEL_BYTES, decode_json
 from grader.sandbox.full import FullJob
@@ -39,6 +40,9 @@ from grader.spec import QUIZ_CHECKS, Spec
 
 DATA_ENV = ("GRADER_DATA_DIR", "GRADER_CIFAR_DIR")
 DATASET_FOLDERS = ("MNIST", "cifar-10-batches-py")  # what a download leaves in ~/.cache/grader
+# Why a report was computed in the student's own process (Report.judged is "in-process: " and this, in English:
+# grader.report.judged_text translates it where it is shown).
+SENT_A_REPORT = N_("the sandbox sent a finished report instead of the model")
 
 
 MAX_HEAD_BYTES = 1024  # a frame that only says what follows
@@ -76,8 +80,10 @@ class ObserveTask:
     device: str = "cpu"
     env: dict = field(default_factory=dict)
     blocked: list[str] = field(default_factory=list)  # reference folders to refuse (process level: no view)
+    lang: str = field(default_factory=current_language)  # the box's process renders its sentences in the owner's
 
     def __call__(self, path: Path, send) -> None:
+        set_language(self.lang)
         _set_up(self.threads, self.device, self.env)
         guard.forget_reference()
         if self.blocked:
@@ -87,8 +93,9 @@ class ObserveTask:
         try:
             result, weights = observe_submission(self.spec, path, self.student)
         except BaseException as exc:  # noqa: BLE001 - a report must reach the owner whatever the student did
-            result, weights = fatal_report(self.spec, self.student, f"internal error while checking: "
-                                           f"{type(exc).__name__}: {exc}"), b""
+            error = f"{type(exc).__name__}: {exc}"
+            result, weights = fatal_report(self.spec, self.student, _("internal error while checking: {error}",
+                                                                      error=error)), b""
         if isinstance(result, Observation):
             _send(send, _message("observation", result.to_dict()), weights)
         else:
@@ -106,8 +113,10 @@ class JudgeTask:
     threads: int = 1
     device: str = "cpu"
     env: dict = field(default_factory=dict)
+    lang: str = field(default_factory=current_language)  # the judge's sentences, in the owner's language
 
     def __call__(self, path: Path, send) -> None:
+        set_language(self.lang)
         _set_up(self.threads, self.device, self.env)
         from grader.judge.judge import judge
         from grader.pipeline import ObservationError
@@ -115,21 +124,21 @@ class JudgeTask:
         try:
             observation = _observation(self.observation, self.student)
         except ObservationError as exc:
-            report = fatal_report(self.spec, self.student, f"the observation your code's process sent is not one "
-                                  f"the grader accepts ({exc}): your code wrote to the grader's own pipe.",
-                                  "channel_tampered")
-            _send(send, _message("report", report.to_dict()))
+            _send(send, _message("report", self._forged(exc).to_dict()))
             return
         try:
             report = judge(self.spec, path, observation, self.weights)
         except ObservationError as exc:
-            report = fatal_report(self.spec, self.student, f"the observation your code's process sent is not one "
-                                  f"the grader accepts ({exc}): your code wrote to the grader's own pipe.",
-                                  "channel_tampered")
+            report = self._forged(exc)
         except Exception as exc:  # noqa: BLE001 - the judge's own failure is an internal error, said as such
-            report = fatal_report(self.spec, self.student, f"internal error while judging: {type(exc).__name__}: "
-                                  f"{exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            report = fatal_report(self.spec, self.student, _("internal error while judging: {error}", error=error))
         _send(send, _message("report", report.to_dict()))
+
+    def _forged(self, exc: Exception) -> Report:
+        return fatal_report(self.spec, self.student, _(
+            "the observation your code's process sent is not one the grader accepts ({error}): your code wrote to the "
+            "grader's own pipe.", error=exc), "channel_tampered")
 
 
 def _observation(data: bytes, student: str):
@@ -137,13 +146,13 @@ def _observation(data: bytes, student: str):
     from grader.pipeline import Observation, ObservationError
 
     if len(data) > MAX_OBSERVATION_BYTES:
-        raise ObservationError(f"over {MAX_OBSERVATION_BYTES // 2**20} MB")
+        raise ObservationError(_("over {mb} MB", mb=MAX_OBSERVATION_BYTES // 2**20))
     try:
         parsed = json.loads(data)
     except (ValueError, RecursionError) as exc:
-        raise ObservationError(f"not JSON: {type(exc).__name__}") from None
+        raise ObservationError(_("not JSON: {error}", error=type(exc).__name__)) from None
     if not isinstance(parsed, dict):
-        raise ObservationError("not a record")
+        raise ObservationError(_("not a record"))
     parsed["student"] = student  # who this is, the job knows; the observation's word is not taken
     return Observation.from_dict(parsed)
 
@@ -171,7 +180,7 @@ def box_view(limits: Limits) -> View:
 
 
 def _output(text: str) -> str:
-    return text[:MAX_OUTPUT] + "\n... (output truncated)" if len(text) > MAX_OUTPUT else text
+    return text[:MAX_OUTPUT] + "\n" + _("... (output truncated)") if len(text) > MAX_OUTPUT else text
 
 
 class SubmissionJob:
@@ -208,7 +217,7 @@ class SubmissionJob:
         self.began = time.monotonic()
         blocked = guard.reference_locations() if self.limits.isolation == "process" else []
         self._start_box(ObserveTask(self.spec, self.student, self.limits.threads, self.limits.device,
-                                    task_environment(), blocked))
+                                    task_environment(), blocked, lang=current_language()))
 
     def poll(self) -> bool:
         """Advance; True once the report is ready (``finish`` returns it)."""
@@ -237,14 +246,13 @@ class SubmissionJob:
         if kind == "observation" and len(frames) == 3:
             self.stage = "judge"
             self._start_box(JudgeTask(self.spec, self.student, frames[1], frames[2], self.limits.threads,
-                                      self.limits.device, task_environment()))
+                                      self.limits.device, task_environment(), lang=current_language()))
         elif kind == "report" and len(frames) == 2 and len(frames[1]) <= MAX_REPORT_BYTES \
                 and (report := _readable(self.spec, self.student, decode_json(frames[1]))) is not None:
             self.report = self._finished(_in_process(report))
         else:  # an honest observe stage sends exactly one well-formed message: this one was written by the code
-            self.report = self._finished(fatal_report(self.spec, self.student, "the result channel was tampered "
-                                                      f"with: your code {verdict.TAMPERED}.", "channel_tampered"),
-                                         tampered=True)
+            self.report = self._finished(fatal_report(self.spec, self.student, verdict.tampered_text(),
+                                                      "channel_tampered"), tampered=True)
 
     def _after_judge(self, outcome: Outcome) -> None:
         failure = verdict.failure(outcome, self.limits, "judge")
@@ -254,7 +262,7 @@ class SubmissionJob:
                 and len(frames[1]) <= MAX_REPORT_BYTES:
             report = _readable(self.spec, self.student, decode_json(frames[1]))
         if report is None:
-            cause, text = failure or ("internal_error", "internal error: the judge sent no report.")
+            cause, text = failure or ("internal_error", _("internal error: the judge sent no report."))
             report = fatal_report(self.spec, self.student, text, cause)
         elif not report.fatal:
             report.judged = "graph"
@@ -265,8 +273,8 @@ class SubmissionJob:
         seen = self.observed or Outcome(self.limits.isolation)
         report.output = _output(seen.output)
         report.isolation = verdict.gap_texts(seen.gaps)
-        report.sandbox_events = verdict.box_events(seen) or ([verdict.TAMPERED] if tampered else [])
-        report.changed_files = list(seen.changed_files)
+        report.sandbox_events = verdict.box_events(seen) or ([_(verdict.TAMPERED)] if tampered else [])
+        report.changed_files = verdict.changed_texts(seen)
         report.isolation_level = seen.level
         report.timings["wall_s"] = round(time.monotonic() - self.began, 3)
         return report
@@ -321,7 +329,7 @@ def _in_process(report: Report) -> Report:
     if report.fatal and report.score == 0:
         report.judged = ""
     elif not report.judged.startswith("in-process"):
-        report.judged = "in-process: the sandbox sent a finished report instead of the model"
+        report.judged = "in-process: " + SENT_A_REPORT  # English, as every Report.judged (a code and its why)
     return report
 
 
@@ -385,6 +393,9 @@ def prepare_parent(export: bool = True) -> None:
     import grader.pipeline  # noqa: F401
     import grader.quiz.checks  # noqa: F401
     from grader.data.mnist import DataError, load_mnist
+
+    for lang in LANGUAGES:  # every catalog compiled once: a box renders in its task's language without reading one
+        translations(lang)
 
     try:
         load_mnist(False)  # the quiz's validation split, read once and shared with every child

@@ -4,7 +4,8 @@
 Public interface:
 
 * :func:`run_pool`: grade a list of (entry, key) with up to N jobs at once into the store; how many were graded.
-* :func:`job_key`: the content key of a submission's grade (its files, the spec, the grader's code, the limits).
+* :func:`job_key`: the content key of a submission's grade (its files, the spec, the grader's code, the language
+  and its catalog, the limits).
 * :func:`error_report`: the row of a submission whose handling failed in the grader's own process.
 
 At the full level, every observe stage (the only one that runs student code) is forked by a fork server that
@@ -19,15 +20,18 @@ import json
 import selectors
 import time
 
-from grader.batch import cache
+from grader.batch import cache, verdict
 from grader.batch.entries import Entry
 from grader.batch.store import Store
+from grader.i18n import _
 from grader.report import Report, fatal_report
 from grader.spec import Spec
 
 
 def job_key(spec: Spec, entry: Entry, limits) -> str:
-    """Content key of a submission's grade: its files, the spec, the grader's code and the limits."""
+    """Content key of a submission's grade: its files, the spec, the grader's code, the language and its catalog
+    (:func:`grader.i18n.catalog_key`, in :func:`grader.batch.cache.submission_key`: a report is text in one
+    language) and the limits."""
     digest = hashlib.sha256(cache.submission_key(spec.sources or spec.path, entry.path, entry.student).encode())
     digest.update(json.dumps([limits.wall_s, limits.cpu(), limits.memory_mb, limits.file_size_mb, limits.disk_mb,
                               limits.processes, limits.isolation]).encode())
@@ -36,9 +40,10 @@ def job_key(spec: Spec, entry: Entry, limits) -> str:
 
 def error_report(spec: Spec, entry: Entry, exc: Exception) -> Report:
     """The row of a submission whose grading failed in the grader's own process (not in the student's code)."""
-    reason = str(exc).splitlines()[0][:300] if str(exc) else ""
-    return fatal_report(spec, entry.student, f"this submission could not be graded: {type(exc).__name__}: {reason}. "
-                        "The rest of the class was graded; tell the instructor.")
+    reason = verdict.fact_words(str(exc).splitlines()[0][:300]) if str(exc) else ""  # the box's words, or the error's
+    error = f"{type(exc).__name__}: {reason}"
+    return fatal_report(spec, entry.student, _("this submission could not be graded: {error}. The rest of the class "
+                                               "was graded; tell the instructor.", error=error))
 
 
 def _start_zygote(limits):
@@ -74,7 +79,7 @@ class _Slots:
         self.free.append(slot)
         self.done += 1
         self.failures += not report.passed
-        self.bar.set_postfix(failed=self.failures, refresh=False)
+        self.bar.set_postfix({_("failed"): self.failures}, refresh=False)
         self.bar.update(1)
 
     def start(self, entry: Entry, key: str) -> None:
@@ -122,7 +127,7 @@ class _Slots:
             self.record(entry, key, report, slot)
 
     def close(self) -> None:
-        for job, *_ in self.running.values():  # Ctrl-C or an error: no child outlives the grader
+        for job, *_rest in self.running.values():  # Ctrl-C or an error: no child outlives the grader
             with contextlib.suppress(Exception):
                 job.abandon()
         self.selector.close()
@@ -142,7 +147,7 @@ def run_pool(spec: Spec, todo: list, store: Store, workers: int, limits, progres
     cgroup.clean_stale()
     launcher = _start_zygote(limits)
     groups = [cgroup.make_cgroup(slot, limits.processes) if full else None for slot in range(workers)]
-    bar = tqdm(total=total, initial=total - len(todo), desc="grading", unit="student", disable=not progress,
+    bar = tqdm(total=total, initial=total - len(todo), desc=_("grading"), unit=_("student"), disable=not progress,
                dynamic_ncols=True)
     slots = _Slots(spec, store, workers, limits, launcher, groups, bar)
     pending = list(todo)

@@ -5,7 +5,8 @@ The Dask worker itself is multi-threaded (its event loop, its task threads), and
 may inherit locks held by other threads. So the worker keeps single-threaded resident processes, one per task
 thread (:func:`resident`; started with the worker by ``--preload grader.batch.resident``, else on the first task),
 and hands them submissions over a pipe; the sandbox forks from here. The protocol is length-
-prefixed frames: a JSON request, then the submission's bytes (a tar); the answer is the report's JSON. Nothing the
+prefixed frames: a JSON request (with the client's language: the report is written in it), then the submission's
+bytes (a tar); the answer is the report's JSON. Nothing the
 student's code prints can reach the channel: the sandbox's children get their own stdout and close every other
 file descriptor, and this process moves its own stdout away from the channel.
 """
@@ -25,6 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
+
+from grader.i18n import DEFAULT_LANGUAGE, _, current_language, set_language
 
 HEADER = struct.Struct(">Q")
 COPY_BUFFER = 4 << 20  # tar copies a checkpoint in a few large pieces, not thousands of 16 KB ones
@@ -49,7 +52,7 @@ def unpack(payload: bytes, folder: Path) -> Path:
         tar.extractall(folder, filter="tar")  # links stay links, nothing lands outside ``folder``
     top = {name.split("/", 1)[0] for name in names}
     if len(top) != 1:
-        raise ResidentError(f"a packed submission holds {len(top)} top-level entries, not one")
+        raise ResidentError(_("a packed submission holds {n} top-level entries, not one", n=len(top)))
     return folder / top.pop()
 
 
@@ -93,12 +96,14 @@ def full_isolation_works() -> bool:
             os._exit(0 if linux.LIBC.unshare(linux.CLONE_NEWUSER) == 0 else 1)
         except BaseException:  # noqa: BLE001
             os._exit(1)
-    _, status = os.waitpid(pid, 0)
+    _pid, status = os.waitpid(pid, 0)
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
 def grade_request(request: dict, payload: bytes, full_works: bool, launcher=None) -> dict:
-    """Grade one packed submission in the sandbox (the portable level where namespaces do not work here)."""
+    """Grade one packed submission in the sandbox (the portable level where namespaces do not work here), its
+    report in the request's language (a request of an older client has none: English)."""
+    set_language(request.get("lang") or DEFAULT_LANGUAGE)  # this process's every later sentence, and its boxes'
     from grader.batch.job import check_in_box
     from grader.quiz.evaluate import use_device
     from grader.report import Report, fatal_report
@@ -109,7 +114,8 @@ def grade_request(request: dict, payload: bytes, full_works: bool, launcher=None
         spec = parse_spec_text(request["spec_toml"], request["spec_name"])
     except SpecError as exc:  # a worker with another grader version: a report that says so, with the error's text
         return Report(request["spec_name"], request["student"],
-                      fatal=f"the grader on the worker cannot read the assignment's spec: {exc}").to_dict()
+                      fatal=_("the grader on the worker cannot read the assignment's spec: {error}",
+                              error=exc)).to_dict()
     known = {f.name for f in fields(Limits)}
     limits = Limits(**{k: v for k, v in request["limits"].items() if k in known})
     if limits.isolation == "full" and not full_works:
@@ -120,8 +126,8 @@ def grade_request(request: dict, payload: bytes, full_works: bool, launcher=None
         source = unpack(payload, folder)
         report = check_in_box(spec, source, request["student"], limits=limits, launcher=launcher)
     except (ResidentError, tarfile.TarError, OSError) as exc:
-        report = fatal_report(spec, request["student"], f"the grader could not unpack the submission on its "
-                                                        f"worker: {exc}")
+        report = fatal_report(spec, request["student"], _("the grader could not unpack the submission on its "
+                                                          "worker: {error}", error=exc))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return report.to_dict()
@@ -184,7 +190,7 @@ class Resident:
             ready = _read_frame(self.process.stdout)
             if ready is None:
                 self.close()
-                raise ResidentError("the grading process on this worker did not start (see the worker's log)")
+                raise ResidentError(_("the grading process on this worker did not start (see the worker's log)"))
             self.info = json.loads(ready)
 
     def grade(self, request: dict, payload: bytes) -> dict:
@@ -202,7 +208,8 @@ class Resident:
             error = None
         if answer is None:
             self.close()
-            raise ResidentError(f"the grading process on this worker ended mid-submission ({error or 'no answer'})")
+            raise ResidentError(_("the grading process on this worker ended mid-submission ({error})",
+                                  error=error or _("no answer")))
         return json.loads(answer)
 
     def close(self) -> None:
@@ -234,7 +241,7 @@ def resident() -> Iterator[Resident]:
 def dask_setup(worker) -> None:
     """``dask worker ADDRESS --preload grader.batch.resident``: start one resident per task thread as the worker
     starts, so that importing torch and the grader is done before the first submission arrives."""
-    for _ in range(max(1, int(getattr(worker, "nthreads", 1) or 1))):
+    for _slot in range(max(1, int(getattr(worker, "nthreads", 1) or 1))):
         started = Resident()
         started.start()
         with _IDLE_LOCK:
@@ -259,9 +266,9 @@ def dask_teardown(worker) -> None:
 
 def request_for(spec, spec_toml: str | list[str], student: str, limits, device: str = "cpu") -> dict:
     """The JSON request for one submission: the spec travels as text (``spec_toml``, read once per run), so
-    workers need no course folder."""
+    workers need no course folder; ``lang``: the client's language, which the report is written in."""
     return {"spec_name": spec.name, "spec_toml": spec_toml, "student": student,
-            "limits": asdict(limits), "device": device}
+            "limits": asdict(limits), "device": device, "lang": current_language()}
 
 
 if __name__ == "__main__":

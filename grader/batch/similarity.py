@@ -34,6 +34,7 @@ from pathlib import Path
 
 from grader.batch.fingerprints import BASE, MAX_REPEATS, MODULUS, Fingerprints, fingerprint, starter_hashes
 from grader.batch.sources import Sources, read_sources
+from grader.i18n import _
 from grader.report import Flag
 from grader.spec import SIMILARITY_DEFAULTS, Spec
 
@@ -315,7 +316,7 @@ def _group_candidates(prints: list[Fingerprints], held: Counter[int], settings: 
         key = (digest, held[value])
         if key in chosen and key not in numbers:
             numbers[key] = representative[value] = len(numbers)
-    groups: list[list[int]] = [[] for _ in numbers]
+    groups: list[list[int]] = [[] for _key in numbers]
     for number, found in enumerate(prints):
         for value in found.distinct() & representative.keys():
             groups[representative[value]].append(number)
@@ -330,7 +331,7 @@ def _near_identical(members: tuple[int, ...], prints: list[Fingerprints], sets: 
         if number not in sets:
             sets[number] = prints[number].distinct()
     found, left = [], list(members)
-    for _ in range(GROUP_ROUNDS):
+    for _round in range(GROUP_ROUNDS):
         if len(left) < GROUP_SIZE:
             break
         first, rest, group = left[0], list[int](), [left[0]]
@@ -382,7 +383,7 @@ def _group_pairs(entries, prints: list[Fingerprints], groups: list[list[int]], s
             pair = _pair(entries, prints, group[0], number, first & theirs, (len(first), len(theirs)), settings)
             if pair is not None:
                 links[(group[0], number)] = pair
-        members = [group[0]] + [j for _, j in links]
+        members = [group[0]] + [j for _first, j in links]
         if len(members) >= GROUP_SIZE:
             for pair in links.values():
                 pair.group = [entries[m].student for m in members]
@@ -405,9 +406,9 @@ def compare_class_with_notes(spec: Spec, entries) -> ClassSimilarity:
     notes = {}
     for entry, found in zip(entries, prints, strict=True):
         if found.notes:
-            lines = [f"source not fully compared: {line}" for line in found.notes[:MAX_NOTES]]
+            lines = [_("source not fully compared: {note}", note=line) for line in found.notes[:MAX_NOTES]]
             more = len(found.notes) - MAX_NOTES
-            notes[entry.student] = lines + ([f"source not fully compared: and {more} more"] if more > 0 else [])
+            notes[entry.student] = lines + ([_("source not fully compared: and {n} more", n=more)] if more > 0 else [])
     return ClassSimilarity(compare_fingerprints(spec, entries, prints), notes, class_notes)
 
 
@@ -425,7 +426,7 @@ def compare_fingerprints(spec: Spec, entries, prints: list[Fingerprints]) -> lis
                 found[(i, j)] = pair
     pairs = sorted(found.items(), key=lambda item: (-max(item[1].share_a, item[1].share_b), item[0]))
     _attach_texts([(entries[i], entries[j], pair) for (i, j), pair in pairs])
-    return [pair for _, pair in pairs]
+    return [pair for _key, pair in pairs]
 
 
 def _view_files(sources: Sources, names: list[str]) -> dict[str, str]:
@@ -460,15 +461,17 @@ def _attach_texts(pairs) -> None:
 def flag_text(other: str, mine: float, theirs: float) -> str:
     """``similar source to bob (62% of yours is in theirs, 58% of theirs is in yours)``: which way each share goes,
     so a file framed in another (all of it in theirs, little of theirs in it) reads as such."""
-    return f"{FLAG_KIND} to {other} ({mine:.0%} of yours is in theirs, {theirs:.0%} of theirs is in yours)"
+    return _("similar source to {other} ({mine} of yours is in theirs, {theirs} of theirs is in yours)", other=other,
+             mine=format(mine, ".0%"), theirs=format(theirs, ".0%"))
 
 
 def group_text(student: str, group: list[str]) -> str:
     """``similar source: one of 12 near-identical submissions, with ann, bob, cid, dee, eve and 6 others``."""
     others = [member for member in group if member != student]
-    named = ", ".join(others[:GROUP_NAMES]) + (f" and {len(others) - GROUP_NAMES} others"
-                                               if len(others) > GROUP_NAMES else "")
-    return f"{FLAG_KIND}: one of {len(group)} near-identical submissions, with {named}"
+    named = ", ".join(others[:GROUP_NAMES])
+    if len(others) > GROUP_NAMES:
+        named = _("{names} and {n} others", names=named, n=len(others) - GROUP_NAMES)
+    return _("similar source: one of {n} near-identical submissions, with {names}", n=len(group), names=named)
 
 
 def similarity_flags(pairs: list[SimilarPair]) -> dict[str, list[Flag]]:

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader.i18n import _
 from grader.inspection.load import IGNORED_DIRS, PYTHON_CELL_MAGICS, WRITEFILE_MAGICS, is_magic_line
 
 CODE_SUFFIXES = (".py", ".ipynb")
@@ -75,8 +76,8 @@ class _Budget:
         if self.files > 0 and self.bytes > 0 and self.read > 0:
             return False
         if self.files > -1:  # said once
-            sources.skipped.append(f"{name} and the rest: not read (over the limit of {MAX_FILES} files or "
-                                   f"{MAX_BYTES} bytes of code)")
+            sources.skipped.append(_("{name} and the rest: not read (over the limit of {files} files or {bytes} bytes "
+                                     "of code)", name=name, files=MAX_FILES, bytes=MAX_BYTES))
         self.files = -1
         return True
 
@@ -86,8 +87,8 @@ class _Budget:
         if self._over(name, sources):
             return False
         if size > min(MAX_NOTEBOOK_BYTES, self.read):
-            sources.skipped.append(f"{name}: not read ({size} bytes, over the limit of "
-                                   f"{min(MAX_NOTEBOOK_BYTES, self.read)} for a notebook)")
+            sources.skipped.append(_("{name}: not read ({size} bytes, over the limit of {limit} for a notebook)",
+                                     name=name, size=size, limit=min(MAX_NOTEBOOK_BYTES, self.read)))
             return False
         self.read -= size
         return True
@@ -99,7 +100,8 @@ class _Budget:
         self.files -= 1
         allowed = min(size, self.bytes, self.read)
         if allowed < size:
-            sources.skipped.append(f"{name}: read {allowed} of its {size} bytes (the submission's limit)")
+            sources.skipped.append(_("{name}: read {allowed} of its {size} bytes (the submission's limit)", name=name,
+                                     allowed=allowed, size=size))
         self.bytes -= allowed
         self.read -= allowed
         return allowed
@@ -113,8 +115,9 @@ class _Budget:
         for unit in units:
             data = unit.text.encode("utf-8", "replace")
             if len(data) > self.bytes:
-                sources.skipped.append(f"{unit.name}: read {self.bytes} of its {len(data)} bytes of code (the "
-                                       "submission's limit), the cells after it not read")
+                sources.skipped.append(_("{name}: read {allowed} of its {size} bytes of code (the submission's "
+                                         "limit), the cells after it not read", name=unit.name, allowed=self.bytes,
+                                         size=len(data)))
                 kept.append(SourceFile(unit.name, data[:self.bytes].decode("utf-8", "ignore")))
                 self.bytes = 0
                 break
@@ -143,7 +146,7 @@ def _collect(listing: list[tuple[str, int, Reader]], budget: _Budget, sources: S
             sizes[name] = sum(len(unit.text.encode("utf-8", "replace")) for unit in cells[name])
         else:
             sizes[name] = size
-    readers = {name: read for name, _, read in listing}
+    readers = {name: read for name, _size, read in listing}
     units: dict[str, list[SourceFile]] = {}
     for name in sorted(sizes, key=lambda n: (sizes[n], n)):
         if name in cells:
@@ -151,7 +154,7 @@ def _collect(listing: list[tuple[str, int, Reader]], budget: _Budget, sources: S
         else:
             allowed = budget.take(name, sizes[name], sources)
             units[name] = [SourceFile(name, _text(readers[name](allowed)))] if allowed else []
-    return [unit for name, _, _ in listing for unit in units.get(name, [])]
+    return [unit for name, _size, _read in listing for unit in units.get(name, [])]
 
 
 def _is_code(relative: PurePosixPath) -> bool:
@@ -168,7 +171,7 @@ def _folder_files(root: Path, sources: Sources) -> list[tuple[str, int, Reader]]
         for name in sorted(files):
             seen += 1
             if seen > MAX_MEMBERS:
-                sources.skipped.append(f"more than {MAX_MEMBERS} files: the rest not read")
+                sources.skipped.append(_("more than {n} files: the rest not read", n=MAX_MEMBERS))
                 return found
             path = Path(folder) / name
             relative = PurePosixPath(path.relative_to(root).as_posix())
@@ -195,7 +198,8 @@ def _zip_files(path: Path, budget: _Budget, sources: Sources) -> list[SourceFile
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             if len(members) > MAX_MEMBERS:
-                sources.skipped.append(f"{path.name}: {len(members)} entries, only the first {MAX_MEMBERS} read")
+                sources.skipped.append(_("{name}: {n} entries, only the first {max} read", name=path.name,
+                                         n=len(members), max=MAX_MEMBERS))
             listing: list[tuple[str, int, Reader]] = []
             for member in sorted(members[:MAX_MEMBERS], key=lambda m: m.filename):
                 relative = PurePosixPath(member.filename)
@@ -204,11 +208,12 @@ def _zip_files(path: Path, budget: _Budget, sources: Sources) -> list[SourceFile
                     continue
                 listing.append((member.filename, member.file_size,
                                 functools.partial(_read_member, archive, member, sources=sources)))
-            names = _without_common_folder([name for name, _, _ in listing])
-            return _collect([(name, size, read) for name, (_, size, read) in zip(names, listing, strict=True)],
+            names = _without_common_folder([name for name, _size, _read in listing])
+            return _collect([(name, size, read) for name, (_old, size, read) in zip(names, listing, strict=True)],
                             budget, sources)
     except ZIP_ERRORS as exc:
-        sources.skipped.append(f"{path.name}: not a readable zip file ({type(exc).__name__})")
+        sources.skipped.append(_("{name}: not a readable zip file ({error})", name=path.name,
+                                 error=type(exc).__name__))
         return []
 
 
@@ -217,7 +222,7 @@ def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: int, *
         with archive.open(member) as handle:
             return handle.read(size)
     except ZIP_ERRORS as exc:
-        sources.skipped.append(f"{member.filename}: not readable ({type(exc).__name__})")
+        sources.skipped.append(_("{name}: not readable ({error})", name=member.filename, error=type(exc).__name__))
         return b""
 
 
@@ -274,13 +279,14 @@ def _text(data: bytes) -> str:
 def _notebook_units(name: str, data: bytes, sources: Sources) -> list[SourceFile]:
     cells = notebook_cells(data)
     if cells is None:
-        sources.skipped.append(f"{name}: not a notebook (not JSON of one)")
+        sources.skipped.append(_("{name}: not a notebook (not JSON of one)", name=name))
         return []
     units = []
     for number, source in cells:
         text = python_lines(source.replace("\r\n", "\n").replace("\r", "\n"))
         if text is None:
-            sources.not_python.append(f"{name} [cell {number}]: a cell magic that is not Python")
+            sources.not_python.append(_("{name} [cell {number}]: a cell magic that is not Python", name=name,
+                                        number=number))
         elif text.strip():
             units.append(SourceFile(f"{name} [cell {number}]", text))
     return units
@@ -298,18 +304,18 @@ def read_sources(path: str | Path, max_bytes: int = MAX_BYTES) -> Sources:
             path = Path(os.path.realpath(path))
         info = path.lstat()
     except OSError:
-        sources.skipped.append(f"{path.name}: not readable")
+        sources.skipped.append(_("{name}: not readable", name=path.name))
         return sources
     if stat.S_ISDIR(info.st_mode):
         sources.files = _collect(_folder_files(path, sources), budget, sources)
     elif not stat.S_ISREG(info.st_mode):
-        sources.skipped.append(f"{path.name}: not a regular file")
+        sources.skipped.append(_("{name}: not a regular file", name=path.name))
     elif path.suffix.lower() == ".zip":
         sources.files = _zip_files(path, budget, sources)
     elif path.suffix.lower() in CODE_SUFFIXES:
         sources.files = _collect([(path.name, info.st_size, functools.partial(_read_file, path))], budget,
                                  sources)
     if len(sources.files) > MAX_UNITS:
-        sources.skipped.append(f"{len(sources.files)} files and cells: only the first {MAX_UNITS} kept")
+        sources.skipped.append(_("{n} files and cells: only the first {max} kept", n=len(sources.files), max=MAX_UNITS))
         del sources.files[MAX_UNITS:]
     return sources

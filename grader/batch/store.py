@@ -6,6 +6,9 @@ Tables: ``results`` (the current report of each student), ``history`` (every rep
 and the class record the outputs are rebuilt from: entries, missing students, flags, similar pairs).
 
 WAL mode and one transaction per result, so a run killed at any moment keeps every result it finished.
+
+The causes a ``history`` row records (:data:`REGRADE_CAUSES`) and the reason an override replaced by a newer one is
+removed with (:data:`REPLACED`) are stored in English, as codes are: whoever shows one translates it with ``_()``.
 """
 from __future__ import annotations
 
@@ -17,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.adjust import Override
+from grader.i18n import N_
 from grader.report import Report
+
+RESUBMITTED = N_("resubmitted")  # other files
+KEY_CHANGED = N_("spec, grader, limits or language changed")  # the same files, another key
+FORCED = N_("forced regrade")  # the same files and key
+# A history row's cause, one of these (the last: rows written before reports had a language).
+REGRADE_CAUSES = (RESUBMITTED, KEY_CHANGED, FORCED, N_("spec, grader or limits changed"))
+REPLACED = N_("replaced by a newer override")  # the removed_reason of an override another replaced
 
 
 @dataclass(frozen=True)
@@ -74,14 +85,15 @@ class Store:
 
     def put(self, student: str, key: str, entry: str, report: Report, files: str = "") -> None:
         """Store ``report`` as ``student``'s current result; the one it replaces goes to the history, with its
-        cause: resubmitted (other files), spec, grader or limits changed (same files, another key), forced (the same)."""
+        cause (:data:`REGRADE_CAUSES`): resubmitted (other files), spec, grader, limits or language changed (same
+        files, another key), forced (the same)."""
         with self.db:
             old = self.db.execute("SELECT key, files, entry, report, graded_at FROM results WHERE student = ?",
                                   (student,)).fetchone()
             now = time.time()
             if old is not None:
-                cause = ("resubmitted" if files and old[1] and files != old[1] else
-                         "spec, grader or limits changed" if key != old[0] else "forced regrade")
+                cause = (RESUBMITTED if files and old[1] and files != old[1] else
+                         KEY_CHANGED if key != old[0] else FORCED)
                 self.db.execute("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 (student, old[0], old[1], old[2], old[3], old[4], now, cause))
             self.db.execute("INSERT OR REPLACE INTO results (student, key, entry, report, graded_at, files) "
@@ -127,7 +139,7 @@ class Store:
                 self.db.execute("UPDATE overrides SET removed_at = ?, removed_by = ?, removed_reason = ? WHERE "
                                 "student = ? AND check_name = ? AND removed_at IS NULL",
                                 (change.at, change.by, change.reason if change.removed_at is not None
-                                 else "replaced by a newer override", change.student, change.check))
+                                 else REPLACED, change.student, change.check))
                 if change.removed_at is not None:
                     done.extend(active[-1:])
                     continue

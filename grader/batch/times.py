@@ -28,6 +28,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from grader.batch.entries import ROSTER_ID_COLUMNS, BatchError, Entry, lms_identity, read_table
+from grader.i18n import _
 from grader.late import LateError, SubmissionTimes, parse_time
 
 TIME_COLUMNS = ("submitted_at", "submitted", "submission_time", "timestamp", "time")
@@ -75,8 +76,9 @@ def read_submitted_at(path: str | Path, zone: ZoneInfo | None) -> dict[str, Subm
     id_column = next((lower[c] for c in ROSTER_ID_COLUMNS if c in lower), None)
     time_column = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
     if id_column is None or time_column is None:
-        raise BatchError(f"{path}: the header needs an id column ({', '.join(ROSTER_ID_COLUMNS)}) and a time column "
-                         f"({', '.join(TIME_COLUMNS)}); found: {', '.join(header) or 'nothing'}")
+        raise BatchError(_("{path}: the header needs an id column ({ids}) and a time column ({times}); found: {found}",
+                           path=path, ids=", ".join(ROSTER_ID_COLUMNS), times=", ".join(TIME_COLUMNS),
+                           found=", ".join(header) or _("nothing")))
     found: dict[str, list[datetime]] = {}
     for number, row in enumerate(rows, start=2):
         student = (row.get(id_column) or "").strip()
@@ -84,12 +86,14 @@ def read_submitted_at(path: str | Path, zone: ZoneInfo | None) -> dict[str, Subm
         if not student or not value:
             continue
         try:
-            found.setdefault(student.lower(), []).append(parse_time(value, f"{path}, line {number}", zone))
+            found.setdefault(student.lower(), []).append(
+                parse_time(value, _("{path}, line {number}", path=path, number=number), zone))
         except LateError as exc:
             raise BatchError(str(exc)) from None
     source = f"{path.name} ({time_column})"
     return {student: SubmissionTimes(max(moments), None, None, source if len(moments) == 1 else
-                                     f"{source}, the latest of its {len(moments)} rows for this student")
+                                     _("{source}, the latest of its {n} rows for this student", source=source,
+                                       n=len(moments)))
             for student, moments in found.items()}
 
 
@@ -109,14 +113,17 @@ def read_moodle_times(path: str | Path, zone: ZoneInfo | None) -> dict[str, Subm
     path = Path(path)
     header, rows = read_table(path)
     if "Identifier" not in header or MOODLE_TIME_COLUMN not in header:
-        raise BatchError(f"{path}: not a Moodle grading worksheet with submission times (it needs the columns "
-                         f"Identifier and {MOODLE_TIME_COLUMN!r}; found: {', '.join(header) or 'nothing'}). Download "
-                         "it from Moodle with the English interface")
+        raise BatchError(_("{path}: not a Moodle grading worksheet with submission times (it needs the columns "
+                           "Identifier and {column}; found: {found}). Download it from Moodle with the English "
+                           "interface", path=path, column=repr(MOODLE_TIME_COLUMN),
+                           found=", ".join(header) or _("nothing")))
     if zone is None:
-        raise BatchError(f"{path}: Moodle writes these times without a time zone: set timezone = \"Asia/Seoul\" "
-                         "(the zone of the Moodle user who downloaded it) in course.toml or the spec's [late] table")
+        raise BatchError(_("{path}: Moodle writes these times without a time zone: set timezone = \"Asia/Seoul\" "
+                           "(the zone of the Moodle user who downloaded it) in course.toml or the spec's [late] table",
+                           path=path))
     name = getattr(zone, "key", str(zone))
-    source = f"Moodle's worksheet {path.name} ({MOODLE_TIME_COLUMN}, read in {name})"
+    source = _("Moodle's worksheet {name} ({column}, read in {zone})", name=path.name, column=MOODLE_TIME_COLUMN,
+               zone=name)
     found = {}
     for number, row in enumerate(rows, start=2):
         participant = re.fullmatch(r"\s*Participant\s+(\d+)\s*", row.get("Identifier") or "")
@@ -125,8 +132,9 @@ def read_moodle_times(path: str | Path, zone: ZoneInfo | None) -> dict[str, Subm
             continue
         moment = _moodle_time(value, zone)
         if moment is None:
-            raise BatchError(f"{path}, line {number}: {MOODLE_TIME_COLUMN} {value!r} is not in Moodle's English "
-                             "format (Tuesday, 1 December 2026, 10:15 PM)")
+            raise BatchError(_("{path}, line {number}: {column} {value} is not in Moodle's English format (Tuesday, "
+                               "1 December 2026, 10:15 PM)", path=path, number=number, column=MOODLE_TIME_COLUMN,
+                               value=repr(value)))
         found[participant.group(1)] = SubmissionTimes(moment, None, None, source)
     return found
 
@@ -142,7 +150,7 @@ def _mtime(entry: Entry) -> SubmissionTimes | None:
     except OSError:
         return None
     return SubmissionTimes(datetime.fromtimestamp(moment, UTC), None, None,
-                           "the submission's modification time (a student can set it)", fallback=True)
+                           _("the submission's modification time (a student can set it)"), fallback=True)
 
 
 def find_times(entries: list[Entry], *, submitted_at: str | Path | None = None, worksheet: str | Path | None = None,
@@ -165,7 +173,8 @@ def find_times(entries: list[Entry], *, submitted_at: str | Path | None = None, 
             found, rank = moodle[participant], RANKS["moodle"]
             used.add(participant)
         elif canvas_marked_late(entry):
-            found, rank = SubmissionTimes(None, None, None, "Canvas's file name (LATE)", marked_late=True), RANKS["canvas"]
+            found = SubmissionTimes(None, None, None, _("Canvas's file name (LATE)"), marked_late=True)
+            rank = RANKS["canvas"]
         elif from_mtime:
             found, rank = _mtime(entry), RANKS["mtime"]
         if found is not None:

@@ -19,6 +19,7 @@ import torch
 
 from grader.config import path_setting
 from grader.data.mnist import DataError, Split
+from grader.i18n import _
 
 ENV_VAR = "GRADER_CIFAR_DIR"
 FOLDER = "cifar-10-batches-py"
@@ -35,7 +36,9 @@ class _ArraysOnly(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing {module}.{name}: a CIFAR batch holds only arrays and lists")
+        global_name = f"{module}.{name}"
+        raise pickle.UnpicklingError(_("refusing {name}: a CIFAR batch holds only arrays and lists",
+                                       name=global_name))
 
 
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -45,12 +48,14 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         data = np.asarray(batch.get("data", batch.get(b"data")), dtype=np.uint8)
         labels = np.asarray(batch.get("labels", batch.get(b"labels")), dtype=np.int64)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError) as exc:
-        raise DataError(f"{path} is not a CIFAR-10 batch ({type(exc).__name__}: {exc}). Delete it and fetch "
-                        "CIFAR-10 again, or point --data-dir at a good copy.") from None
+        error = f"{type(exc).__name__}: {exc}"
+        raise DataError(_("{path} is not a CIFAR-10 batch ({error}). Delete it and fetch CIFAR-10 again, or point "
+                          "--data-dir at a good copy.", path=path, error=error)) from None
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise DataError(f"{path}: expected data (N, 3072) and N labels, found data {data.shape} and {len(labels)} labels")
+        raise DataError(_("{path}: expected data {expected} and N labels, found data {shape} and {n} labels",
+                          path=path, expected="(N, 3072)", shape=data.shape, n=len(labels)))
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise DataError(f"{path}: labels outside 0..9")
+        raise DataError(_("{path}: labels outside {range}", path=path, range="0..9"))
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -61,9 +66,10 @@ def find_root(data_dir=None) -> Path:
         for candidate in (root / FOLDER, root):
             if (candidate / TRAIN_FILES[0]).is_file():
                 return candidate
-    raise DataError(f"CIFAR-10 ({FOLDER}/data_batch_1...5, test_batch) not found. Looked in: "
-                    f"{', '.join(map(str, roots)) or 'nowhere (no --data-dir, no $' + ENV_VAR + ')'}. Fix: pass "
-                    f"--data-dir pointing at the folder holding {FOLDER}/ (torchvision's layout), or set {ENV_VAR}.")
+    looked = ", ".join(map(str, roots)) or _("nowhere (no --data-dir, no ${env})", env=ENV_VAR)
+    raise DataError(_("CIFAR-10 ({files}) not found. Looked in: {looked}. Fix: pass --data-dir pointing at the "
+                      "folder holding {folder}/ (torchvision's layout), or set {env}.",
+                      files=FOLDER + "/data_batch_1...5, test_batch", looked=looked, folder=FOLDER, env=ENV_VAR))
 
 
 def load_cifar10(train: bool, data_dir=None, download: bool = False) -> Split:

@@ -21,6 +21,7 @@ import torch
 from grader.config import path_setting
 from grader.data import to_float  # noqa: F401 - re-exported: the MNIST loops import it from here
 from grader.errors import GraderError
+from grader.i18n import _
 
 PACKAGED_DIR = Path(__file__).resolve().parent  # holds MNIST/raw/t10k-*.gz, shipped with the grader
 ENV_VAR = "GRADER_DATA_DIR"
@@ -69,13 +70,14 @@ def _read_verified(path: Path, stem: str) -> bytes:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
-            raise DataError(f"{path} is not a readable gzip file ({exc}). Delete it and fetch MNIST again.") from None
+            raise DataError(_("{path} is not a readable gzip file ({error}). Delete it and fetch MNIST again.",
+                              path=path, error=exc)) from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != SHA256[stem]:
-        raise DataError(
-            f"{path} failed its SHA-256 check (found {digest[:16]}..., expected {SHA256[stem][:16]}...). "
-            "The file is truncated or altered: delete it and fetch MNIST again, or point --data-dir at a good copy."
-        )
+        raise DataError(_(
+            "{path} failed its SHA-256 check (found {found}..., expected {expected}...). The file is truncated or "
+            "altered: delete it and fetch MNIST again, or point --data-dir at a good copy.", path=path,
+            found=digest[:16], expected=SHA256[stem][:16]))
     return data
 
 
@@ -154,13 +156,17 @@ def _load_mnist(train: bool, data_dir, download: bool) -> Split:
         except DataError:
             raise
         except Exception as exc:  # no network here is the common case
-            reason = f"the download failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            reason = _("the download failed ({error})", error=error)
     else:
-        reason = "downloading is off"
-    raise DataError(
-        f"MNIST {'training' if train else 'validation'} files ({prefix}-images-idx3-ubyte[.gz]) not found. "
-        f"Looked in: {looked}; {reason}. Fix: pass --data-dir pointing at a folder holding MNIST/raw/ "
-        f"(torchvision's layout), or set {ENV_VAR}."
-    )
+        reason = _("downloading is off")
+    fields = {"file": prefix + "-images-idx3-ubyte[.gz]", "looked": looked, "reason": reason, "env": ENV_VAR}
+    if train:
+        raise DataError(_("MNIST training files ({file}) not found. Looked in: {looked}; {reason}. Fix: pass "
+                          "--data-dir pointing at a folder holding MNIST/raw/ (torchvision's layout), or set {env}.",
+                          **fields))
+    raise DataError(_("MNIST validation files ({file}) not found. Looked in: {looked}; {reason}. Fix: pass "
+                      "--data-dir pointing at a folder holding MNIST/raw/ (torchvision's layout), or set {env}.",
+                      **fields))
 
 

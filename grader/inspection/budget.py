@@ -16,8 +16,11 @@ import time
 import traceback
 from contextlib import contextmanager
 
-PHASES = {"load": "loading your code and building the class", "checks": "running your model for the model checks",
-          "candidate": "building and running one of your classes to compare it with the table"}
+from grader.i18n import N_, _
+
+PHASES = {"load": N_("loading your code and building the class"),
+          "checks": N_("running your model for the model checks"),
+          "candidate": N_("building and running one of your classes to compare it with the table")}
 _active: list[tuple[str, float, float]] = []  # the budgets in force, outermost first: (phase, seconds, deadline)
 
 
@@ -25,8 +28,13 @@ class PhaseTimeout(BaseException):
     """A phase ran past its budget; raised inside the code that was running."""
 
     def __init__(self, phase: str, seconds: float):
-        super().__init__(f"{PHASES[phase]} took over {seconds:g} s")
+        super().__init__(_("{phase} took over {seconds:g} s", phase=phase_text(phase), seconds=seconds))
         self.phase, self.seconds = phase, seconds
+
+
+def phase_text(phase: str) -> str:
+    """What the student's code was doing in ``phase``, in words ('loading your code and building the class')."""
+    return _(PHASES[phase]) if phase in PHASES else phase
 
 
 @contextmanager
@@ -75,15 +83,19 @@ def _student_frame(frame: traceback.FrameSummary) -> bool:
 def timeout_text(exc: PhaseTimeout, budgets: dict[str, float]) -> str:
     """What the student reads: the phase, its budget, and where their code was when it was stopped."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if _student_frame(f)]
-    text = f"{exc}, and was stopped: "
+    phase = {"phase": phase_text(exc.phase), "seconds": exc.seconds}
     if frames:
         last = frames[-1]
         code = f": {last.line.strip()}" if last.line else ""
-        text += (f"it was running {last.filename} line {last.lineno} (in {last.name}){code}\n\n"
-                 + "Traceback (your code):\n" + "".join(traceback.format_list(frames)))
+        text = (_("{phase} took over {seconds:g} s, and was stopped: it was running {file} line {line} (in "
+                  "{function})", **phase, file=last.filename, line=last.lineno, function=last.name) + code + "\n\n"
+                + _("Traceback (your code):") + "\n" + "".join(traceback.format_list(frames)))
     else:
-        text += "it was not running your own code at that moment (a library call it made?)."
-    others = ", ".join(f"{PHASES.get(k, k)}: {v:g} s" for k, v in budgets.items() if k != exc.phase)
-    return (text.rstrip() + "\n\nLook for an endless loop or long work there: on import only definitions should "
-            "run, and __init__ should only create the layers. Each phase has its own limit"
-            + (f" ({others})" if others else "") + ".")
+        text = _("{phase} took over {seconds:g} s, and was stopped: it was not running your own code at that moment "
+                 "(a library call it made?).", **phase)
+    others = ", ".join(_("{phase}: {seconds:g} s", phase=phase_text(k), seconds=v)
+                       for k, v in budgets.items() if k != exc.phase)
+    limits = (_("Each phase has its own limit ({limits}).", limits=others) if others
+              else _("Each phase has its own limit."))
+    return (text.rstrip() + "\n\n" + _("Look for an endless loop or long work there: on import only definitions "
+                                        "should run, and __init__ should only create the layers.") + " " + limits)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from grader.i18n import _, n_
 from grader.inspection.budget import PhaseTimeout, phase_budget, remaining
 from grader.inspection.load import Submission
 from grader.inspection.recorder import record_forward
@@ -58,7 +59,7 @@ class Candidate:
 
     def summary(self, total_rows: int) -> str:
         """'SimpleVGG: 16 of 16 row shapes' (the report's notes add each candidate's problem)."""
-        return f"{self.name}: {self.rows} of {total_rows} row shapes"
+        return _("{name}: {rows} of {total} row shapes", name=self.name, rows=self.rows, total=total_rows)
 
 
 @dataclass
@@ -131,19 +132,23 @@ def constructor_problem(spec: Spec, cls: type) -> str:
               and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in kwargs]
     try:
         lines, first = inspect.getsourcelines(init)
-        place = f" ({inspect.getsourcefile(init)} line {first}: {lines[0].strip()})"
+        place = " " + _("({file} line {line}: {code})", file=inspect.getsourcefile(init), line=first,
+                        code=lines[0].strip())
     except (OSError, TypeError):
         place = ""
-    call = call_text(cls, kwargs)
-    names = ", ".join(needed)
+    fields = {"name": cls.__name__, "place": place, "needs": ", ".join(needed), "call": call_text(cls, kwargs),
+              "first": needed[0] if needed else "", "given": ", ".join(spec.init_args),
+              "named_call": call_text(cls, spec.init_args)}
     if spec.init_args:
-        given = ", ".join(spec.init_args)
-        return (f"{cls.__name__}.__init__{place} needs {names}, but the assignment builds your class as "
-                f"{call_text(cls, spec.init_args)}, passing each argument by name. Name your parameters as the "
-                f"assignment does, def __init__(self, {given}), and build the layers from them.")
-    return (f"{cls.__name__}.__init__{place} needs {names}, but the assignment builds your class with no arguments, "
-            f"as {call}. Give {'each' if len(needed) > 1 else 'it'} a default (for example "
-            f"def __init__(self, {needed[0]}=10)), or build everything inside __init__.")
+        return _("{name}.__init__{place} needs {needs}, but the assignment builds your class as {named_call}, "
+                 "passing each argument by name. Name your parameters as the assignment does, "
+                 "def __init__(self, {given}), and build the layers from them.", **fields)
+    return n_("{name}.__init__{place} needs {needs}, but the assignment builds your class with no arguments, as "
+              "{call}. Give it a default (for example def __init__(self, {first}=10)), or build everything inside "
+              "__init__.",
+              "{name}.__init__{place} needs {needs}, but the assignment builds your class with no arguments, as "
+              "{call}. Give each a default (for example def __init__(self, {first}=10)), or build everything inside "
+              "__init__.", len(needed), **fields)
 
 
 def _shape_rows(spec: Spec, shapes: list[list[int] | None], batch: int) -> tuple[int, int]:
@@ -153,7 +158,7 @@ def _shape_rows(spec: Spec, shapes: list[list[int] | None], batch: int) -> tuple
     telling = [shape != [batch, spec.num_classes] for shape in expected]
     n, m = len(expected), len(shapes)
     # best[i][j]: (rows, telling rows) matched between the first i rows and the first j shapes
-    best = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
+    best = [[(0, 0)] * (m + 1) for _row in range(n + 1)]
     for i in range(1, n + 1):
         for j in range(1, m + 1):
             options = [best[i - 1][j], best[i][j - 1]]
@@ -172,26 +177,28 @@ def _run(spec: Spec, cls: type, batch: int, device: str) -> tuple[list[list[int]
         try:
             model = cls(**init_kwargs(spec, cls))
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's __init__ may raise anything
-            return [], None, f"{call_text(cls, init_kwargs(spec, cls))} failed: {exception_line(exc)}"
+            return [], None, _("{call} failed: {error}", call=call_text(cls, init_kwargs(spec, cls)),
+                               error=exception_line(exc))
         params = sum(p.numel() for p in model.parameters()) if isinstance(model, nn.Module) else None
         x = torch.zeros((batch, *spec.input_shape))
-        records, out, raised, _ = record_forward(model, x, set(), {})
+        records, out, raised, _flight = record_forward(model, x, set(), {})
     shapes = [rec.output_shape for rec in records]
     stubs = [name for name, value in vars(model).items() if value is NotImplemented]
     if raised is not None and stubs:
-        return shapes, params, f"still NotImplemented: {', '.join(stubs)}"
+        return shapes, params, _("still NotImplemented: {names}", names=", ".join(stubs))
     if raised is not None:
-        return shapes, params, f"forward() stopped: {exception_line(raised)}"
+        return shapes, params, _("forward() stopped: {error}", error=exception_line(raised))
     if not (isinstance(out, torch.Tensor) and tuple(out.shape) == (batch, spec.num_classes)):
         found = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        return shapes, params, f"returns {found}, not (B, {spec.num_classes})"
+        return shapes, params, _("returns {found}, not (B, {num_classes})", found=found, num_classes=spec.num_classes)
     return shapes, params, ""
 
 
 def _evaluate(spec: Spec, cand: Candidate, batch: int) -> None:
     problem = constructor_problem(spec, cand.cls)
     if problem:
-        cand.problem = f"needs arguments the assignment does not pass: {call_text(cand.cls, init_kwargs(spec, cand.cls))}"
+        cand.problem = _("needs arguments the assignment does not pass: {call}",
+                         call=call_text(cand.cls, init_kwargs(spec, cand.cls)))
         return
     state = torch.get_rng_state()
     left = remaining()
@@ -204,7 +211,7 @@ def _evaluate(spec: Spec, cand: Candidate, batch: int) -> None:
     except PhaseTimeout as exc:
         if exc.phase != "candidate":
             raise
-        cand.problem = f"took over {seconds:.2g} s to build and run, so it was not compared"
+        cand.problem = _("took over {seconds:.2g} s to build and run, so it was not compared", seconds=seconds)
         return
     finally:
         torch.set_rng_state(state)
@@ -232,20 +239,24 @@ def choose_class(spec: Spec, sub: Submission, batch: int) -> Choice:
     candidates = [Candidate(name, module, cls, sub.class_sites.get((module, name), ""), order,
                             rank=name_rank(spec, name), marked=(module, name) in sub.marked)
                   for order, (name, cls, module) in enumerate(found)]
-    total = len(spec.rows)
     for cand in candidates:  # also when a pin decides: the report lists what each class is
         _evaluate(spec, cand, batch)
     pinned = spec.model_class
     if pinned:
         hits = [c for c in candidates if c.name == pinned]
-        if hits:
-            return Choice(hits[-1], f"the assignment grades the class named {pinned}", candidates)
-        return Choice(None, f"the assignment grades the class named {pinned}", candidates)
+        why = _("the assignment grades the class named {name}", name=pinned)
+        return Choice(hits[-1] if hits else None, why, candidates)
     marked = [c for c in candidates if c.marked]
     if marked:
-        return Choice(marked[-1], "you marked it with # grader: model", candidates)
+        return Choice(marked[-1], _("you marked it with # grader: model"), candidates)
     if not candidates:
         return Choice(None, "", candidates)
+    return _by_what_it_is(spec, candidates)
+
+
+def _by_what_it_is(spec: Spec, candidates: list[Candidate]) -> Choice:
+    """Rules 2 to 4 of the module docstring: the closest forward, else the name, else any classifier."""
+    total = len(spec.rows)
 
     def preference(c: Candidate):
         return (c.telling, c.rows, -(c.rank or (len(spec.classes), 2))[0], -(c.rank or (0, 2))[1],
@@ -256,31 +267,44 @@ def choose_class(spec: Spec, sub: Submission, batch: int) -> Choice:
                 default=None)
     threshold = max(MIN_TELLING_ROWS, math.ceil(MIN_TELLING_SHARE * _telling_rows(spec)))
     others = [c for c in candidates if c is not best]
-    rivals = "; ".join(c.summary(total) for c in others)
+    fields = {"rows": best.rows, "total": total, "n": len(candidates), "name": best.name,
+              "rivals": "; ".join(c.summary(total) for c in others), "names": " / ".join(spec.classes),
+              "summary": best.summary(total)}
     if best.telling >= threshold and (named is None or best.telling > named.telling or best is named):
-        why = f"its forward produces {best.rows} of the table's {total} row shapes"
-        if others:
-            why += f", the closest of your {len(candidates)} classes ({rivals})"
-        elif best.rank is not None:
-            why += f", and its name {best.name} is one the assignment expects"
+        why = (_("its forward produces {rows} of the table's {total} row shapes, the closest of your {n} classes "
+                 "({rivals})", **fields) if others else
+               _("its forward produces {rows} of the table's {total} row shapes, and its name {name} is one the "
+                 "assignment expects", **fields) if best.rank is not None else
+               _("its forward produces {rows} of the table's {total} row shapes", **fields))
         return Choice(best, why, candidates)
     if named is not None:
-        listed = ", ".join(spec.classes)
-        how = "is" if named.rank and named.rank[1] == 0 else "contains"
-        why = f"its name {how} one the assignment expects ({listed})"
-        rest = "; ".join(c.summary(total) for c in candidates if c is not named)
-        if rest:
-            why += f", and no class of yours matches the table closely ({named.summary(total)}; {rest})"
-        return Choice(named, why, candidates)
+        return Choice(named, _named_why(spec, named, candidates), candidates)
     if best.rows > 0:
-        return Choice(best, f"no class is named {' / '.join(spec.classes)}, and its forward produces the most of "
-                      f"the table's row shapes ({best.summary(total)}" + (f"; {rivals})" if rivals else ")"), candidates)
+        return Choice(best, _("no class is named {names}, and its forward produces the most of the table's row "
+                              "shapes ({summary}; {rivals})", **fields) if others else
+                      _("no class is named {names}, and its forward produces the most of the table's row shapes "
+                        "({summary})", **fields), candidates)
     runs = [c for c in candidates if not c.problem]
     if runs:
-        chosen = runs[-1]
-        also = f" (also fitting: {', '.join(c.name for c in runs[:-1])}; the last defined was taken)" \
-            if len(runs) > 1 else ""
-        return Choice(chosen, f"no class is named {' / '.join(spec.classes)}, and {chosen.name} is an nn.Module "
-                      f"that takes (B, {', '.join(map(str, spec.input_shape))}) and returns "
-                      f"(B, {spec.num_classes}){also}", candidates)
+        fields.update(name=runs[-1].name, shape=", ".join(map(str, spec.input_shape)), num_classes=spec.num_classes,
+                      also=", ".join(c.name for c in runs[:-1]))
+        return Choice(runs[-1], _("no class is named {names}, and {name} is an nn.Module that takes (B, {shape}) "
+                                  "and returns (B, {num_classes}) (also fitting: {also}; the last defined was taken)",
+                                  **fields) if len(runs) > 1 else
+                      _("no class is named {names}, and {name} is an nn.Module that takes (B, {shape}) and returns "
+                        "(B, {num_classes})", **fields), candidates)
     return Choice(None, "", candidates)
+
+
+def _named_why(spec: Spec, named: Candidate, candidates: list[Candidate]) -> str:
+    """Why the class the spec names is graded: its name, and (when others exist) that none matches the table."""
+    total = len(spec.rows)
+    rest = "; ".join(c.summary(total) for c in candidates if c is not named)
+    fields = {"listed": ", ".join(spec.classes), "summary": named.summary(total), "rest": rest}
+    if named.rank and named.rank[1] == 0:
+        return (_("its name is one the assignment expects ({listed}), and no class of yours matches the table "
+                  "closely ({summary}; {rest})", **fields) if rest else
+                _("its name is one the assignment expects ({listed})", **fields))
+    return (_("its name contains one the assignment expects ({listed}), and no class of yours matches the table "
+              "closely ({summary}; {rest})", **fields) if rest else
+            _("its name contains one the assignment expects ({listed})", **fields))

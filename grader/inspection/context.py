@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from grader.data.mnist import load_mnist, to_float
+from grader.i18n import N_, _
 from grader.inspection import messages
 from grader.inspection.align import Alignment
 from grader.inspection.choose import call_text, choose_class, constructor_problem, init_kwargs, student_classes
@@ -30,8 +31,10 @@ from grader.report import exception_line
 from grader.spec import Spec
 
 DEFAULT_RECORD_BATCH = 4
-CONSTRUCTOR_GIST = "__init__ needs arguments the assignment does not pass"
-REFUSED_GIST = "refused by the judge: it computes with what no layer holds, or calls an operator the grader does not run"
+# Markers kept in ModelContext.build_gist and the observation as they are (English); shown with _() (checks.py).
+CONSTRUCTOR_GIST = N_("__init__ needs arguments the assignment does not pass")
+REFUSED_GIST = N_("refused by the judge: it computes with what no layer holds, or calls an operator the grader does "
+                  "not run")
 
 
 @dataclass
@@ -109,7 +112,7 @@ def _build(cls: type, ctx: ModelContext, **override) -> nn.Module | str:
         try:
             model = instantiate(ctx.spec, cls, **override)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's __init__ may raise anything, sys.exit too
-            text, _, _ = student_traceback(exc, ctx.sub.student_files)
+            text, _line, _file = student_traceback(exc, ctx.sub.student_files)
             ctx.build_gist = exception_line(exc)
             hints = "".join(f"{hint}\n" for hint in ctx.hints)
             return hints + messages.crash_text(exc, text, None, [], ctx.batch, ctx.sub.skipped_names)
@@ -142,8 +145,9 @@ def prepare(spec: Spec, sub: Submission, record: bool = True) -> ModelContext:
     # and the batch check alone judges a hard-coded batch size.
     ctx.batch = batch_size or DEFAULT_RECORD_BATCH
     ctx.student_batch_size = batch_size
-    ctx.defined = [name for name, _, _ in student_classes(sub)]
-    ctx.load_errors = [f"\n{e.file} line {e.line}: {e.kind}: {e.message}\n{e.traceback}".rstrip() for e in sub.errors]
+    ctx.defined = [name for name, _cls, _module in student_classes(sub)]
+    ctx.load_errors = [("\n" + _("{file} line {line}: {kind}: {message}", file=e.file, line=e.line, kind=e.kind,
+                                  message=e.message) + "\n" + e.traceback).rstrip() for e in sub.errors]
     pick_class(spec, ctx)
     if ctx.cls is None:
         return ctx
@@ -184,7 +188,7 @@ def record_model(spec: Spec, ctx: ModelContext) -> None:
     ctx.records, ctx.output = records, output
     if exc is not None:
         ctx.failed_layer = in_flight
-        text, _, _ = student_traceback(exc, sub.student_files)
+        text, _line, _file = student_traceback(exc, sub.student_files)
         crash = messages.crash_finding(exc, text, in_flight, records, ctx.batch, sub.skipped_names)
         ctx.forward_error, ctx.forward_cause = crash.text, crash.code
         ctx.forward_gist = exception_line(exc)
@@ -244,19 +248,19 @@ class Observation:
         """The observation in ``data``; ObservationError naming the first field that is unknown, missing or of
         the wrong type (the data was written by the process that ran the student's code)."""
         if not isinstance(data, dict):
-            raise ObservationError("not a record")
+            raise ObservationError(_("not a record"))
         unknown = sorted(set(data) - set(OBSERVATION_TYPES))
         if unknown:
-            raise ObservationError(f"unknown field {unknown[0]!r}")
+            raise ObservationError(_("unknown field {field}", field=repr(unknown[0])))
         if "student" not in data:
-            raise ObservationError("field 'student' is missing")
+            raise ObservationError(_("field {field} is missing", field=repr("student")))
         for name, value in data.items():
             wanted = OBSERVATION_TYPES[name]
             if not (isinstance(value, wanted) or (value is None and name == "graph")) or isinstance(value, bool) \
                     and wanted is not bool:
-                raise ObservationError(f"field {name!r} has the wrong type")
+                raise ObservationError(_("field {field} has the wrong type", field=repr(name)))
             if name in STRING_LISTS and isinstance(value, list) and not all(isinstance(v, str) for v in value):
-                raise ObservationError(f"field {name!r} must list strings")
+                raise ObservationError(_("field {field} must list strings", field=repr(name)))
         return cls(**data)
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from grader.i18n import _
+
 OPERATOR_NAMES = {getattr(operator, n): n for n in (
     "add", "sub", "mul", "floordiv", "truediv", "mod", "neg", "pow", "getitem", "eq", "ne", "lt", "le", "gt", "ge")}
 BATCH_DIM_MAX = 4096
@@ -79,20 +81,20 @@ def _encode(value):
         return {"layout": str(value).removeprefix("torch.")}
     if isinstance(value, torch.memory_format):
         return {"memory_format": str(value).removeprefix("torch.")}
-    raise ExportFailed(f"the graph holds a {type(value).__name__} argument, which the grader cannot judge")
+    raise ExportFailed(_("the graph holds a {type} argument, which the grader cannot judge", type=type(value).__name__))
 
 
 def _target_name(target) -> str:
     if isinstance(target, torch._ops.OpOverload):
         namespace = target.namespace
         if namespace != "aten":
-            raise ExportFailed(f"the graph calls {namespace}::{target._opname}, outside the ATen operators the "
-                               "grader judges")
+            op = f"{namespace}::{target._opname}"
+            raise ExportFailed(_("the graph calls {op}, outside the ATen operators the grader judges", op=op))
         return f"aten.{target._opname}.{target._overloadname}"
     if target in OPERATOR_NAMES:
         return f"operator.{OPERATOR_NAMES[target]}"
-    raise ExportFailed(f"the graph calls {getattr(target, '__name__', target)!r}, which the grader cannot judge "
-                       "(a higher-order operator or Python function)")
+    raise ExportFailed(_("the graph calls {op}, which the grader cannot judge (a higher-order operator or Python "
+                         "function)", op=repr(getattr(target, "__name__", target))))
 
 
 def _student_line(stack_trace: str | None, student_files: set[str]) -> str:
@@ -117,7 +119,7 @@ def _innermost(node: torch.fx.Node) -> tuple[str, str, str] | None:
 def module_table(model: nn.Module, sites: dict[int, str]) -> dict[str, dict]:
     """Labels for the feedback: type, creation site and leafness of every submodule, by path."""
     return {name: {"type": type(module).__name__, "site": sites.get(id(module), ""),
-                   "leaf": not any(True for _ in module.children())}
+                   "leaf": not any(True for _child in module.children())}
             for name, module in model.named_modules() if name}
 
 
@@ -179,7 +181,7 @@ def _lifted_tensors(program) -> tuple[dict[str, str], dict[str, str], dict[str, 
         if kind == "user_input":
             continue
         if kind not in ("parameter", "buffer", "constant_tensor"):
-            raise ExportFailed(f"the model has a {kind} input, which the grader cannot judge")
+            raise ExportFailed(_("the model has a {kind} input, which the grader cannot judge", kind=kind))
         names[spec.arg.name] = spec.target
         kinds[spec.target] = "constant" if kind == "constant_tensor" else kind
     tensors = {}
@@ -188,7 +190,7 @@ def _lifted_tensors(program) -> tuple[dict[str, str], dict[str, str], dict[str, 
         if value is None:  # a non-persistent buffer lives among the constants
             value = program.constants.get(target)
         if not isinstance(value, torch.Tensor):
-            raise ExportFailed(f"{target} is not a tensor")
+            raise ExportFailed(_("{name} is not a tensor", name=target))
         tensors[target] = value.detach().clone().contiguous()
     return kinds, names, tensors
 
@@ -213,7 +215,8 @@ def _encoded_nodes(program, names: dict[str, str], student_files: set[str]) -> l
             nodes.append({"op": "output", "args": _encode(list(node.args[0]) if isinstance(node.args[0], (list, tuple))
                                                           else [node.args[0]])})
         else:
-            raise ExportFailed(f"the graph has a {node.op} node ({node.target}), which the grader cannot judge")
+            raise ExportFailed(_("the graph has a {op} node ({target}), which the grader cannot judge", op=node.op,
+                                 target=node.target))
     return nodes
 
 
@@ -230,7 +233,7 @@ def export_model(model: nn.Module, example: torch.Tensor, student_files: set[str
     """
     if stand_in:
         if type(model.get_submodule(stand_in)) is not nn.Linear:  # a subclass may fail for its own reasons
-            raise ExportFailed(f"{stand_in} is not an nn.Linear")
+            raise ExportFailed(_("{name} is not an nn.Linear", name=stand_in))
         with _standing_in(model, stand_in):
             exported = export_model(model, example, student_files, sites)
         exported.stand_in = stand_in

@@ -16,6 +16,7 @@ import difflib
 import linecache
 import math
 
+from grader.i18n import N_, _
 from grader.inspection.load import strip_magics
 from grader.spec import Row, Spec
 
@@ -28,7 +29,7 @@ NAME_KINDS = (("conv", "Conv2d"), ("fc", "Linear"), ("linear", "Linear"), ("lin"
 
 def _class_node(class_site: str, class_name: str) -> tuple[ast.ClassDef | None, str]:
     """The ClassDef at ``class_site`` ("file:line") and its file name, read from linecache."""
-    file, _, line = class_site.rpartition(":")
+    file, _sep, line = class_site.rpartition(":")
     if not file or not line.isdigit():
         return None, file
     source = "".join(linecache.getlines(file))
@@ -54,7 +55,14 @@ def _methods(node: ast.ClassDef) -> dict[str, ast.FunctionDef]:
 
 
 def _line(file: str, number: int) -> str:
-    return f"{file} line {number}: {linecache.getline(file, number).strip()}"
+    return _("{file} line {line}: {code}", file=file, line=number, code=linecache.getline(file, number).strip())
+
+
+# A method Python never calls because of its misspelt name -> what the student reads.
+MISSPELT = (("__init__", N_("{cls} defines {name} ({where}), not {wanted}: Python never calls {name}, so the layers it "
+                            "creates never exist. Rename it to def {wanted}(self...).")),
+            ("forward", N_("{cls} defines {name} ({where}), not {wanted}: Python never calls {name}, so nn.Module has "
+                           "no forward to call. Rename it to def {wanted}(self...).")))
 
 
 def class_hints(class_site: str, class_name: str) -> list[str]:
@@ -64,29 +72,28 @@ def class_hints(class_site: str, class_name: str) -> list[str]:
         return []
     methods = _methods(node)
     hints = []
-    for wanted, role in (("__init__", "the layers it creates never exist"),
-                         ("forward", "nn.Module has no forward to call")):
+    for wanted, message in MISSPELT:
         if wanted in methods:
             continue
         close = [name for name in methods if name != wanted and (
             name.strip("_") == wanted.strip("_") or difflib.SequenceMatcher(None, name, wanted).ratio() >= 0.75)]
         if close:
             method = methods[close[0]]
-            hints.append(f"{class_name} defines {close[0]} ({_line(file, method.lineno)}), not {wanted}: Python "
-                         f"never calls {close[0]}, so {role}. Rename it to def {wanted}(self...).")
+            hints.append(_(message, cls=class_name, name=close[0], where=_line(file, method.lineno), wanted=wanted))
     init = methods.get("__init__")
     if init is not None:
         supers = [call for call in ast.walk(init) if isinstance(call, ast.Call)
                   and isinstance(call.func, ast.Name) and call.func.id == "super"]
         for call in supers:
             if call.args and isinstance(call.args[0], ast.Name) and call.args[0].id != class_name:
-                hints.append(f"{class_name}.__init__ calls super({call.args[0].id}, self) "
-                             f"({_line(file, call.lineno)}), naming the class {call.args[0].id}, not "
-                             f"{class_name}: write super().__init__() (or super({class_name}, self).__init__()).")
+                hints.append(_("{cls}.__init__ calls super({other}, self) ({where}), naming the class {other}, "
+                               "not {cls}: write super().__init__() (or super({cls}, self).__init__()).",
+                               cls=class_name, other=call.args[0].id, where=_line(file, call.lineno)))
         module_init = any(isinstance(c, ast.Attribute) and c.attr == "__init__" for c in ast.walk(init))
         if not supers and not module_init:
-            hints.append(f"{class_name}.__init__ ({_line(file, init.lineno)}) never calls super().__init__(): "
-                         "nn.Module must be set up before any layer is assigned. Make it the first line.")
+            hints.append(_("{cls}.__init__ ({where}) never calls super().__init__(): nn.Module must be set up "
+                           "before any layer is assigned. Make it the first line.", cls=class_name,
+                           where=_line(file, init.lineno)))
     return hints
 
 
@@ -148,19 +155,21 @@ def row_need(spec: Spec, index: int) -> str:
     row: Row = spec.rows[index]
     before = list(spec.rows[index - 1].shape) if index > 0 else ["B", *spec.input_shape]
     after = list(row.shape)
-    kinds = ", ".join("|".join(k) for k in row.layers)
-    text = f"the table's row '{row.label}' ({kinds}) takes {_shape(before)} to {_shape(after)}"
+    fields = {"row": row.label, "kinds": ", ".join("|".join(k) for k in row.layers), "before": _shape(before),
+              "after": _shape(after)}
     first = row.layers[0]
     if "Conv2d" in first and len(before) == 4 and len(after) == 4:
-        text += (f": nn.Conv2d({before[1]}, {after[1]}, kernel_size=K) with "
-                 f"floor(({before[2]} - K + 2P) / S) + 1 = {after[2]}")
-    elif "Linear" in first and len(after) == 2:
+        return _("the table's row '{row}' ({kinds}) takes {before} to {after}: nn.Conv2d({in_channels}, "
+                 "{out_channels}, kernel_size=K) with floor(({size} - K + 2P) / S) + 1 = {out}", **fields,
+                 in_channels=before[1], out_channels=after[1], size=before[2], out=after[2])
+    if "Linear" in first and len(after) == 2:
         dims = [d for d in before[1:] if isinstance(d, int)]
         features = math.prod(dims) if len(dims) == len(before) - 1 else "?"
-        text += f": nn.Linear({features}, {after[1]})"
-    elif any(k.startswith("Dropout") for k in first):
-        text += ": nn.Dropout(p)"
-    return text
+        return _("the table's row '{row}' ({kinds}) takes {before} to {after}: nn.Linear({in_features}, "
+                 "{out_features})", **fields, in_features=features, out_features=after[1])
+    if any(k.startswith("Dropout") for k in first):
+        return _("the table's row '{row}' ({kinds}) takes {before} to {after}: nn.Dropout(p)", **fields)
+    return _("the table's row '{row}' ({kinds}) takes {before} to {after}", **fields)
 
 
 def stub_lines(spec: Spec, class_site: str, class_name: str, stubs: list[str]) -> list[str]:
@@ -172,5 +181,5 @@ def stub_lines(spec: Spec, class_site: str, class_name: str, stubs: list[str]) -
     for name in stubs:
         place = f" ({_line(file, lines_of[name])})" if name in lines_of else ""
         need = f" ({row_need(spec, rows[name])})" if name in rows else ""
-        out.append(f"{name} is still NotImplemented{place}: fill it in{need}.")
+        out.append(_("{name} is still NotImplemented{where}: fill it in{need}.", name=name, where=place, need=need))
     return out

@@ -21,6 +21,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.i18n import _
 from grader.inspection.budget import PhaseTimeout
 
 CODE_SUFFIXES = (".py", ".ipynb")
@@ -55,6 +56,8 @@ class Skipped:
     line: int
     reason: str
     text: str = ""
+    # what a student may not expect to be skipped (an import, a name from a skipped line, a %% cell): listed first
+    surprising: bool = False
 
 
 @dataclass
@@ -141,27 +144,27 @@ def keep_reason(stmt: ast.stmt) -> str | None:
     if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
         if not _targets_are_names(targets):
-            return "assigns to an attribute or item, not a plain name"
+            return _("assigns to an attribute or item, not a plain name")
         if stmt.value is None or _is_constant_like(stmt.value):
             return None
-        return "assignment that calls code (only constants and definitions run)"
+        return _("assignment that calls code (only constants and definitions run)")
     if isinstance(stmt, ast.Try):
         inner = [s for s in stmt.body] + [s for h in stmt.handlers for s in h.body] + stmt.orelse + stmt.finalbody
         if all(isinstance(s, (ast.Import, ast.ImportFrom, ast.Pass)) or keep_reason(s) is None for s in inner):
             return None
-        return "try-block that does more than import"
+        return _("try-block that does more than import")
     if isinstance(stmt, ast.If):
         test = ast.unparse(stmt.test)
         if "__name__" in test and "__main__" in test:
-            return "main guard (if __name__ == \"__main__\")"
-        return "top-level if-block"
+            return _("main guard (if __name__ == \"__main__\")")
+        return _("top-level if-block")
     if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
-        return "top-level loop (training or data loading)"
+        return _("top-level loop (training or data loading)")
     if isinstance(stmt, (ast.With, ast.AsyncWith)):
-        return "top-level with-block (files or training)"
+        return _("top-level with-block (files or training)")
     if isinstance(stmt, ast.Expr):
-        return "top-level call or expression"
-    return f"top-level {type(stmt).__name__.lower()} statement"
+        return _("top-level call or expression")
+    return _("top-level {kind} statement", kind=type(stmt).__name__.lower())
 
 
 def is_magic_line(line: str) -> bool:
@@ -244,7 +247,7 @@ def student_traceback(exc: BaseException, student_files: set[str]) -> tuple[str,
     if isinstance(exc, SyntaxError) and exc.filename in student_files:
         text = "".join(traceback.format_exception_only(type(exc), exc))
         return text, exc.lineno or 0, exc.filename
-    lines = (["Traceback (your code):\n"] + traceback.format_list(frames)) if frames else []
+    lines = ([_("Traceback (your code):") + "\n"] + traceback.format_list(frames)) if frames else []
     lines += traceback.format_exception_only(type(exc), exc)
     last = frames[-1] if frames else None
     # Python's ^^^^ markers under the failing expression read as noise once the text is quoted in a sentence.
@@ -269,42 +272,50 @@ def _bound_names(stmt: ast.stmt) -> list[str]:
             if isinstance(node, ast.Name)]
 
 
+def _skipped_cell(unit: CodeUnit, module: types.ModuleType) -> Skipped | None:
+    """The whole unit skipped (a cell tagged grader:skip, a %%writefile cell of a notebook, a cell magic that is
+    not Python), or None when its statements are read one by one."""
+    if TAG_SKIP in unit.tags:
+        return Skipped(unit.filename, 1, _("cell tagged {tag}", tag=TAG_SKIP))
+    if unit.magic in WRITEFILE_MAGICS and module.__name__.startswith(NOTEBOOK_PREFIX):
+        # the .py file it writes is a module of its own (see load_submission)
+        reason = (_("%%{magic} cell: writes {file}: loaded as the module {module}", magic=unit.magic,
+                    file=unit.writes, module=Path(unit.writes).stem) if unit.writes.endswith(".py") else
+                  _("%%{magic} cell: writes {file} (not Python)", magic=unit.magic, file=unit.writes or _("a file")))
+        return Skipped(unit.filename, 1, reason, surprising=True)
+    if unit.magic and unit.magic not in PYTHON_CELL_MAGICS and unit.magic not in WRITEFILE_MAGICS:
+        return Skipped(unit.filename, 1, _("%%{magic} cell (not Python)", magic=unit.magic), surprising=True)
+    return None
+
+
 class _Runner:
     """Runs the kept statements of code units into modules, recording skips and errors."""
 
     def __init__(self, sub: Submission):
         self.sub = sub
 
-    def _skip(self, unit: CodeUnit, stmt: ast.stmt, source: str, reason: str) -> None:
+    def _skip(self, unit: CodeUnit, stmt: ast.stmt, source: str, reason: str, surprising: bool = False) -> None:
         text = ast.get_source_segment(source, stmt) or ""
-        skipped = Skipped(unit.filename, stmt.lineno, reason, text.splitlines()[0][:100] if text else "")
+        skipped = Skipped(unit.filename, stmt.lineno, reason, text.splitlines()[0][:100] if text else "", surprising)
         self.sub.skipped.append(skipped)
         for name in _bound_names(stmt):
             self.sub.skipped_names.setdefault(name, skipped)
 
     def run_unit(self, unit: CodeUnit, module: types.ModuleType) -> None:
-        if TAG_SKIP in unit.tags:
-            self.sub.skipped.append(Skipped(unit.filename, 1, f"cell tagged {TAG_SKIP}"))
-            return
-        if unit.magic in WRITEFILE_MAGICS and module.__name__.startswith(NOTEBOOK_PREFIX):
-            # the .py file it writes is a module of its own (see load_submission)
-            what = (f"writes {unit.writes}: loaded as the module {Path(unit.writes).stem}"
-                    if unit.writes.endswith(".py") else f"writes {unit.writes or 'a file'} (not Python)")
-            self.sub.skipped.append(Skipped(unit.filename, 1, f"%%{unit.magic} cell: {what}"))
-            return
-        if unit.magic and unit.magic not in PYTHON_CELL_MAGICS and unit.magic not in WRITEFILE_MAGICS:
-            self.sub.skipped.append(Skipped(unit.filename, 1, f"%%{unit.magic} cell (not Python)"))
+        whole = _skipped_cell(unit, module)
+        if whole is not None:
+            self.sub.skipped.append(whole)
             return
         source, magic_lines = strip_magics(unit.body)
         for line in magic_lines:
-            self.sub.skipped.append(Skipped(unit.filename, line, "shell command or IPython magic",
+            self.sub.skipped.append(Skipped(unit.filename, line, _("shell command or IPython magic"),
                                             unit.source.splitlines()[line - 1].strip()))
         register_source(unit.filename, unit.source)
         self.sub.student_files.add(unit.filename)
         try:
             tree = ast.parse(source, filename=unit.filename)
         except SyntaxError as exc:
-            text, line, _ = student_traceback(exc, self.sub.student_files)
+            text, line, _file = student_traceback(exc, self.sub.student_files)
             self.sub.errors.append(LoadError(unit.filename, line, "SyntaxError", exc.msg or "invalid syntax", text))
             return
         run_all = TAG_RUN in unit.tags
@@ -328,17 +339,17 @@ class _Runner:
                 if _is_unavailable_import(stmt, exc):
                     what = stmt.module if isinstance(stmt, ast.ImportFrom) and stmt.module else \
                         ", ".join(alias.name for alias in getattr(stmt, "names", []))
-                    self._skip(unit, stmt, source, f"imports {what}, which is not installed where the grader runs; "
-                               "nothing graded needs it")
+                    self._skip(unit, stmt, source, _("imports {module}, which is not installed where the grader "
+                                                     "runs; nothing graded needs it", module=what), surprising=True)
                     continue
                 name = getattr(exc, "name", None)
                 if isinstance(exc, NameError) and name in self.sub.skipped_names \
                         and not isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                     origin = self.sub.skipped_names[name]
-                    self._skip(unit, stmt, source, f"uses {name}, set at {origin.file} line {origin.line}, "
-                               "which does not run")
+                    self._skip(unit, stmt, source, _("uses {name}, set at {file} line {line}, which does not run",
+                                                     name=name, file=origin.file, line=origin.line), surprising=True)
                     continue
-                text, line, _ = student_traceback(exc, self.sub.student_files)
+                text, line, _file = student_traceback(exc, self.sub.student_files)
                 self.sub.errors.append(LoadError(unit.filename, line or stmt.lineno, type(exc).__name__,
                                                  str(exc), text))
 
@@ -383,7 +394,8 @@ def _read_units(sub: Submission, file: Path) -> list[CodeUnit] | None:
     try:
         return code_units(file, display)
     except Exception as exc:  # noqa: BLE001 - nbformat refuses the file
-        sub.errors.append(LoadError(display, 0, type(exc).__name__, f"not a readable notebook: {exc}", ""))
+        sub.errors.append(LoadError(display, 0, type(exc).__name__, _("not a readable notebook: {error}", error=exc),
+                                    ""))
         return None
 
 
@@ -423,8 +435,9 @@ def load_submission(path: str | Path) -> Submission:
             importable[stem] = ModuleSource(file, units)
         else:
             if stem in sys.modules:
-                sub.skipped.append(Skipped(sub.relative(file), 1, f"file name {file.name!r} is also a Python module's: "
-                                           f"it loads, but 'import {stem}' gets the installed module"))
+                sub.skipped.append(Skipped(sub.relative(file), 1, _(
+                    "file name {file} is also a Python module's: it loads, but 'import {module}' gets the installed "
+                    "module", file=repr(file.name), module=stem)))
             private.append(ModuleSource(file, units))
     for stem, units in _written_files(notebooks).items():
         if stem in importable or stem in sys.modules or not stem.isidentifier():

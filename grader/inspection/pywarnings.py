@@ -15,12 +15,15 @@ import sys
 import types
 import warnings
 
+from grader.i18n import N_, _
+
 MAX_WARNINGS = 10
-# A known warning -> how to fix it, in the course's words.
-FIXES = {"Implicit dimension choice for log_softmax": "write F.log_softmax(x, dim=1)",
-         "Implicit dimension choice for softmax": "write F.softmax(x, dim=1)",
-         "volatile was removed": "wrap the evaluation in with torch.no_grad(): instead of Variable(..., volatile=True)",
-         "size_average and reduce args will be deprecated": "use reduction='sum' instead of size_average=False"}
+# A known warning (as Python words it, matched in its text) -> how to fix it, in the course's words.
+FIXES = {"Implicit dimension choice for log_softmax": N_("write F.log_softmax(x, dim=1)"),
+         "Implicit dimension choice for softmax": N_("write F.softmax(x, dim=1)"),
+         "volatile was removed": N_("wrap the evaluation in with torch.no_grad(): instead of "
+                                    "Variable(..., volatile=True)"),
+         "size_average and reduce args will be deprecated": N_("use reduction='sum' instead of size_average=False")}
 
 
 class StudentWarnings:
@@ -50,11 +53,11 @@ class StudentWarnings:
             frame = frame.f_back
         if frame is None:
             return
-        site = f"{frame.f_code.co_filename} line {frame.f_lineno}"
+        site = _("{file} line {line}", file=frame.f_code.co_filename, line=frame.f_lineno)
         text = str(message).splitlines()[0] if str(message) else category.__name__
         if (site, text) in self._seen or len(self.notes) >= MAX_WARNINGS:
             return
         self._seen.add((site, text))
         code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-        fix = next((f" Fix: {how}." for known, how in FIXES.items() if known in text), "")
+        fix = next((" " + _("Fix: {how}.", how=_(how)) for known, how in FIXES.items() if known in text), "")
         self.notes.append(f"{site}" + (f": {code}" if code else "") + f": {category.__name__}: {text}{fix}")

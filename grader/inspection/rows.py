@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from grader.i18n import _, n_
 from grader.inspection import messages
 from grader.inspection.align import Alignment, align
 from grader.inspection.context import ModelContext
@@ -51,14 +52,15 @@ def _layer_issues(match, previous_out: LayerRecord | None, not_reached: bool) ->
     """A row's missing layers and layers of the wrong kind, each with its cause."""
     found = []
     for kinds in (match.missing if not not_reached else []):
-        present = [rec for _, rec, _ in match.layers if rec is not None]
+        present = [rec for _kinds, rec, _ok in match.layers if rec is not None]
         found.append(Finding("missing_layer", messages.missing_text(kinds, match.row.label,
                                                                     present[-1] if present else previous_out)))
     for kinds, rec in match.wrong_kind:
-        fix = " End forward() with F.log_softmax(x, dim=1)." if "LogSoftmax" in kinds and rec.kind == "Softmax" \
-            else ""
-        found.append(Finding("wrong_layer_kind", f"Row '{match.row.label}' expects {' or '.join(kinds)}, found "
-                             f"{rec.kind} at {messages.layer_name(rec)}.{fix}"))
+        text = _("Row '{row}' expects {expected}, found {kind} at {layer}.", row=match.row.label,
+                 expected=messages.either(kinds), kind=rec.kind, layer=messages.layer_name(rec))
+        if "LogSoftmax" in kinds and rec.kind == "Softmax":
+            text += " " + _("End forward() with F.log_softmax(x, dim=1).")
+        found.append(Finding("wrong_layer_kind", text))
     return found
 
 
@@ -82,7 +84,7 @@ def row_status(spec: Spec, ctx: ModelContext) -> RowStatus:
                 issues = []
                 status.unreached.append(match.row.label)
             elif not issues:
-                issues.append(Finding("missing_layer", f"Row '{match.row.label}' has no matching layer."))
+                issues.append(Finding("missing_layer", _("Row '{row}' has no matching layer.", row=match.row.label)))
         elif found != expected:
             issue = _wrong_shape(match, out, expected, previous_expected, first_bad, ctx.batch)
             issues += [issue] if issue.text else []
@@ -101,7 +103,7 @@ def row_status(spec: Spec, ctx: ModelContext) -> RowStatus:
 
 
 def _row_line(match, out: LayerRecord | None, found, ok: bool, issues: list[str], batch: int) -> dict:
-    names = " + ".join(rec.name for _, rec, _ in match.layers if rec is not None)
+    names = " + ".join(rec.name for _kinds, rec, _ok in match.layers if rec is not None)
     return {"label": match.row.label, "expected": match.row.shape_text(), "found": messages.fmt_shape(found, batch),
             "layer": names, "source": out.source if out else "", "ok": ok, "issues": issues}
 
@@ -110,13 +112,13 @@ def _summaries(followers: list[str], unreached: list[str], first_bad: str | None
     """The lines on rows that differ only because of an earlier row, and on rows forward() did not reach."""
     lines = []
     if followers:
-        lines.append(f"Row{'s' if len(followers) > 1 else ''} {', '.join(repr(f) for f in followers)} "
-                     f"{'differ' if len(followers) > 1 else 'differs'} only because of the rows above: fix "
-                     f"row '{first_bad}' first.")
+        lines.append(n_("Row {rows} differs only because of the rows above: fix row '{first}' first.",
+                        "Rows {rows} differ only because of the rows above: fix row '{first}' first.",
+                        len(followers), rows=", ".join(repr(f) for f in followers), first=first_bad))
     if unreached:
-        lines.append(f"Row{'s' if len(unreached) > 1 else ''} {', '.join(repr(u) for u in unreached)} "
-                     f"{'were' if len(unreached) > 1 else 'was'} not reached: forward() stopped with an error "
-                     "(below).")
+        lines.append(n_("Row {rows} was not reached: forward() stopped with an error (below).",
+                        "Rows {rows} were not reached: forward() stopped with an error (below).",
+                        len(unreached), rows=", ".join(repr(u) for u in unreached)))
     return lines
 
 
@@ -126,7 +128,7 @@ def _wrong_shape(match, out: LayerRecord, expected: list[int], previous_expected
     (``first_bad``)."""
     found = out.output_shape
     culprit = shape_changer(match) or out
-    present = [rec for _, rec, _ in match.layers if rec is not None]
+    present = [rec for _kinds, rec, _ok in match.layers if rec is not None]
     setters = [rec for rec in present if rec.kind in SHAPE_SETTERS]
     if first_bad is None and len(setters) > 1 and setters[0].input_shape == previous_expected:
         return messages.chain_text(setters, match.row.label, expected, batch)
@@ -136,32 +138,42 @@ def _wrong_shape(match, out: LayerRecord, expected: list[int], previous_expected
                                       previous_expected if culprit is first_in_row else None)
     if culprit.kind == "Linear" and len(previous_expected) == 2 \
             and culprit.config.get("in_features") not in (None, previous_expected[-1]):
-        out_fix = (f", and out_features={expected[-1]} for the row's {messages.fmt_shape(expected, batch)}"
-                   if culprit.config.get("out_features") != expected[-1] else "")
-        return Finding("in_features", f"{messages.layer_name(culprit)} is Linear(in_features="
-                       f"{culprit.config['in_features']}, out_features={culprit.config.get('out_features')}), but "
-                       f"the table's row before it gives {previous_expected[-1]} features per image: set "
-                       f"in_features={previous_expected[-1]}{out_fix}.")
+        return _in_features(culprit, previous_expected[-1], expected, batch)
     own = messages.replay(setters, previous_expected) if setters else None
     if own is not None and own != expected and len(setters) == 1 and culprit.kind != "Flatten":
         # wrong in its own right: even from the table's input it would not give the row's shape
         alone = dataclasses.replace(culprit, input_shape=list(previous_expected), output_shape=own)
-        why = messages.shape_finding(alone, expected, batch, None)
-        return Finding(why.code, f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, batch)}; its "
-                       f"input is already off, but even from the table's {messages.fmt_shape(previous_expected, batch)}"
-                       f" it would give {messages.fmt_shape(own, batch)}, not {messages.fmt_shape(expected, batch)}. "
-                       + why.text.split(". ", 1)[-1])
+        code, details = messages.shape_details(alone, expected, batch, None)
+        return Finding(code, _(
+            "{layer} gives {found}; its input is already off, but even from the table's {table_input} it would give "
+            "{own}, not {expected}. {details}", layer=messages.layer_name(culprit),
+            found=messages.fmt_shape(found, batch), table_input=messages.fmt_shape(previous_expected, batch),
+            own=messages.fmt_shape(own, batch), expected=messages.fmt_shape(expected, batch),
+            details=" ".join(details) or messages.shape_head(alone, own, expected, batch)))
     if culprit.kind == "Flatten" and found and (found[0] != batch or len(found) == 1):
-        return Finding("flatten_batch", f"{messages.layer_name(culprit)} gives {messages.fmt_shape(found, batch)}, "
-                       f"the table needs {messages.fmt_shape(expected, batch)}. "
+        return Finding("flatten_batch", messages.shape_head(culprit, found, expected, batch) + " "
                        + messages.flatten_rows_text(culprit, batch, expected))
     return NO_FINDING
+
+
+def _in_features(culprit: LayerRecord, features: int, expected: list[int], batch: int) -> Finding:
+    """A Linear whose in_features differs from the features per image of the table's row before it."""
+    fields = {"layer": messages.layer_name(culprit), "in_features": culprit.config["in_features"],
+              "out_features": culprit.config.get("out_features"), "features": features}
+    if culprit.config.get("out_features") != expected[-1]:
+        return Finding("in_features", _(
+            "{layer} is Linear(in_features={in_features}, out_features={out_features}), but the table's row before "
+            "it gives {features} features per image: set in_features={features}, and out_features={want} for the "
+            "row's {shape}.", **fields, want=expected[-1], shape=messages.fmt_shape(expected, batch)))
+    return Finding("in_features", _(
+        "{layer} is Linear(in_features={in_features}, out_features={out_features}), but the table's row before it "
+        "gives {features} features per image: set in_features={features}.", **fields))
 
 
 def shape_changer(match) -> LayerRecord | None:
     """The layer of a row that sets its shape: the last layer of a kind that sets one (a Linear(512, 512) keeps
     its input's shape, yet its out_features decides the row's), else the last whose output differs from its input."""
-    present = [rec for _, rec, _ in match.layers if rec is not None]
+    present = [rec for _kinds, rec, _ok in match.layers if rec is not None]
     setters = [rec for rec in present if rec.kind in SHAPE_SETTERS]
     if setters:
         return setters[-1]

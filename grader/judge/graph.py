@@ -20,6 +20,7 @@ import re
 import torch
 import torch.nn as nn
 
+from grader.i18n import _
 from grader.inspection.recorder import LayerRecord
 from grader.judge.ops import ALLOWED_OPS, WeightUse, check_budget, check_weights, refused_op
 
@@ -54,23 +55,27 @@ def _resolve(target: str, line: str = ""):
     if len(parts) == 2 and parts[0] == "operator" and parts[1] in OPERATORS:
         return OPERATORS[parts[1]]
     if len(parts) != 3 or parts[0] != "aten" or not all(NAME.match(p) and not p.startswith("__") for p in parts[1:]):
-        raise GraphError(f"the graph names {target!r}, which is not an ATen operator")
+        raise _not_aten(target)
     if parts[1] not in ALLOWED_OPS:
         raise refused_op(parts[1], line)
     try:
         op = getattr(getattr(torch.ops.aten, parts[1]), parts[2])
     except (AttributeError, RuntimeError):
-        raise GraphError(f"the graph names {target!r}, which is not an ATen operator") from None
+        raise _not_aten(target) from None
     if not isinstance(op, torch._ops.OpOverload):
-        raise GraphError(f"the graph names {target!r}, which is not an ATen operator")
+        raise _not_aten(target)
     return op
+
+
+def _not_aten(target: str) -> GraphError:
+    return GraphError(_("the graph names {target}, which is not an ATen operator", target=repr(target)))
 
 
 def _enum(kind: str, name):
     value = getattr(torch, name, None) if isinstance(name, str) and NAME.match(name) else None
     wanted = {"dtype": torch.dtype, "layout": torch.layout, "memory_format": torch.memory_format}[kind]
     if not isinstance(value, wanted):
-        raise GraphError(f"unknown {kind} {name!r}")
+        raise GraphError(_("unknown {kind} {name}", kind=kind, name=repr(name)))
     return value
 
 
@@ -92,13 +97,13 @@ def _decode(value, defined: set[str]):
         (kind, inner), = value.items()
         if kind == "node":
             if inner not in defined:
-                raise GraphError(f"a node uses {inner!r} before it is defined")
+                raise GraphError(_("a node uses {node} before it is defined", node=repr(inner)))
             return _Ref(inner)
         if kind == "device":
             return torch.device("cpu")
         if kind in ("dtype", "layout", "memory_format"):
             return _enum(kind, inner)
-    raise GraphError(f"an argument of an unknown form: {str(value)[:80]}")
+    raise GraphError(_("an argument of an unknown form: {value}", value=str(value)[:80]))
 
 
 def _resolve_refs(value, env: dict):
@@ -122,48 +127,48 @@ class Node:
 def _nodes(header: dict, weight_names: set[str]) -> list[Node]:
     raw = header.get("nodes")
     if not isinstance(raw, list) or not raw or len(raw) > MAX_NODES:
-        raise GraphError("the graph has no nodes, or too many")
+        raise GraphError(_("the graph has no nodes, or too many"))
     nodes: list[Node] = []
     defined: set[str] = set()
     inputs = 0
     for item in raw:
         if not isinstance(item, dict):
-            raise GraphError("a node is not a record")
+            raise GraphError(_("a node is not a record"))
         op = item.get("op")
         if op == "output":
             nodes.append(Node("output", "output", args=_decode(item.get("args"), defined)))
             break
         name = item.get("name")
         if not isinstance(name, str) or not NAME.match(name) or name in defined:
-            raise GraphError(f"bad node name {name!r}")
+            raise GraphError(_("bad node name {name}", name=repr(name)))
         if op == "placeholder":
             weight = item.get("weight")
             if weight is None:
                 inputs += 1
             elif weight not in weight_names:
-                raise GraphError(f"the graph reads a weight {weight!r} that was not sent")
+                raise GraphError(_("the graph reads a weight {weight} that was not sent", weight=repr(weight)))
             nodes.append(Node("placeholder", name, weight=weight))
         elif op == "call":
             target = item.get("target")
             if not isinstance(target, str):
-                raise GraphError("a call without a target")
+                raise GraphError(_("a call without a target"))
             module = item.get("module")
             if module is not None and not (isinstance(module, dict) and all(
                     isinstance(module.get(k), str) for k in ("key", "path", "type"))):
-                raise GraphError("a node's module label is malformed")
+                raise GraphError(_("a node's module label is malformed"))
             raw_line = item.get("line")
             line = raw_line[:300] if isinstance(raw_line, str) else ""
             kwargs = item.get("kwargs") or {}
             if not isinstance(kwargs, dict):
-                raise GraphError("a node's keyword arguments are malformed")
+                raise GraphError(_("a node's keyword arguments are malformed"))
             nodes.append(Node("call", name, _resolve(target, line), _decode(item.get("args") or [], defined),
                               {str(k): _decode(v, defined) for k, v in kwargs.items()}, module, line,
                               op_name=target.split(".")[1]))
         else:
-            raise GraphError(f"a node of unknown kind {op!r}")
+            raise GraphError(_("a node of unknown kind {kind}", kind=repr(op)))
         defined.add(name)
     if inputs != 1 or not nodes or nodes[-1].op != "output":
-        raise GraphError("the graph must take one input and end in an output")
+        raise GraphError(_("the graph must take one input and end in an output"))
     return nodes
 
 
@@ -173,19 +178,19 @@ def _restore_stand_in(nodes: list[Node], path, labels: dict, weight_names: set[s
     student's forward does; whatever the child claimed, the judge computes what the layer computes."""
     label = labels.get(path) if isinstance(path, str) else None
     if not isinstance(label, dict) or label.get("type") != "Linear" or not label.get("leaf"):
-        raise GraphError("the layer standing in is not a leaf Linear of the model")
+        raise GraphError(_("the layer standing in is not a leaf Linear of the model"))
     scoped = [n for n in nodes if n.op == "call" and n.module and n.module["path"] == path]
     tensors = [n for n in scoped if n.op_name not in ("sym_size", "sym_numel") and n.fn not in OPERATORS.values()]
     holders = {n.weight: n.name for n in nodes if n.op == "placeholder" and n.weight is not None}
     if [n.op_name for n in tensors] != ["sum", "expand", "clone"] or f"{path}.weight" not in holders \
             or not tensors[0].args or not isinstance(tensors[0].args[0], _Ref):
-        raise GraphError(f"the stand-in for {path} is not in the graph as expected")
+        raise GraphError(_("the stand-in for {path} is not in the graph as expected", path=path))
     bias = holders.get(f"{path}.bias")
     node = tensors[-1]
     node.fn, node.op_name, node.kwargs = torch.ops.aten.linear.default, "linear", {}
     node.args = [tensors[0].args[0], _Ref(holders[f"{path}.weight"]), _Ref(bias) if bias else None]
     if f"{path}.bias" in weight_names and bias is None:
-        raise GraphError(f"the stand-in for {path} lost its bias")
+        raise GraphError(_("the stand-in for {path} lost its bias", path=path))
 
 
 def _shape(value) -> list[int] | None:
@@ -254,7 +259,7 @@ class GraphModel(nn.Module):
         super().__init__()
         kinds = header.get("tensor_kinds") or {}
         if not isinstance(kinds, dict) or set(kinds) != set(tensors):
-            raise GraphError("the weights sent do not match the graph's list of weights")
+            raise GraphError(_("the weights sent do not match the graph's list of weights"))
         self.graph_nodes = _nodes(header, set(tensors))
         modules = header.get("modules") or {}
         self.module_labels = modules if isinstance(modules, dict) else {}
@@ -266,8 +271,8 @@ class GraphModel(nn.Module):
         for name, tensor in tensors.items():
             kind = kinds[name]
             if kind not in ("parameter", "buffer", "constant") or not NAME.match(name.replace(".", "_")):
-                raise GraphError(f"bad weight {name!r}")
-            owner, _, leaf = name.rpartition(".")
+                raise GraphError(_("bad weight {name}", name=repr(name)))
+            owner, _sep, leaf = name.rpartition(".")
             module: nn.Module = self
             for part in owner.split(".") if owner else ():
                 if part not in module._modules:
@@ -308,7 +313,7 @@ class GraphModel(nn.Module):
             else:
                 outputs = _resolve_refs(node.args, env)
                 return outputs[0] if len(outputs) == 1 else tuple(outputs)
-        raise GraphError("the graph has no output")
+        raise GraphError(_("the graph has no output"))
 
     def forward(self, x):
         return self._run(x)
@@ -387,7 +392,7 @@ class _RecordBuilder:
     def flush(self) -> None:
         if not self.group:
             return
-        nodes = [n for n, _ in self.group]
+        nodes = [n for n, _shape in self.group]
         module = nodes[0].module
         label = self.model.module_labels.get(module["path"], {})
         type_name = str(label.get("type") or module["type"])
@@ -470,10 +475,10 @@ def load_graph(header: dict, weights: bytes) -> GraphModel:
     try:
         tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - the safe loader refuses in several ways
-        raise GraphError(f"the weights could not be read safely ({type(exc).__name__})") from None
+        raise GraphError(_("the weights could not be read safely ({error})", error=type(exc).__name__)) from None
     if not isinstance(tensors, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                                 for k, v in tensors.items()):
-        raise GraphError("the weights are not a {name: tensor} dict")
+        raise GraphError(_("the weights are not a {form} dict", form="{name: tensor}"))
     return GraphModel(header, tensors)
 
 
@@ -481,11 +486,11 @@ def meta_graph(header: dict) -> GraphModel:
     """The graph with weights of the right shapes but no data (``device="meta"``): for shapes alone."""
     shapes = header.get("tensor_shapes")
     if not isinstance(shapes, dict):
-        raise GraphError("the graph lists no weight shapes")
+        raise GraphError(_("the graph lists no weight shapes"))
     tensors = {}
     for name, entry in shapes.items():
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)
                 and all(isinstance(d, int) and 0 <= d < 2**31 for d in entry[0])):
-            raise GraphError(f"bad shape for {name!r}")
+            raise GraphError(_("bad shape for {name}", name=repr(name)))
         tensors[str(name)] = torch.empty(entry[0], dtype=_enum("dtype", entry[1]), device="meta")
     return GraphModel(header, tensors)

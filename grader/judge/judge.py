@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from grader.i18n import _
 from grader.inspection import messages
 from grader.inspection.checks import REFUSED_GIST, ModelContext, example_input, run_model_checks
 from grader.inspection.context import Observation, context_of
@@ -66,11 +67,12 @@ def _variant(spec: Spec, obs: Observation, option):
     if "error" in entry:
         return call, str(entry["error"])
     if "export_failed" in entry or "graph" not in entry:
-        return call, f"it could not be exported for judging ({entry.get('export_failed', 'nothing was sent')})"
+        reason = entry["export_failed"] if "export_failed" in entry else _("nothing was sent")
+        return call, _("it could not be exported for judging ({reason})", reason=reason)
     try:
         graph = meta_graph(entry["graph"])
     except (GraphError, RefusedGraph) as exc:
-        return call, f"the grader could not read its graph ({exc})"
+        return call, _("the grader could not read its graph ({error})", error=exc)
     return call, lambda x: graph.record(x.to("meta"))
 
 
@@ -78,11 +80,11 @@ def _traceback_of(exc: BaseException, in_flight: dict | None) -> str:
     """The student's line where the graph failed, as the traceback of their own code reads (no frames of theirs
     ran here: the line is where the exported operator came from)."""
     where = (in_flight or {}).get("line") or ""
-    file, _, number = str(where).rpartition(":")
+    file, _sep, number = str(where).rpartition(":")
     if not file or not number.isdigit():
         return ""
     code = linecache.getline(file, int(number)).rstrip()
-    return (f'Traceback (your code):\n  File "{file}", line {number}, in forward\n'
+    return (_("Traceback (your code):") + f'\n  File "{file}", line {number}, in forward\n'
             + (f"    {code.strip()}\n" if code else "") + f"{type(exc).__name__}: {exc}")
 
 
@@ -95,7 +97,7 @@ def _checked_graph(obs: Observation, weights: bytes, units: list[CodeUnit], ctx:
     try:
         graph = load_graph(obs.graph, weights)
     except GraphError as exc:
-        ctx.build_error = f"the grader could not read the exported model: {exc}"
+        ctx.build_error = _("the grader could not read the exported model: {error}", error=exc)
         ctx.build_cause = "export_unreadable"
         return None
     except RefusedGraph as exc:
@@ -106,8 +108,9 @@ def _checked_graph(obs: Observation, weights: bytes, units: list[CodeUnit], ctx:
     foreign = foreign_layers(obs.class_name, units, graph.module_labels, weighted)
     if foreign:
         ctx.build_gist = REFUSED_GIST
-        ctx.build_error = (f"the exported model is not {obs.class_name}: its layers {', '.join(foreign[:4])} were "
-                           f"not built by {obs.class_name} or the code it uses. Only the class you hand in is graded.")
+        ctx.build_error = _("the exported model is not {cls}: its layers {layers} were not built by {cls} or the code "
+                            "it uses. Only the class you hand in is graded.", cls=obs.class_name,
+                            layers=", ".join(foreign[:4]))
         report.refused[FORGED_OBSERVATION] = foreign[:10]
         return None
     return graph

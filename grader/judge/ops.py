@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grader.i18n import _
 from grader.report import REFUSAL_KINDS
 
 # Operators that compute a layer from its weights: a weight may be read by these, inside its own layer.
@@ -69,15 +70,15 @@ class RefusedGraph(ValueError):
 
 
 def _at(line: str) -> str:
-    return f" (your line {line})" if line else ""
+    return " " + _("(your line {line})", line=line) if line else ""
 
 
 def refused_op(op_name: str, line: str) -> RefusedGraph:
     """The refusal of ``aten.<op_name>``, which is not in :data:`ALLOWED_OPS`, called at the student's ``line``."""
-    return RefusedGraph(REFUSED_OPERATOR, f"your model calls the operator aten.{op_name}{_at(line)}, which the grader "
-                        "does not run: a course's network is built from nn layers (nn.Conv2d, nn.Linear, nn.MaxPool2d, "
-                        "...) and F functions (F.relu, F.max_pool2d, torch.flatten, ...). Use those instead.",
-                        [f"aten.{op_name}"])
+    return RefusedGraph(REFUSED_OPERATOR, _(
+        "your model calls the operator aten.{op}{at}, which the grader does not run: a course's network is built from "
+        "nn layers (nn.Conv2d, nn.Linear, nn.MaxPool2d, ...) and F functions (F.relu, F.max_pool2d, torch.flatten, "
+        "...). Use those instead.", op=op_name, at=_at(line)), ["aten." + op_name])
 
 
 @dataclass
@@ -98,34 +99,41 @@ def check_weights(uses: list[WeightUse], leaves: set[str]) -> None:
 
     The parameters and buffers are those best.pt replaces when the quiz loads it; anything else would compute with
     numbers the checkpoint, the parameter count and the integrity flags never see."""
-    bad: list[str] = []
+    bad: list[tuple[str, str]] = []  # (the tensor's name, its line)
     constants = [use for use in uses if use.kind == "constant"]
     if sum(use.numel for use in constants) > MAX_CONSTANT_ELEMENTS:
-        bad += [_describe(use, "a tensor held as a plain attribute or made in forward(), not a layer's "
-                          "parameter") for use in constants]
+        bad += [_describe(use, _("a tensor held as a plain attribute or made in forward(), not a layer's parameter"))
+                for use in constants]
     for use in uses:
         if use.kind == "constant":
             continue
-        owner, _, leaf = use.name.rpartition(".")
+        owner, _sep, leaf = use.name.rpartition(".")
         names = PARAMETER_NAMES if use.kind == "parameter" else BUFFER_NAMES
+        parameter = use.kind == "parameter"
         if owner not in leaves or leaf not in names:
-            bad.append(_describe(use, f"a {use.kind} that belongs to no layer of the table's kinds"))
-        elif any(path != owner for _, path, _ in use.readers):
-            bad.append(_describe(use, f"{owner}'s {use.kind}, read outside {owner}"))
+            bad.append(_describe(use, _("a parameter that belongs to no layer of the table's kinds") if parameter
+                                 else _("a buffer that belongs to no layer of the table's kinds")))
+        elif any(path != owner for _op, path, _line in use.readers):
+            bad.append(_describe(use, _("{owner}'s parameter, read outside {owner}", owner=owner) if parameter
+                                 else _("{owner}'s buffer, read outside {owner}", owner=owner)))
     if bad:
-        raise RefusedGraph(HIDDEN_WEIGHTS, "your model computes with tensors that are not the parameters of its "
-                           "layers, so neither best.pt nor the parameter count holds them:\n"
-                           + "\n".join(f"  - {line}" for line in bad[:6])
-                           + "\nKeep every weight in an nn layer (nn.Conv2d, nn.Linear, nn.BatchNorm2d) and call the "
-                           "layer in forward(). Small constants (at most "
-                           f"{MAX_CONSTANT_ELEMENTS} numbers, such as normalization's mean and std) are fine.",
-                           [use.split(" ", 1)[0] for use in bad][:10])
+        raise RefusedGraph(HIDDEN_WEIGHTS, "\n".join([
+            _("your model computes with tensors that are not the parameters of its layers, so neither best.pt nor the "
+              "parameter count holds them:"),
+            *(f"  - {line}" for _name, line in bad[:6]),
+            _("Keep every weight in an nn layer (nn.Conv2d, nn.Linear, nn.BatchNorm2d) and call the layer in "
+              "forward(). Small constants (at most {max} numbers, such as normalization's mean and std) are fine.",
+              max=MAX_CONSTANT_ELEMENTS)]), [name for name, _line in bad][:10])
 
 
-def _describe(use: WeightUse, what: str) -> str:
+def _describe(use: WeightUse, what: str) -> tuple[str, str]:
+    """(the tensor's name, the line that says what it is and which call reads it)."""
     reader = use.readers[0] if use.readers else ("", "", "")
-    where = f", used by aten.{reader[0]}{_at(reader[2])}" if reader[0] else ""
-    return f"{use.name} {tuple(use.shape)}: {what}{where}"
+    shape = str(tuple(use.shape))
+    if not reader[0]:
+        return use.name, f"{use.name} {shape}: {what}"
+    return use.name, _("{tensor} {shape}: {what}, used by aten.{op}{at}", tensor=use.name, shape=shape, what=what,
+                       op=reader[0], at=_at(reader[2]))
 
 
 def check_budget(calls: list[tuple[str, int, str]], constant_numbers: int, layers: int) -> None:
@@ -135,18 +143,23 @@ def check_budget(calls: list[tuple[str, int, str]], constant_numbers: int, layer
 
     ``calls``: (operator name, numbers in its arguments, the student's line) per operator call, size arithmetic
     left out; ``layers``: the model's layers that hold weights (in best.pt)."""
-    numbers = constant_numbers + sum(count for op, count, _ in calls if op in NUMERIC_OPS)
+    numbers = constant_numbers + sum(count for op, count, _line in calls if op in NUMERIC_OPS)
     if numbers > MAX_CONSTANT_ELEMENTS:
         lines = sorted({line for op, count, line in calls if op in NUMERIC_OPS and count and line})
-        raise RefusedGraph(HIDDEN_WEIGHTS, f"your model computes with {numbers} numbers written into forward() "
-                           "or held outside its layers (constants, and numbers such as the 0.5 of x * 0.5), "
-                           f"more than the {MAX_CONSTANT_ELEMENTS} a course's network needs (normalization's mean "
-                           "and std), so neither best.pt nor the parameter count holds them"
-                           + (f": {', '.join(lines[:4])}" if lines else "") + ". Keep every weight in an nn layer.",
-                           [f"{numbers} numbers outside best.pt"])
+        fields = {"numbers": numbers, "max": MAX_CONSTANT_ELEMENTS, "lines": ", ".join(lines[:4])}
+        raise RefusedGraph(HIDDEN_WEIGHTS, _(
+            "your model computes with {numbers} numbers written into forward() or held outside its layers (constants, "
+            "and numbers such as the 0.5 of x * 0.5), more than the {max} a course's network needs (normalization's "
+            "mean and std), so neither best.pt nor the parameter count holds them: {lines}. Keep every weight in an nn "
+            "layer.", **fields) if lines else _(
+            "your model computes with {numbers} numbers written into forward() or held outside its layers (constants, "
+            "and numbers such as the 0.5 of x * 0.5), more than the {max} a course's network needs (normalization's "
+            "mean and std), so neither best.pt nor the parameter count holds them. Keep every weight in an nn layer.",
+            **fields), [_("{n} numbers outside best.pt", n=numbers)])
     allowed = NODES_BASE + NODES_PER_LAYER * layers
     if len(calls) > allowed:
-        raise RefusedGraph(HIDDEN_WEIGHTS, f"your model's forward() runs {len(calls)} operations for {layers} "
-                           f"layers with weights, more than the {allowed} a network of the assignment's table needs: "
-                           "a computation this long beside the layers is not graded. Build the network from nn layers "
-                           "and call each once in forward().", [f"{len(calls)} operations"])
+        raise RefusedGraph(HIDDEN_WEIGHTS, _(
+            "your model's forward() runs {operations} operations for {layers} layers with weights, more than the "
+            "{allowed} a network of the assignment's table needs: a computation this long beside the layers is not "
+            "graded. Build the network from nn layers and call each once in forward().", operations=len(calls),
+            layers=layers, allowed=allowed), [_("{n} operations", n=len(calls))])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 
+from grader.i18n import _
 from grader.inspection.load import CodeUnit
 
 Span = tuple[str, int, int]  # (unit's file name, first line, last line)
@@ -52,7 +53,7 @@ def _reachable(class_name: str, units: list[CodeUnit]) -> list[Span] | None:
     """The spans of ``class_name`` and of every top-level definition its code refers to, transitively; None when
     the class is not defined at the top level of the submitted code."""
     defined = _top_level(units)
-    if not any(isinstance(node, ast.ClassDef) for _, node in defined.get(class_name, [])):
+    if not any(isinstance(node, ast.ClassDef) for _span, node in defined.get(class_name, [])):
         return None
     spans: list[Span] = []
     todo, seen = [class_name], set()
@@ -83,9 +84,9 @@ def foreign_layers(class_name: str, units: list[CodeUnit], labels: dict, weighte
         site = label.get("site") if isinstance(label.get("site"), str) else ""
         if not site:
             if path in weighted:
-                foreign.append(f"{path} (built outside {class_name}())")
+                foreign.append(_("{path} (built outside {cls}())", path=path, cls=class_name))
             continue
-        file, _, line = site.rpartition(":")
+        file, _sep, line = site.rpartition(":")
         if file not in files or not line.isdigit():
             continue
         if not any(file == f and first <= int(line) <= last for f, first, last in spans):

@@ -6,14 +6,32 @@ alone (no timings, no dates), so the same results give byte-identical files.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import re
 from pathlib import Path
 
 from grader.adjust import FinalGrade, ScoreChange, final_grade, override_text
+from grader.i18n import LANGUAGES, N_, _, translations
 from grader.report import Flag, Report, changed_copy_text, own_flags
 from grader.spec import QUIZ_CHECKS, Spec
+
+# The codes stay in the data (the gradebook's status column, the JSON); these are how a person reads them.
+STATUS_WORDS = {"passed": N_("passed"), "failed": N_("failed"), "error": N_("error"), "missing": N_("missing")}
+CHECK_WORDS = {"pass": N_("pass"), "fail": N_("fail"), "error": N_("error"), "skip": N_("skip")}
+CHECK_HEADINGS = {"pass": N_("PASS"), "fail": N_("FAIL"), "error": N_("ERROR"), "skip": N_("SKIP")}
+
+
+def status_word(status: str) -> str:
+    """A submission's status (:func:`status_of`'s code) as a person reads it, in the current language."""
+    return _(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+
+def check_word(status: str, upper: bool = False) -> str:
+    """A check's status (pass, fail, error, skip) as a person reads it; ``upper``: as a heading (``FAIL``)."""
+    table = CHECK_HEADINGS if upper else CHECK_WORDS
+    return _(table[status]) if status in table else (status.upper() if upper else status)
 
 
 def check_names(spec: Spec) -> list[str]:
@@ -75,7 +93,12 @@ def spreadsheet_safe(cell) -> str:
 
 
 QUIZ_COLUMN = "quiz: "  # a quiz's column in the gradebook is "quiz: <its name>"
-QUIZ_ONLY = "quiz only: no submission of this student was graded"
+QUIZ_ONLY = N_("quiz only: no submission of this student was graded")
+
+
+def _quiz_only_texts() -> set[str]:
+    """The reason of a quiz-only row in every language (a gradebook written in another one is read back too)."""
+    return {QUIZ_ONLY} | {translations(lang).gettext(QUIZ_ONLY) for lang in LANGUAGES}
 
 
 def max_points(spec: Spec) -> float:
@@ -100,9 +123,10 @@ def adjustment_lines(row: dict[str, str]) -> list[str]:
     penalty, override = row.get("late_penalty", "0") or "0", row.get("override", "")
     if penalty == "0" and not override:
         return []
-    lines = [f"The checks gave {row.get('raw_score', '')}."]
-    lines += [f"Adjusted by the instructor: {override}."] if override else []
-    lines += [f"Late ({penalty} points): {row.get('late_rule', '')}."] if penalty != "0" else []
+    lines = [_("The checks gave {score}.", score=row.get("raw_score", ""))]
+    lines += [_("Adjusted by the instructor: {override}.", override=override)] if override else []
+    lines += [_("Late ({penalty} points): {rule}.", penalty=penalty, rule=row.get("late_rule", ""))] \
+        if penalty != "0" else []
     return lines
 
 
@@ -126,8 +150,8 @@ def gradebook_csv(spec: Spec, entries, reports: dict[str, Report], missing, flag
                      "; ".join([*flags.get(entry.student, []), *own_flags(report)])])
     for student, name in missing:
         final = finals.get(student) or final_grade(None, [], None, max_total)
-        rows.append([student, name, f"{final.final:g}", f"{max_total:g}", *rule_cells(final), *["" for _ in names],
-                     "missing", "no submission", ""])
+        rows.append([student, name, f"{final.final:g}", f"{max_total:g}", *rule_cells(final), *["" for _n in names],
+                     "missing", _("no submission"), ""])
     return render_gradebook(header, rows, quizzes or {}, f"{max_total:g}")
 
 
@@ -138,7 +162,7 @@ def render_gradebook(header: list[str], rows: list[list[str]], quizzes: dict[str
     header = header[:at] + [QUIZ_COLUMN + quiz for quiz in quizzes] + header[at:]
     known = {row[0] for row in rows}
     quiz_only = sorted({student for scores in quizzes.values() for student in scores} - known)
-    rows = rows + [[student, "", "0", max_total, *["" for _ in range(at - 4)], "missing", QUIZ_ONLY, ""]
+    rows = rows + [[student, "", "0", max_total, *["" for _i in range(at - 4)], "missing", _(QUIZ_ONLY), ""]
                    for student in quiz_only]  # every column between max_score and status empty
     merged: list[list[str]] = []
     for row in rows:
@@ -159,7 +183,8 @@ def add_quizzes(path: Path, quizzes: dict[str, dict]) -> None:
         header, *rows = list(csv.reader(handle))
     keep = [i for i, name in enumerate(header) if not name.startswith(QUIZ_COLUMN)]
     reason = header.index("reason")
-    rows = [[row[i] for i in keep] for row in rows if row[reason] != QUIZ_ONLY]
+    quiz_only = _quiz_only_texts()
+    rows = [[row[i] for i in keep] for row in rows if row[reason] not in quiz_only]
     header = [header[i] for i in keep]
     max_total = rows[0][3] if rows else ""
     write_atomic(path, render_gradebook(header, rows, quizzes, max_total))
@@ -168,7 +193,7 @@ def add_quizzes(path: Path, quizzes: dict[str, dict]) -> None:
 def reason_of(report: Report | None) -> str:
     """One line on why a submission did not pass: the fatal error, else the first failing check's gist."""
     if report is None:
-        return "no submission"
+        return _("no submission")
     if report.fatal:
         return report.fatal.strip().splitlines()[0]
     for check in report.checks:
@@ -198,35 +223,45 @@ def md_fence(text: str) -> list[str]:
     return [fence, text, fence]
 
 
+def change_text(change: ScoreChange) -> str:
+    """The line on a regrade that changed the score, its cause (an English msgid in the data) translated."""
+    return dataclasses.replace(change, cause=_(change.cause)).text()
+
+
 def _adjustment_lines(final: FinalGrade | None, change: ScoreChange | None) -> list[str]:
     """The feedback's account of what changed the checks' points: overrides, the late rule, a regrade."""
     lines = []
     if final is not None and final.changed:
-        lines += [f"The checks gave {final.raw:g} / {final.max_score:g}."]
-        lines += [f"- Adjusted by the instructor ({md_text(a.override.by)}): {md_text(a.override.target)} "
-                  f"{a.before:g} -> {a.after:g}: {md_text(a.override.reason)}" for a in final.applied]
+        lines += [_("The checks gave {raw} / {max}.", raw=format(final.raw, "g"), max=format(final.max_score, "g"))]
+        lines += ["- " + _("Adjusted by the instructor ({by}): {target} {before} -> {after}: {reason}",
+                           by=md_text(a.override.by), target=md_text(a.override.target), before=format(a.before, "g"),
+                           after=format(a.after, "g"), reason=md_text(a.override.reason)) for a in final.applied]
         if final.penalty:
-            lines.append(f"- Late: {md_text(final.late.rule if final.late else '')}: -{final.penalty:g} points")
+            lines.append("- " + _("Late: {rule}: -{points} points", rule=md_text(final.late.rule if final.late else ""),
+                                  points=format(final.penalty, "g")))
     elif final is not None and final.late is not None:
-        lines.append(f"Submission time: {md_text(final.late.rule)}.")
+        lines.append(_("Submission time: {rule}.", rule=md_text(final.late.rule)))
     if change is not None:
-        lines.append(f"{'- ' if lines else ''}Your submission was {md_text(change.text())}.")
-    return ["## Adjustments", "", *lines, ""] if lines else []
+        lines.append(("- " if lines else "") + _("Your submission was {change}.", change=md_text(change_text(change))))
+    return ["## " + _("Adjustments"), "", *lines, ""] if lines else []
 
 
 def hand_graded_markdown(spec: Spec, student: str, final: FinalGrade) -> str:
     """The feedback of a student with no graded submission whom the instructor graded by hand (an override)."""
-    lines = [f"# {md_text(spec.name)}: {md_text(student)}", "", f"**Score: {final.final:g} / {max_points(spec):g}**"
-             " (no submission was graded)", "", "## Adjustments", ""]
-    lines += [f"- Graded by the instructor ({md_text(a.override.by)}): {md_text(a.override.reason)}"
-              for a in final.applied]
+    lines = [f"# {md_text(spec.name)}: {md_text(student)}", "",
+             _("**Score: {score} / {max}** (no submission was graded)", score=format(final.final, "g"),
+               max=format(max_points(spec), "g")), "", "## " + _("Adjustments"), ""]
+    lines += ["- " + _("Graded by the instructor ({by}): {reason}", by=md_text(a.override.by),
+                       reason=md_text(a.override.reason)) for a in final.applied]
     return "\n".join(lines + [""])
 
 
 def _check_points(check, final: FinalGrade | None) -> str:
     """A check's points in the feedback table: as graded, or ``3.111 -> 4 (adjusted)`` under an override."""
     after = final.checks.get(check.name, check.score) if final is not None else check.score
-    return f"{check.score:g}" if after == check.score else f"{check.score:g} -> {after:g} (adjusted)"
+    if after == check.score:
+        return f"{check.score:g}"
+    return _("{score} -> {after} (adjusted)", score=format(check.score, "g"), after=format(after, "g"))
 
 
 def feedback_markdown(report: Report, final: FinalGrade | None = None, change: ScoreChange | None = None) -> str:
@@ -238,26 +273,35 @@ def feedback_markdown(report: Report, final: FinalGrade | None = None, change: S
     escaped or fenced: the file renders as the grader wrote it, whatever the student put in it."""
     score = final.final if final is not None else report.score
     lines = [f"# {md_text(report.assignment)}: {md_text(report.student)}", "",
-             f"**Score: {score:g} / {report.max_score:g}** ({status_of(report)})", ""]
+             _("**Score: {score} / {max}** ({status})", score=format(score, "g"), max=format(report.max_score, "g"),
+               status=status_word(status_of(report))), ""]
     lines += _adjustment_lines(final, change)
     if report.fatal:
-        lines += ["## The check could not finish", "", *md_fence(report.fatal.strip()), ""]
-    lines += ["| check | status | score |", "| --- | --- | --- |"]
-    lines += [f"| {md_text(c.name)} | {c.status} | {_check_points(c, final)} / {c.max_score:g} |" for c in report.checks]
+        lines += ["## " + _("The check could not finish"), "", *md_fence(report.fatal.strip()), ""]
+    lines += [_("| check | status | score |"), "| --- | --- | --- |"]
+    lines += [f"| {md_text(c.name)} | {check_word(c.status)} | {_check_points(c, final)} / {c.max_score:g} |"
+              for c in report.checks]
     lines.append("")
     for check in report.checks:
-        lines += [f"## {check.status.upper()}: {md_text(check.name)}", "", *md_fence(check.message.strip()), ""]
+        lines += [f"## {check_word(check.status, upper=True)}: {md_text(check.name)}", "",
+                  *md_fence(check.message.strip()), ""]
+    return "\n".join(lines + _report_sections(report))
+
+
+def _report_sections(report: Report) -> list[str]:
+    """The feedback's sections after the checks: notes, the sandbox's refusals, the working copy, the output."""
+    lines = []
     if report.notes:
-        lines += ["## What the grader did", ""] + [f"- {md_text(note)}" for note in report.notes] + [""]
+        lines += ["## " + _("What the grader did"), ""] + [f"- {md_text(note)}" for note in report.notes] + [""]
     if report.sandbox_events:
-        lines += ["## Not allowed while grading", ""] + [f"- your code {md_text(e)}" for e in report.sandbox_events] \
-            + [""]
+        lines += ["## " + _("Not allowed while grading"), ""] \
+            + ["- " + _("your code {event}", event=md_text(e)) for e in report.sandbox_events] + [""]
     if report.changed_files:
         text = changed_copy_text(report)
-        lines += ["## Your working copy", "", md_text(text[0].upper() + text[1:]), ""]
+        lines += ["## " + _("Your working copy"), "", md_text(text[0].upper() + text[1:]), ""]
     if report.output:
-        lines += ["## Your code printed", "", *md_fence(report.output.rstrip()), ""]
+        lines += ["## " + _("Your code printed"), "", *md_fence(report.output.rstrip()), ""]
     if report.isolation:
-        lines += ["## Sandbox limits this machine could not apply", ""] + [f"- {md_text(m)}" for m in report.isolation] \
-            + [""]
-    return "\n".join(lines)
+        lines += ["## " + _("Sandbox limits this machine could not apply"), ""] \
+            + [f"- {md_text(m)}" for m in report.isolation] + [""]
+    return lines

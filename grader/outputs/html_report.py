@@ -6,12 +6,21 @@ SVG built here; the page's only script is the table's sorting and filtering.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from markupsafe import Markup, escape
 
 from grader.adjust import FinalGrade, ScoreChange, final_grade, override_text
-from grader.outputs.gradebook import check_names, max_points, safe_name, status_of
+from grader.i18n import _, current_language
+from grader.i18n.fonts import CSS_FONT_STACK
+from grader.outputs.gradebook import (
+    change_text,
+    check_names,
+    check_word,
+    max_points,
+    safe_name,
+    status_of,
+    status_word,
+)
+from grader.outputs.html_text import environment
 from grader.outputs.item_analysis import item_analysis
 from grader.outputs.similarity_view import SIDE_BY_SIDE_CSS, side_by_side
 from grader.report import FLAG_KINDS, CurvesDetails, Flag, ReevalDetails, Report, details_of, own_flags
@@ -25,30 +34,36 @@ def _scale(values, low, high, size, pad, invert=False):
     return [pad + (size - 2 * pad) * ((high - v) if invert else (v - low)) / span for v in values]
 
 
+def _point_title(epoch: int, value: float) -> Markup:
+    return escape(_("epoch {epoch}: {value}", epoch=epoch, value=format(value, ".4f")))
+
+
 def line_chart(title: str, values: list[float], mark: tuple[int, float] | None, mark_label: str,
                best: int | None) -> Markup:
     """An SVG line chart of one curve (x = epoch from 1), the curve's best epoch ringed, ``mark`` drawn as a cross."""
     width, height, pad = 300, 170, 34
     if not values:
-        return Markup(f'<p class="chart">{escape(title)}: no values</p>')
+        return Markup('<p class="chart">{}</p>').format(_("{title}: no values", title=title))
     ys = list(values) + ([mark[1]] if mark else [])
     low, high = min(ys), max(ys)
     epochs = list(range(1, len(values) + 1))
     xs = _scale(epochs, 1, max(len(values), 2), width, pad)
     py = _scale(values, low, high, height, pad, invert=True)
+    axis = escape(_("epoch 1..{n}", n=len(values)))
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
              f'<text x="{width / 2}" y="14" text-anchor="middle" class="t">{escape(title)}</text>',
              f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" class="axis"/>',
              f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" class="axis"/>',
              f'<text x="{pad - 4}" y="{pad + 4}" text-anchor="end" class="l">{high:.4g}</text>',
              f'<text x="{pad - 4}" y="{height - pad}" text-anchor="end" class="l">{low:.4g}</text>',
-             f'<text x="{width / 2}" y="{height - 6}" text-anchor="middle" class="l">epoch 1..{len(values)}</text>',
+             f'<text x="{width / 2}" y="{height - 6}" text-anchor="middle" class="l">{axis}</text>',
              '<polyline class="curve" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, py, strict=True)) + '"/>']
-    parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" class="pt"><title>epoch {e}: {v:.4f}</title></circle>'
+    parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" class="pt"><title>{_point_title(e, v)}</title></circle>'
               for x, y, e, v in zip(xs, py, epochs, values, strict=True)]
     if best is not None and 1 <= best <= len(values):
+        lowest = escape(_("lowest loss: epoch {epoch}", epoch=best))
         parts.append(f'<circle cx="{xs[best - 1]:.1f}" cy="{py[best - 1]:.1f}" r="6" class="best">'
-                     f'<title>lowest loss: epoch {best}</title></circle>')
+                     f'<title>{lowest}</title></circle>')
     if mark is not None and 1 <= mark[0] <= len(values):
         x = xs[mark[0] - 1]
         y = _scale([mark[1]], low, high, height, pad, invert=True)[0]
@@ -66,7 +81,8 @@ def histogram(scores: list[float], max_score: float, bins: int = 10) -> Markup:
         counts[min(bins - 1, int(bins * score / max_score)) if max_score else 0] += 1
     top = max(counts + [1])
     bar = (width - 2 * pad) / bins
-    parts = [f'<svg id="histogram" viewBox="0 0 {width} {height}" role="img" aria-label="score histogram">']
+    label = escape(_("score histogram"))
+    parts = [f'<svg id="histogram" viewBox="0 0 {width} {height}" role="img" aria-label="{label}">']
     for i, count in enumerate(counts):
         h = (height - 2 * pad) * count / top
         lo, hi = max_score * i / bins, max_score * (i + 1) / bins
@@ -87,22 +103,23 @@ def _charts(report: Report) -> list[Markup]:
     if curves is None:
         return []
     point: ReevalDetails | None = details_of(report, "reeval")
-    label = (f"best.pt re-evaluated ({point.preprocessing}): loss {point.loss:.4f}, "
-             f"{point.accuracy:.2f}%") if point else ""
+    label = _("best.pt re-evaluated ({preprocessing}): loss {loss}, {accuracy}%", preprocessing=point.preprocessing,
+              loss=format(point.loss, ".4f"), accuracy=format(point.accuracy, ".2f")) if point else ""
     epoch = point.epoch if point else None
     loss_mark = (epoch, point.loss) if point and isinstance(epoch, int) else None
     acc_mark = (epoch, point.accuracy) if point and isinstance(epoch, int) else None
-    return [line_chart("validation loss", curves.val_loss, loss_mark, label, curves.best_epoch),
-            line_chart("validation accuracy (%)", curves.val_accuracy, acc_mark, label, curves.best_epoch)]
+    return [line_chart(_("validation loss"), curves.val_loss, loss_mark, label, curves.best_epoch),
+            line_chart(_("validation accuracy (%)"), curves.val_accuracy, acc_mark, label, curves.best_epoch)]
 
 
 def _adjustments(final: FinalGrade, change: ScoreChange | None) -> list[str]:
     """The lines that explain a row's score beyond its checks: overrides, the late rule, the last regrade."""
-    lines = [f"adjusted by the instructor: {override_text(a)}" for a in final.applied]
+    lines = [_("adjusted by the instructor: {override}", override=override_text(a)) for a in final.applied]
     if final.late is not None and (final.penalty or final.late.minutes_late is None or final.late.minutes_late > 0):
-        lines.append(f"late: {final.late.rule}" + (f" (-{final.penalty:g} points)" if final.penalty else ""))
+        lines.append(_("late: {rule} (-{points} points)", rule=final.late.rule, points=format(final.penalty, "g"))
+                     if final.penalty else _("late: {rule}", rule=final.late.rule))
     if change is not None:
-        lines.append(change.text())
+        lines.append(change_text(change))
     return lines
 
 
@@ -118,8 +135,6 @@ def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags:
                 changes: dict[str, ScoreChange] | None = None, pairs: list[dict] | None = None) -> str:
     """The whole report.html as a string (``anchors``: each student's unique output name, as the feedback files';
     ``finals``, ``changes``, ``pairs``: as :func:`grader.outputs.write_outputs` takes them)."""
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
     names = check_names(spec)
     finals, changes = finals or {}, changes or {}
     top = max_points(spec)
@@ -148,10 +163,10 @@ def render_html(spec: Spec, entries, reports: dict[str, Report], missing, flags:
     rows.sort(key=lambda r: r["student"])
     max_score = max([r["max_score"] for r in rows if r["max_score"]] or [1.0])
     counts = {s: sum(r["status"] == s for r in rows) for s in ("passed", "failed", "error", "missing")}
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-    return env.get_template(TEMPLATE).render(
+    return environment().get_template(TEMPLATE).render(
         spec=spec, names=names, rows=rows, counts=counts, max_score=max_score, pairs=pairs or [], pair_view=_pair_view,
+        lang=current_language(), font_stack=Markup(CSS_FONT_STACK), status_word=status_word, check_word=check_word,
+        flag_word=_,
         pair_css=Markup(SIDE_BY_SIDE_CSS) if pairs else "",
         adjusted=sum(bool(r["adjustments"]) for r in rows),
         items=item_analysis(spec, {e.student: reports[e.student] for e in entries if e.student in reports},

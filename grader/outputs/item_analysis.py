@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from markupsafe import Markup
 
+from grader.i18n import _, n_
 from grader.outputs.gradebook import check_names
+from grader.outputs.html_text import environment
 from grader.report import CAUSES, FAILING, Report
 from grader.spec import QUIZ_CHECKS, Spec
 
@@ -45,13 +46,13 @@ class CauseCount:
 
     @property
     def label(self) -> str:
-        """The code's short label (``padding``, ``missing layer``)."""
-        return CAUSES[self.code][0]
+        """The code's short label (``padding``, ``missing layer``), in the current language."""
+        return _(CAUSES[self.code][0])
 
     @property
     def meaning(self) -> str:
-        """What the code means, in a sentence."""
-        return CAUSES[self.code][1]
+        """What the code means, in a sentence, in the current language."""
+        return _(CAUSES[self.code][1])
 
     @property
     def percent(self) -> str:
@@ -123,23 +124,30 @@ class ItemRecord:
         (failures with no recorded cause), "25% passed batch", each with the share skipped, or that no student is
         counted or none ran the check."""
         if not self.students:
-            return f"{self.check}: no graded submission"
+            return _("{check}: no graded submission", check=self.check)
         if self.absent == self.students:
-            return f"{self.check}: not in any graded report (stored before the check existed)"
+            return _("{check}: not in any graded report (stored before the check existed)", check=self.check)
         failing = self.failed + self.errors
-        skipped = f", {percent(self.skipped / self.students)} skipped" if self.skipped else ""
         top = self.top_cause
         if top is None:
-            text = f"{percent(failing / self.students)} failed {self.check}" if failing else \
-                f"{self.pass_rate_text} passed {self.check}"
-            return text + skipped
-        text = f"{top.percent} failed {top.where}'s {top.label}" if top.where else \
-            f"{top.percent} failed {self.check}: {top.label}"
+            text = _("{percent} failed {check}", percent=percent(failing / self.students), check=self.check) \
+                if failing else _("{percent} passed {check}", percent=self.pass_rate_text, check=self.check)
+            return self._with_skipped(text)
+        text = _("{percent} failed {where}'s {label}", percent=top.percent, where=top.where, label=top.label) \
+            if top.where else _("{percent} failed {check}: {label}", percent=top.percent, check=self.check,
+                                label=top.label)
         tied = sum(1 for cause in self.causes[1:] if cause.students == top.students)
-        extra = [f"tied with {tied} other cause{'s' if tied != 1 else ''}"] if tied else []
+        extra = [n_("tied with {n} other cause", "tied with {n} other causes", tied)] if tied else []
         if failing > top.students:
-            extra.append(f"{percent(failing / self.students)} failed {self.check} in all")
-        return text + (f" ({'; '.join(extra)})" if extra else "") + skipped
+            extra.append(_("{percent} failed {check} in all", percent=percent(failing / self.students),
+                           check=self.check))
+        return self._with_skipped(text + (f" ({'; '.join(extra)})" if extra else ""))
+
+    def _with_skipped(self, text: str) -> str:
+        """The headline ``text`` with the share of skipped results, when some were."""
+        if not self.skipped:
+            return text
+        return _("{headline}, {percent} skipped", headline=text, percent=percent(self.skipped / self.students))
 
 
 def item_analysis(spec: Spec, reports: dict[str, Report], missing: int = 0) -> list[ItemRecord]:
@@ -190,8 +198,4 @@ def distribution(scores: list[float], max_score: float) -> tuple[ScoreBar, ...]:
 
 def render_items(items: list[ItemRecord]) -> Markup:
     """The item-analysis section as HTML (the template report.html includes), every string escaped."""
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-    return Markup(env.get_template(TEMPLATE).render(items=items))
+    return Markup(environment().get_template(TEMPLATE).render(items=items))

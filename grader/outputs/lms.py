@@ -25,6 +25,7 @@ from pathlib import Path
 
 from grader.batch.store import Store
 from grader.errors import GraderError
+from grader.i18n import _
 from grader.outputs.gradebook import QUIZ_COLUMN, adjustment_lines, spreadsheet_safe, write_atomic
 
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -80,9 +81,10 @@ def _read_gradebook(grades: Path) -> tuple[list[str], list[dict[str, str]]]:
             rows = list(reader)
             header = list(reader.fieldnames or [])
     except OSError as exc:
-        raise LmsExportError(f"cannot read {book}: {exc.strerror}; run 'grader grade ... --out {grades}' first") from None
+        raise LmsExportError(_("cannot read {path}: {error}; run 'grader grade ... --out {grades}' first", path=book,
+                               error=exc.strerror, grades=grades)) from None
     if "student" not in header or "score" not in header:
-        raise LmsExportError(f"{book} is not a gradebook written by 'grader grade'")
+        raise LmsExportError(_("{path} is not a gradebook written by 'grader grade'", path=book))
     return header, rows
 
 
@@ -115,10 +117,11 @@ def read_lms_roster(path: str | Path, lms: str) -> tuple[list[LmsStudent], list[
             reader.fieldnames = header
             raw = list(reader)
     except OSError as exc:
-        raise LmsExportError(f"cannot read the LMS roster {path}: {exc.strerror}") from None
+        raise LmsExportError(_("cannot read the LMS roster {path}: {error}", path=path, error=exc.strerror)) from None
     if not any(k in header for k in keys):
-        raise LmsExportError(f"{path}: not a {lms.capitalize()} roster: its header needs one of {', '.join(keys)} "
-                             f"(found: {', '.join(header) or 'nothing'})")
+        raise LmsExportError(_("{path}: not a {lms} roster: its header needs one of {columns} (found: {found})",
+                               path=path, lms=lms.capitalize(), columns=", ".join(keys),
+                               found=", ".join(header) or _("nothing")))
     students = []
     for row in raw:
         first = (row.get(header[0]) or "").strip()
@@ -146,6 +149,11 @@ def _canvas_title(column: GradeColumn, lms_header: list[str]) -> str:
     return column.title
 
 
+def _taken(student: str, found: LmsStudent, other: str) -> str:
+    """The unknown-list line of a gradebook student whose LMS student is already ``other``'s."""
+    return _("{student} (the LMS's {label} is already {other})", student=student, label=found.label, other=other)
+
+
 def _number(value: float) -> str:
     return f"{value:g}"
 
@@ -156,7 +164,7 @@ def export_lms(grades: str | Path, lms: str, lms_roster: str | Path | None = Non
     (default: GRADES/lms/canvas-gradebook.csv or moodle-grades.csv). With ``lms_roster`` (the LMS's own export)
     every LMS student gets a row with their LMS identity; without one, the rows carry the gradebook's ids."""
     if lms not in LMS_FILES:
-        raise LmsExportError(f"unknown LMS {lms!r}: one of {', '.join(LMS_FILES)}")
+        raise LmsExportError(_("unknown LMS {lms}: one of {choices}", lms=repr(lms), choices=", ".join(LMS_FILES)))
     grades = Path(grades)
     header, rows = _read_gradebook(grades)
     columns = _columns(grades, header, rows)
@@ -175,7 +183,7 @@ def export_lms(grades: str | Path, lms: str, lms_roster: str | Path | None = Non
             if found is None:
                 result.unknown.append(student)
             elif id(found) in matched:  # two gradebook rows for one LMS student: export the first, list the other
-                result.unknown.append(f"{student} (the LMS's {found.label} is already {matched[id(found)]})")
+                result.unknown.append(_taken(student, found, matched[id(found)]))
             else:
                 matched[id(found)] = student
         for lms_student in lms_students:
@@ -196,12 +204,12 @@ def export_lms(grades: str | Path, lms: str, lms_roster: str | Path | None = Non
 
     # Moodle maps a column to an item's feedback: the adjustments (overrides, late penalty) go there when any
     # student has one. Canvas's import has no comment column (a new title would make a new assignment).
-    feedback = lms == "moodle" and any(adjustment_lines(row) for _, row in lines if row)
+    feedback = lms == "moodle" and any(adjustment_lines(row) for _cells, row in lines if row)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(identity + titles + ([f"{titles[0]} (feedback)"] if feedback else []))
     if lms == "canvas":
-        writer.writerow(["    Points Possible", *["" for _ in identity[1:]], *[_number(c.points) for c in columns]])
+        writer.writerow(["    Points Possible", *["" for _i in identity[1:]], *[_number(c.points) for c in columns]])
     for cells, row in lines:
         grades_cells = [(row.get(c.gradebook) or "") if row else "" for c in columns]
         if feedback:

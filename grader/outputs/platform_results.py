@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 
 from grader.adjust import FinalGrade, override_text
+from grader.i18n import N_, _
 from grader.late import LateResult
-from grader.outputs.gradebook import md_fence, md_text, status_of
+from grader.outputs.gradebook import check_word, md_fence, md_text, status_of, status_word
 from grader.report import CheckResult, Report, details_of
 from grader.spec import Spec
 
@@ -32,13 +33,25 @@ def check_passed(check: CheckResult) -> bool:
 
 
 def _check_markdown(check: CheckResult) -> str:
-    return "\n".join([f"**{check.status.upper()}**: {check.score:g} / {check.max_score:g} points", "",
+    return "\n".join([_("**{status}**: {score} / {max} points", status=check_word(check.status, upper=True),
+                        score=format(check.score, "g"), max=format(check.max_score, "g")), "",
                       *md_fence(check.message.strip()[:MESSAGE_CHARS])])
 
 
-WITHHELD = ("Your model could not be exported for the grader's judge, so its checks ran in your own process, "
-            "where a grade can be forged: no points are posted for this submission, and your instructor grades it "
-            "by hand. The messages below say what your own process reported.")
+def _points_line(check: CheckResult) -> str:
+    """``FAIL: 0 / 4 points``: a check's outcome in plain text."""
+    return _("{status}: {score} / {max} points", status=check_word(check.status, upper=True),
+             score=format(check.score, "g"), max=format(check.max_score, "g"))
+
+
+# What the students read on a platform: the names of the tests that are no check, and the sandbox's levels.
+GRADING_TEST = N_("grading")
+ADJUSTED_TEST = N_("adjusted by the instructor")
+LATE_TEST = N_("late submission")
+LEVELS = {"full": N_("full (Linux namespaces)"), "process": N_("process (a separate process with resource limits)")}
+WITHHELD = N_("Your model could not be exported for the grader's judge, so its checks ran in your own process, "
+              "where a grade can be forged: no points are posted for this submission, and your instructor grades it "
+              "by hand. The messages below say what your own process reported.")  # translated where it is shown
 
 
 def withheld(report: Report) -> bool:
@@ -54,19 +67,21 @@ def _summary(report: Report, show_score: bool = True, markdown: bool = True, sco
     plain = md_text if markdown else (lambda text: text)
     lines = []
     if withheld(report):
-        lines += [WITHHELD, ""]
+        lines += [_(WITHHELD), ""]
     elif show_score:
         shown = report.score if score is None else score  # after overrides and the late rule, when given
-        text = f"Score: {shown:g} / {report.max_score:g} ({status_of(report)})"
+        text = _("Score: {score} / {max} ({status})", score=format(shown, "g"), max=format(report.max_score, "g"),
+                 status=status_word(status_of(report)))
         lines += [f"**{text}**" if markdown else text, ""]
     if report.fatal:
-        lines += ["The check could not finish:", "", *fence(report.fatal.strip()[:MESSAGE_CHARS]), ""]
-    level = {"full": "full (Linux namespaces)", "process": "process (a separate process with resource limits)"}
-    lines.append(f"Sandbox: {level.get(report.isolation_level, report.isolation_level or 'none')}.")
+        lines += [_("The check could not finish:"), "", *fence(report.fatal.strip()[:MESSAGE_CHARS]), ""]
+    level = _(LEVELS[report.isolation_level]) if report.isolation_level in LEVELS else \
+        report.isolation_level or _("none")
+    lines.append(_("Sandbox: {level}.", level=level))
     if report.isolation:
-        lines += ["", "Limits this machine could not apply:", ""] + [f"- {plain(m)}" for m in report.isolation]
+        lines += ["", _("Limits this machine could not apply:"), ""] + [f"- {plain(m)}" for m in report.isolation]
     if report.output:
-        lines += ["", "Your code printed:", "", *fence(report.output.rstrip()[:MESSAGE_CHARS])]
+        lines += ["", _("Your code printed:"), "", *fence(report.output.rstrip()[:MESSAGE_CHARS])]
     return "\n".join(lines)
 
 
@@ -88,12 +103,12 @@ def gradescope_results(spec: Spec, report: Report, *, execution_time: float | No
               "status": "passed" if check_passed(c) and not held else "failed", "output": _check_markdown(c),
               "output_format": "md", "visibility": visibility.get(c.name, "visible")} for c in report.checks]
     if report.fatal and not report.checks:
-        tests.append({"name": "grading", "score": 0.0, "max_score": report.max_score, "status": "failed",
+        tests.append({"name": _(GRADING_TEST), "score": 0.0, "max_score": report.max_score, "status": "failed",
                       "output": "\n".join(md_fence(report.fatal.strip()[:MESSAGE_CHARS])), "output_format": "md",
                       "visibility": "visible"})
     score = 0.0 if held else report.score
     if final is not None and final.applied and not held:
-        tests.append({"name": "adjusted by the instructor", "score": round(final.adjusted - final.raw, 3),
+        tests.append({"name": _(ADJUSTED_TEST), "score": round(final.adjusted - final.raw, 3),
                       "max_score": 0.0, "status": "passed",
                       "output": "\n".join(f"- {md_text(override_text(a))}" for a in final.applied),
                       "output_format": "md", "visibility": "visible"})
@@ -103,7 +118,7 @@ def gradescope_results(spec: Spec, report: Report, *, execution_time: float | No
     if penalty is not None and penalty.percent > 0 and not held:
         taken = round(score * penalty.percent / 100, 3)
         score = round(score - taken, 3)
-        tests.append({"name": "late submission", "score": -taken, "max_score": 0.0, "status": "failed",
+        tests.append({"name": _(LATE_TEST), "score": -taken, "max_score": 0.0, "status": "failed",
                       "output": md_text(penalty.rule), "output_format": "md", "visibility": "visible"})
     hidden = any(t["visibility"] != "visible" for t in tests)
     doc: dict = {"score": score, "output": _summary(report, show_score=not hidden, score=score), "output_format": "md",
@@ -130,7 +145,7 @@ def _prairielearn_doc(report: Report, message_chars: int, images: list[dict]) ->
     return {"gradable": True, "score": round(report.score / max_score, 6) if max_score and not held else 0.0,
             "message": _summary(report, markdown=False)[:message_chars],
             "tests": [{"name": c.name, "points": 0.0 if held else c.score, "max_points": c.max_score,
-                       "message": f"{c.status.upper()}: {c.score:g} / {c.max_score:g} points",
+                       "message": _points_line(c),
                        "output": c.message.strip()[:message_chars]} for c in report.checks],
             "images": images}
 
@@ -156,7 +171,7 @@ def classroom_results(report: Report) -> dict:
               "test_code": f"grader check -a {report.assignment}", "filename": "", "line_no": 0,
               "execution_time": ""} for c in report.checks]
     if held or (report.fatal and not tests):
-        tests.append({"name": "grading", "status": "error", "score": 0.0, "max_score": 0.0 if held else report.max_score,
-                      "message": WITHHELD if held else report.fatal.strip()[:MESSAGE_CHARS], "test_code": "", "filename": "",
+        tests.append({"name": _(GRADING_TEST), "status": "error", "score": 0.0, "max_score": 0.0 if held else report.max_score,
+                      "message": _(WITHHELD) if held else report.fatal.strip()[:MESSAGE_CHARS], "test_code": "", "filename": "",
                       "line_no": 0, "execution_time": ""})
     return {"version": 1, "status": status, "max_score": report.max_score, "tests": tests}

@@ -19,6 +19,8 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from grader.batch.similarity import SimilarPair, Span
+from grader.i18n import _
+from grader.outputs.html_text import markup
 
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -67,8 +69,8 @@ def _file(name: str, text: str, lines: dict[int, list[int]], starts: dict[int, i
     for number, line in enumerate(text.removesuffix("\n").split("\n"), start=1):  # as tokenize numbers them
         spans = lines.get(number, [])
         key = starts.get(number)  # a line where a span starts has its colour, whatever span ends there
-        colour = Markup(' class="{}" title="{}"').format(_colour(spans[0] if key is None else key), "match " + ", ".join(
-            str(s + 1) for s in spans)) if spans else Markup("")
+        colour = Markup(' class="{}" title="{}"').format(_colour(spans[0] if key is None else key), _(
+            "match {numbers}", numbers=", ".join(str(s + 1) for s in spans))) if spans else Markup("")
         rows.append(Markup('<tr{}><td class="sim-n">{}</td><td class="sim-k">{}</td><td class="sim-t">{}</td></tr>')
                     .format(colour, number, "" if key is None else key + 1, visible(line.rstrip("\r"))))
     return Markup('<div class="sim-name">{}</div><table class="sim-code">{}</table>').format(
@@ -91,11 +93,12 @@ def _span_list(pair: SimilarPair) -> Markup:
     items = []
     for number, span in enumerate(pair.spans):
         kept = span.a_file in pair.files_a and span.b_file in pair.files_b
-        items.append(Markup('<li><span class="sim-key {}">{}</span> {} lines {}&ndash;{} &harr; {} lines {}&ndash;{} '
-                            '({} tokens){}</li>').format(
-            _colour(number), number + 1, visible(span.a_file), *span.a_lines, visible(span.b_file), *span.b_lines,
-            span.tokens,
-            "" if kept else " (file not kept)"))
+        text = markup(_("{a_file} lines {a_first}&ndash;{a_last} &harr; {b_file} lines {b_first}&ndash;{b_last} "
+                       "({tokens} tokens)"), a_file=visible(span.a_file), a_first=span.a_lines[0],
+                     a_last=span.a_lines[1], b_file=visible(span.b_file), b_first=span.b_lines[0],
+                     b_last=span.b_lines[1], tokens=span.tokens)
+        items.append(Markup('<li><span class="sim-key {}">{}</span> {}{}</li>').format(
+            _colour(number), number + 1, text, "" if kept else " " + _("(file not kept)")))
     return Markup('<ol class="sim-spans">{}</ol>').format(Markup("").join(items))
 
 
@@ -104,11 +107,13 @@ def side_by_side(pair: SimilarPair) -> Markup:
     and numbered on its first line, under a line giving the shares each way and a list of the spans. The page
     needs :data:`SIDE_BY_SIDE_CSS` once in its ``<style>``; the markup holds no script and loads nothing."""
     a, b = visible(pair.a), visible(pair.b)
-    head = Markup('<p class="sim-head"><b>{}</b> &harr; <b>{}</b>: {:.0%} of {}&rsquo;s fingerprints are in '
-                  '{}&rsquo;s code, {:.0%} of {}&rsquo;s in {}&rsquo;s; {} and {} tokens in {} matched spans.{}</p>').format(
-        a, b, pair.share_a, a, b, pair.share_b, b, a, pair.tokens_a, pair.tokens_b, len(pair.spans),
-        Markup(" One of {} near-identical submissions: {}.").format(len(pair.group), ", ".join(map(visible, pair.group)))
-        if pair.group else "")
+    shares = markup(_("{share_a} of {a}&rsquo;s fingerprints are in {b}&rsquo;s code, {share_b} of {b}&rsquo;s in "
+                     "{a}&rsquo;s; {tokens_a} and {tokens_b} tokens in {spans} matched spans."),
+                   share_a=format(pair.share_a, ".0%"), share_b=format(pair.share_b, ".0%"), a=a, b=b, tokens_a=pair.tokens_a,
+                   tokens_b=pair.tokens_b, spans=len(pair.spans))
+    group = Markup(" ") + markup(_("One of {n} near-identical submissions: {names}."), n=len(pair.group),
+                                names=", ".join(map(visible, pair.group))) if pair.group else ""
+    head = Markup('<p class="sim-head"><b>{}</b> &harr; <b>{}</b>: {}{}</p>').format(a, b, shares, group)
     columns = Markup('<div class="sim-cols">{}{}</div>').format(_side(pair.a, pair.files_a, pair.spans, "a"),
                                                                 _side(pair.b, pair.files_b, pair.spans, "b"))
     return Markup('<div class="sim">{}{}{}</div>').format(head, _span_list(pair), columns)

@@ -23,8 +23,10 @@ from importlib import metadata
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from grader.errors import GraderError
+from grader.i18n import _, n_
 from grader.late import COURSE_FILE
 from grader.spec import Spec
 
@@ -66,14 +68,21 @@ def job_seconds(spec: Spec) -> int:
 
 def _refuse_unshippable(spec: Spec) -> None:
     if spec.dataset != "mnist":
-        raise BundleError(f"{spec.name} re-evaluates best.pt on {spec.dataset}, which the platform's job cannot "
-                          "download (no network) and the grader does not ship: only the MNIST assignments can run "
-                          "on a platform so far")
+        raise BundleError(_("{name} re-evaluates {file} on {dataset}, which the platform's job cannot download (no "
+                            "network) and the grader does not ship: only the MNIST assignments can run on a platform "
+                            "so far", name=spec.name, file="best.pt", dataset=spec.dataset))
+
+
+def _html_gettext(message: str, /, **fields) -> Markup:
+    """``_`` of an HTML template: the translation (trusted markup, like the template) with its fields escaped."""
+    return Markup(_(message)).format(**fields) if fields else Markup(_(message))
 
 
 def _render(template: str, **values) -> str:
+    html = template.endswith(".html.j2")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined, autoescape=template.endswith(".html.j2"))
+                             undefined=jinja2.StrictUndefined, autoescape=html)
+    env.globals.update(_=_html_gettext if html else _, n_=n_)
     torch = {"torch": _pinned("torch", ">=2.6"), "torchvision": _pinned("torchvision", ">=0.21")}
     return env.get_template(template).render(**torch, **values)
 
@@ -103,7 +112,7 @@ def _spec_files(spec: Spec) -> dict[str, bytes]:
 
 def _empty_out(out: Path) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BundleError(f"{out} is not an empty folder: give a new one for the platform files")
+        raise BundleError(_("{path} is not an empty folder: give a new one for the platform files", path=out))
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -130,7 +139,8 @@ def gradescope_bundle(spec: Spec, wheel: Path, out: Path) -> Bundle:
             bundle.files.append(_write(out / "source" / name, data, executable))
     bundle.upload = archive
     bundle.files.insert(0, archive)
-    bundle.notes.append(f"set the autograder timeout to at least {job_seconds(spec)} s (Gradescope's default is 600)")
+    bundle.notes.append(_("set the autograder timeout to at least {seconds} s (Gradescope's default is {default})",
+                          seconds=job_seconds(spec), default=600))
     return bundle
 
 
@@ -148,7 +158,7 @@ def prairielearn_bundle(spec: Spec, wheel: Path, out: Path, image: str | None = 
     image = image or f"cnn-grader/{spec.name}:latest"
     question = out / "questions" / spec.name
     required, optional = _upload_names(spec)
-    info = {"uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"cnn-grader:{spec.name}")), "title": spec.title,
+    info = {"uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"cnn-grader:{spec.name}")), "title": spec.shown_title,
             "topic": "CNN", "tags": ["cnn-grader", spec.name], "type": "v3", "singleVariant": True,
             "gradingMethod": "External",
             "externalGradingOptions": {"enabled": True, "image": image, "entrypoint": "/grade/tests/run.sh",
@@ -157,7 +167,7 @@ def prairielearn_bundle(spec: Spec, wheel: Path, out: Path, image: str | None = 
     bundle = Bundle("prairielearn", out)
     bundle.files += [
         _write(question / "info.json", json.dumps(info, indent=2, ensure_ascii=False) + "\n"),
-        _write(question / "question.html", _render("question.html.j2", title=spec.title, name=spec.name,
+        _write(question / "question.html", _render("question.html.j2", title=spec.shown_title, name=spec.name,
                                                    code_file=required[0], quiz=bool(spec.quiz.get("enabled")),
                                                    required=required, optional=optional)),
         _write(question / "tests" / "run.sh", _render("run.sh.j2", name=spec.name), executable=True),
@@ -167,9 +177,10 @@ def prairielearn_bundle(spec: Spec, wheel: Path, out: Path, image: str | None = 
         _write(out / "grader-image" / wheel.name, wheel.read_bytes()),
     ]
     if job_seconds(spec) > PRAIRIELEARN_MAX_TIMEOUT:
-        bundle.notes.append(f"{spec.name} may take up to {job_seconds(spec)} s per submission, over PrairieLearn's "
-                            f"{PRAIRIELEARN_MAX_TIMEOUT} s cap: lower the spec's timeout (now {spec.timeout:g} s) "
-                            "or expect the slowest submissions to time out")
+        bundle.notes.append(_("{name} may take up to {seconds} s per submission, over PrairieLearn's {cap} s cap: "
+                              "lower the spec's timeout (now {timeout} s) or expect the slowest submissions to time "
+                              "out", name=spec.name, seconds=job_seconds(spec), cap=PRAIRIELEARN_MAX_TIMEOUT,
+                              timeout=f"{spec.timeout:g}"))
     return bundle
 
 
@@ -179,12 +190,14 @@ def classroom_bundle(spec: Spec, wheel: Path, out: Path) -> Bundle:
     _refuse_unshippable(spec)
     out = _empty_out(Path(out))
     minutes = job_seconds(spec) // 60 + 10  # installing torch takes a few minutes
-    bundle = Bundle("classroom", out, notes=["GitHub Classroom points are a self-check: the student owns the "
-                                             "repository and its workflow, so grade for the record with "
-                                             "'grader grade' on the cloned repositories (docs/platforms.md)"])
+    bundle = Bundle("classroom", out, notes=[_(
+        "GitHub Classroom points are a self-check: the student owns the repository and its workflow, so grade for "
+        "the record with {command} on the cloned repositories ({doc})", command="'grader grade'",
+        doc="docs/platforms.md")])
     bundle.files += [
         _write(out / ".github" / "workflows" / "classroom.yml",
-               _render("classroom.yml.j2", name=spec.name, title=spec.title, wheel=wheel.name, minutes=minutes)),
+               _render("classroom.yml.j2", name=spec.name, title=spec.shown_title, wheel=wheel.name,
+                       minutes=minutes)),
         _write(out / ".github" / "grader" / wheel.name, wheel.read_bytes()),
         *[_write(out / ".github" / "grader" / name, data) for name, data in _spec_files(spec).items()],
     ]
@@ -198,7 +211,8 @@ def bundle(platform: str, spec: Spec, wheel: Path, out: Path, **options) -> Bund
     """The bundle of ``platform`` (one of :data:`PLATFORMS`) for ``spec``."""
     makers = {"gradescope": gradescope_bundle, "prairielearn": prairielearn_bundle, "classroom": classroom_bundle}
     if platform not in makers:
-        raise BundleError(f"unknown platform {platform!r}: one of {', '.join(PLATFORMS)}")
+        raise BundleError(_("unknown platform {platform}: one of {platforms}", platform=repr(platform),
+                            platforms=", ".join(PLATFORMS)))
     return makers[platform](spec, Path(wheel), Path(out), **options)
 
 
@@ -206,6 +220,7 @@ def copy_wheel(wheel: Path, folder: Path) -> Path:
     """``wheel`` copied into ``folder`` (a given kit wheel, checked to be one)."""
     wheel = Path(wheel)
     if not (wheel.is_file() and wheel.name.startswith("cnn_grader-") and wheel.suffix == ".whl"):
-        raise BundleError(f"{wheel} is not the grader's wheel (cnn_grader-*.whl, from 'grader release')")
+        raise BundleError(_("{path} is not the grader's wheel ({pattern}, from {command})", path=wheel,
+                            pattern="cnn_grader-*.whl", command="'grader release'"))
     folder.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy2(wheel, folder / wheel.name))

@@ -31,6 +31,7 @@ from markupsafe import escape
 from grader.batch.entries import lms_identity
 from grader.batch.store import Store
 from grader.errors import GraderError
+from grader.i18n import N_, _
 from grader.outputs.gradebook import adjustment_lines, feedback_markdown, reason_of, write_atomic
 from grader.report import Report
 
@@ -38,6 +39,8 @@ WORKSHEET_COLUMNS = ("Identifier", "Grade", "Feedback comments")
 PARTICIPANT = re.compile(r"^\s*Participant\s+(\d+)\s*$")
 FOLDER_SUFFIX = "assignsubmission_file_"
 ZIP_TIME = (2026, 1, 1, 0, 0, 0)
+# The gradebook's status codes as the feedback comment shows them (the worksheet keeps no code).
+STATUS_WORDS = {"passed": N_("passed"), "failed": N_("failed"), "error": N_("error"), "missing": N_("missing")}
 
 
 class MoodleError(GraderError):
@@ -68,16 +71,17 @@ def _read_worksheet(path: Path) -> tuple[list[str], list[dict[str, str]]]:
             rows = list(reader)
             header = list(reader.fieldnames or [])
     except OSError as exc:
-        raise MoodleError(f"cannot read the worksheet {path}: {exc.strerror}") from None
+        raise MoodleError(_("cannot read the worksheet {path}: {error}", path=path, error=exc.strerror)) from None
     except UnicodeDecodeError:
-        raise MoodleError(f"{path} is not UTF-8: download the worksheet from Moodle again (it writes UTF-8)") \
-            from None
+        raise MoodleError(_("{path} is not UTF-8: download the worksheet from Moodle again (it writes UTF-8)",
+                            path=path)) from None
     absent = [c for c in WORKSHEET_COLUMNS if c not in header]
     if absent:
-        raise MoodleError(f"{path} is not a Moodle grading worksheet: it has no {', '.join(absent)} column "
-                          f"(found: {', '.join(header) or 'nothing'}). In the assignment, 'View all submissions', "
-                          "then 'Download grading worksheet' (enable 'Offline grading worksheet' and 'Feedback "
-                          "comments' under the assignment's feedback types)")
+        found = ", ".join(header) if header else _("nothing")
+        raise MoodleError(_("{path} is not a Moodle grading worksheet: it has no {columns} column (found: {found}). "
+                            "In the assignment, 'View all submissions', then 'Download grading worksheet' (enable "
+                            "'Offline grading worksheet' and 'Feedback comments' under the assignment's feedback "
+                            "types)", path=path, columns=", ".join(absent), found=found))
     return header, rows
 
 
@@ -87,8 +91,8 @@ def _read_gradebook(grades: Path) -> dict[str, dict[str, str]]:
         with open(book, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
     except OSError as exc:
-        raise MoodleError(f"cannot read {book}: {exc.strerror}; run 'grader grade ... --out {grades}' first") \
-            from None
+        raise MoodleError(_("cannot read {path}: {error}; run {command} first", path=book, error=exc.strerror,
+                            command=f"'grader grade ... --out {grades}'")) from None
     return {row["student"]: row for row in rows if row.get("student")}
 
 
@@ -113,12 +117,14 @@ def _grade(score: float, max_score: float, maximum: str) -> str:
 
 def _comment(row: dict[str, str], report: Report | None) -> str:
     """The feedback comment: the score, the outcome and why, as HTML (Moodle's comments are HTML)."""
-    text = f"Score {row['score']} / {row['max_score']} ({row['status']})."
+    status = _(STATUS_WORDS[row["status"]]) if row["status"] in STATUS_WORDS else row["status"]
+    text = _("Score {score} / {max_score} ({status}).", score=row["score"], max_score=row["max_score"], status=status)
     why = reason_of(report) if report is not None else row.get("reason", "")
     parts = [f"<p>{escape(text)}</p>"] + [f"<p>{escape(line)}</p>" for line in adjustment_lines(row)]
     if why:
         parts.append(f"<p>{escape(why)}</p>")
-    parts.append("<p>The full report is in your feedback file, feedback.md.</p>")
+    full = _("The full report is in your feedback file, {file}.", file="feedback.md")
+    parts.append(f"<p>{escape(full)}</p>")
     return "".join(parts)
 
 
@@ -129,7 +135,7 @@ def _written_feedback(grades: Path, store: Store) -> dict[str, str]:
     from grader.outputs import feedback_names
 
     try:
-        entries, missing, _, _ = class_record(store, grades)
+        entries, missing, _flags, _pairs = class_record(store, grades)
     except GraderError:
         return {}
     found = {}

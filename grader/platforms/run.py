@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from grader.config import Config
+from grader.i18n import _
 from grader.late import LateError, gradescope_times, late_policy, late_result
 from grader.outputs.gradebook import md_text, write_atomic
 from grader.outputs.platform_results import classroom_results, gradescope_results, prairielearn_results
@@ -37,6 +38,7 @@ REPOSITORY_SKIPPED = (".git", ".github")  # a Classroom repository's own files, 
 def grade_submission(spec: Spec, folder: Path, config: Config) -> tuple[Report, float]:
     """(the report on ``folder``, the seconds it took), checked in the box; a grader failure is a fatal report."""
     from grader.batch.job import check_in_box
+    from grader.batch.verdict import fact_words
     from grader.sandbox.limits import Limits, best_isolation, check_isolation
     from grader.sandbox.process import root_kept
 
@@ -45,18 +47,20 @@ def grade_submission(spec: Spec, folder: Path, config: Config) -> tuple[Report, 
         level = check_isolation(config.isolation) if config.isolation else best_isolation()
         kept = root_kept() if level == "process" else ""
         if kept:  # the code could then write the results file, or leave a process behind that does
-            return fatal_report(spec, STUDENT, f"not graded: your code would run with the grader's own rights "
-                                f"here ({kept}), so it was not run. Please tell your instructor: the "
-                                "autograder's set-up must be fixed (docs/platforms.md).", "sandbox_unavailable"), 0.0
+            return fatal_report(spec, STUDENT, _(
+                "not graded: your code would run with the grader's own rights here ({kept}), so it was not run. "
+                "Please tell your instructor: the autograder's set-up must be fixed ({doc}).", kept=fact_words(kept),
+                doc="docs/platforms.md"), "sandbox_unavailable"), 0.0
         limits = Limits(wall_s=spec.timeout, threads=config.cores, isolation=level)
         report = check_in_box(spec, folder, student=STUDENT, limits=limits)
     except Exception as exc:  # noqa: BLE001 - the platform must still get a document saying why
-        report = fatal_report(spec, STUDENT, f"the grader failed: {exception_line(exc)}")
+        report = fatal_report(spec, STUDENT, _("the grader failed: {error}", error=exception_line(exc)))
     return report, time.monotonic() - began
 
 
-def _failure(what: str, exc: BaseException) -> str:
-    return f"The autograder itself failed while {what} ({exception_line(exc)}): please tell your instructor."
+def _failure(exc: BaseException) -> str:
+    return _("The autograder itself failed while grading ({error}): please tell your instructor.",
+             error=exception_line(exc))
 
 
 def run_gradescope(spec: Spec, config: Config, root: Path = Path("/autograder")) -> dict:
@@ -71,16 +75,16 @@ def run_gradescope(spec: Spec, config: Config, root: Path = Path("/autograder"))
                 student = next((who for who in times.who if policy.extension_for(who)), "")
                 penalty = late_result(policy, times, student)
         except LateError as exc:
-            late_note = f"The late rule could not be applied, so no penalty was taken: {exc}"
+            late_note = _("The late rule could not be applied, so no penalty was taken: {error}", error=exc)
         report, seconds = grade_submission(spec, root / "submission", config)
         doc = gradescope_results(spec, report, execution_time=seconds, penalty=penalty)
         if penalty is not None:
-            doc["output"] += f"\n\nLate: {md_text(penalty.rule)}."
+            doc["output"] += "\n\n" + _("Late: {rule}.", rule=md_text(penalty.rule))
             doc["extra_data"]["late_percent"] = penalty.percent
         if late_note:
             doc["output"] += f"\n\n{md_text(late_note)}"
     except Exception as exc:  # noqa: BLE001 - one results.json, always
-        doc = {"score": 0.0, "output": _failure("grading", exc), "tests": []}
+        doc = {"score": 0.0, "output": _failure(exc), "tests": []}
     write_atomic(out, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return doc
 
@@ -97,7 +101,7 @@ def _curves_image(report: Report) -> list[dict]:
                              (reeval.epoch, reeval.loss, reeval.accuracy) if reeval is not None else None)
     if picture is None:
         return []
-    return [{"label": "validation curves (red: best.pt as the grader re-evaluated it)",
+    return [{"label": _("validation curves (red: {file} as the grader re-evaluated it)", file="best.pt"),
              "url": "data:image/png;base64," + base64.b64encode(picture).decode()}]
 
 
@@ -107,13 +111,13 @@ def run_prairielearn(spec: Spec, config: Config, root: Path = Path("/grade")) ->
     try:
         student = root / "student"
         if not student.is_dir() or not any(student.iterdir()):
-            doc = {"gradable": False, "score": 0.0, "message": "Nothing was uploaded: upload your files and "
-                                                               "submit again.", "tests": []}
+            doc = {"gradable": False, "score": 0.0, "message": _("Nothing was uploaded: upload your files and "
+                                                                 "submit again."), "tests": []}
         else:
-            report, _ = grade_submission(spec, student, config)
+            report, _seconds = grade_submission(spec, student, config)
             doc = prairielearn_results(report, _curves_image(report))
     except Exception as exc:  # noqa: BLE001 - one results.json, always
-        doc = {"gradable": False, "score": 0.0, "message": _failure("grading", exc)}
+        doc = {"gradable": False, "score": 0.0, "message": _failure(exc)}
     write_atomic(out, json.dumps(doc, ensure_ascii=False) + "\n")
     return doc
 
@@ -138,11 +142,11 @@ def run_classroom(spec: Spec, config: Config, repository: Path, output: Path | N
     report = None
     try:
         with tempfile.TemporaryDirectory(prefix="grader-classroom-") as folder:
-            report, _ = grade_submission(spec, _student_files(Path(repository).resolve(), Path(folder)), config)
+            report, _seconds = grade_submission(spec, _student_files(Path(repository).resolve(), Path(folder)), config)
         doc = classroom_results(report)
     except Exception as exc:  # noqa: BLE001 - the reporter must still get a result
         doc = {"version": 1, "status": "error", "max_score": 0, "tests": [
-            {"name": "grading", "status": "error", "score": 0, "message": _failure("grading", exc)}]}
+            {"name": "grading", "status": "error", "score": 0, "message": _failure(exc)}]}
     if output is not None:
         with open(output, "a", encoding="utf-8") as handle:
             handle.write(classroom_output(doc))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from grader.i18n import _
+
 MAX_BYTES = 200 * 1024 * 1024
 MODEL_KEYS = ("model", "model_state_dict", "state_dict", "net", "model_state")
 OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optim", "optimizer_state")
@@ -87,9 +89,10 @@ def _refuse_expanded(path: Path, obj) -> None:
     a small file that expands to any size once copied."""
     for tensor in _tensors(obj):
         if tensor.numel() * tensor.element_size() > tensor.untyped_storage().nbytes():
-            raise CheckpointError(f"{path.name} holds a tensor of shape {list(tensor.shape)} over a storage of "
-                                  f"{tensor.untyped_storage().nbytes()} bytes (repeated strides), which no training "
-                                  "saves: save model.state_dict() and optimizer.state_dict() as they are.")
+            raise CheckpointError(_(
+                "{file} holds a tensor of shape {shape} over a storage of {nbytes} bytes (repeated strides), which no "
+                "training saves: save model.state_dict() and optimizer.state_dict() as they are.", file=path.name,
+                shape=list(tensor.shape), nbytes=tensor.untyped_storage().nbytes()))
 
 
 def load_checkpoint_file(path: str | Path, max_bytes: int | None = None) -> Checkpoint:
@@ -100,42 +103,49 @@ def load_checkpoint_file(path: str | Path, max_bytes: int | None = None) -> Chec
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
-        raise CheckpointError(f"{path.name} is empty (0 bytes): the save did not finish. Save it again with "
-                              "torch.save({'model': model.state_dict(), ...}, 'best.pt').")
+        raise CheckpointError(_("{file} is empty (0 bytes): the save did not finish. Save it again with {code}.",
+                                file=path.name, code="torch.save({'model': model.state_dict(), ...}, 'best.pt')"))
     if size > MAX_BYTES:
-        raise CheckpointError(f"{path.name} is {size / 1e6:.0f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit: "
-                              "save only model.state_dict() and the optimizer state.")
+        raise CheckpointError(_("{file} is {size:.0f} MB, over the {limit:.0f} MB limit: save only "
+                                "model.state_dict() and the optimizer state.", file=path.name, size=size / 1e6,
+                                limit=MAX_BYTES / 1e6))
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (not the zip format torch.save writes): "
-                              "it is truncated, corrupted, or another kind of file. Save it again with torch.save.")
+        raise CheckpointError(_("{file} is not a PyTorch checkpoint (not the zip format torch.save writes): it is "
+                                "truncated, corrupted, or another kind of file. Save it again with torch.save.",
+                                file=path.name))
     inflated = _inflated_size(path)
     limit = min(MAX_BYTES, max_bytes) if max_bytes is not None else MAX_BYTES
     if inflated > limit:
-        raise CheckpointError(f"{path.name} holds {inflated / 1e6:.0f} MB once unpacked, over the {limit / 1e6:.0f} MB "
-                              "a checkpoint of this assignment's model can take (its weights and the optimizer's "
-                              "state): save only model.state_dict() and optimizer.state_dict().")
+        raise CheckpointError(_("{file} holds {size:.0f} MB once unpacked, over the {limit:.0f} MB a checkpoint of "
+                                "this assignment's model can take (its weights and the optimizer's state): save only "
+                                "model.state_dict() and optimizer.state_dict().", file=path.name,
+                                size=inflated / 1e6, limit=limit / 1e6))
     try:
         obj = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - the safe loader refuses in several ways
         text = str(exc)
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
-            raise CheckpointError(
-                f"{path.name} holds Python objects that cannot be loaded safely (for example a whole model saved with "
+            raise CheckpointError(_(
+                "{file} holds Python objects that cannot be loaded safely (for example a whole model saved with "
                 "torch.save(model), or numpy numbers). The grader never unpickles objects. Save plain tensors and "
-                "numbers instead: torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), "
-                "'epoch': epoch}, 'best.pt'), with float(loss) rather than a numpy value.") from None
-        raise CheckpointError(f"{path.name} could not be read ({type(exc).__name__}: {text.splitlines()[0][:200]}): "
-                              "it is probably truncated or corrupted. Save it again.") from None
+                "numbers instead: {code}, with float(loss) rather than a numpy value.", file=path.name,
+                code="torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), "
+                     "'epoch': epoch}, 'best.pt')")) from None
+        error = f"{type(exc).__name__}: {text.splitlines()[0][:200]}"
+        raise CheckpointError(_("{file} could not be read ({error}): it is probably truncated or corrupted. Save it "
+                                "again.", file=path.name, error=error)) from None
     _refuse_expanded(path, obj)
     if _is_state_dict(obj):
-        return Checkpoint(path, _strip(obj), layout="a bare state_dict (no epoch, no optimizer)")
+        return Checkpoint(path, _strip(obj), layout=_("a bare state_dict (no epoch, no optimizer)"))
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{path.name} holds a {type(obj).__name__}, not a dict: save "
-                              "{'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'epoch': epoch}.")
+        raise CheckpointError(_("{file} holds a {type}, not a dict: save {code}.", file=path.name,
+                                type=type(obj).__name__, code="{'model': model.state_dict(), 'optimizer': "
+                                                              "optimizer.state_dict(), 'epoch': epoch}"))
     model_key = next((k for k in MODEL_KEYS if _is_state_dict(obj.get(k))), None)
     if model_key is None:
-        raise CheckpointError(f"{path.name} has the keys {sorted(map(str, obj))[:12]}, but none holds the model's "
-                              f"weights. Use one of {list(MODEL_KEYS)} for model.state_dict().")
+        raise CheckpointError(_("{file} has the keys {keys}, but none holds the model's weights. Use one of {names} "
+                                "for model.state_dict().", file=path.name, keys=sorted(map(str, obj))[:12],
+                                names=list(MODEL_KEYS)))
     opt_key = next((k for k in OPTIMIZER_KEYS if isinstance(obj.get(k), dict)), None)
     extras = {k: v for k, v in obj.items() if k not in (model_key, opt_key, "epoch")}
     layout = f"{{{model_key!r}" + (f", {opt_key!r}" if opt_key else "") + (", 'epoch'" if "epoch" in obj else "") + "}"

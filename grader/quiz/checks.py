@@ -22,6 +22,7 @@ from grader.data.cifar import STD as CIFAR_STD
 from grader.data.cifar import load_cifar10, split_indices
 from grader.data.mnist import Split, load_mnist
 from grader.files import sha256_file
+from grader.i18n import N_, _
 from grader.quiz.checkpoint import CheckpointError, byte_limit, find_checkpoints, load_checkpoint_file
 from grader.quiz.curves import read_curves
 from grader.quiz.evaluate import PROBE_IMAGES, VAL_BATCH_SIZE, inference_forward
@@ -65,10 +66,10 @@ def validation_split(spec: Spec, files) -> tuple:
     if spec.dataset == "cifar10":
         seed = _split_seed(files)
         if seed is None:
-            raise ValueError("curves.json records no split_seed, so the validation images cannot be rebuilt: "
-                             "write the seed of your 40,000 / 10,000 split as \"split_seed\" in curves.json.")
+            raise ValueError(_("curves.json records no split_seed, so the validation images cannot be rebuilt: "
+                               "write the seed of your 40,000 / 10,000 split as \"split_seed\" in curves.json."))
         train = load_cifar10(True)
-        _, val_idx = split_indices(len(train), seed)
+        _train_idx, val_idx = split_indices(len(train), seed)
 
         return Split(train.images[val_idx], train.labels[val_idx], f"split_seed {seed}"), f"split_seed {seed}"
 
@@ -140,36 +141,56 @@ def per_image_losses(model, log_probs: bool, mean, std, val=None,
     return torch.cat(losses), torch.cat(correct), torch.cat(raw) if log_probs else None
 
 
+# The names of the loss variants: English keys (the code tells cross-entropy by its key), shown translated.
+MEAN_OVER_IMAGES = N_("mean over images")
+MEAN_OF_BATCH_MEANS = N_("mean of batch means (batch {size})")
+CROSS_ENTROPY_VARIANT = N_("{variant}, cross-entropy: log_softmax applied to your outputs")
+RAW_NLL_VARIANT = N_("{variant}, NLL of your outputs as they are")
+
+
 def _loss_variants(losses: torch.Tensor, raw: torch.Tensor | None = None) -> dict[str, float]:
     """The ways a training loop may have averaged ``losses`` (per-image mean, mean of batch means), by name; with
-    ``raw`` (outputs that are not log-probabilities) the same for the raw NLL and for the cross-entropy."""
+    ``raw`` (outputs that are not log-probabilities) the same for the raw NLL and for the cross-entropy. The names
+    are English (:func:`_variant_text` shows one in the current language)."""
     if raw is not None:
-        return {**{f"{name}, cross-entropy: log_softmax applied to your outputs": value
-                   for name, value in _loss_variants(losses).items()},
-                **{f"{name}, NLL of your outputs as they are": value for name, value in _loss_variants(raw).items()}}
-    variants = {"mean over images": losses.mean().item()}
+        return {**{CROSS_ENTROPY_VARIANT.format(variant=name): value for name, value in _loss_variants(losses).items()},
+                **{RAW_NLL_VARIANT.format(variant=name): value for name, value in _loss_variants(raw).items()}}
+    variants = {MEAN_OVER_IMAGES: losses.mean().item()}
     for size in BATCH_MEAN_SIZES:
         if size > 1 and len(losses) % size:
-            variants[f"mean of batch means (batch {size})"] = torch.stack(
+            variants[MEAN_OF_BATCH_MEANS.format(size=size)] = torch.stack(
                 [chunk.mean() for chunk in losses.split(size)]).mean().item()
     return variants
 
 
+def _variant_text(name: str) -> str:
+    """A name of :func:`_loss_variants` in the current language."""
+    for template in (CROSS_ENTROPY_VARIANT, RAW_NLL_VARIANT):
+        suffix = template.format(variant="")
+        if name.endswith(suffix):
+            return _(template, variant=_variant_text(name[:-len(suffix)]))
+    for size in BATCH_MEAN_SIZES:
+        if name == MEAN_OF_BATCH_MEANS.format(size=size):
+            return _(MEAN_OF_BATCH_MEANS, size=size)
+    return _(name)
+
+
 def _curves_check(spec: Spec, curves) -> CheckResult:
     if curves is None:
-        return _result(spec, "curves", "fail", "No validation curves found. Hand in curves.json "
-                       "({\"val_loss\": [...], \"val_accuracy\": [...]}, one value per epoch), or curves.csv, "
-                       "or the plots written by the course's plotting helper.", cause="curves_missing")
+        return _result(spec, "curves", "fail", _(
+            "No validation curves found. Hand in curves.json ({example}, one value per epoch), or curves.csv, or the "
+            "plots written by the course's plotting helper.", example='{"val_loss": [...], "val_accuracy": [...]}'),
+            cause="curves_missing")
     if curves.errors:
-        return _result(spec, "curves", "fail", f"Curves read from {curves.source}: "
-                       + "; ".join(curves.errors + curves.notes), details=_curve_details(curves),
-                       cause="curves_invalid")
-    extra = "".join(f"\nNote: {p}." for p in curves.notes + curves.disagreements)
+        return _result(spec, "curves", "fail", _("Curves read from {source}: {problems}", source=curves.source,
+                                                 problems="; ".join(curves.errors + curves.notes)),
+                       details=_curve_details(curves), cause="curves_invalid")
+    extra = "".join("\n" + _("Note: {note}.", note=p) for p in curves.notes + curves.disagreements)
     status = "fail" if curves.disagreements else "pass"
-    return _result(spec, "curves", status, f"Curves read from {curves.source}: {len(curves.val_loss)} "
-                   f"epochs, lowest validation loss {min(curves.val_loss):.4f} at epoch "
-                   f"{curves.best_epoch}.{extra}", details=_curve_details(curves),
-                   cause="curves_disagree" if curves.disagreements else "")
+    return _result(spec, "curves", status, _(
+        "Curves read from {source}: {epochs} epochs, lowest validation loss {loss:.4f} at epoch {epoch}.",
+        source=curves.source, epochs=len(curves.val_loss), loss=min(curves.val_loss), epoch=curves.best_epoch)
+        + extra, details=_curve_details(curves), cause="curves_disagree" if curves.disagreements else "")
 
 
 def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
@@ -191,8 +212,8 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
     paths = find_checkpoints(files)
     ckpt, model = None, None
     if not paths:
-        results.append(_result(spec, "checkpoint", "fail", "No best.pt (or other .pt/.pth file) in the submission.",
-                               cause="checkpoint_missing"))
+        results.append(_result(spec, "checkpoint", "fail", _("No best.pt (or other .pt/.pth file) in the "
+                                                             "submission."), cause="checkpoint_missing"))
     else:
         try:
             ckpt = load_checkpoint_file(paths[0], byte_limit(spec.params_total or spec.params_max))
@@ -204,20 +225,21 @@ def run_quiz_checks(spec: Spec, sub, make_model, class_name: str,
                                                 *((weights.signature, weights.weights_sha256, weights.sketch)
                                                   if weights else ())))
         if make_model is None:
-            results.append(_result(spec, "checkpoint", "skip", "Skipped: your model class could not be built.",
+            results.append(_result(spec, "checkpoint", "skip", _("Skipped: your model class could not be built."),
                                    details=ckpt_details))
         else:
             model = make_model()
             code, problems = _state_problems(model, ckpt.state_dict)
             if problems:
-                results.append(_result(spec, "checkpoint", "fail", f"{ckpt.path.name} ({ckpt.layout}) does not fit "
-                                       f"{class_name}:\n" + "\n".join(problems), details=ckpt_details, cause=code))
+                results.append(_result(spec, "checkpoint", "fail", "\n".join(
+                    [_("{file} ({layout}) does not fit {class_name}:", file=ckpt.path.name, layout=ckpt.layout,
+                       class_name=class_name), *problems]), details=ckpt_details, cause=code))
                 model = None
             else:
                 model.load_state_dict(ckpt.state_dict, strict=True)
-                results.append(_result(spec, "checkpoint", "pass", f"{ckpt.path.name} loads safely ({ckpt.layout}) "
-                                       f"and strictly into {class_name}; every tensor is finite.",
-                                       details=ckpt_details))
+                results.append(_result(spec, "checkpoint", "pass", _(
+                    "{file} loads safely ({layout}) and strictly into {class_name}; every tensor is finite.",
+                    file=ckpt.path.name, layout=ckpt.layout, class_name=class_name), details=ckpt_details))
     results.append(_optimizer_check(spec, ckpt, model, batch_size))
     results.append(_epoch_check(spec, ckpt, usable_curves))
     results.append(_reeval_check(spec, ckpt, model, usable_curves, files))
@@ -231,37 +253,37 @@ def _state_problems(model, state: dict) -> tuple[str, list[str]]:
     problems = []
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shaped = [f"{k}: checkpoint {list(state[k].shape)}, your model {list(own[k].shape)}"
-              for k in own if k in state and state[k].shape != own[k].shape]
+    shaped = [_("{key}: checkpoint {found}, your model {expected}", key=k, found=list(state[k].shape),
+                expected=list(own[k].shape)) for k in own if k in state and state[k].shape != own[k].shape]
     if missing:
-        problems.append(f"missing keys: {', '.join(missing[:8])}")
+        problems.append(_("missing keys: {keys}", keys=", ".join(missing[:8])))
     if unexpected:
-        problems.append(f"unexpected keys: {', '.join(unexpected[:8])}")
+        problems.append(_("unexpected keys: {keys}", keys=", ".join(unexpected[:8])))
     if shaped:
-        problems.append("mis-shaped: " + "; ".join(shaped[:8]))
+        problems.append(_("mis-shaped: {shapes}", shapes="; ".join(shaped[:8])))
     if problems:
-        problems.append("The checkpoint was saved from a different architecture than the class you submitted.")
+        problems.append(_("The checkpoint was saved from a different architecture than the class you submitted."))
         return "checkpoint_architecture", problems
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        return "checkpoint_not_finite", [f"NaN or infinite values in: {', '.join(bad[:8])} (training diverged "
-                                         "before this save)"]
+        return "checkpoint_not_finite", [_("NaN or infinite values in: {keys} (training diverged before this save)",
+                                           keys=", ".join(bad[:8]))]
     return "", []
 
 
 def _optimizer_check(spec: Spec, ckpt, model, batch_size: int | None) -> CheckResult:
     if ckpt is None or model is None:
-        return _result(spec, "optimizer", "skip", "Skipped: no usable checkpoint.")
+        return _result(spec, "optimizer", "skip", _("Skipped: no usable checkpoint."))
     if ckpt.optimizer is None:
-        return _result(spec, "optimizer", "skip", f"Skipped: {ckpt.path.name} has no optimizer state ({ckpt.layout}).",
-                       required=False)
+        return _result(spec, "optimizer", "skip", _("Skipped: {file} has no optimizer state ({layout}).",
+                                                    file=ckpt.path.name, layout=ckpt.layout), required=False)
     opt = ckpt.optimizer
     params = list(model.parameters())
     indices = [i for group in opt.get("param_groups", []) for i in group.get("params", [])]
     if sorted(indices) != list(range(len(params))):
-        return _result(spec, "optimizer", "fail", f"The optimizer state covers {len(indices)} parameter slots, your "
-                       f"model has {len(params)} parameters: it was saved for another model.",
-                       cause="optimizer_mismatch")
+        return _result(spec, "optimizer", "fail", _(
+            "The optimizer state covers {slots} parameter slots, your model has {params} parameters: it was saved "
+            "for another model.", slots=len(indices), params=len(params)), cause="optimizer_mismatch")
     wrong = []
     steps = set()
     for index, state in opt.get("state", {}).items():
@@ -270,55 +292,60 @@ def _optimizer_check(spec: Spec, ckpt, model, batch_size: int | None) -> CheckRe
             if key == "step":
                 steps.add(float(value))
             elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
-                wrong.append(f"slot {index} '{key}': {list(value.shape)} vs parameter {list(param.shape)}")
+                wrong.append(_("slot {index} '{key}': {found} vs parameter {expected}", index=index, key=key,
+                               found=list(value.shape), expected=list(param.shape)))
     if wrong:
-        return _result(spec, "optimizer", "fail", "Optimizer state does not match the parameters: "
-                       + "; ".join(wrong[:5]), cause="optimizer_mismatch")
-    message = f"The optimizer state fits all {len(params)} parameters."
+        return _result(spec, "optimizer", "fail", _("Optimizer state does not match the parameters: {problems}",
+                                                    problems="; ".join(wrong[:5])), cause="optimizer_mismatch")
+    message = _("The optimizer state fits all {params} parameters.", params=len(params))
     if steps and isinstance(ckpt.epoch, int) and not isinstance(ckpt.epoch, bool):
         step = max(steps)
-        message += f" Adam-style step count: {step:.0f} ({step / max(ckpt.epoch, 1):.0f} per epoch for epoch {ckpt.epoch})."
+        message += " " + _("Adam-style step count: {step:.0f} ({per_epoch:.0f} per epoch for epoch {epoch}).",
+                           step=step, per_epoch=step / max(ckpt.epoch, 1), epoch=ckpt.epoch)
         train_size = spec.train_size
         if batch_size:
             per_epoch = -(-train_size // batch_size)
             expected = {ckpt.epoch * per_epoch, (ckpt.epoch + 1) * per_epoch}  # 1- or 0-based epoch
             if int(step) not in expected:
-                message += (f"\nWarning: with batch_size = {batch_size} (from your code) and {train_size:,} training "
-                            f"images, epoch {ckpt.epoch} means {ckpt.epoch * per_epoch:,} steps, not {step:.0f}: was "
-                            "this optimizer state saved at another epoch, or trained on a subset?")
+                message += "\n" + _(
+                    "Warning: with batch_size = {batch_size} (from your code) and {train_size:,} training images, "
+                    "epoch {epoch} means {steps:,} steps, not {step:.0f}: was this optimizer state saved at another "
+                    "epoch, or trained on a subset?", batch_size=batch_size, train_size=train_size,
+                    epoch=ckpt.epoch, steps=ckpt.epoch * per_epoch, step=step)
     return _result(spec, "optimizer", "pass", message)
 
 
 def _says_epoch(ckpt) -> str:
     """'best.pt says epoch 3', or 'model_best.pth stores no epoch': the file the student handed in, by its name."""
     if ckpt.epoch is None:
-        return f"{ckpt.path.name} stores no epoch"
-    return f"{ckpt.path.name} says epoch {ckpt.epoch}"
+        return _("{file} stores no epoch", file=ckpt.path.name)
+    return _("{file} says epoch {epoch}", file=ckpt.path.name, epoch=ckpt.epoch)
 
 
 def _epoch_check(spec: Spec, ckpt, curves) -> CheckResult:
     if ckpt is None:
-        return _result(spec, "epoch", "skip", "Skipped: no usable checkpoint.")
+        return _result(spec, "epoch", "skip", _("Skipped: no usable checkpoint."))
     if ckpt.epoch is None:
-        return _result(spec, "epoch", "skip", f"Skipped: {ckpt.path.name} stores no epoch ({ckpt.layout}).",
-                       required=False)
+        return _result(spec, "epoch", "skip", _("Skipped: {file} stores no epoch ({layout}).", file=ckpt.path.name,
+                                                layout=ckpt.layout), required=False)
     if isinstance(ckpt.epoch, bool) or not isinstance(ckpt.epoch, int):
-        return _result(spec, "epoch", "fail", f"'epoch' in {ckpt.path.name} is {ckpt.epoch!r}; save it as an int.",
-                       cause="epoch_type")
+        return _result(spec, "epoch", "fail", _("'epoch' in {file} is {value}; save it as an int.",
+                                                file=ckpt.path.name, value=repr(ckpt.epoch)), cause="epoch_type")
     if curves is None:
-        return _result(spec, "epoch", "skip", "Skipped: no usable curves to compare with.")
+        return _result(spec, "epoch", "skip", _("Skipped: no usable curves to compare with."))
     best = curves.best_epoch
+    fields = {"file": ckpt.path.name, "epoch": ckpt.epoch, "best": best, "loss": min(curves.val_loss)}
     if ckpt.epoch == best:
-        return _result(spec, "epoch", "pass", f"{_says_epoch(ckpt)}, where your loss curve is lowest "
-                       f"({min(curves.val_loss):.4f}): saved only when validation loss is minimum.")
+        return _result(spec, "epoch", "pass", _("{file} says epoch {epoch}, where your loss curve is lowest "
+                                                "({loss:.4f}): saved only when validation loss is minimum.", **fields))
     if ckpt.epoch == best - 1:
-        return _result(spec, "epoch", "pass", f"{_says_epoch(ckpt)}, which counting from 0 is epoch "
-                       f"{best}, where your loss curve is lowest ({min(curves.val_loss):.4f}).")
+        return _result(spec, "epoch", "pass", _("{file} says epoch {epoch}, which counting from 0 is epoch {best}, "
+                                                "where your loss curve is lowest ({loss:.4f}).", **fields))
     last = len(curves.val_loss)
-    hint = (" That is your last epoch: was best.pt saved every epoch, or after the loop, instead of only on a new "
-            "minimum?" if ckpt.epoch in (last, last - 1) else "")
-    return _result(spec, "epoch", "fail", f"{_says_epoch(ckpt)}; your loss curve is lowest at epoch {best} "
-                   f"({min(curves.val_loss):.4f}).{hint}", cause="epoch_not_best")
+    hint = (" " + _("That is your last epoch: was best.pt saved every epoch, or after the loop, instead of only on "
+                    "a new minimum?") if ckpt.epoch in (last, last - 1) else "")
+    return _result(spec, "epoch", "fail", _("{file} says epoch {epoch}; your loss curve is lowest at epoch {best} "
+                                            "({loss:.4f}).", **fields) + hint, cause="epoch_not_best")
 
 
 def _reproduced(spec: Spec, ckpt, curves, label: str, values: dict, raw, losses, got_correct: int,
@@ -334,56 +361,60 @@ def _reproduced(spec: Spec, ckpt, curves, label: str, values: dict, raw, losses,
     match = _matching(values, want_loss, rel_tol)
     if match is not None:
         point = asdict(ReevalDetails(best, values[match], 100.0 * got_correct / n, label))
+        fields = {"label": label, "loss": values[match], "best": best, "want_loss": want_loss, "correct": got_correct,
+                  "n": n, "want_acc": want_acc}
         if abs(got_correct - want_correct) > correct_tol:
-            return _result(spec, "reeval", "fail", f"Re-evaluated with {label}: loss {values[match]:.4f} matches "
-                           f"your epoch-{best} minimum ({want_loss:.4f}), but {got_correct}/{n} images are correct "
-                           f"where your accuracy curve says {want_acc:.2f}% ({want_correct}/{n}).",
-                           cause="accuracy_mismatch")
+            return _result(spec, "reeval", "fail", _(
+                "Re-evaluated with {label}: loss {loss:.4f} matches your epoch-{best} minimum ({want_loss:.4f}), but "
+                "{correct}/{n} images are correct where your accuracy curve says {want_acc:.2f}% ({want_correct}/{n}).",
+                want_correct=want_correct, **fields), cause="accuracy_mismatch")
         floor = float(spec.quiz.get("min_val_accuracy") or 0.0)
         if 100.0 * got_correct / n < floor:
-            return _result(spec, "reeval", "fail", f"Re-evaluated on {n} validation images with {label}: "
-                           f"{ckpt.path.name} reproduces your curve (loss {values[match]:.4f}, {got_correct}/{n} "
-                           f"correct, {100.0 * got_correct / n:.2f}%), but this assignment needs a trained model: "
-                           f"at least {floor:g}% of the validation images correct. Train on the whole training "
-                           "set until your validation accuracy passes it, then hand in that best.pt and its "
-                           "curves.", details=point, cause="accuracy_below_floor")
-        note = "" if label == "ToTensor" else f" Your preprocessing was {label}, not the assignment's ToTensor."
+            return _result(spec, "reeval", "fail", _(
+                "Re-evaluated on {n} validation images with {label}: {file} reproduces your curve (loss {loss:.4f}, "
+                "{correct}/{n} correct, {accuracy:.2f}%), but this assignment needs a trained model: at least "
+                "{floor:g}% of the validation images correct. Train on the whole training set until your validation "
+                "accuracy passes it, then hand in that best.pt and its curves.", file=ckpt.path.name,
+                accuracy=100.0 * got_correct / n, floor=floor, **fields), details=point, cause="accuracy_below_floor")
+        note = "" if label == "ToTensor" else " " + _("Your preprocessing was {label}, not the assignment's ToTensor.",
+                                                      label=label)
         if raw is not None and "cross-entropy" in match:
-            note += (" Your outputs are not log-probabilities (see the output check): this loss is their "
-                     "cross-entropy, as nn.CrossEntropyLoss computes it.")
-        return _result(spec, "reeval", "pass", f"Re-evaluated on {n} validation images with {label}: loss "
-                       f"{values[match]:.4f} ({match}) vs your curve's minimum {want_loss:.4f} at epoch {best}; "
-                       f"{got_correct}/{n} correct vs your {want_acc:.2f}%.{note}", details=point)
+            note += " " + _("Your outputs are not log-probabilities (see the output check): this loss is their "
+                            "cross-entropy, as nn.CrossEntropyLoss computes it.")
+        return _result(spec, "reeval", "pass", _(
+            "Re-evaluated on {n} validation images with {label}: loss {loss:.4f} ({variant}) vs your curve's minimum "
+            "{want_loss:.4f} at epoch {best}; {correct}/{n} correct vs your {want_acc:.2f}%.",
+            variant=_variant_text(match), **fields) + note, details=point)
     epoch = _other_epoch(curves, values, got_correct, n, best, rel_tol, correct_tol)
     if epoch is not None:
         # This preprocessing reproduces another epoch, loss and accuracy: that identifies both the preprocessing
         # the curves were made with and the weights in best.pt, so nothing else is tried. It leads the message.
-        yours = "" if label == "ToTensor" else " (your preprocessing: it reproduces your own curve)"
-        return _result(spec, "reeval", "fail", f"Re-evaluated with {label}{yours}, {ckpt.path.name} gives loss "
-                       f"{text} ({got_correct}/{n} correct), which is your epoch-{epoch} value "
-                       f"({curves.val_loss[epoch - 1]:.4f}, {curves.val_accuracy[epoch - 1]:.2f}%). But your loss "
-                       f"curve is lowest at epoch {best} ({want_loss:.4f}), and {_says_epoch(ckpt)}: it holds the "
-                       f"weights of epoch {epoch}, not those of your lowest validation loss. Save it only when "
-                       "the validation loss reaches a new minimum.",
-                       details=asdict(ReevalDetails(epoch, mean_loss, 100.0 * got_correct / n, label)),
-                       cause="checkpoint_other_epoch")
+        yours = "" if label == "ToTensor" else " " + _("(your preprocessing: it reproduces your own curve)")
+        return _result(spec, "reeval", "fail", _(
+            "Re-evaluated with {label}{yours}, {file} gives loss {result} ({correct}/{n} correct), which is your "
+            "epoch-{epoch} value ({epoch_loss:.4f}, {epoch_acc:.2f}%). But your loss curve is lowest at epoch {best} "
+            "({want_loss:.4f}), and {says}: it holds the weights of epoch {epoch}, not those of your lowest "
+            "validation loss. Save it only when the validation loss reaches a new minimum.", label=label,
+            yours=yours, file=ckpt.path.name, result=text, correct=got_correct, n=n, epoch=epoch,
+            epoch_loss=curves.val_loss[epoch - 1], epoch_acc=curves.val_accuracy[epoch - 1], best=best,
+            want_loss=want_loss, says=_says_epoch(ckpt)),
+            details=asdict(ReevalDetails(epoch, mean_loss, 100.0 * got_correct / n, label)),
+            cause="checkpoint_other_epoch")
     return None
 
 
 def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
     if model is None or curves is None:
-        return _result(spec, "reeval", "skip", "Skipped: needs a checkpoint that loads and usable curves.")
+        return _result(spec, "reeval", "skip", _("Skipped: needs a checkpoint that loads and usable curves."))
     rel_tol = float(spec.quiz["loss_rel_tol"])
-    best = curves.best_epoch
-    want_loss = min(curves.val_loss)
     log_probs = spec.output == "log_probs"
     try:
-        val, _ = validation_split(spec, files)
+        val, _name = validation_split(spec, files)
     except ValueError as exc:
         return _result(spec, "reeval", "fail", str(exc), cause="split_seed_missing")
     except Exception as exc:  # noqa: BLE001 - DataError: the grader's machine lacks the data
-        return _result(spec, "reeval", "skip", f"Not checked: the validation data is not available on the grading "
-                       f"machine ({exc}).")
+        return _result(spec, "reeval", "skip", _("Not checked: the validation data is not available on the "
+                                                 "grading machine ({error}).", error=exc))
     variants = CIFAR_NORMALIZE_VARIANTS if spec.dataset == "cifar10" else NORMALIZE_VARIANTS
     tried: list[tuple[str, float | None, int | None, str]] = []  # (preprocessing, loss, correct, text)
     for label, (mean, std) in variants.items():
@@ -395,38 +426,52 @@ def _reeval_check(spec: Spec, ckpt, model, curves, files=()) -> CheckResult:
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the student's forward may raise anything
 
             last = len(val) % VAL_BATCH_SIZE
-            return _result(spec, "reeval", "fail", f"Re-evaluating best.pt on the validation images (batches of "
-                           f"{VAL_BATCH_SIZE}, the last one {last} images, after a first look at {PROBE_IMAGES} and "
-                           f"3 of them) crashed in your forward(): "
-                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. If it names a "
-                           f"size of {VAL_BATCH_SIZE} against a smaller batch, your forward() assumes a fixed batch "
-                           "size: flatten with torch.flatten(x, 1) or x.view(x.size(0), -1).", cause="reeval_crash")
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            return _result(spec, "reeval", "fail", _(
+                "Re-evaluating best.pt on the validation images (batches of {batch}, the last one {last} images, "
+                "after a first look at {probe} and {few} of them) crashed in your forward(): {error}. If it names a "
+                "size of {batch} against a smaller batch, your forward() assumes a fixed batch size: flatten with "
+                "torch.flatten(x, 1) or x.view(x.size(0), -1).", batch=VAL_BATCH_SIZE, last=last, probe=PROBE_IMAGES,
+                few=3, error=error),
+                cause="reeval_crash")
         if len(losses) < len(val):
-            tried.append((label, None, None, f"over {max(curves.val_loss):.4f} (your curve's highest) already "
-                                             f"from the first {len(losses):,} images"))
+            tried.append((label, None, None, _("over {highest:.4f} (your curve's highest) already from the first "
+                                               "{n:,} images", highest=max(curves.val_loss), n=len(losses))))
             continue
         values = _loss_variants(losses, raw)
         got_correct = int(correct.sum())
         mean_loss = losses.mean().item()
-        text = f"{mean_loss:.4f}" + ("" if raw is None else f" (cross-entropy; {raw.mean().item():.4f} as the NLL of "
-                                                            "your outputs as they are, which are not log-probabilities)")
+        text = f"{mean_loss:.4f}" + ("" if raw is None else " " + _(
+            "(cross-entropy; {raw:.4f} as the NLL of your outputs as they are, which are not log-probabilities)",
+            raw=raw.mean().item()))
         tried.append((label, mean_loss, got_correct, text))
         found = _reproduced(spec, ckpt, curves, label, values, raw, losses, got_correct, text)
         if found is not None:
             return found
+    return _mismatch(spec, ckpt, curves, tried, len(val))
+
+
+def _mismatch(spec: Spec, ckpt, curves, tried: list, n: int) -> CheckResult:
+    """The reeval failure when no preprocessing reproduced the curve's minimum: what the assignment's own
+    preprocessing (``tried[0]``) gave, and what the others did."""
     label, first_loss, first_correct, text = tried[0]
     assert first_loss is not None and first_correct is not None  # the first preprocessing always runs whole
     loss, got_correct = first_loss, first_correct
     closest = min(range(len(curves.val_loss)), key=lambda i: abs(curves.val_loss[i] - loss)) + 1
-    same = (f", which is your epoch-{closest} value ({curves.val_loss[closest - 1]:.4f})"
-            if abs(curves.val_loss[closest - 1] - loss) <= rel_tol * 5 * abs(loss) else "")
-    return _result(spec, "reeval", "fail", f"{_says_epoch(ckpt)}; your loss curve is lowest at epoch {best} "
-                   f"({want_loss:.4f}); the checkpoint re-evaluates to {text} with {label}{same} "
-                   f"({got_correct}/{len(val)} correct). Tried also: "
-                   + ", ".join(f"{lab}: {text}" for lab, _, _, text in tried[1:]) + ".",
+    fields = {"says": _says_epoch(ckpt), "best": curves.best_epoch, "want_loss": min(curves.val_loss),
+              "result": text, "label": label, "correct": got_correct, "n": n, "closest": closest,
+              "closest_loss": curves.val_loss[closest - 1],
+              "tried": ", ".join(f"{lab}: {tried_text}" for lab, _loss, _correct, tried_text in tried[1:])}
+    if abs(curves.val_loss[closest - 1] - loss) <= float(spec.quiz["loss_rel_tol"]) * 5 * abs(loss):
+        message = _("{says}; your loss curve is lowest at epoch {best} ({want_loss:.4f}); the checkpoint re-evaluates "
+                    "to {result} with {label}, which is your epoch-{closest} value ({closest_loss:.4f}) ({correct}/{n} "
+                    "correct). Tried also: {tried}.", **fields)
+    else:
+        message = _("{says}; your loss curve is lowest at epoch {best} ({want_loss:.4f}); the checkpoint re-evaluates "
+                    "to {result} with {label} ({correct}/{n} correct). Tried also: {tried}.", **fields)
+    return _result(spec, "reeval", "fail", message,
                    details=asdict(ReevalDetails(ckpt.epoch if isinstance(ckpt.epoch, int) else None, loss,
-                                                100.0 * got_correct / len(val), label)), cause="reeval_mismatch")
-
+                                                100.0 * got_correct / n, label)), cause="reeval_mismatch")
 
 def _matching(values: dict[str, float], want: float, rel_tol: float) -> str | None:
     """The first loss variant in ``values`` within ``rel_tol`` of ``want``, or None."""

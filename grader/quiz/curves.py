@@ -23,10 +23,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.i18n import N_, _
+
 PNG_KEY = "grader-curves"
 CURVES_FILE = "curves.json"
 LOSS_PLOT = "val_loss.png"
 ACC_PLOT = "val_acc.png"
+LOSS_LABEL = N_("validation loss")  # the plots' axis labels, translated when they are drawn
+ACC_LABEL = N_("validation accuracy (%)")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -41,8 +45,8 @@ def write_curves(out_dir, val_loss: list[float], val_accuracy: list[float], **ex
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {"val_loss": [float(v) for v in val_loss], "val_accuracy": [float(v) for v in val_accuracy], **extra}
     _write_atomic(out_dir / CURVES_FILE, (json.dumps(doc, indent=1) + "\n").encode())
-    _plot(out_dir / LOSS_PLOT, doc, "val_loss", "validation loss")
-    _plot(out_dir / ACC_PLOT, doc, "val_accuracy", "validation accuracy (%)")
+    _plot(out_dir / LOSS_PLOT, doc, "val_loss", LOSS_LABEL)
+    _plot(out_dir / ACC_PLOT, doc, "val_accuracy", ACC_LABEL)
     return doc
 
 
@@ -53,10 +57,19 @@ def _plot(path: Path, doc: dict, key: str, ylabel: str) -> None:
 
 
 def _draw(path: Path, runs: dict[str, dict], key: str, ylabel: str, metadata: dict | None = None) -> None:
-    """Plot ``key`` of each run (label -> curves document) against the epoch, each run's best.pt epoch starred."""
+    """Plot ``key`` of each run (label -> curves document) against the epoch, each run's best.pt epoch starred;
+    ``ylabel`` is an English message, drawn translated with a font that has Hangul (the PNG's metadata is not
+    translated: programs read it back)."""
     import matplotlib
 
+    from grader.i18n.fonts import plot_fonts
+
     matplotlib.use("Agg")
+    with matplotlib.rc_context(plot_fonts()):
+        _draw_runs(path, runs, key, _(ylabel), metadata)
+
+
+def _draw_runs(path: Path, runs: dict[str, dict], key: str, ylabel: str, metadata: dict | None) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -71,11 +84,11 @@ def _draw(path: Path, runs: dict[str, dict], key: str, ylabel: str, metadata: di
                     color="tab:red" if len(runs) == 1 else line.get_color(),
                     label="best.pt" if len(runs) == 1 else None)
     ax.legend()
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(_("epoch"))
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(runs) > 1:
-        ax.set_title("star: each run's best.pt epoch (minimum validation loss)", fontsize=9)
+        ax.set_title(_("star: each run's best.pt epoch (minimum validation loss)"), fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")
@@ -91,27 +104,33 @@ def curves_picture(val_loss: list[float], val_accuracy: list[float], reeval: tup
                    ) -> bytes | None:
     """A PNG of the submitted curves side by side (loss, accuracy), best.pt's epoch starred and, with ``reeval``
     (epoch, loss, accuracy), what the grader re-evaluated best.pt to marked in red; None when there is nothing
-    to draw or more than MAX_DRAWN_EPOCHS epochs."""
-    import io
-
+    to draw or more than MAX_DRAWN_EPOCHS epochs. Its text is in the current language."""
     import matplotlib
 
+    from grader.i18n.fonts import plot_fonts
+
     matplotlib.use("Agg")
+    if not val_loss or len(val_loss) > MAX_DRAWN_EPOCHS or len(val_accuracy) > MAX_DRAWN_EPOCHS:
+        return None
+    with matplotlib.rc_context(plot_fonts()):
+        return _picture(val_loss, val_accuracy, reeval)
+
+
+def _picture(val_loss: list[float], val_accuracy: list[float], reeval: tuple[int, float, float] | None) -> bytes:
+    import io
+
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    if not val_loss or len(val_loss) > MAX_DRAWN_EPOCHS or len(val_accuracy) > MAX_DRAWN_EPOCHS:
-        return None
     fig, axes = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
-    for ax, values, label, at in ((axes[0], val_loss, "validation loss", 1), (axes[1], val_accuracy,
-                                                                           "validation accuracy (%)", 2)):
+    for ax, values, label, at in ((axes[0], val_loss, LOSS_LABEL, 1), (axes[1], val_accuracy, ACC_LABEL, 2)):
         epochs = list(range(1, len(values) + 1))
-        ax.plot(epochs, values, marker="o", label="submitted")
+        ax.plot(epochs, values, marker="o", label=_("submitted"))
         if reeval is not None and reeval[0] is not None and math.isfinite(reeval[at]):
             ax.plot([reeval[0]], [reeval[at]], marker="x", markersize=10, color="tab:red", linestyle="",
-                    label="best.pt re-evaluated")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
+                    label=_("best.pt re-evaluated"))
+        ax.set_xlabel(_("epoch"))
+        ax.set_ylabel(_(label))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -128,12 +147,14 @@ def read_run_curves(run_dir) -> dict:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"{run_dir}: no {CURVES_FILE} (a folder written by 'grader reference train' has one)") from None
+        raise ValueError(_("{folder}: no {file} (a folder written by '{command}' has one)", folder=run_dir,
+                           file=CURVES_FILE, command="grader reference train")) from None
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not readable as JSON ({exc})") from None
+        raise ValueError(_("{path}: not readable as JSON ({error})", path=path, error=exc)) from None
     curves = _from_doc(doc, CURVES_FILE) if isinstance(doc, dict) else None
     if curves is None or curves.errors or not curves.val_loss or len(curves.val_loss) != len(curves.val_accuracy):
-        raise ValueError(f"{path}: needs val_loss and val_accuracy, two lists of numbers of the same length")
+        raise ValueError(_("{path}: needs {loss} and {accuracy}, two lists of numbers of the same length", path=path,
+                           loss="val_loss", accuracy="val_accuracy"))
     return {**doc, "val_loss": curves.val_loss, "val_accuracy": curves.val_accuracy}
 
 
@@ -141,8 +162,8 @@ def redraw_plots(run_dir) -> list[Path]:
     """Draw a run's val_loss.png and val_acc.png again from its curves.json, without retraining."""
     doc = read_run_curves(run_dir)
     run_dir = Path(run_dir)
-    _plot(run_dir / LOSS_PLOT, doc, "val_loss", "validation loss")
-    _plot(run_dir / ACC_PLOT, doc, "val_accuracy", "validation accuracy (%)")
+    _plot(run_dir / LOSS_PLOT, doc, "val_loss", LOSS_LABEL)
+    _plot(run_dir / ACC_PLOT, doc, "val_accuracy", ACC_LABEL)
     return [run_dir / LOSS_PLOT, run_dir / ACC_PLOT]
 
 
@@ -156,8 +177,8 @@ def overlay_plots(run_dirs: list, out_dir) -> list[Path]:
         runs[label] = read_run_curves(run_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _draw(out_dir / LOSS_PLOT, runs, "val_loss", "validation loss")
-    _draw(out_dir / ACC_PLOT, runs, "val_accuracy", "validation accuracy (%)")
+    _draw(out_dir / LOSS_PLOT, runs, "val_loss", LOSS_LABEL)
+    _draw(out_dir / ACC_PLOT, runs, "val_accuracy", ACC_LABEL)
     return [out_dir / LOSS_PLOT, out_dir / ACC_PLOT]
 
 
@@ -236,7 +257,8 @@ def _from_doc(doc: dict, source: str, kind: str = "json") -> Curves | None:
     try:
         return Curves([float(v) for v in loss], [float(v) for v in acc], source, kind)
     except (TypeError, ValueError):
-        return Curves([], [], source, kind, errors=[f"{source} holds values that are not numbers"])
+        return Curves([], [], source, kind, errors=[_("{source} holds values that are not numbers",
+                                                                      source=source)])
 
 
 def _csv(path: Path) -> Curves | None:
@@ -262,7 +284,7 @@ def _notebook_log(path: Path) -> Curves | None:
             text.append(output.get("text", "") if isinstance(output.get("text", ""), str) else "".join(output["text"]))
     values = log_values("\n".join(text))
     losses, accs = [v[0] for v in values], [v[1] for v in values]
-    return Curves(losses, accs, f"the printed log of {path.name}", "notebook") if losses else None
+    return Curves(losses, accs, _("the printed log of {file}", file=path.name), "notebook") if losses else None
 
 
 MAX_EPOCHS = 10_000  # far above any course; more is not a training run, and would only grow the grader's memory
@@ -280,8 +302,9 @@ def _too_large(file: Path) -> Curves | None:
     if size <= limit:
         return None
     kind = "notebook" if file.suffix == ".ipynb" else "csv" if file.suffix == ".csv" else "json"
-    return Curves([], [], file.name, kind, errors=[f"{file.name} is {size / 2**20:.0f} MB, over the "
-                                                   f"{limit // 2**20} MB a curves file may take: it was not read"])
+    return Curves([], [], file.name, kind, errors=[_("{file} is {size:.0f} MB, over the {limit} MB a curves file may "
+                                                     "take: it was not read", file=file.name, size=size / 2**20,
+                                                     limit=limit // 2**20)])
 
 
 def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
@@ -299,7 +322,8 @@ def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
             try:
                 parsed = _from_doc(json.loads(file.read_text()), file.name)
             except (ValueError, UnicodeDecodeError):
-                parsed = Curves([], [], file.name, "json", errors=["curves.json is not valid JSON"])
+                parsed = Curves([], [], file.name, "json", errors=[_("{file} is not valid JSON",
+                                                                                     file=file.name)])
         elif file.name == "curves.csv":
             parsed = _csv(file)
         elif file.suffix == ".png":
@@ -307,13 +331,13 @@ def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
                 doc = read_png_curves(file)
             except Exception:  # noqa: BLE001 - not a PNG after all
                 doc = None
-            parsed = _from_doc(doc, f"the data stored in {file.name}", "png") if doc else None
+            parsed = _from_doc(doc, _("the data stored in {file}", file=file.name), "png") if doc else None
         elif file.suffix == ".ipynb":
             parsed = _notebook_log(file)
         if parsed is not None and max(len(parsed.val_loss), len(parsed.val_accuracy)) > MAX_EPOCHS:
-            parsed = Curves([], [], parsed.source, parsed.kind, errors=[
-                f"{parsed.source} holds {max(len(parsed.val_loss), len(parsed.val_accuracy)):,} epochs, over the "
-                f"limit of {MAX_EPOCHS:,}"])
+            parsed = Curves([], [], parsed.source, parsed.kind, errors=[_(
+                "{source} holds {epochs:,} epochs, over the limit of {limit:,}", source=parsed.source,
+                epochs=max(len(parsed.val_loss), len(parsed.val_accuracy)), limit=MAX_EPOCHS)])
         if parsed is not None:
             found.append(parsed)
     if not found:
@@ -322,15 +346,18 @@ def read_curves(files: list[Path], min_epochs: int = 1) -> Curves | None:
     chosen = found[0]
     if chosen.val_accuracy and all(0 <= a <= 1 for a in chosen.val_accuracy):
         chosen.val_accuracy = [100.0 * a for a in chosen.val_accuracy]
-        chosen.notes.append("accuracy was given as a fraction; read as percent")
+        chosen.notes.append(_("accuracy was given as a fraction; read as percent"))
     for other in found[1:]:
         if len(other.val_loss) != len(chosen.val_loss) or any(
                 abs(a - b) > 1e-3 for a, b in zip(other.val_loss, chosen.val_loss, strict=True)):
-            chosen.disagreements.append(f"{other.source} disagrees with {chosen.source}")
+            chosen.disagreements.append(_("{other} disagrees with {chosen}", other=other.source,
+                                          chosen=chosen.source))
     if len(chosen.val_loss) != len(chosen.val_accuracy):
-        chosen.errors.append(f"{len(chosen.val_loss)} loss values but {len(chosen.val_accuracy)} accuracy values")
+        chosen.errors.append(_("{losses} loss values but {accuracies} accuracy values", losses=len(chosen.val_loss),
+                               accuracies=len(chosen.val_accuracy)))
     if not all(math.isfinite(v) for v in chosen.val_loss + chosen.val_accuracy):
-        chosen.errors.append("the curves hold NaN or infinite values")
+        chosen.errors.append(_("the curves hold NaN or infinite values"))
     if len(chosen.val_loss) < min_epochs:
-        chosen.errors.append(f"{len(chosen.val_loss)} epochs recorded; the assignment asks for at least {min_epochs}")
+        chosen.errors.append(_("{epochs} epochs recorded; the assignment asks for at least {min_epochs}",
+                               epochs=len(chosen.val_loss), min_epochs=min_epochs))
     return chosen

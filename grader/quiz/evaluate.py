@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from grader.data.mnist import Split, to_float
 from grader.errors import GraderError
+from grader.i18n import _
 
 VAL_BATCH_SIZE = 64  # the fastest evaluation batch for these models on a 2-core CPU (see docs/benchmarks.md)
 DEVICES = ("auto", "cpu", "cuda")
@@ -29,11 +30,12 @@ def resolve_device(requested: str, cuda_available: bool | None = None) -> str:
     """``cpu`` or ``cuda`` for a requested ``auto``, ``cpu`` or ``cuda``: auto takes the GPU when torch sees one;
     cuda without one is an error saying so (never a silent CPU run)."""
     if requested not in DEVICES:
-        raise DeviceError(f"unknown device {requested!r}: one of {', '.join(DEVICES)}")
+        raise DeviceError(_("unknown device {device}: one of {choices}", device=repr(requested),
+                            choices=", ".join(DEVICES)))
     available = torch.cuda.is_available() if cuda_available is None else cuda_available
     if requested == "cuda" and not available:
-        raise DeviceError("--device cuda, but torch sees no GPU here (torch.cuda.is_available() is False): use "
-                          "--device auto or cpu")
+        raise DeviceError(_("--device cuda, but torch sees no GPU here (torch.cuda.is_available() is False): use "
+                            "--device auto or cpu"))
     if requested == "auto":
         return "cuda" if available else "cpu"
     return requested

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from grader.i18n import _
+
 SKETCH_SIZE = 512
 SEED = 2026_11_30  # changing it changes every sketch: keep it fixed so stored reports stay comparable
 CHUNK = 1 << 20  # the hash of weight i comes from the seeded generator of chunk i // CHUNK
@@ -77,7 +79,8 @@ def decode(text: str) -> torch.Tensor:
     """A sketch as SKETCH_SIZE float64 numbers (ValueError when the text is not one)."""
     data = base64.b64decode(text.encode("ascii"), validate=True)
     if len(data) != 4 * SKETCH_SIZE:
-        raise ValueError(f"a sketch holds {SKETCH_SIZE} float32 numbers, not {len(data) / 4:g}")
+        raise ValueError(_("a sketch holds {size} float32 numbers, not {found:g}", size=SKETCH_SIZE,
+                           found=len(data) / 4))
     return torch.frombuffer(bytearray(data), dtype=torch.float32).to(torch.float64)
 
 

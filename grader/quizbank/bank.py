@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.i18n import _, current_language
 from grader.quizbank.kinds import KINDS, Answer, Unanswerable
 
 MAX_DRAWS = 500
@@ -101,6 +102,12 @@ class Bank:
     templates: list[Template]
     path: Path
 
+    @property
+    def shown_title(self) -> str:
+        """The title in the current language (the catalog's translation of ``title``; the title itself when the
+        catalog has none, as for a course's own bank)."""
+        return _(self.title)
+
 
 def load_bank(path: str | Path) -> Bank:
     """Read and validate a bank file; BankError naming the file and the field on the first problem."""
@@ -108,53 +115,61 @@ def load_bank(path: str | Path) -> Bank:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise BankError(f"{path}: cannot read the bank: {exc}") from None
+        raise BankError(_("{path}: cannot read the bank: {error}", path=path, error=exc)) from None
     unknown = set(data) - {"title", "seed", "template"}
     if unknown:
-        raise BankError(f"{path}: unknown field {sorted(unknown)[0]!r}")
+        raise BankError(_("{where}: unknown field {field}", where=path, field=repr(sorted(unknown)[0])))
     templates, seen = [], set()
     for i, raw in enumerate(data.get("template", [])):
         where = f"{path}: template[{i}]"
         for key in raw:
             if key not in TEMPLATE_FIELDS:
                 close = difflib.get_close_matches(key, TEMPLATE_FIELDS, n=1)
-                raise BankError(f"{where}: unknown field {key!r}" + (f": did you mean {close[0]!r}?" if close else ""))
+                if close:
+                    raise BankError(_("{where}: unknown field {field}: did you mean {close}?", where=where,
+                                      field=repr(key), close=repr(close[0])))
+                raise BankError(_("{where}: unknown field {field}", where=where, field=repr(key)))
         if not isinstance(raw.get("id"), str) or raw["id"] in seen:
-            raise BankError(f"{where}: 'id' must be a unique string")
+            raise BankError(_("{where}: {field} must be a unique string", where=where, field="'id'"))
         if raw.get("kind") not in KINDS:
-            raise BankError(f"{where}: 'kind' must be one of {', '.join(KINDS)}, found {raw.get('kind')!r}")
+            raise BankError(_("{where}: {field} must be one of {kinds}, found {found}", where=where, field="'kind'",
+                              kinds=", ".join(KINDS), found=repr(raw.get("kind"))))
         if not isinstance(raw.get("text"), str):
-            raise BankError(f"{where}: 'text' must be a string")
+            raise BankError(_("{where}: {field} must be a string", where=where, field="'text'"))
         params = raw.get("params", {})
         missing = set(re.findall(r"\{(\w+)\}", raw["text"])) - set(params)
         if missing:
-            raise BankError(f"{where}: the text uses {sorted(missing)} but 'params' does not define them")
+            raise BankError(_("{where}: the text uses {names} but {field} does not define them", where=where,
+                              names=sorted(missing), field="'params'"))
         for constraint in raw.get("constraints", []):
             if not CONSTRAINT.match(constraint):
-                raise BankError(f"{where}: constraint {constraint!r} is not 'a <op> b'")
+                raise BankError(_("{where}: constraint {constraint} is not {form}", where=where,
+                                  constraint=repr(constraint), form="'a <op> b'"))
         tolerance = raw.get("tolerance")
         if tolerance is not None and (not isinstance(tolerance, int | float) or tolerance < 0):
-            raise BankError(f"{where}: 'tolerance' must be a number >= 0, found {tolerance!r}")
+            raise BankError(_("{where}: {field} must be a number >= 0, found {found}", where=where,
+                              field="'tolerance'", found=repr(tolerance)))
         seen.add(raw["id"])
         templates.append(Template(raw["id"], raw["kind"], raw["text"], params, float(raw.get("points", 1.0)),
                                   list(raw.get("constraints", [])), tolerance,
                                   _partial(raw.get("partial", []), where)))
     if not templates:
-        raise BankError(f"{path}: the bank has no [[template]]")
+        raise BankError(_("{path}: the bank has no {table}", path=path, table="[[template]]"))
     return Bank(str(data.get("title", path.stem)), int(data.get("seed", 0)), templates, path)
 
 
 def _partial(raw, where: str) -> list[Partial]:
     """The template's partial-credit tiers, validated: each a wider tolerance and a credit between 0 and 1."""
     if not isinstance(raw, list):
-        raise BankError(f"{where}: 'partial' must be a list like [{{ tolerance = 1, credit = 0.5 }}]")
+        raise BankError(_("{where}: {field} must be a list like {example}", where=where, field="'partial'",
+                          example="[{ tolerance = 1, credit = 0.5 }]"))
     tiers = []
     for i, tier in enumerate(raw):
         ok = isinstance(tier, dict) and set(tier) == {"tolerance", "credit"} and all(
             isinstance(tier[k], int | float) and not isinstance(tier[k], bool) for k in tier)
         if not ok or not 0 < tier["credit"] < 1 or tier["tolerance"] <= 0:
-            raise BankError(f"{where}: partial[{i}] must be {{ tolerance = <number > 0>, credit = <between 0 and 1> }}"
-                            f", found {tier!r}")
+            raise BankError(_("{where}: {field} must be {{ tolerance = <number > 0>, credit = <between 0 and 1> }}, "
+                              "found {found}", where=where, field=f"partial[{i}]", found=repr(tier)))
         tiers.append(Partial(float(tier["tolerance"]), float(tier["credit"])))
     return sorted(tiers, key=lambda p: p.tolerance)
 
@@ -166,13 +181,14 @@ def _draw_value(spec, rng: random.Random):
         return rng.choice(spec["choices"])
     if isinstance(spec, dict) and "size" in spec:
         steps = int(round((spec["high"] - spec["low"]) / spec["step"]))
-        return [round(spec["low"] + spec["step"] * rng.randint(0, steps), 6) for _ in range(int(spec["size"]))]
+        return [round(spec["low"] + spec["step"] * rng.randint(0, steps), 6) for _i in range(int(spec["size"]))]
     return spec  # a constant
 
 
 @functools.lru_cache(maxsize=4096)
-def _answer(kind: str, params_json: str) -> Answer:
-    """The kind's answer; many students draw the same numbers, and torch need not build their layers again."""
+def _answer(kind: str, params_json: str, lang: str) -> Answer:
+    """The kind's answer; many students draw the same numbers, and torch need not build their layers again. The
+    working is in ``lang`` (the current language, part of the cache's key)."""
     return KINDS[kind](json.loads(params_json))
 
 
@@ -187,20 +203,21 @@ def _holds(constraint: str, values: dict) -> bool:
 
 def draw(template: Template, rng: random.Random) -> Variant:
     """A variant of ``template`` whose answer exists and meets the constraints."""
-    for _ in range(MAX_DRAWS):
+    for _draw in range(MAX_DRAWS):
         params = {name: _draw_value(spec, rng) for name, spec in template.params.items()}
         try:
-            answer = _answer(template.kind, json.dumps(params, sort_keys=True))
+            answer = _answer(template.kind, json.dumps(params, sort_keys=True), current_language())
         except Unanswerable:
             continue
         answer = Answer(answer.value, answer.tolerance, answer.working)  # a copy: the cached one stays as computed
         if template.tolerance is not None:
             answer.tolerance = float(template.tolerance)
         if all(_holds(c, {**params, "answer": answer.value}) for c in template.constraints):
-            text = template.text.format(**{k: _show(v) for k, v in params.items()})
+            text = _(template.text).format(**{k: _show(v) for k, v in params.items()})  # the TOML text is the msgid
             wider = [p for p in template.partial if p.tolerance > answer.tolerance]
             return Variant(template.id, params, text, answer, template.points, wider)
-    raise BankError(f"template {template.id!r}: no valid variant in {MAX_DRAWS} draws; loosen its ranges or constraints")
+    raise BankError(_("template {template}: no valid variant in {draws} draws; loosen its ranges or constraints",
+                      template=repr(template.id), draws=MAX_DRAWS))
 
 
 def _show(value) -> str:
@@ -219,7 +236,7 @@ def student_variants(bank: Bank, student: str) -> list[Variant]:
 def pool_variants(bank: Bank, template: Template, count: int) -> list[Variant]:
     """``count`` distinct variants of a template, for an LMS to draw from (Moodle categories, Canvas groups)."""
     rng, found, texts = random.Random(f"{bank.seed}:pool:{template.id}"), [], set()
-    for _ in range(count * 20):
+    for _draw in range(count * 20):
         variant = draw(template, rng)
         if variant.text not in texts:
             texts.add(variant.text)

@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
+from grader.i18n import _, current_language, n_
 from grader.quizbank.bank import Bank, Variant
 
 GIFT_SPECIAL = "~=#{}:"
@@ -35,7 +36,7 @@ def moodle_xml(bank: Bank, pools: dict[str, list[Variant]]) -> str:
     quiz = ET.Element("quiz")
     for template_id, variants in pools.items():
         category = ET.SubElement(quiz, "question", type="category")
-        ET.SubElement(ET.SubElement(category, "category"), "text").text = f"$course$/top/{bank.title}/{template_id}"
+        ET.SubElement(ET.SubElement(category, "category"), "text").text = f"$course$/top/{bank.shown_title}/{template_id}"
         for i, variant in enumerate(variants, start=1):
             question = ET.SubElement(quiz, "question", type="numerical")
             ET.SubElement(ET.SubElement(question, "name"), "text").text = f"{template_id} {i}"
@@ -65,7 +66,7 @@ def gift(bank: Bank, pools: dict[str, list[Variant]]) -> str:
     """The same questions in GIFT: a category per template, numerical answers with their tolerance."""
     lines = []
     for template_id, variants in pools.items():
-        lines += [f"$CATEGORY: top/{_gift_escape(bank.title)}/{_gift_escape(template_id)}", ""]
+        lines += [f"$CATEGORY: top/{_gift_escape(bank.shown_title)}/{_gift_escape(template_id)}", ""]
         for i, variant in enumerate(variants, start=1):
             value = _number(variant.answer.value)
             if variant.partial:
@@ -96,7 +97,8 @@ def key_csv(students: dict[str, list[Variant]]) -> str:
     writer.writerow(["student", "template", "question", "answer", "tolerance", "points", "partial"])
     for student, variants in students.items():
         for v in variants:
-            partial = "; ".join(f"{_number(p.credit)} within {_number(p.tolerance)}" for p in v.partial)
+            partial = "; ".join(_("{credit} within {tolerance}", credit=_number(p.credit), tolerance=_number(p.tolerance))
+                                for p in v.partial)
             writer.writerow([student, v.template, v.text, _number(v.answer.value), _number(v.answer.tolerance),
                              _number(v.points), partial])
     return out.getvalue()
@@ -104,7 +106,7 @@ def key_csv(students: dict[str, list[Variant]]) -> str:
 
 def _qti_text(bank: Bank, pools: dict[str, list[Variant]]) -> str:
     """The bank in text2qti's plain-text quiz format: one question group per template (Canvas picks one)."""
-    lines = [f"Quiz title: {bank.title}", ""]
+    lines = [f"Quiz title: {bank.shown_title}", ""]  # text2qti's keywords stay English
     number = 0
     for variants in pools.values():
         points = _number(variants[0].points) if variants else "1"
@@ -139,14 +141,23 @@ def canvas_qti(bank: Bank, pools: dict[str, list[Variant]]) -> bytes:
     return out.getvalue()
 
 
+def _html_gettext(message: str, /, **fields):
+    """``_`` of the page's template: the translation (trusted markup, like the template) with its fields escaped."""
+    from markupsafe import Markup
+
+    return Markup(_(message)).format(**fields) if fields else Markup(_(message))
+
+
 def practice_html(bank: Bank, pools: dict[str, list[Variant]], per_template: int = 3) -> str:
     """A self-contained practice page for the student kit: questions checked in the page, with the working."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
+    env.globals.update(_=_html_gettext, n_=n_)
     questions = [{"template": v.template, "text": v.text, "answer": _number(v.answer.value),
                   "tolerance": _number(v.answer.tolerance), "working": v.answer.working,
                   "partial": json.dumps([[p.tolerance, p.credit] for p in v.partial])}
                  for variants in pools.values() for v in variants[:per_template]]
-    return env.get_template("practice.html.j2").render(title=bank.title, questions=questions)
+    return env.get_template("practice.html.j2").render(title=bank.shown_title, questions=questions,
+                                                       lang=current_language())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from grader.batch.store import QuizScore, Store
 from grader.errors import GraderError
+from grader.i18n import _
 from grader.outputs.gradebook import add_quizzes, safe_name, spreadsheet_safe
 from grader.quizbank.bank import Partial, credit_of
 
@@ -40,10 +41,11 @@ class QuestionResult:
     def verdict(self) -> str:
         """right, partly right (with the share of the points) or wrong."""
         if self.correct:
-            return "right"
+            return _("right")
         if self.points > 0:
-            return f"partly right ({self.points:g} of {self.max_points:g} points)"
-        return "wrong"
+            return _("partly right ({points} of {max_points} points)", points=f"{self.points:g}",
+                     max_points=f"{self.max_points:g}")
+        return _("wrong")
 
 
 @dataclass
@@ -72,7 +74,12 @@ def quiz_title(key_path: str | Path) -> str:
     try:
         return str(json.loads(Path(key_path).read_text(encoding="utf-8"))["bank"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise QuizGradeError(f"{key_path}: not a key written by 'grader quiz build' ({exc})") from None
+        raise QuizGradeError(_not_a_key(key_path, exc)) from None
+
+
+def _not_a_key(key_path: str | Path, exc: Exception) -> str:
+    return _("{path}: not a key written by {command} ({error})", path=key_path, command="'grader quiz build'",
+             error=exc)
 
 
 def grade_responses(key_path: str | Path, responses_path: str | Path) -> tuple[list[StudentResult], list[str]]:
@@ -80,20 +87,21 @@ def grade_responses(key_path: str | Path, responses_path: str | Path) -> tuple[l
     try:
         key = json.loads(Path(key_path).read_text(encoding="utf-8"))["students"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise QuizGradeError(f"{key_path}: not a key written by 'grader quiz build' ({exc})") from None
+        raise QuizGradeError(_not_a_key(key_path, exc)) from None
     try:
         with open(responses_path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except OSError as exc:
-        raise QuizGradeError(f"cannot read {responses_path}: {exc.strerror}") from None
+        raise QuizGradeError(_("cannot read {path}: {error}", path=responses_path, error=exc.strerror)) from None
     if not rows or "student" not in rows[0]:
-        raise QuizGradeError(f"{responses_path}: needs a 'student' column and one column per question id")
+        raise QuizGradeError(_("{path}: needs a {column} column and one column per question id", path=responses_path,
+                               column="'student'"))
     results = []
     for row in rows:
         student = (row.get("student") or "").strip()
         if student not in key:
-            raise QuizGradeError(f"{responses_path}: student {student!r} is not in the key: build the quiz with the "
-                                 "roster they are on")
+            raise QuizGradeError(_("{path}: student {student} is not in the key: build the quiz with the roster they "
+                                   "are on", path=responses_path, student=repr(student)))
         result = StudentResult(student)
         for question in key[student]:
             response = (row.get(question["template"]) or "").strip()
@@ -109,13 +117,27 @@ def grade_responses(key_path: str | Path, responses_path: str | Path) -> tuple[l
 
 def feedback_markdown(result: StudentResult) -> str:
     """The student's feedback: each question, their number, the right one and the working with their numbers."""
-    lines = [f"# Quiz: {result.student}", "", f"**Score: {result.score:g} / {result.max_score:g}**", ""]
+    lines = ["# " + _("Quiz: {student}", student=result.student), "",
+             "**" + _("Score: {score} / {max_score}", score=f"{result.score:g}", max_score=f"{result.max_score:g}")
+             + "**", ""]
     for q in result.questions:
-        given = q.response if q.response else "no answer"
-        within = f" (full points within {q.tolerance:g})" if q.tolerance else ""
-        lines += [f"## {q.template}: {q.verdict}", "", q.text, "",
-                  f"Your answer: {given}. The answer: {q.answer:g}{within}.", "", f"Working: {q.working}.", ""]
+        lines += [f"## {q.template}: {q.verdict}", "", q.text, "", _answer_line(q), "",
+                  _("Working: {working}.", working=q.working), ""]
     return "\n".join(lines)
+
+
+def _answer_line(q: QuestionResult) -> str:
+    """The student's number (or that they gave none) and the right one, with the full-credit tolerance."""
+    answer, tolerance = f"{q.answer:g}", f"{q.tolerance:g}"
+    if q.response and q.tolerance:
+        return _("Your answer: {given}. The answer: {answer} (full points within {tolerance}).", given=q.response,
+                 answer=answer, tolerance=tolerance)
+    if q.response:
+        return _("Your answer: {given}. The answer: {answer}.", given=q.response, answer=answer)
+    if q.tolerance:
+        return _("Your answer: no answer. The answer: {answer} (full points within {tolerance}).", answer=answer,
+                 tolerance=tolerance)
+    return _("Your answer: no answer. The answer: {answer}.", answer=answer)
 
 
 def write_quiz_grades(results: list[StudentResult], missing: list[str], out: str | Path) -> Path:
@@ -131,7 +153,7 @@ def write_quiz_grades(results: list[StudentResult], missing: list[str], out: str
                              f"{r.max_score:g}", "answered"])
             (out / "quiz-feedback" / f"{safe_name(r.student)}.md").write_text(feedback_markdown(r), encoding="utf-8")
         for student in missing:
-            writer.writerow([spreadsheet_safe(student), *["" for _ in templates], "0", "", "missing"])
+            writer.writerow([spreadsheet_safe(student), *["" for _t in templates], "0", "", "missing"])
     return out / "quiz-grades.csv"
 
 

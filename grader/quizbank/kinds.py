@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from grader.i18n import _
+
 
 class Unanswerable(ValueError):
     """The drawn parameters make no valid question."""
@@ -48,7 +50,7 @@ def _layers(spec: list[dict]) -> list[nn.Module]:
         elif kind == "relu":
             made.append(nn.ReLU())
         else:
-            raise ValueError(f"unknown layer kind {kind!r}")
+            raise ValueError(_("unknown layer kind {kind}", kind=repr(kind)))
     return made
 
 
@@ -82,8 +84,9 @@ def conv_params(p: dict) -> Answer:
     """Trainable parameters of Conv2d(in, out, k): (k*k*in + 1) * out (the Week 4 slide's formula is wrong)."""
     cin, cout, k = p["in_channels"], p["out_channels"], p["kernel"]
     count = sum(t.numel() for t in nn.Conv2d(cin, cout, k, device=META).parameters())
-    return Answer(count, 0, f"(K*K*in + 1) * out = ({k}*{k}*{cin} + 1) * {cout} = {count}: {k}x{k}x{cin} weights "
-                            f"and one bias per output channel")
+    arithmetic = f"(K*K*in + 1) * out = ({k}*{k}*{cin} + 1) * {cout} = {count}"
+    return Answer(count, 0, _("{arithmetic}: {k}x{k}x{cin} weights and one bias per output channel",
+                              arithmetic=arithmetic, k=k, cin=cin))
 
 
 def linear_params(p: dict) -> Answer:
@@ -106,7 +109,8 @@ def flatten_size(p: dict) -> Answer:
     modules = _layers(p["layers"])
     shape = _run(modules, (1, p["channels"], p["input"], p["input"]))
     c, h, w = shape[1:]
-    return Answer(c * h * w, 0, f"the last feature map is {c} x {h} x {w}, so in_features = {c} x {h} x {w} = {c * h * w}")
+    return Answer(c * h * w, 0, _("the last feature map is {c} x {h} x {w}, so in_features = {c} x {h} x {w} = {size}",
+                                  c=c, h=h, w=w, size=c * h * w))
 
 
 def receptive_field(p: dict) -> Answer:
@@ -131,7 +135,7 @@ def receptive_field(p: dict) -> Answer:
     assert x.grad is not None
     seen = (x.grad[0, 0].abs().sum(dim=0) > 0).nonzero()
     width = int(seen.max() - seen.min() + 1)
-    return Answer(width, 0, f"one output pixel depends on a {width} x {width} patch of the input")
+    return Answer(width, 0, _("one output pixel depends on a {width} x {width} patch of the input", width=width))
 
 
 def _class_in_range(index: int, logits: list) -> None:
@@ -160,8 +164,9 @@ def best_epoch(p: dict) -> Answer:
     """Which epoch best.pt holds when it is saved only on a new minimum of the validation loss (1-based)."""
     losses = torch.tensor(p["val_loss"])
     epoch = int(torch.argmin(losses)) + 1
-    return Answer(epoch, 0, f"the lowest validation loss, {float(losses.min()):.4f}, is at epoch {epoch}; best.pt is "
-                            "saved only when the loss reaches a new minimum, so it holds that epoch")
+    return Answer(epoch, 0, _("the lowest validation loss, {loss}, is at epoch {epoch}; {file} is saved only when the "
+                              "loss reaches a new minimum, so it holds that epoch",
+                              loss=f"{float(losses.min()):.4f}", epoch=epoch, file="best.pt"))
 
 
 KINDS = {f.__name__: f for f in (conv_output, pool_output, conv_params, linear_params, table_params, flatten_size,

@@ -13,4 +13,6 @@ Modules, one concern each (each lists its public interface in its docstring):
 * :mod:`~grader.sandbox.full` and :mod:`~grader.sandbox.process`: one job class per isolation level, with the same
   methods: ``start``, ``poll``, ``stop``, ``outcome`` (and ``abandon``, ``fd``).
 * :mod:`~grader.sandbox.zygote`: a fork server that has never held another job's data.
+* :mod:`~grader.sandbox.facts`: the English templates of the few facts the box states in a sentence (marked for the
+  catalog; :func:`grader.batch.verdict.fact_words` words them in the reader's language).
 """

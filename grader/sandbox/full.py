@@ -35,6 +35,7 @@ from grader.sandbox import cgroup as cgroups
 from grader.sandbox import linux, workdir
 from grader.sandbox import view as views
 from grader.sandbox.channel import MAX_CHANNEL_BYTES, Reader, decode_json, frame, send_all, split_frames
+from grader.sandbox.facts import COPY_UNREADABLE, NO_MOUNT_NAMESPACE, NO_PIDS_CGROUP, NOT_REDUCED, state
 from grader.sandbox.limits import Limits
 from grader.sandbox.outcome import Gap, Outcome, decode_gaps
 
@@ -55,13 +56,13 @@ def _lay_out(work: str, limits: Limits, view: views.View) -> tuple[str, list[Gap
     private, gaps = linux.unshare_namespaces()
     run = os.path.join(work, "run")
     if not private:
-        gaps.append(Gap("file view", "no private mount namespace: files the grader's user may read stay readable"))
+        gaps.append(Gap("file view", NO_MOUNT_NAMESPACE))
         views.copy_in(work, run, limits.disk_mb)
         return run, gaps
     try:
         views.new_root(work, run, view, limits.disk_mb)
     except OSError as exc:
-        gaps.append(Gap("file view", f"not reduced to the job's own files ({exc})"))
+        gaps.append(Gap("file view", state(NOT_REDUCED, error=exc)))
         gaps += views.read_only_everything(run, limits.disk_mb)
         views.copy_in(work, run, limits.disk_mb)
     return run, gaps
@@ -118,7 +119,7 @@ def _supervise(task: Task, work: str, limits: Limits, view: views.View, group: P
             send_all(result_fd, frame(json.dumps(trailer).encode()))
             os._exit(0)
         if group is None:
-            gaps.append(Gap("process limit", "no pids cgroup here"))
+            gaps.append(Gap("process limit", NO_PIDS_CGROUP))
         trailer["gaps"] = _encode_gaps(gaps)
         try:
             path = workdir.unpack(run)
@@ -139,7 +140,7 @@ def _supervise(task: Task, work: str, limits: Limits, view: views.View, group: P
         try:  # PID 1 of the namespace is gone, and with it every process the code started
             trailer["changed"] = workdir.changed_files(before, workdir.working_copy(run, before))
         except Exception:  # noqa: BLE001 - say so rather than send nothing
-            trailer["changed"] = ["(the working copy could not be read after the run)"]
+            trailer["changed"] = [COPY_UNREADABLE]
         send_all(result_fd, frame(json.dumps(trailer).encode()))
         os._exit(0)
     except BaseException as exc:  # noqa: BLE001

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 
 from grader.errors import GraderError
 from grader.sandbox import linux
+from grader.sandbox.facts import NO_NAMESPACES, THIS_SYSTEM, UNKNOWN_LEVEL, state
 
 ISOLATION_LEVELS = ("full", "process")
 
 
 class IsolationError(GraderError, ValueError):
-    """An isolation level that does not exist, or ``full`` where this machine cannot provide it."""
+    """An isolation level that does not exist, or ``full`` where this machine cannot provide it. Its message is a
+    fact of :mod:`grader.sandbox.facts`, in English: show it with :func:`grader.batch.verdict.fact_words`."""
 
 
 def full_isolation_available() -> bool:
@@ -35,11 +37,9 @@ def best_isolation() -> str:
 def check_isolation(level: str) -> str:
     """``level`` when this machine can provide it; IsolationError saying why not otherwise."""
     if level not in ISOLATION_LEVELS:
-        raise IsolationError(f"unknown isolation level {level!r}; choose one of: {', '.join(ISOLATION_LEVELS)}")
+        raise IsolationError(state(UNKNOWN_LEVEL, level=repr(level), levels=", ".join(ISOLATION_LEVELS)))
     if level == "full" and not full_isolation_available():
-        raise IsolationError(f"the full sandbox needs Linux namespaces, which {platform.system() or 'this system'} "
-                             "does not offer here: use --isolation process (a plain child process with the "
-                             "wall-clock limit)")
+        raise IsolationError(state(NO_NAMESPACES, system=platform.system() or THIS_SYSTEM))
     return level
 
 

@@ -19,6 +19,7 @@ import struct
 import sys
 import tempfile
 
+from grader.sandbox.facts import CAPSET_UNKNOWN, NO_RLIMITS, state
 from grader.sandbox.outcome import Gap
 
 try:
@@ -150,7 +151,7 @@ def drop_privileges(as_nobody: bool = True) -> list[Gap]:
     if LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         gaps.append(Gap("no_new_privs", os.strerror(ctypes.get_errno())))
     if SYS_CAPSET is None:
-        return gaps + [Gap("capabilities", f"capset is not known on {platform.machine()}")]
+        return gaps + [Gap("capabilities", state(CAPSET_UNKNOWN, machine=platform.machine()))]
     header = struct.pack("Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
     data = ctypes.create_string_buffer(24)  # two zeroed {effective, permitted, inheritable} structs
     if LIBC.syscall(SYS_CAPSET, ctypes.c_char_p(header), data) != 0:
@@ -170,7 +171,7 @@ def limit_resources(cpu_s: int, memory_mb: int | None, file_size_mb: int) -> lis
     """CPU time (SIGXCPU at ``cpu_s``, SIGKILL 5 s later), address space (``memory_mb`` above what this process
     already maps; None: unlimited), file size and core dumps. The gaps where the platform refuses one."""
     if resource is None:
-        return [Gap("rlimits", "this platform has no rlimits")]
+        return [Gap("rlimits", NO_RLIMITS)]
     gaps = []
     wanted = [(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5)), (resource.RLIMIT_FSIZE, (file_size_mb << 20,) * 2),
               (resource.RLIMIT_CORE, (0, 0))]

@@ -29,15 +29,14 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from grader.sandbox import linux, workdir
+from grader.sandbox import facts, linux, workdir
 from grader.sandbox.channel import MAX_CHANNEL_BYTES, decode_json
 from grader.sandbox.full import OUTPUT_BYTES, Task
 from grader.sandbox.limits import Limits
 from grader.sandbox.outcome import Gap, Outcome, decode_gaps
 
-GAPS = [Gap("process level", "a plain child process with the wall-clock limit"),
-        Gap("network", "not isolated at the process level"), Gap("file view", "not isolated at the process level"),
-        Gap("process limit", "no process-count limit at the process level")]
+GAPS = [Gap("process level", facts.PLAIN_CHILD), Gap("network", facts.NOT_ISOLATED),
+        Gap("file view", facts.NOT_ISOLATED), Gap("process limit", facts.NO_PROCESS_LIMIT)]
 
 
 def _child(task: Task, run: str, capture: str, conn, limits: Limits, as_nobody: bool = False) -> None:
@@ -54,7 +53,7 @@ def _child(task: Task, run: str, capture: str, conn, limits: Limits, as_nobody: 
         if as_nobody:
             gaps += linux.become_unprivileged()
             if os.geteuid() == 0 and not any(g.kind == "uid" for g in gaps):
-                gaps.append(Gap("uid", "still uid 0 (not the machine's own user namespace)"))
+                gaps.append(Gap("uid", facts.STILL_UID_0))
         os.environ.update({"HOME": run, "TMPDIR": run, "MPLCONFIGDIR": os.path.join(run, ".mpl"),
                            "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
         tempfile.tempdir = run
@@ -99,14 +98,15 @@ def _unreadable_python() -> str:
 
 def root_kept() -> str:
     """Why a root owner's child would keep uid 0 at this level, in words ("" when it gives uid 0 up, or when the
-    owner is not root): a caller whose own files must stay out of the code's reach refuses to run it then."""
+    owner is not root): a caller whose own files must stay out of the code's reach refuses to run it then. A fact
+    of :mod:`grader.sandbox.facts` (English): show it with :func:`grader.batch.verdict.fact_words`."""
     if not (hasattr(os, "geteuid") and os.geteuid() == 0):
         return ""
     unreadable = _unreadable_python()
     if unreadable:
-        return f"uid 65534 cannot read this Python ({unreadable})"
+        return facts.state(facts.PYTHON_UNREADABLE, folder=unreadable)
     if sys.platform.startswith("linux") and not linux.is_initial_user_namespace():
-        return "this is not the machine's own user namespace, so uid 0 cannot be given up"
+        return facts.NOT_INITIAL_NAMESPACE
     return ""
 
 
@@ -123,7 +123,7 @@ class ProcessJob:
         root = as_nobody and hasattr(os, "geteuid") and os.geteuid() == 0
         unreadable = _unreadable_python() if root else ""
         self.as_nobody = root and not unreadable
-        self.uid_gap = [Gap("uid", f"the job kept uid 0: uid 65534 could not read {unreadable}")] if unreadable else []
+        self.uid_gap = [Gap("uid", facts.state(facts.KEPT_UID_0, folder=unreadable))] if unreadable else []
         self.process: multiprocessing.process.BaseProcess | None = None
         self.conn: Connection | None = None
         self.frames: list[bytes] = []

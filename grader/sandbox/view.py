@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass, field
 
 from grader.sandbox import linux
+from grader.sandbox.facts import DOES_NOT_FIT, state
 from grader.sandbox.linux import MS_BIND, MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT
 from grader.sandbox.outcome import Gap
 
@@ -113,7 +114,7 @@ def copy_in(work: str, run: str, disk_mb: int) -> None:
     try:
         shutil.copytree(os.path.join(work, "submission"), os.path.join(run, "submission"), symlinks=True)
     except OSError:  # shutil.Error too: ENOSPC on the tmpfs
-        raise DoesNotFit(f"the submission does not fit the {disk_mb} MB working folder of the grader") from None
+        raise DoesNotFit(state(DOES_NOT_FIT, mb=disk_mb)) from None
 
 
 def read_only_everything(run: str, disk_mb: int) -> list[Gap]:

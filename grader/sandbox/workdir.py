@@ -18,6 +18,7 @@ from pathlib import Path
 
 from grader.files import sha256_file
 from grader.sandbox.cgroup import PREFIX
+from grader.sandbox.facts import NOT_A_ZIP, NOT_UTF8, SPECIAL_FILE, TOO_LARGE, TOO_MANY_FILES, UNSAFE_PATH, state
 
 MAX_ZIP_BYTES = 500 * 1024 * 1024  # uncompressed size of a submitted zip
 MAX_ZIP_FILES = 2000
@@ -34,10 +35,10 @@ def _check_tree(source: Path) -> None:
         try:
             os.fsencode(path).decode("utf-8")
         except UnicodeDecodeError:
-            raise Unusable(f"a file name that is not valid UTF-8: {os.fsencode(path.name)!r}") from None
+            raise Unusable(state(NOT_UTF8, name=repr(os.fsencode(path.name)))) from None
         mode = os.lstat(path).st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-            raise Unusable(f"{path.name} is a special file (a pipe, socket or device), not a file") from None
+            raise Unusable(state(SPECIAL_FILE, name=path.name)) from None
 
 
 def copy_submission(source: Path, folder: Path) -> Path:
@@ -77,17 +78,17 @@ def unpack(run: str | Path) -> Path:
         with zipfile.ZipFile(source) as archive:
             members = archive.infolist()
             if len(members) > MAX_ZIP_FILES:
-                raise ValueError(f"{len(members)} files, over the limit of {MAX_ZIP_FILES}")
+                raise ValueError(state(TOO_MANY_FILES, n=len(members), max=MAX_ZIP_FILES))
             if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-                raise ValueError(f"over {MAX_ZIP_BYTES // 2**20} MB uncompressed")
+                raise ValueError(state(TOO_LARGE, mb=MAX_ZIP_BYTES // 2**20))
             for member in members:
                 name = Path(member.filename)
                 if name.is_absolute() or ".." in name.parts:
-                    raise ValueError(f"unsafe path in the archive: {member.filename}")
+                    raise ValueError(state(UNSAFE_PATH, name=member.filename))
                 if not stat.S_ISLNK(member.external_attr >> 16):
                     archive.extract(member, target)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
-        raise Unusable(f"{source.name} is not a usable zip file ({exc})") from None
+        raise Unusable(state(NOT_A_ZIP, name=source.name, error=exc)) from None
     return _unpacked_entry(target)
 
 

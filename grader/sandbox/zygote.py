@@ -25,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from grader.sandbox import facts
 from grader.sandbox.full import launch
 
 HEADER = struct.Struct(">Q")
@@ -51,7 +52,7 @@ def _receive(sock: socket.socket) -> tuple[bytes, list[int]] | None:
         return None
     (size,) = HEADER.unpack(head)
     if size > MAX_MESSAGE:
-        raise ValueError(f"a zygote message of {size} bytes")
+        raise ValueError(facts.state(facts.ZYGOTE_MESSAGE, n=size))
     chunks, left = [], size
     while left:
         chunk = sock.recv(min(left, 1 << 20))
@@ -79,13 +80,13 @@ class Zygote:
         self.sock = mine
         ready = self._next()
         if ready.get("ready") is not True:
-            raise RuntimeError(f"the fork server did not start: {ready.get('error', 'no answer')}")
+            raise RuntimeError(facts.state(facts.ZYGOTE_NOT_STARTED, error=ready.get("error", facts.NO_ANSWER)))
 
     def _next(self) -> dict:
         assert self.sock is not None
         message = _receive(self.sock)
         if message is None:
-            raise RuntimeError("the fork server ended")
+            raise RuntimeError(facts.ZYGOTE_ENDED)
         return json.loads(message[0])
 
     def _take(self, block: bool) -> dict | None:
@@ -106,7 +107,7 @@ class Zygote:
             if answer is not None and "pid" in answer:
                 return int(answer["pid"])
             if answer is not None and "error" in answer:
-                raise RuntimeError(f"the fork server could not start the job: {answer['error']}")
+                raise RuntimeError(facts.state(facts.ZYGOTE_CANNOT_LAUNCH, error=answer["error"]))
 
     def wait(self, pid: int, block: bool) -> int | None:
         """The wait status of supervisor ``pid`` once the server reaped it; None while it runs (``block``: wait)."""

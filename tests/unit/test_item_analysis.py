@@ -126,12 +126,10 @@ def test_hostile_layer_names_are_escaped_in_the_rendered_html(simple_class):
 
 
 def test_report_html_includes_the_section_only_when_given_items(simple_class):
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from grader.outputs.html_text import environment
 
     spec, reports = simple_class
-    env = Environment(loader=FileSystemLoader(ROOT / "grader" / "outputs" / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-    page = env.get_template("report.html.j2")
+    page = environment().get_template("report.html.j2")
     context = {"spec": spec, "rows": [], "counts": {}, "names": [], "kinds": [], "max_score": 10, "histogram": ""}
     assert "Item analysis" not in page.render(**context)
     html = page.render(**context, items=item_analysis(spec, reports))

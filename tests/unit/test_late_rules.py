@@ -197,7 +197,7 @@ def test_store_keeps_history_and_every_override(tmp_path):
     store.put("ann", "k2", "ann.py", _report(("class", 0, 1)), files="f1")
     store.put("ann", "k3", "ann.py", _report(("class", 1, 1)), files="f2")
     store.put("ann", "k3", "ann.py", _report(("class", 1, 1)), files="f2")
-    assert [g.cause for g in store.history("ann")] == ["spec, grader or limits changed", "resubmitted", "forced regrade"]
+    assert [g.cause for g in store.history("ann")] == ["spec, grader, limits or language changed", "resubmitted", "forced regrade"]
     first = store.add_override(Override("ann", "class", 1, "one", "kim", 10.0))
     second = store.add_override(Override("ann", "class", 0.5, "two", "lee", 20.0))
     assert second.id > first.id and [o.reason for o in store.overrides("ann", active_only=True)] == ["two"]

@@ -8,13 +8,14 @@ from tests.conftest import ROOT
 GRADER = ROOT / "grader"
 # The rooms, lowest first (docs/sandbox.md and ../shared/DESIGN.md): a module may import its own room or a lower one.
 LAYERS = [
-    {"grader.sandbox", "grader.errors", "grader.files"},
+    {"grader.sandbox", "grader.errors", "grader.files", "grader.i18n"},
     {"grader.spec", "grader.report", "grader.data", "grader.config", "grader.late", "grader.adjust"},
     {"grader.inspection", "grader.judge", "grader.quiz", "grader.pipeline", "grader.notebook"},
     {"grader.batch"},
     {"grader.outputs", "grader.quizbank", "grader.authoring", "grader.grading", "grader.instructor"},
     {"grader.platforms"},
-    {"grader.commands", "grader.cli", "grader.cli_gradebook", "grader.__main__", "grader"},
+    {"grader.commands", "grader.cli", "grader.cli_base", "grader.cli_gradebook", "grader.cli_summary", "grader.__main__",
+     "grader"},
 ]
 MAX_LINES, MAX_FUNCTION_LINES = 500, 60
 

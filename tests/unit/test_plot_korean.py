@@ -1,0 +1,28 @@
+"""Unit layer: the curves plots drawn in Korean use a font with Hangul (no glyph drawn as a box)."""
+import warnings
+
+import pytest
+
+from grader.i18n import _, use_language
+from grader.i18n.fonts import hangul_font
+from grader.quiz.curves import curves_picture, read_png_curves, write_curves
+
+
+def _missing_glyphs(caught) -> list[str]:
+    return [str(w.message) for w in caught if "missing from font" in str(w.message)]
+
+
+def test_korean_plots_are_written_with_a_hangul_font(tmp_path):
+    with use_language("ko"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _("validation loss") != "validation loss"  # the catalog translates the axis labels
+        write_curves(tmp_path, [0.31, 0.12, 0.15], [90.5, 96.0, 95.2])
+        picture = curves_picture([0.31, 0.12, 0.15], [90.5, 96.0, 95.2], (2, 0.12, 96.0))
+    for plot in ("val_loss.png", "val_acc.png"):
+        assert (tmp_path / plot).stat().st_size > 0
+        # the data a program reads back from the plot stays as it is, whatever the language
+        assert read_png_curves(tmp_path / plot) == {"val_loss": [0.31, 0.12, 0.15], "val_accuracy": [90.5, 96.0, 95.2]}
+    assert picture is not None and picture.startswith(b"\x89PNG")
+    if hangul_font() is None:
+        pytest.skip("no font with Hangul is installed (apt install fonts-noto-cjk or fonts-nanum)")
+    assert _missing_glyphs(caught) == []
