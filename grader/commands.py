@@ -454,7 +454,9 @@ def recompute_command(out: str, *, assignment: str | None = None, as_json: bool 
     built = rebuild_outputs(spec, out)
     if as_json:
         click.echo(json.dumps({"assignment": spec.name, "students": {
-            s: {"score": f.final, **final_json(f)} for s, f in sorted(built.finals.items())}}, indent=2))
+            s: {"score": f.final, **final_json(f)} for s, f in sorted(built.finals.items())},
+            "warnings": [{"code": c, "text": t} for c, t in zip(built.warning_codes, built.warnings, strict=False)]},
+            indent=2))
         return EXIT_OK
     late = sum(1 for f in built.finals.values() if f.penalty)
     overridden = sum(1 for f in built.finals.values() if f.applied)

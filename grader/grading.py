@@ -30,7 +30,7 @@ from grader.batch.integrity import class_flags
 from grader.batch.pool import job_key, run_pool
 from grader.batch.store import Store
 from grader.batch.times import find_times, merge_times, times_from_dict
-from grader.i18n import _
+from grader.i18n import _, current_language, use_language
 from grader.late import late_policy, late_result
 from grader.outputs import write_outputs
 from grader.outputs.gradebook import max_points
@@ -81,7 +81,7 @@ class Rebuilt:
 
 
 # The codes of the rules' warnings (for scripts: the text is in the current language).
-WARNING_CODES = ("stale_time", "untimed", "unknown_extension", "no_due_date")
+WARNING_CODES = ("stale_time", "untimed", "unknown_extension", "no_due_date", "graded_in_other_language")
 
 
 CLASS_RECORD = "class_record"  # the meta key of the last run's entries, missing students and flags
@@ -123,11 +123,29 @@ def _changes(store: Store, reports: dict[str, Report]) -> dict[str, ScoreChange]
 
 
 def rebuild_outputs(spec: Spec, out: str | Path) -> Rebuilt:
-    """Write every output of ``out`` again from its results.sqlite (:func:`class_grades`); runs no check."""
+    """Write every output of ``out`` again from its results.sqlite (:func:`class_grades`); runs no check. The
+    outputs are written in the language the class was graded in (its reports' sentences are in it: an output never
+    mixes two languages), with a warning when that is not the current language."""
     built = class_grades(spec, out)
+    graded_in = {report.lang for report in built.reports.values()}
+    asked = current_language()
+    if len(graded_in) == 1 and asked not in graded_in:
+        said = built  # the warnings, in the language asked for (the instructor's)
+        with use_language(graded_in.pop()) as lang:
+            built = class_grades(spec, out)
+            _write_rebuilt(spec, out, built)
+        built.warnings, built.warning_codes = said.warnings, said.warning_codes
+        built.warnings.append(_("the class was graded in {graded}, so its outputs are written in {graded}; "
+                                "'grader grade --lang {asked}' grades it again in {asked}", graded=lang, asked=asked))
+        built.warning_codes.append("graded_in_other_language")
+        return built
+    _write_rebuilt(spec, out, built)
+    return built
+
+
+def _write_rebuilt(spec: Spec, out: str | Path, built: Rebuilt) -> None:
     write_outputs(spec, Path(out), built.entries, built.reports, built.missing, built.flags, built.quizzes,
                   finals=built.finals, changes=built.changes, pairs=built.pairs)
-    return built
 
 
 def class_grades(spec: Spec, out: str | Path) -> Rebuilt:

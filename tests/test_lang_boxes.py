@@ -130,3 +130,21 @@ def test_a_submission_graded_in_korean_through_the_fork_server():
     finally:
         zygote.close()
     _same_grade(translated, english)
+
+
+@pytest.mark.slow
+def test_outputs_rebuilt_in_another_language_stay_in_the_language_the_class_was_graded_in(tmp_path):
+    from grader.grading import grade, rebuild_outputs
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "ann.py").write_text(CASE.read_text())
+    spec = load_spec(ASSIGNMENT)
+    with use_language("ko"):
+        graded = grade(spec, subs, tmp_path / "out", workers=1, limits=Limits(wall_s=60, isolation="process"),
+                       progress=False, log=lambda m: None)
+    korean_feedback = (tmp_path / "out" / "feedback" / "ann.md").read_text()
+    assert graded.reports["ann"].lang == "ko" and korean("\n".join(korean_feedback.splitlines()[:3]))
+    built = rebuild_outputs(spec, tmp_path / "out")  # asked in English
+    assert built.warning_codes == ["graded_in_other_language"] and "grader grade --lang en" in built.warnings[0]
+    assert (tmp_path / "out" / "feedback" / "ann.md").read_text() == korean_feedback  # never half English
