@@ -126,9 +126,18 @@ def _lang_given(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
+class LanguageChoice(click.Choice):
+    """``--lang``'s type: one of :data:`~grader.i18n.LANGUAGES`, given as a locale name too (``ko_KR``, ``KO``), as
+    :func:`scan` and ``GRADER_LANG`` read it."""
+
+    def convert(self, value, param, ctx):
+        code = normalize(value) if isinstance(value, str) else None
+        return super().convert(code if code in LANGUAGES else value, param, ctx)
+
+
 def lang_option() -> click.Option:
     """The eager ``--lang`` option every command has."""
-    return click.Option(["--lang"], type=click.Choice(LANGUAGES, case_sensitive=False), is_eager=True,
+    return click.Option(["--lang"], type=LanguageChoice(LANGUAGES, case_sensitive=False), is_eager=True,
                         expose_value=False, callback=_lang_given, help=LANG_HELP)
 
 
@@ -146,7 +155,8 @@ class _Translated(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if ctx.parent is None:  # the whole command line: choose the language before click reads it
             problem = start_language(args)
-            if problem is not None:
+            asked = set(args[:args.index("--")] if "--" in args else args)
+            if problem is not None and not asked & {*ctx.help_option_names, "--version"}:  # help shows in English
                 raise click.UsageError(str(problem), ctx)
         return super().parse_args(ctx, args)
 

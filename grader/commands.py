@@ -137,6 +137,8 @@ def moodle_assignment_command(grades: str, worksheet: str, *, out: str | None = 
     from grader.platforms.moodle import moodle_assignment
 
     done = moodle_assignment(grades, worksheet, out)
+    for warning in done.warnings:  # on stderr, with --json too
+        click.echo(_("warning: {warning}", warning=warning), err=True)
     if as_json:
         click.echo(json.dumps({"worksheet": str(done.worksheet), "feedback_zip": str(done.feedback_zip),
                                "graded": done.graded, "missing": done.missing, "unknown": done.unknown}, indent=2))
@@ -379,7 +381,10 @@ def override_command(out: str, student: str | None, check: str | None, *, points
         if student is None or (points is None and not remove):
             raise GraderError(_("give STUDENT and --points N --reason \"...\" (or --remove), or --csv FILE"))
         requests = [OverrideRequest(student, check or "", None if remove else points, reason, by)]
-    done = add_override(spec, out, requests)  # one override per request, in order
+    warnings: list[str] = []
+    done = add_override(spec, out, requests, warnings)  # one override per request, in order
+    for warning in warnings:  # on stderr, with --json too (as grade and recompute say them)
+        click.echo(_("warning: {warning}", warning=warning), err=True)
     if as_json:
         click.echo(json.dumps([{"id": o.id, "student": o.student, "check": o.check, "points": o.points,
                                 "reason": o.reason, "by": o.by, "at": o.at, "removed": r.points is None}

@@ -30,7 +30,7 @@ from grader.batch.integrity import class_flags
 from grader.batch.pool import job_key, run_pool
 from grader.batch.store import Store
 from grader.batch.times import find_times, merge_times, times_from_dict
-from grader.i18n import _, current_language, use_language
+from grader.i18n import LANGUAGES, _, current_language, use_language
 from grader.late import late_policy, late_result
 from grader.outputs import write_outputs
 from grader.outputs.gradebook import max_points
@@ -122,21 +122,33 @@ def _changes(store: Store, reports: dict[str, Report]) -> dict[str, ScoreChange]
     return {s: ScoreChange(g.report.score, reports[s].score, g.cause, g.replaced_at) for s, g in last.items()}
 
 
+def graded_language(reports) -> str | None:
+    """The language ``reports`` (stored reports) were written in when it is one and not the current language: an
+    output made from them is written in it (their sentences are: an output never mixes two languages). None when
+    they are in the current language (or mixed, or none)."""
+    graded_in = {report.lang for report in reports} & set(LANGUAGES)  # a stored word, checked
+    return graded_in.pop() if len(graded_in) == 1 and current_language() not in graded_in else None
+
+
+def other_language_warning(graded: str) -> str:
+    """The warning that outputs are written in ``graded`` (:func:`graded_language`), in the current language."""
+    return _("the class was graded in {graded}, so its outputs are written in {graded}; 'grader grade --lang "
+             "{asked}' grades it again in {asked}", graded=graded, asked=current_language())
+
+
 def rebuild_outputs(spec: Spec, out: str | Path) -> Rebuilt:
     """Write every output of ``out`` again from its results.sqlite (:func:`class_grades`); runs no check. The
-    outputs are written in the language the class was graded in (its reports' sentences are in it: an output never
-    mixes two languages), with a warning when that is not the current language."""
+    outputs are written in the language the class was graded in (:func:`graded_language`), with a warning when
+    that is not the current language."""
     built = class_grades(spec, out)
-    graded_in = {report.lang for report in built.reports.values()}
-    asked = current_language()
-    if len(graded_in) == 1 and asked not in graded_in:
+    graded = graded_language(built.reports.values())
+    if graded is not None:
         said = built  # the warnings, in the language asked for (the instructor's)
-        with use_language(graded_in.pop()) as lang:
+        with use_language(graded):
             built = class_grades(spec, out)
             _write_rebuilt(spec, out, built)
         built.warnings, built.warning_codes = said.warnings, said.warning_codes
-        built.warnings.append(_("the class was graded in {graded}, so its outputs are written in {graded}; "
-                                "'grader grade --lang {asked}' grades it again in {asked}", graded=lang, asked=asked))
+        built.warnings.append(other_language_warning(graded))
         built.warning_codes.append("graded_in_other_language")
         return built
     _write_rebuilt(spec, out, built)

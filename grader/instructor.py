@@ -136,9 +136,12 @@ def _validate(spec: Spec, request: OverrideRequest, graded: set[str], missing: s
                                     target=target, top=format(top, "g")))
 
 
-def add_override(spec: Spec, out: str | Path, requests: list[OverrideRequest]) -> list[Override]:
+def add_override(spec: Spec, out: str | Path, requests: list[OverrideRequest],
+                 warnings: list[str] | None = None) -> list[Override]:
     """Keep every request (an override, or a removal when its points are None) after checking them all, in one
-    transaction, then rebuild the outputs; BatchError naming the first bad request, with nothing kept."""
+    transaction, then rebuild the outputs; BatchError naming the first bad request, with nothing kept. The rebuild's
+    warnings (:attr:`grader.grading.Rebuilt.warnings`: the rules', a class graded in another language) are added to
+    ``warnings`` when given."""
     out = Path(out)
     store = _store(out)
     try:
@@ -155,7 +158,9 @@ def add_override(spec: Spec, out: str | Path, requests: list[OverrideRequest]) -
         done = store.apply_overrides(changes)
     finally:
         store.close()
-    rebuild_outputs(spec, out)
+    built = rebuild_outputs(spec, out)
+    if warnings is not None:
+        warnings.extend(built.warnings)
     return done
 
 

@@ -412,7 +412,7 @@ def own_flags(report: Report | None) -> list[Flag]:
     flags = []
     if report.judged.startswith("in-process"):
         why = report.judged.removeprefix("in-process").removeprefix(": ")
-        flags.append(Flag("graded in-process", _("graded in-process: {why}", why=why) if why else None))
+        flags.append(Flag("graded in-process", _("graded in-process: {why}", why=_(why)) if why else None))
     if report.changed_files:
         flags.append(Flag(CHANGED_COPY, f"{flag_label(CHANGED_COPY)}: {', '.join(report.changed_files)}"))
     flags += [Flag(kind, f"{flag_label(kind)}: {', '.join(evidence[:4])}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.authoring.course import INSTALL_REFERENCE, reference_dir
-from grader.authoring.starters import BEGIN, END, generate
+from grader.authoring.starters import BEGIN, END, generate, lang_argument, lang_option
 from grader.errors import GraderError
 from grader.i18n import _
 from grader.spec import Spec, assignments_root, list_assignments, load_spec
@@ -163,8 +163,10 @@ def _readme_texts() -> dict[str, str]:
 
 def student_readme(wheel: Path, specs: list[Spec]) -> str:
     """The kit's README for students: install, self-check (terminal and notebook), what to hand in."""
+    opt, arg = lang_option(), lang_argument('"')  # the kit's language, which the student's machine does not know
     rows = "\n".join(
-        f"| `{s.name}` | {s.shown_title} | `grader check starters/{s.name}/starter.py -a {s.name}` | {_hand_in(s)} |"
+        f"| `{s.name}` | {s.shown_title} | `grader check starters/{s.name}/starter.py -a {s.name}{opt}` | "
+        f"{_hand_in(s)} |"
         for s in specs)
     example = next((s for s in specs if s.name == "mycnn"), None) or next(
         (s for s in specs if s.quiz.get("enabled")), specs[0])
@@ -183,8 +185,8 @@ grader list
 ## {t["terminal"]}
 
 ```bash
-grader check my_folder/ --assignment {name}     # {t["folder"]}
-grader check week4.ipynb -a {name} --json       # {t["json"]}
+grader check my_folder/ --assignment {name}{opt}     # {t["folder"]}
+grader check week4.ipynb -a {name} --json{opt}       # {t["json"]}
 ```
 
 {t["definitions"]}
@@ -193,8 +195,8 @@ grader check week4.ipynb -a {name} --json       # {t["json"]}
 
 ```python
 import grader
-grader.check({cls}, assignment="{name}")        # {t["class"]}
-grader.check_files(".", assignment="{name}")   # {t["files"]}
+grader.check({cls}, assignment="{name}"{arg})        # {t["class"]}
+grader.check_files(".", assignment="{name}"{arg})   # {t["files"]}
 ```
 
 {t["kernel"]}

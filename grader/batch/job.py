@@ -194,6 +194,7 @@ class SubmissionJob:
         self.observed: Outcome | None = None
         self.report: Report | None = None
         self.began = 0.0
+        self.lang = current_language()  # the owner's: every box renders in it, and the report records it
 
     @property
     def fd(self) -> int:
@@ -217,7 +218,7 @@ class SubmissionJob:
         self.began = time.monotonic()
         blocked = guard.reference_locations() if self.limits.isolation == "process" else []
         self._start_box(ObserveTask(self.spec, self.student, self.limits.threads, self.limits.device,
-                                    task_environment(), blocked, lang=current_language()))
+                                    task_environment(), blocked, lang=self.lang))
 
     def poll(self) -> bool:
         """Advance; True once the report is ready (``finish`` returns it)."""
@@ -246,9 +247,9 @@ class SubmissionJob:
         if kind == "observation" and len(frames) == 3:
             self.stage = "judge"
             self._start_box(JudgeTask(self.spec, self.student, frames[1], frames[2], self.limits.threads,
-                                      self.limits.device, task_environment(), lang=current_language()))
+                                      self.limits.device, task_environment(), lang=self.lang))
         elif kind == "report" and len(frames) == 2 and len(frames[1]) <= MAX_REPORT_BYTES \
-                and (report := _readable(self.spec, self.student, decode_json(frames[1]))) is not None:
+                and (report := _readable(self.spec, self.student, decode_json(frames[1]), self.lang)) is not None:
             self.report = self._finished(_in_process(report))
         else:  # an honest observe stage sends exactly one well-formed message: this one was written by the code
             self.report = self._finished(fatal_report(self.spec, self.student, verdict.tampered_text(),
@@ -260,7 +261,7 @@ class SubmissionJob:
         frames = outcome.frames
         if failure is None and frames and len(frames) == 2 and _kind(frames) == "report" \
                 and len(frames[1]) <= MAX_REPORT_BYTES:
-            report = _readable(self.spec, self.student, decode_json(frames[1]))
+            report = _readable(self.spec, self.student, decode_json(frames[1]), self.lang)
         if report is None:
             cause, text = failure or ("internal_error", _("internal error: the judge sent no report."))
             report = fatal_report(self.spec, self.student, text, cause)
@@ -296,8 +297,11 @@ def _kind(frames: list[bytes]) -> str | None:
     return head.get("kind") if isinstance(head, dict) and isinstance(head.get("kind"), str) else None
 
 
-def _readable(spec: Spec, student: str, data) -> Report | None:
-    """The report in ``data``, of its declared types, as this job's student; None when it is not one."""
+def _readable(spec: Spec, student: str, data, lang: str | None = None) -> Report | None:
+    """The report in ``data``, of its declared types, as this job's student in the job's language ``lang``
+    (default: the current one); None when it is not one. The language is the job's word, never the box's: the
+    observe box runs the student's code, which may set any language there (and rebuilt outputs are written in
+    the language the reports record)."""
     if not isinstance(data, dict):
         return None
     try:
@@ -306,7 +310,7 @@ def _readable(spec: Spec, student: str, data) -> Report | None:
         return None
     if not _fits_spec(spec, report):
         return None
-    report.assignment, report.student = spec.name, student
+    report.assignment, report.student, report.lang = spec.name, student, lang or current_language()
     report.timings.pop("cached", None)  # only this process's cache answers "from the cache"
     return report
 

@@ -58,13 +58,20 @@ def _fact_patterns() -> tuple[tuple[str, re.Pattern], ...]:
     return tuple(found)
 
 
+# The fields of a fact that may be facts themselves (an error the box met, "this system"); the others (a file name,
+# a folder, a number) are the student's or the machine's words, never worded again.
+FACT_FIELDS = ("error", "system")
+
+
 def fact_words(text: str) -> str:
-    """``text``, a fact the box stated (a template of :mod:`grader.sandbox.facts` with its fields, which may be
-    facts themselves), in the current language; any other text (the system's own words) as it is."""
+    """``text``, a fact the box stated (a template of :mod:`grader.sandbox.facts` with its fields, of which
+    :data:`FACT_FIELDS` may be facts themselves), in the current language; any other text (the system's own words)
+    as it is."""
     for template, pattern in _fact_patterns():
         found = pattern.fullmatch(text)
         if found is not None:
-            return _(template, **{name: fact_words(value) for name, value in found.groupdict().items()})
+            return _(template, **{name: fact_words(value) if name in FACT_FIELDS else value
+                                  for name, value in found.groupdict().items()})
     return text
 
 

@@ -24,6 +24,7 @@ import gettext
 import hashlib
 import io
 import string
+import struct
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,12 +80,12 @@ def use_language(lang: str | None) -> Iterator[str]:
 
 def system_language(env: Mapping[str, str]) -> str | None:
     """The language of the system locale: the first of LANGUAGE, LC_ALL, LC_MESSAGES, LANG that is set, when the
-    grader has a catalog for it (None otherwise)."""
+    grader has a catalog for it (None otherwise). Its value may be a priority list (``LANGUAGE=fr:ko``, as gettext
+    reads it): the first language of it the grader has."""
     for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
         value = env.get(name)
         if value:
-            code = normalize(value.split(":")[0])
-            return code if code in LANGUAGES else None
+            return next((code for part in value.split(":") if (code := normalize(part)) in LANGUAGES), None)
     return None
 
 
@@ -105,17 +106,32 @@ def _catalog_file(lang: str, domain: str) -> Path:
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
 
 
+def _compiled(lang: str, domain: str) -> Path | None:
+    """The ``.mo`` of ``domain`` in ``lang`` when there is no ``.po`` (a wheel ships only the ``.mo``) or it is at
+    least as new as the ``.po`` (a source tree where it was compiled), else None."""
+    po = _catalog_file(lang, domain)
+    mo = po.with_suffix(".mo")
+    if mo.is_file() and (not po.is_file() or mo.stat().st_mtime >= po.stat().st_mtime):
+        return mo
+    return None
+
+
 @functools.cache
 def translations(lang: str, domain: str = "grader") -> gettext.NullTranslations:
     """The catalog of ``domain`` in ``lang``: the compiled ``.mo`` when it is at least as new as the ``.po``, else
+    (or when that ``.mo`` is not a catalog: a broken build, a file planted by code that ran with the grader's rights)
     the ``.po`` compiled in memory (a source tree); English is the source text itself."""
     po = _catalog_file(lang, domain)
-    mo = po.with_suffix(".mo")
-    if lang == DEFAULT_LANGUAGE or not (po.is_file() or mo.is_file()):
+    mo = _compiled(lang, domain)
+    if lang == DEFAULT_LANGUAGE or not (po.is_file() or mo):
         return gettext.NullTranslations()
-    if mo.is_file() and (not po.is_file() or mo.stat().st_mtime >= po.stat().st_mtime):
-        with mo.open("rb") as handle:
-            return gettext.GNUTranslations(handle)
+    if mo is not None:
+        try:
+            with mo.open("rb") as handle:
+                return gettext.GNUTranslations(handle)
+        except (OSError, ValueError, UnicodeDecodeError, IndexError, struct.error):
+            if not po.is_file():
+                return gettext.NullTranslations()
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
@@ -163,7 +179,7 @@ def catalog_key(lang: str | None = None) -> str:
     lang = lang or _state["lang"]
     digest = hashlib.sha256(lang.encode())
     for domain in DOMAINS:
-        path = _catalog_file(lang, domain)
-        if path.is_file():
-            digest.update(path.read_bytes())
+        for path in (_catalog_file(lang, domain), _compiled(lang, domain)):  # the .mo too when it is the one read
+            if path is not None and path.is_file():
+                digest.update(path.read_bytes())
     return digest.hexdigest()

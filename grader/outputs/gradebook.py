@@ -182,9 +182,9 @@ def add_quizzes(path: Path, quizzes: dict[str, dict]) -> None:
     with open(path, newline="", encoding="utf-8") as handle:
         header, *rows = list(csv.reader(handle))
     keep = [i for i, name in enumerate(header) if not name.startswith(QUIZ_COLUMN)]
-    reason = header.index("reason")
-    quiz_only = _quiz_only_texts()
-    rows = [[row[i] for i in keep] for row in rows if row[reason] not in quiz_only]
+    reason, status = header.index("reason"), header.index("status")
+    quiz_only = _quiz_only_texts()  # a graded row's reason may be any text of the student's (a fatal's first line)
+    rows = [[row[i] for i in keep] for row in rows if row[status] != "missing" or row[reason] not in quiz_only]
     header = [header[i] for i in keep]
     max_total = rows[0][3] if rows else ""
     write_atomic(path, render_gradebook(header, rows, quizzes, max_total))

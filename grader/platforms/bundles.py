@@ -26,7 +26,7 @@ import jinja2
 from markupsafe import Markup
 
 from grader.errors import GraderError
-from grader.i18n import _, n_
+from grader.i18n import _, current_language, n_
 from grader.late import COURSE_FILE
 from grader.spec import Spec
 
@@ -78,13 +78,31 @@ def _html_gettext(message: str, /, **fields) -> Markup:
     return Markup(_(message)).format(**fields) if fields else Markup(_(message))
 
 
+def _printf_json(text: str) -> str:
+    """``text`` (its one ``%s`` kept) as the inside of a JSON string in a single-quoted shell printf format: a
+    translation may hold quotes, backslashes or a per cent sign."""
+    def escaped(part: str) -> str:
+        inside = json.dumps(part, ensure_ascii=False)[1:-1]
+        return inside.replace("\\", "\\\\").replace("%", "%%").replace("'", "'\\''")
+
+    head, sep, tail = text.partition("%s")
+    return escaped(head) + sep + escaped(tail)
+
+
+def _sh_quoted(text: str) -> str:
+    """``text`` as the inside of a double-quoted shell word (no expansion)."""
+    return "".join("\\" + ch if ch in '\\"$`' else ch for ch in text)
+
+
 def _render(template: str, **values) -> str:
     html = template.endswith(".html.j2")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined, autoescape=html)
     env.globals.update(_=_html_gettext if html else _, n_=n_)
+    env.filters.update(printf_json=_printf_json, sh_quoted=_sh_quoted)
     torch = {"torch": _pinned("torch", ">=2.6"), "torchvision": _pinned("torchvision", ">=0.21")}
-    return env.get_template(template).render(**torch, **values)
+    # lang: the bundle's language, which its run command passes on (the platform's machine has its own locale)
+    return env.get_template(template).render(**torch, lang=current_language(), **values)
 
 
 def _write(path: Path, text: str | bytes, executable: bool = False) -> Path:

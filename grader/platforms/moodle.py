@@ -31,7 +31,7 @@ from markupsafe import escape
 from grader.batch.entries import lms_identity
 from grader.batch.store import Store
 from grader.errors import GraderError
-from grader.i18n import N_, _
+from grader.i18n import N_, _, use_language
 from grader.outputs.gradebook import adjustment_lines, feedback_markdown, reason_of, write_atomic
 from grader.report import Report
 
@@ -56,6 +56,7 @@ class MoodleRoundTrip:
     graded: int = 0
     missing: list[str] = field(default_factory=list)  # worksheet participants with no graded submission
     unknown: list[str] = field(default_factory=list)  # graded submissions whose participant is not on the worksheet
+    warnings: list[str] = field(default_factory=list)  # for the instructor, in the current language
 
 
 def participant_id(identifier: str) -> str | None:
@@ -153,7 +154,11 @@ def _folder_name(full_name: str, participant: str) -> str:
 
 def moodle_assignment(grades: str | Path, worksheet: str | Path, out: str | Path | None = None) -> MoodleRoundTrip:
     """Fill Moodle's grading ``worksheet`` from ``grades`` (the OUT of ``grader grade``) and write the feedback
-    files zip, into ``out`` (default: GRADES/lms/): moodle-worksheet.csv and moodle-feedback.zip."""
+    files zip, into ``out`` (default: GRADES/lms/): moodle-worksheet.csv and moodle-feedback.zip. The comments are
+    in the language the class was graded in (:func:`grader.grading.graded_language`, with a warning), as the
+    feedback files and the reasons they quote are."""
+    from grader.grading import graded_language, other_language_warning
+
     grades, worksheet = Path(grades), Path(worksheet)
     out = Path(out) if out else grades / "lms"
     header, rows = _read_worksheet(worksheet)
@@ -174,7 +179,28 @@ def moodle_assignment(grades: str | Path, worksheet: str | Path, out: str | Path
             by_participant[participant] = student
     on_sheet = {participant_id(r.get("Identifier", "")) for r in rows}
     result.unknown += sorted(s for p, s in by_participant.items() if p not in on_sheet)
+    graded = graded_language(reports.values())
+    if graded is not None:
+        result.warnings.append(other_language_warning(graded))
+    with use_language(graded):
+        text, feedback = _filled(header, rows, by_participant, book, reports, written, result)
+    bom = worksheet.read_bytes()[:3] == b"\xef\xbb\xbf"  # kept as downloaded (or as Excel saved it)
+    write_atomic(result.worksheet, ("\ufeff" if bom else "") + text)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        for folder, markdown in sorted(feedback.items()):
+            handle.writestr(zipfile.ZipInfo(f"{folder}/feedback.md", ZIP_TIME), markdown.encode("utf-8"))
+    result.feedback_zip.parent.mkdir(parents=True, exist_ok=True)
+    tmp = result.feedback_zip.with_name(f".{result.feedback_zip.name}.tmp")
+    tmp.write_bytes(archive.getvalue())
+    tmp.replace(result.feedback_zip)
+    return result
 
+
+def _filled(header: list[str], rows: list[dict], by_participant: dict[str, str], book: dict, reports: dict,
+            written: dict[str, str], result: MoodleRoundTrip) -> tuple[str, dict[str, str]]:
+    """(the worksheet's text with each graded participant's Grade and Feedback comments, {folder: feedback.md});
+    counts the graded rows and lists the missing ones in ``result``."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
@@ -197,14 +223,4 @@ def moodle_assignment(grades: str | Path, worksheet: str | Path, out: str | Path
             text = feedback_markdown(report)
         if text is not None:
             feedback[_folder_name(row.get("Full name", ""), participant)] = text
-    bom = worksheet.read_bytes()[:3] == b"\xef\xbb\xbf"  # kept as downloaded (or as Excel saved it)
-    write_atomic(result.worksheet, ("\ufeff" if bom else "") + buffer.getvalue())
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
-        for folder, text in sorted(feedback.items()):
-            handle.writestr(zipfile.ZipInfo(f"{folder}/feedback.md", ZIP_TIME), text.encode("utf-8"))
-    result.feedback_zip.parent.mkdir(parents=True, exist_ok=True)
-    tmp = result.feedback_zip.with_name(f".{result.feedback_zip.name}.tmp")
-    tmp.write_bytes(archive.getvalue())
-    tmp.replace(result.feedback_zip)
-    return result
+    return buffer.getvalue(), feedback

@@ -7,6 +7,7 @@ optimizer_state_dict, epoch, loss}``, ``{state_dict}``, ``{net}``, extra keys, o
 """
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,3 +152,13 @@ def load_checkpoint_file(path: str | Path, max_bytes: int | None = None) -> Chec
     layout = f"{{{model_key!r}" + (f", {opt_key!r}" if opt_key else "") + (", 'epoch'" if "epoch" in obj else "") + "}"
     return Checkpoint(path, _strip(obj[model_key]), obj.get(opt_key) if opt_key else None, obj.get("epoch"),
                       extras, layout)
+
+
+def step_count(value) -> float | None:
+    """An optimizer state's ``step`` (a number, or a one-number tensor) as a finite count; None for anything else
+    (the file is the student's: an infinite or a many-number step is no count)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None

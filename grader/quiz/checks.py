@@ -23,7 +23,7 @@ from grader.data.cifar import load_cifar10, split_indices
 from grader.data.mnist import Split, load_mnist
 from grader.files import sha256_file
 from grader.i18n import N_, _
-from grader.quiz.checkpoint import CheckpointError, byte_limit, find_checkpoints, load_checkpoint_file
+from grader.quiz.checkpoint import CheckpointError, byte_limit, find_checkpoints, load_checkpoint_file, step_count
 from grader.quiz.curves import read_curves
 from grader.quiz.evaluate import PROBE_IMAGES, VAL_BATCH_SIZE, inference_forward
 from grader.quiz.sketch import sketch_state
@@ -287,13 +287,15 @@ def _optimizer_check(spec: Spec, ckpt, model, batch_size: int | None) -> CheckRe
     wrong = []
     steps = set()
     for index, state in opt.get("state", {}).items():
-        param = params[int(index)]
+        slot = int(index) if isinstance(index, int | str) and str(index).isdigit() else -1
+        param = params[slot] if 0 <= slot < len(params) else None  # the student's file: any key
         for key, value in state.items():
             if key == "step":
-                steps.add(float(value))
-            elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
+                if (count := step_count(value)) is not None:
+                    steps.add(count)
+            elif isinstance(value, torch.Tensor) and value.dim() > 0 and (param is None or value.shape != param.shape):
                 wrong.append(_("slot {index} '{key}': {found} vs parameter {expected}", index=index, key=key,
-                               found=list(value.shape), expected=list(param.shape)))
+                               found=list(value.shape), expected=list(param.shape) if param is not None else []))
     if wrong:
         return _result(spec, "optimizer", "fail", _("Optimizer state does not match the parameters: {problems}",
                                                     problems="; ".join(wrong[:5])), cause="optimizer_mismatch")
