@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from grader.i18n import _
+
 
 @dataclass(frozen=True)
 class Network:
@@ -51,4 +53,5 @@ def get_network(name: str) -> Network:
     try:
         return NETWORKS[name]
     except KeyError:
-        raise KeyError(f"unknown network {name!r}; choose one of: {', '.join(NETWORKS)}") from None
+        raise KeyError(_("unknown network {name}; choose one of: {names}", name=repr(name), names=", ".join(NETWORKS))) \
+            from None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from grader.i18n import _
 from reference import get_network
 from reference.train import ensemble_predict
 
@@ -29,7 +30,7 @@ def load_model(path: str | Path):
     state = torch.load(path, weights_only=True, map_location="cpu")
     name = state.get("network")
     if name is None:
-        raise ValueError(f"{path} was not written by 'grader reference train' (no 'network' key)")
+        raise ValueError(_("{path} was not written by 'grader reference train' (no 'network' key)", path=path))
     model = get_network(name).build()
     model.load_state_dict(state["model"])
     return name, model.eval()
@@ -42,7 +43,7 @@ def evaluate(checkpoints: list[str | Path], data_dir=None, split: str = "test") 
     from grader.data.cifar import load_cifar10, split_indices
 
     if not checkpoints:
-        raise ValueError("name at least one checkpoint")
+        raise ValueError(_("name at least one checkpoint"))
     models = [load_model(path) for path in checkpoints]
     if split == "test":
         data = load_cifar10(False, data_dir)
@@ -50,11 +51,11 @@ def evaluate(checkpoints: list[str | Path], data_dir=None, split: str = "test") 
     else:
         everything = load_cifar10(True, data_dir)
         seed = int(torch.load(checkpoints[0], weights_only=True, map_location="cpu").get("seed", 1))
-        _, val_idx = split_indices(len(everything), seed)
+        _train_idx, val_idx = split_indices(len(everything), seed)
         images, labels = everything.images[val_idx], everything.labels[val_idx]
     x = to_float(images)
     single = {}
     for path, (name, model) in zip(checkpoints, models, strict=True):
         single[f"{name} ({path})"] = 100.0 * (ensemble_predict([model], x).argmax(1) == labels).float().mean().item()
-    together = ensemble_predict([m for _, m in models], x)
+    together = ensemble_predict([m for _name, m in models], x)
     return EnsembleResult(single, 100.0 * (together.argmax(1) == labels).float().mean().item(), split, len(labels))

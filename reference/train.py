@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.data.mnist import Split, load_mnist, to_float
+from grader.i18n import _
 from grader.quiz.curves import write_curves
 from grader.quiz.evaluate import VAL_BATCH_SIZE, channels_last_works, inference_forward, prepare, use_device, validate
 from reference import get_network
@@ -131,12 +132,13 @@ def run(name: str, out, epochs: int | None = None, seed: int = 1, data_dir=None,
     if resume is not None:
         state = load_checkpoint(resume, model, optimizer)
         if state.get("network") != name:
-            raise ValueError(f"{resume} is a checkpoint of {state.get('network')!r}, not {name!r}")
+            raise ValueError(_("{path} is a checkpoint of {network}, not {name}", path=resume,
+                               network=repr(state.get("network")), name=repr(name)))
         done = int(state["epoch"])
         val_loss, val_accuracy = list(state["val_loss"][:done]), list(state["val_accuracy"][:done])
         torch.set_rng_state(state["rng_state"])
         start_epoch = done + 1
-        log(f"resuming {name} from {resume} after epoch {done}")
+        log(_("resuming {name} from {path} after epoch {epoch}", name=name, path=resume, epoch=done))
 
     began = time.perf_counter()
     for epoch in range(start_epoch, epochs + 1):
@@ -155,8 +157,9 @@ def run(name: str, out, epochs: int | None = None, seed: int = 1, data_dir=None,
                             val_loss=list(val_loss), val_accuracy=list(val_accuracy), best_val_loss=loss,
                             rng_state=torch.get_rng_state())
         write_curves(out, val_loss, val_accuracy, network=name, seed=seed, transform="ToTensor", **split_info)
-        log(f"epoch {epoch}: Validation set: Average loss: {loss:.4f}, Accuracy: {correct}/{len(val_split)} "
-            f"({acc:.2f}%){'  -> best.pt' if saved else ''}")
+        line = _("epoch {epoch}: Validation set: Average loss: {loss:.4f}, Accuracy: {correct}/{total} ({acc:.2f}%)",
+                 epoch=epoch, loss=loss, correct=correct, total=len(val_split), acc=acc)
+        log(line + ("  -> best.pt" if saved else ""))
     seconds = time.perf_counter() - began
     best_epoch = min(range(len(val_loss)), key=val_loss.__getitem__) + 1 if val_loss else 0
     return TrainResult(out, val_loss, val_accuracy, best_epoch, seconds)

@@ -3,7 +3,8 @@
 Public interface:
 
 * :func:`extract`: a Babel Catalog of every marked sentence (``_``, ``n_``, ``N_`` in grader/**.py and the
-  templates, the assignments' titles and the quiz bank's question texts).
+  templates, in reference/*.py where the repository has it, the assignments' titles and the quiz bank's question
+  texts).
 * :func:`update`: ``locale/<lang>/LC_MESSAGES/grader.po`` brought up to the extracted sentences, translations kept
   (and new ones taken from JSON files of ``{msgid: msgstr}`` when given). Obsolete entries are dropped.
 * :func:`problems`: what a catalog lacks: untranslated or fuzzy entries, placeholders that differ, sentences the
@@ -67,6 +68,8 @@ def extract() -> Catalog:
     catalog = Catalog(project="cnn-grader", domain="grader")
     options = {"**/templates/**.j2": {"extensions": "jinja2.ext.do"}}
     sources: list[tuple[Path, list]] = [(GRADER_DIR, list(METHODS)), (_assignments_dir(), [("**.toml", extract_toml)])]
+    if (ROOT / "reference").is_dir():  # the course repository: the TAs' training code says things too
+        sources.append((ROOT / "reference", [("**.py", "python")]))
     said = io.StringIO()
     with contextlib.redirect_stderr(said):
         for folder, methods in sources:

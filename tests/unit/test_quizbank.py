@@ -250,3 +250,20 @@ def test_the_practice_page_holds_the_pooled_questions_and_checks_them_in_the_pag
         tiers = tuple(tuple(t) for t in json.loads(html_lib.unescape(partial)))
         assert (html_lib.unescape(text), float(answer), float(tolerance), tiers) in moodle[template]
     assert "addEventListener" in page and "<script src" not in page and "<link" not in page  # self-contained
+
+
+def test_in_korean_every_student_gets_the_same_questions_and_answers_in_korean_words():
+    from grader.i18n import use_language
+    from tests.lang_text import HANGUL, english_left
+
+    bank = load_bank(BANK)
+    english = student_variants(bank, "s123")
+    with use_language("ko"):
+        korean = student_variants(load_bank(BANK), "s123")
+        title = bank.shown_title
+    assert HANGUL.search(title)
+    assert [(v.template, v.params, v.answer.value, v.answer.tolerance, v.points) for v in korean] == \
+        [(v.template, v.params, v.answer.value, v.answer.tolerance, v.points) for v in english]
+    for variant in korean:
+        assert HANGUL.search(variant.text) and not english_left(variant.text), variant.text
+        assert not english_left(variant.answer.working), variant.answer.working
