@@ -26,3 +26,21 @@ def test_korean_plots_are_written_with_a_hangul_font(tmp_path):
     if hangul_font() is None:
         pytest.skip("no font with Hangul is installed (apt install fonts-noto-cjk or fonts-nanum)")
     assert _missing_glyphs(caught) == []
+
+
+def test_the_overlay_of_several_runs_has_its_korean_title_drawn_in_hangul(tmp_path):
+    from grader.quiz.curves import overlay_plots
+
+    runs = []
+    for name, losses in (("run-a", [0.5, 0.3, 0.35]), ("run-b", [0.6, 0.4, 0.2])):
+        write_curves(tmp_path / name, losses, [80.0, 88.0, 90.0])
+        runs.append(tmp_path / name)
+    with use_language("ko"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        title = _("star: each run's best.pt epoch (minimum validation loss)")
+        written = overlay_plots(runs, tmp_path / "slides")
+    assert any("\uac00" <= ch <= "\ud7a3" for ch in title)  # the title drawn is Korean
+    assert written and all(path.stat().st_size > 0 for path in written)
+    if hangul_font() is None:
+        pytest.skip("no font with Hangul is installed (apt install fonts-noto-cjk or fonts-nanum)")
+    assert _missing_glyphs(caught) == []
