@@ -102,14 +102,16 @@ def choose_language(option: str | None, env: Mapping[str, str], course: str | No
     return system_language(env) or DEFAULT_LANGUAGE
 
 
-def _catalog_file(lang: str, domain: str) -> Path:
-    return LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
+def catalog_file(lang: str, domain: str, root: Path | None = None) -> Path:
+    """Where the ``.po`` of ``domain`` in ``lang`` is, under ``root`` (default: :data:`LOCALE_DIR`, read when
+    called)."""
+    return (root or LOCALE_DIR) / lang / "LC_MESSAGES" / f"{domain}.po"
 
 
 def _compiled(lang: str, domain: str) -> Path | None:
     """The ``.mo`` of ``domain`` in ``lang`` when there is no ``.po`` (a wheel ships only the ``.mo``) or it is at
     least as new as the ``.po`` (a source tree where it was compiled), else None."""
-    po = _catalog_file(lang, domain)
+    po = catalog_file(lang, domain)
     mo = po.with_suffix(".mo")
     if mo.is_file() and (not po.is_file() or mo.stat().st_mtime >= po.stat().st_mtime):
         return mo
@@ -121,7 +123,7 @@ def translations(lang: str, domain: str = "grader") -> gettext.NullTranslations:
     """The catalog of ``domain`` in ``lang``: the compiled ``.mo`` when it is at least as new as the ``.po``, else
     (or when that ``.mo`` is not a catalog: a broken build, a file planted by code that ran with the grader's rights)
     the ``.po`` compiled in memory (a source tree); English is the source text itself."""
-    po = _catalog_file(lang, domain)
+    po = catalog_file(lang, domain)
     mo = _compiled(lang, domain)
     if lang == DEFAULT_LANGUAGE or not (po.is_file() or mo):
         return gettext.NullTranslations()
@@ -177,9 +179,20 @@ def catalog_key(lang: str | None = None) -> str:
     """SHA-256 of the catalogs of ``lang`` (default: the current language) with its name: a cached report in
     another language, or rendered by another translation, is not the same report."""
     lang = lang or _state["lang"]
-    digest = hashlib.sha256(lang.encode())
+    files = []
     for domain in DOMAINS:
-        for path in (_catalog_file(lang, domain), _compiled(lang, domain)):  # the .mo too when it is the one read
+        for path in (catalog_file(lang, domain), _compiled(lang, domain)):  # the .mo too when it is the one read
             if path is not None and path.is_file():
-                digest.update(path.read_bytes())
+                status = path.stat()
+                files.append((str(path), status.st_mtime_ns, status.st_size))
+    return _digest(lang, tuple(files))
+
+
+@functools.lru_cache(maxsize=16)
+def _digest(lang: str, files: tuple[tuple[str, int, int], ...]) -> str:
+    """The digest of ``files`` (each read once per process while its time and size stay: a class's keys read the
+    catalog once, not once per student)."""
+    digest = hashlib.sha256(lang.encode())
+    for path, _mtime, _size in files:
+        digest.update(Path(path).read_bytes())
     return digest.hexdigest()

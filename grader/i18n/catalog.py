@@ -29,7 +29,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
-from grader.i18n import DOMAINS, LANGUAGES, LOCALE_DIR, placeholders
+from grader.i18n import DOMAINS, LANGUAGES, LOCALE_DIR, catalog_file, placeholders
 
 GRADER_DIR = LOCALE_DIR.parent.parent  # grader/
 ROOT = GRADER_DIR.parent
@@ -101,7 +101,7 @@ TEMPLATES = {"grader": extract, "click": extract_click}
 
 
 def _po(lang: str, domain: str = "grader") -> Path:
-    return LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
+    return catalog_file(lang, domain, LOCALE_DIR)
 
 
 def read_catalog(lang: str, domain: str = "grader") -> Catalog:

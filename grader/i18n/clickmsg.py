@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+from rich.cells import cell_len
 
 from grader.i18n import current_language, translations
 
@@ -60,8 +60,7 @@ def install() -> None:
 
 def term_len(text: str) -> int:
     """The columns ``text`` takes in a terminal (ANSI codes aside): a wide character (Hangul) takes two."""
-    visible = click.unstyle(text)
-    return len(visible) + sum(1 for ch in visible if unicodedata.east_asian_width(ch) in "WF")
+    return cell_len(click.unstyle(text))
 
 
 def _translate_path_names() -> None:

@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-import unicodedata
+from rich.cells import cell_len
 
 from grader.i18n import _
 from grader.inspection import messages
@@ -24,8 +24,7 @@ def stubbed(ctx: ModelContext) -> bool:
 
 def pad(text: str, width: int) -> str:
     """``text`` left-aligned in ``width`` terminal columns (a Korean syllable takes two)."""
-    wide = sum(unicodedata.east_asian_width(c) in "WF" for c in text)
-    return text + " " * max(0, width - len(text) - wide)
+    return text + " " * max(0, width - cell_len(text))
 
 
 OUTPUT_NORMALIZERS = ("LogSoftmax", "Softmax")

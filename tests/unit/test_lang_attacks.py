@@ -18,13 +18,20 @@ def test_the_language_a_box_sends_is_not_the_reports():
         assert _readable(spec, "s", {**sent, "lang": "en"}).lang == "ko"
 
 
+def _stored_class(out, spec, student: str, report: Report) -> None:
+    """``out`` as 'grader grade' leaves it for a class of one: ``student``'s stored ``report`` and the class record
+    (the submission is ``out / student`` or ``out / student.py``)."""
+    path = out / student if (out / student).exists() else out / f"{student}.py"
+    store = Store(out / "results.sqlite")
+    store.put(student, "k", path.name, report, files="f")
+    _save_record(store, spec, [Entry(student, path)], [], {}, [])
+    store.close()
+
+
 def test_a_stored_language_without_a_catalog_does_not_stop_the_outputs(tmp_path):
     spec = load_spec("mycnn")
     (tmp_path / "ann.py").write_text("x = 1\n")
-    store = Store(tmp_path / "results.sqlite")
-    store.put("ann", "k", "ann.py", Report("mycnn", "ann", lang="xx"), files="f")
-    _save_record(store, spec, [Entry("ann", tmp_path / "ann.py")], [], {}, [])
-    store.close()
+    _stored_class(tmp_path, spec, "ann", Report("mycnn", "ann", lang="xx"))
     built = rebuild_outputs(spec, tmp_path)  # a report written before the job kept its own language
     assert "graded_in_other_language" not in built.warning_codes
     assert (tmp_path / "feedback" / "ann.md").is_file()
@@ -57,10 +64,7 @@ def test_an_override_in_another_language_says_the_outputs_stay_in_the_graded_one
 
     spec = load_spec("mycnn")
     (tmp_path / "ann.py").write_text("x = 1\n")
-    store = Store(tmp_path / "results.sqlite")
-    store.put("ann", "k", "ann.py", Report("mycnn", "ann", lang="ko"), files="f")
-    _save_record(store, spec, [Entry("ann", tmp_path / "ann.py")], [], {}, [])
-    store.close()
+    _stored_class(tmp_path, spec, "ann", Report("mycnn", "ann", lang="ko"))
     assert override_command(str(tmp_path), "ann", None, points=1, reason="by hand", by="kim",
                             assignment=str(spec.path)) == 0
     said = capsys.readouterr()
@@ -237,10 +241,7 @@ def test_a_moodle_worksheet_is_written_in_the_language_the_class_was_graded_in(t
     (tmp_path / student).mkdir()
     with use_language("ko"):
         failed = Report("mycnn", student, checks=[CheckResult("class", "fail", 0.0, 1.0, "클래스가 없습니다")])
-    store = Store(tmp_path / "results.sqlite")
-    store.put(student, "k", student, failed, files="f")
-    _save_record(store, spec, [Entry(student, tmp_path / student)], [], {}, [])
-    store.close()
+    _stored_class(tmp_path, spec, student, failed)
     rebuild_outputs(spec, tmp_path)
     sheet = tmp_path / "ws.csv"
     sheet.write_text("Identifier,Full name,Grade,Maximum Grade,Feedback comments\nParticipant 1,Alice,,100,\n")
